@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+# bpf-threadwatch: `make` builds build/bpf-threadwatch; `make help` lists the rest.
+
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+VMLINUX_DIR := vmlinux/$(ARCH)
+ifeq ($(wildcard $(VMLINUX_DIR)/vmlinux.h),)
+$(error no $(VMLINUX_DIR)/vmlinux.h for architecture '$(ARCH)': generate one with vmlinux/gen.sh on such a machine)
+endif
+BPF_ARCH := $(ARCH)
+
+VERSION := 0.1.0
+BUILD ?= build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= gcc
+PYTHON ?= /usr/bin/python3
+
+CWARN := -Wall -Wextra -Werror
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) $(CWARN) -Wno-unused-function -Wno-unused-parameter \
+	-I$(VMLINUX_DIR) -Ibpf -I/usr/include/$(shell uname -m)-linux-gnu
+CFLAGS ?= -O2 -g
+USER_CFLAGS := $(CFLAGS) $(CWARN) -std=gnu11 -D_GNU_SOURCE -DTW_VERSION='"$(VERSION)"' \
+	-Ibpf -Iuser -I$(BUILD)
+LDLIBS := -lbpf -lelf -lz -lm
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_HDRS := $(wildcard bpf/*.h)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+USER_SRCS := $(wildcard user/*.c)
+USER_HDRS := $(wildcard user/*.h)
+# everything but main.c, so unit tests and fuzzers link the same code
+LIB_SRCS := $(filter-out user/main.c,$(USER_SRCS))
+
+.PHONY: all deps demo test check unit e2e asan format format-check lint bench clean help
+all: $(BUILD)/bpf-threadwatch workloads
+
+help:
+	@echo "make            build $(BUILD)/bpf-threadwatch and the test workloads"
+	@echo "make deps       install every Debian package needed (idempotent)"
+	@echo "make demo       deps + build + trace the bundled demo workload"
+	@echo "make check      deps + build + every test (unit, end-to-end, sanitizers, VMs)"
+	@echo "make unit       unprivileged unit tests only"
+	@echo "make e2e        end-to-end tests (root, real BPF)"
+	@echo "make asan       ASan+UBSan build of user space into $(BUILD)-asan/"
+	@echo "make bench      overhead benchmarks (writes bench/results/)"
+	@echo "make format / format-check / lint"
+
+deps:
+	./tools/deps.sh
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/threadwatch.bpf.o: $(BPF_OBJS)
+	$(BPFTOOL) gen object $@ $^
+
+$(BUILD)/threadwatch.skel.h: $(BUILD)/threadwatch.bpf.o
+	$(BPFTOOL) gen skeleton $< name threadwatch_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf-threadwatch: $(USER_SRCS) $(USER_HDRS) bpf/threadwatch.h $(BUILD)/threadwatch.skel.h
+	$(CC) $(USER_CFLAGS) $(USER_SRCS) -o $@ $(LDLIBS)
+
+$(BUILD)/bpf $(BUILD)/tests:
+	mkdir -p $@
+
+# Test workloads: small C programs that know exactly what they did.
+WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
+WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/tests/%,$(WORKLOAD_SRCS))
+workloads: $(WORKLOADS)
+$(BUILD)/tests/%: tests/workloads/%.c | $(BUILD)/tests
+	$(CC) -O2 -g $(CWARN) -D_GNU_SOURCE -pthread $< -o $@ -lm
+
+# Unit tests: pure logic, no privileges.
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+$(BUILD)/unit-tests: $(UNIT_SRCS) $(LIB_SRCS) $(USER_HDRS) $(BUILD)/threadwatch.skel.h
+	$(CC) $(USER_CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer \
+		$(UNIT_SRCS) $(LIB_SRCS) -o $@ $(LDLIBS)
+
+unit: $(BUILD)/unit-tests
+	$(BUILD)/unit-tests
+
+# ASan+UBSan build of the whole agent; the end-to-end suite runs it too.
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+asan: $(BUILD)-asan/bpf-threadwatch
+$(BUILD)-asan/bpf-threadwatch: $(USER_SRCS) $(USER_HDRS) bpf/threadwatch.h $(BUILD)/threadwatch.skel.h
+	mkdir -p $(BUILD)-asan
+	$(CLANG) $(filter-out -O2 -g,$(USER_CFLAGS)) $(ASAN_FLAGS) $(USER_SRCS) -o $@ $(LDLIBS)
+
+e2e: all asan
+	$(PYTHON) -m pytest -q tests/e2e
+
+test: all unit asan
+	./tests/run-all.sh
+
+check: deps
+	$(MAKE) all
+	./tests/run-all.sh
+
+demo: deps
+	$(MAKE) all
+	./tools/demo.sh
+
+bench: all
+	./bench/run.sh
+
+FORMAT_SRCS = $(filter-out $(VMLINUX_DIR)/%,$(wildcard bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/workloads/*.c))
+format:
+	clang-format -i $(FORMAT_SRCS)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRCS)
+
+lint: $(BUILD)/threadwatch.skel.h
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --suppress=missingIncludeSystem -Ibpf -Iuser -I$(BUILD) -D_GNU_SOURCE user/
+	clang-tidy --quiet $(USER_SRCS) -- $(USER_CFLAGS)
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan

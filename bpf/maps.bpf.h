@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * Maps, tunables and small helpers shared by every bpf/<feature>.bpf.c.
+ * Exactly one file (sched.bpf.c) defines TW_DEFINE_MAPS before including
+ * this header; the others see extern declarations that `bpftool gen object`
+ * resolves to that one definition when it links the object.
+ */
+#ifndef __MAPS_BPF_H
+#define __MAPS_BPF_H
+
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "threadwatch.h"
+
+#define PF_KTHREAD 0x00200000 /* include/linux/sched.h, stable since 2.6 */
+#define TASK_DEAD 0x00000080 /* include/linux/sched.h, stable since v4.14 */
+#define TASK_RUNNING 0
+#define CLONE_THREAD 0x00010000
+#define EAGAIN 11
+#define ENOMEM 12
+#define EEXIST 17
+
+/*
+ * Default map sizes; user space resizes them from --max-threads and
+ * --max-procs before load. The per-thread maps hold live threads only: the
+ * state map loses an entry when its thread dies, and user space deletes a
+ * stats entry once it has read a dead thread's totals.
+ */
+#define TW_DEF_MAX_THREADS 16384 /* 2x a busy 200-process VM's live threads */
+#define TW_DEF_MAX_PROCS 4096
+#define TW_MAX_CLONES 1024 /* clone calls in flight at once */
+/*
+ * 48-byte events: 4 MiB hold ~87k of them, a 40k-thread burst created and
+ * joined faster than user space reads, with room to spare.
+ */
+#define TW_RINGBUF_BYTES (4 << 20)
+
+#ifdef TW_DEFINE_MAPS
+#define TW_EXTERN
+#else
+#define TW_EXTERN extern
+#endif
+
+/* Per thread: why and since when it is off CPU. Global, since threads migrate. */
+struct tw_tstate {
+	__u64 ts;
+	__u32 kind; /* enum tw_tstate_kind */
+	__u32 first_run; /* created while traced and not yet run */
+};
+
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TW_DEF_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct tw_tstate);
+} tstates SEC(".maps");
+
+/* Memory scales with live threads times CPUs, so entries are allocated on demand. */
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, TW_DEF_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct tw_thread_stats);
+} thread_stats SEC(".maps");
+
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, TW_DEF_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct tw_proc_stats);
+} proc_stats SEC(".maps");
+
+/* clone flags between a clone syscall's entry and its exit, keyed by tid */
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TW_MAX_CLONES);
+	__type(key, __u32);
+	__type(value, __u64);
+} clone_flags SEC(".maps");
+
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, TW_RINGBUF_BYTES);
+} events SEC(".maps");
+
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TW_DROP_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/* Tunables, written by user space through skel->rodata before load. */
+#ifdef TW_DEFINE_MAPS
+const volatile __u32 targ_tgids[TW_MAX_TARGETS] = {};
+const volatile __u32 targ_ntgids = 0; /* 0: every process */
+const volatile __u32 targ_tid = 0; /* 0: every thread of the targets */
+const volatile bool skip_kthreads = true;
+/* zero values to create map entries from; too large for the BPF stack */
+const struct tw_thread_stats zero_thread_stats = {};
+const struct tw_proc_stats zero_proc_stats = {};
+#else
+extern const volatile __u32 targ_tgids[TW_MAX_TARGETS];
+extern const volatile __u32 targ_ntgids;
+extern const volatile __u32 targ_tid;
+extern const volatile bool skip_kthreads;
+extern const struct tw_thread_stats zero_thread_stats;
+extern const struct tw_proc_stats zero_proc_stats;
+#endif
+
+static __always_inline void count_drop(__u32 what)
+{
+	__u64 *cnt = bpf_map_lookup_elem(&drops, &what);
+
+	if (cnt)
+		(*cnt)++; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline bool tgid_wanted(__u32 tgid)
+{
+	if (!targ_ntgids)
+		return true;
+#pragma unroll
+	for (__u32 i = 0; i < TW_MAX_TARGETS; i++) {
+		if (i >= targ_ntgids)
+			break;
+		if (targ_tgids[i] == tgid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The filter every handler runs first. Fills *tid and *tgid for the caller.
+ * The idle tasks (pid 0) are never traced, kernel threads only on request.
+ */
+static __always_inline bool task_wanted(struct task_struct *t, __u32 *tid, __u32 *tgid)
+{
+	*tid = BPF_CORE_READ(t, pid);
+	if (!*tid)
+		return false;
+	if (targ_tid && *tid != targ_tid)
+		return false;
+	*tgid = BPF_CORE_READ(t, tgid);
+	if (!tgid_wanted(*tgid))
+		return false;
+	if (skip_kthreads && !targ_ntgids && (BPF_CORE_READ(t, flags) & PF_KTHREAD))
+		return false;
+	return true;
+}
+
+/*
+ * This CPU's stats of a thread. Creates the entry unless may_create is false
+ * (a dying thread must not come back after user space deleted its entry).
+ */
+static __always_inline struct tw_thread_stats *thread_stats_get(__u32 tid, __u32 tgid,
+								bool may_create)
+{
+	struct tw_thread_stats *st;
+	long err;
+
+	st = bpf_map_lookup_elem(&thread_stats, &tid);
+	if (st || !may_create)
+		return st;
+	err = bpf_map_update_elem(&thread_stats, &tid, &zero_thread_stats, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		count_drop(TW_DROP_THREAD_MAP);
+		return NULL;
+	}
+	st = bpf_map_lookup_elem(&thread_stats, &tid);
+	if (st)
+		st->tgid = tgid;
+	return st;
+}
+
+static __always_inline struct tw_proc_stats *proc_stats_get(__u32 tgid)
+{
+	struct tw_proc_stats *ps;
+	long err;
+
+	ps = bpf_map_lookup_elem(&proc_stats, &tgid);
+	if (ps)
+		return ps;
+	err = bpf_map_update_elem(&proc_stats, &tgid, &zero_proc_stats, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		count_drop(TW_DROP_PROC_MAP);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&proc_stats, &tgid);
+}
+
+#endif /* __MAPS_BPF_H */

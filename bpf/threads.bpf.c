@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * Thread lifecycle: creation (task_newtask, which carries the clone flags and
+ * fires only once copy_process() has succeeded), exit (sched_process_exit),
+ * and failed creations from the clone/clone3 syscall exits, by errno.
+ */
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "threadwatch.h"
+#include "bits.bpf.h"
+#include "maps.bpf.h"
+
+static __always_inline void emit(__u32 type, __u32 tid, __u32 tgid, __u32 ptid, __u64 now,
+				 struct task_struct *comm_of)
+{
+	struct tw_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(TW_DROP_RINGBUF);
+		return;
+	}
+	e->type = type;
+	e->tid = tid;
+	e->tgid = tgid;
+	e->ptid = ptid;
+	e->ts_ns = now;
+	BPF_CORE_READ_STR_INTO(&e->comm, comm_of, comm);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* A task the kernel just finished creating; current is its creator. */
+static __always_inline int handle_newtask(struct task_struct *task, __u64 flags)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now;
+	__u32 ptid = (__u32)id, ptgid = id >> 32;
+	struct tw_tstate fresh = {};
+	struct tw_thread_stats *st;
+	struct tw_proc_stats *ps;
+	__u32 tid, tgid;
+	bool is_thread = flags & CLONE_THREAD;
+
+	bool parent_wanted = tgid_wanted(ptgid);
+
+	/* a thread shares its creator's tgid; a new process is wanted only system-wide */
+	if (!parent_wanted && (is_thread || !tgid_wanted(BPF_CORE_READ(task, tgid))))
+		return 0;
+	if (skip_kthreads && (BPF_CORE_READ(task, flags) & PF_KTHREAD))
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (parent_wanted) {
+		ps = proc_stats_get(ptgid);
+		if (ps) {
+			if (is_thread)
+				ps->threads_created++;
+			else
+				ps->procs_forked++;
+		}
+		if (is_thread && (!targ_tid || ptid == targ_tid)) {
+			st = thread_stats_get(ptid, ptgid, true);
+			if (st)
+				st->threads_created++;
+		}
+	}
+	if (!task_wanted(task, &tid, &tgid))
+		return 0;
+	fresh.ts = now;
+	fresh.kind = TW_ST_RUNQ;
+	fresh.first_run = 1;
+	if (bpf_map_update_elem(&tstates, &tid, &fresh, BPF_ANY))
+		count_drop(TW_DROP_STATE_MAP);
+	emit(is_thread ? TW_EV_THREAD_NEW : TW_EV_PROC_NEW, tid, tgid, ptid, now, task);
+	return 0;
+}
+
+static __always_inline int handle_exit(struct task_struct *p)
+{
+	struct tw_proc_stats *ps;
+	__u32 tid, tgid;
+	__u64 now;
+
+	if (!task_wanted(p, &tid, &tgid))
+		return 0;
+	now = bpf_ktime_get_ns();
+	ps = proc_stats_get(tgid);
+	if (ps) {
+		if (tid != tgid)
+			ps->threads_exited++;
+		ps->lifetime_hist[hist_slot(now - BPF_CORE_READ(p, start_time))]++;
+	}
+	emit(TW_EV_THREAD_EXIT, tid, tgid, 0, now, p);
+	return 0;
+}
+
+SEC("tp_btf/task_newtask")
+int BPF_PROG(tp_btf_task_newtask, struct task_struct *task, __u64 clone_flags)
+{
+	return handle_newtask(task, clone_flags);
+}
+
+SEC("raw_tp/task_newtask")
+int BPF_PROG(raw_tp_task_newtask, struct task_struct *task, __u64 clone_flags)
+{
+	return handle_newtask(task, clone_flags);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tp_btf_sched_process_exit, struct task_struct *p)
+{
+	return handle_exit(p);
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(raw_tp_sched_process_exit, struct task_struct *p)
+{
+	return handle_exit(p);
+}
+
+/* Remember the flags of a traced clone until its exit says whether it failed. */
+static __always_inline void clone_enter(__u64 flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+
+	if (!tgid_wanted(id >> 32))
+		return;
+	if (bpf_map_update_elem(&clone_flags, &tid, &flags, BPF_ANY))
+		count_drop(TW_DROP_CLONE_MAP);
+}
+
+static __always_inline void clone_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid(), flags, *fp;
+	__u32 tid = (__u32)id;
+	struct tw_proc_stats *ps;
+
+	fp = bpf_map_lookup_elem(&clone_flags, &tid);
+	if (!fp)
+		return; /* not traced, or the child's return */
+	flags = *fp;
+	bpf_map_delete_elem(&clone_flags, &tid);
+	if (ret >= 0)
+		return; /* successes are counted by task_newtask */
+	ps = proc_stats_get(id >> 32);
+	if (!ps)
+		return;
+	if (!(flags & CLONE_THREAD))
+		ps->fork_fail++;
+	else if (ret == -EAGAIN)
+		ps->thread_fail[TW_FAIL_EAGAIN]++;
+	else if (ret == -ENOMEM)
+		ps->thread_fail[TW_FAIL_ENOMEM]++;
+	else
+		ps->thread_fail[TW_FAIL_OTHER]++;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone")
+int handle_enter_clone(struct trace_event_raw_sys_enter *ctx)
+{
+	clone_enter(ctx->args[0]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int handle_enter_clone3(struct trace_event_raw_sys_enter *ctx)
+{
+	struct clone_args *uargs = (void *)ctx->args[0];
+	__u64 flags = 0;
+
+	/* a fault leaves flags 0: the failure then counts as a process creation */
+	bpf_probe_read_user(&flags, sizeof(flags), &uargs->flags);
+	clone_enter(flags);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone")
+int handle_exit_clone(struct trace_event_raw_sys_exit *ctx)
+{
+	clone_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone3")
+int handle_exit_clone3(struct trace_event_raw_sys_exit *ctx)
+{
+	clone_exit(ctx->ret);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

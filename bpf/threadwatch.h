@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/*
+ * The contract between the BPF programs and user space: plain structs, slot
+ * counts and enums only. Both sides include this file; change it in one place.
+ */
+#ifndef __THREADWATCH_H
+#define __THREADWATCH_H
+
+#define TASK_COMM_LEN 16
+
+/*
+ * log2 histograms of nanoseconds: slot i counts values in [2^i, 2^(i+1)),
+ * slot 0 counts [0, 2). 40 slots reach 2^40 ns (18 minutes); longer values
+ * are clamped into the last slot.
+ */
+#define TW_HIST_SLOTS 40
+
+/* -p takes at most this many PIDs; they are compared in the first lines of every handler. */
+#define TW_MAX_TARGETS 16
+
+/* Why a thread is off CPU, kept per thread between scheduler events. */
+enum tw_tstate_kind {
+	TW_ST_ONCPU = 1, /* switched in at ts */
+	TW_ST_RUNQ = 2, /* runnable (woken, preempted or new) since ts */
+	TW_ST_BLOCKED = 3, /* went to sleep voluntarily at ts */
+};
+
+/* Things that could not be recorded, counted per CPU and reported. */
+enum tw_drop {
+	TW_DROP_RINGBUF = 0, /* lifecycle event lost: ring buffer full */
+	TW_DROP_THREAD_MAP, /* thread stats map full: a thread went unmeasured */
+	TW_DROP_STATE_MAP, /* thread state map full: an off-CPU interval was lost */
+	TW_DROP_PROC_MAP, /* process stats map full */
+	TW_DROP_CLONE_MAP, /* in-flight clone map full: a failure may be unclassified */
+	TW_DROP_NR,
+};
+
+/* Thread-creation failures, by the errno the clone family returned. */
+enum tw_fail {
+	TW_FAIL_EAGAIN = 0, /* pids.max, RLIMIT_NPROC, threads-max: thread exhaustion */
+	TW_FAIL_ENOMEM,
+	TW_FAIL_OTHER,
+	TW_FAIL_NR,
+};
+
+/* Per thread, per CPU (BPF_MAP_TYPE_PERCPU_HASH keyed by tid); user space sums the CPUs. */
+struct tw_thread_stats {
+	__u64 oncpu_ns;
+	__u64 blocked_ns;
+	__u64 runq_ns;
+	__u64 vol_switches;
+	__u64 invol_switches;
+	__u64 threads_created; /* threads this thread created */
+	__u32 tgid; /* set on the CPU that created the entry, 0 on the others */
+	__u32 __pad;
+	__u64 blocked_hist[TW_HIST_SLOTS];
+	__u64 runq_hist[TW_HIST_SLOTS];
+};
+
+/* Per process, per CPU (BPF_MAP_TYPE_PERCPU_HASH keyed by tgid). */
+struct tw_proc_stats {
+	__u64 threads_created; /* clone(CLONE_THREAD) successes */
+	__u64 threads_exited; /* exits of threads other than the group leader */
+	__u64 procs_forked; /* new processes (clone without CLONE_THREAD) */
+	__u64 thread_fail[TW_FAIL_NR]; /* failed thread creations by errno */
+	__u64 fork_fail; /* failed process creations */
+	__u64 first_run_hist[TW_HIST_SLOTS]; /* thread creation -> first time on CPU */
+	__u64 lifetime_hist[TW_HIST_SLOTS]; /* thread creation -> exit */
+};
+
+enum tw_event_type {
+	TW_EV_THREAD_NEW = 1, /* a thread joined a traced process */
+	TW_EV_PROC_NEW = 2, /* a new process (its first thread) was created */
+	TW_EV_THREAD_EXIT = 3, /* a traced thread exited */
+};
+
+/* Lifecycle events, through the ring buffer, in the order the kernel saw them. */
+struct tw_event {
+	__u32 type;
+	__u32 tid;
+	__u32 tgid;
+	__u32 ptid; /* creating thread for NEW events */
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	char comm[TASK_COMM_LEN];
+};
+
+#endif /* __THREADWATCH_H */

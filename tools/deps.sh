@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+# Install every Debian package bpf-threadwatch needs to build, test and benchmark.
+# Idempotent: installs only what is missing, so a second run is a no-op.
+set -euo pipefail
+
+PKGS=(
+	# build
+	clang llvm make gcc libc6-dev pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool
+	libclang-rt-14-dev
+	# tests
+	python3 python3-pytest strace util-linux libcap2-bin procps
+	# kernel matrix (tests/vm)
+	qemu-system-x86 busybox-static cpio
+	# lint and format
+	clang-format clang-tidy cppcheck
+	# reference tools for cross-checks and benchmarks
+	libbpf-tools bpftrace linux-perf
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "deps: all ${#PKGS[@]} packages present"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages: ${missing[*]}; run as root (sudo make deps)" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: installed ${#missing[@]} packages"

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+#include <argp.h>
+#include <errno.h>
+#include <string.h>
+#include "cli.h"
+#include "parse.h"
+
+#define MAX_SECONDS (7 * 24 * 3600.0) /* a week: longer runs belong to the daemon */
+#define MIN_INTERVAL_S 0.01
+
+const char *argp_program_version = "bpf-threadwatch " TW_VERSION;
+
+static const char doc[] =
+	"Per-thread off-CPU time (blocked vs waiting for a CPU), context switches and thread\n"
+	"creation/exit/failures of running processes, measured in the kernel with eBPF.\n"
+	"\v"
+	"EXAMPLES:\n"
+	"  sudo bpf-threadwatch -p 1234              # trace PID 1234 until Ctrl-C\n"
+	"  sudo bpf-threadwatch -p 1234,5678 -d 10   # two processes for 10 seconds\n"
+	"  sudo bpf-threadwatch -p 1234 -i 1 --format json  # a JSON line each second\n"
+	"  sudo bpf-threadwatch -p 1234 --by comm    # fold pools (worker-1, worker-2...) by name\n"
+	"  sudo bpf-threadwatch -p 1234 -t 1240      # one thread of PID 1234\n"
+	"  sudo bpf-threadwatch -d 5 --top 5         # the 5 busiest processes on the machine\n"
+	"  sudo bpf-threadwatch -- python3 app.py    # start a command and trace it from birth\n"
+	"\n"
+	"Off-CPU time is split into BLOCKED (the thread slept, e.g. in read() or a lock, until\n"
+	"woken) and RUNQ (it was runnable but waited for a CPU: woken or preempted). Histograms\n"
+	"are log2 buckets of nanoseconds. Thread creation failures are counted by errno;\n"
+	"EAGAIN is the signature of thread exhaustion (pids.max, RLIMIT_NPROC, threads-max).\n"
+	"\n"
+	"Exit status: 0 success, 1 runtime failure (BPF load/attach), 2 bad usage or input.\n"
+	"Needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_PTRACE/CAP_DAC_READ_SEARCH for other\n"
+	"users' /proc), and a kernel with BTF (or --btf FILE).";
+
+enum {
+	OPT_FORMAT = 'f',
+	OPT_BY = 0x100,
+	OPT_TOP,
+	OPT_MAX_THREADS,
+	OPT_MAX_PROCS,
+	OPT_BTF,
+	OPT_ATTACH,
+	OPT_KTHREADS,
+};
+
+static const struct argp_option options[] = {
+	{ "pid", 'p', "PID[,PID...]", 0, "Trace these processes (up to 16)", 0 },
+	{ "tid", 't', "TID", 0, "Trace only this thread", 0 },
+	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS (fractions allowed)", 0 },
+	{ "interval", 'i', "SECONDS", 0, "Also report every SECONDS (deltas)", 0 },
+	{ "format", OPT_FORMAT, "text|json", 0, "Output format (default text)", 0 },
+	{ "by", OPT_BY, "thread|comm", 0, "Rows per thread (default) or per thread name", 0 },
+	{ "top", OPT_TOP, "N", 0,
+	  "Show the N processes with the most off-CPU time (default 10 without -p; 0: all)", 0 },
+	{ "max-threads", OPT_MAX_THREADS, "N", 0,
+	  "Live threads tracked in the kernel (default 16384)", 0 },
+	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Live processes tracked (default 4096)", 0 },
+	{ "btf", OPT_BTF, "FILE", 0, "Kernel BTF to use when /sys/kernel/btf/vmlinux is missing",
+	  0 },
+	{ "attach-mode", OPT_ATTACH, "auto|tp_btf|raw_tp", 0,
+	  "Scheduler tracepoint flavour (default auto: tp_btf where the kernel has it)", 0 },
+	{ "include-kthreads", OPT_KTHREADS, NULL, 0, "Without -p, also trace kernel threads", 0 },
+	{ "verbose", 'v', NULL, 0, "Print libbpf's debug output", 0 },
+	{},
+};
+
+static void parse_secs(struct argp_state *state, const char *name, const char *arg, double min_s,
+		       __u64 *out)
+{
+	int err = parse_seconds(arg, MAX_SECONDS, out);
+
+	if (err || *out < (__u64)(min_s * 1e9))
+		argp_error(state, "invalid %s '%s': expected seconds between %g and %.0f", name,
+			   arg, min_s, MAX_SECONDS);
+}
+
+static __u64 parse_num(struct argp_state *state, const char *name, const char *arg, __u64 min,
+		       __u64 max)
+{
+	__u64 v;
+
+	if (parse_u64(arg, min, max, &v))
+		argp_error(state, "invalid %s '%s': expected a whole number from %llu to %llu",
+			   name, arg, (unsigned long long)min, (unsigned long long)max);
+	return v;
+}
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct tw_config *cfg = state->input;
+	int err;
+
+	switch (key) {
+	case 'p':
+		err = parse_pid_list(arg, cfg->pids, TW_MAX_TARGETS, &cfg->npids);
+		if (err == -E2BIG)
+			argp_error(state, "invalid -p '%s': at most %d PIDs", arg, TW_MAX_TARGETS);
+		else if (err == -EEXIST)
+			argp_error(state, "invalid -p '%s': a PID is listed twice", arg);
+		else if (err)
+			argp_error(
+				state,
+				"invalid -p '%s': expected PIDs from 1 to 4194304, comma-separated",
+				arg);
+		break;
+	case 't':
+		cfg->tid = (__u32)parse_num(state, "-t", arg, 1, 4194304);
+		break;
+	case 'd':
+		parse_secs(state, "-d", arg, 0.001, &cfg->duration_ns);
+		break;
+	case 'i':
+		parse_secs(state, "-i", arg, MIN_INTERVAL_S, &cfg->interval_ns);
+		break;
+	case OPT_FORMAT:
+		if (!strcmp(arg, "text"))
+			cfg->format = TW_FMT_TEXT;
+		else if (!strcmp(arg, "json"))
+			cfg->format = TW_FMT_JSON;
+		else
+			argp_error(state, "invalid --format '%s': expected text or json", arg);
+		break;
+	case OPT_BY:
+		if (!strcmp(arg, "thread"))
+			cfg->by = TW_BY_THREAD;
+		else if (!strcmp(arg, "comm"))
+			cfg->by = TW_BY_COMM;
+		else
+			argp_error(state, "invalid --by '%s': expected thread or comm", arg);
+		break;
+	case OPT_TOP:
+		cfg->top = (unsigned int)parse_num(state, "--top", arg, 0, 1000000);
+		cfg->top_set = true;
+		break;
+	case OPT_MAX_THREADS:
+		cfg->max_threads = (__u32)parse_num(state, "--max-threads", arg, 64, 4194304);
+		break;
+	case OPT_MAX_PROCS:
+		cfg->max_procs = (__u32)parse_num(state, "--max-procs", arg, 16, 4194304);
+		break;
+	case OPT_BTF:
+		cfg->btf_path = arg;
+		break;
+	case OPT_ATTACH:
+		if (!strcmp(arg, "auto"))
+			cfg->attach_mode = TW_ATTACH_AUTO;
+		else if (!strcmp(arg, "tp_btf"))
+			cfg->attach_mode = TW_ATTACH_TP_BTF;
+		else if (!strcmp(arg, "raw_tp"))
+			cfg->attach_mode = TW_ATTACH_RAW_TP;
+		else
+			argp_error(state,
+				   "invalid --attach-mode '%s': expected auto, tp_btf or raw_tp",
+				   arg);
+		break;
+	case OPT_KTHREADS:
+		cfg->include_kthreads = true;
+		break;
+	case 'v':
+		cfg->verbose = true;
+		break;
+	case ARGP_KEY_ARG:
+		/* the first non-option starts the command; the rest are its arguments */
+		cfg->command = &state->argv[state->next - 1];
+		state->next = state->argc;
+		break;
+	case ARGP_KEY_END:
+		if (cfg->command && cfg->npids)
+			argp_error(state, "-p and a command are exclusive: trace one or the other");
+		if (cfg->interval_ns && cfg->duration_ns && cfg->interval_ns > cfg->duration_ns)
+			argp_error(state, "-i is longer than -d: no interval would be reported");
+		if (cfg->include_kthreads && (cfg->npids || cfg->command))
+			argp_error(state,
+				   "--include-kthreads goes with system-wide tracing (no -p)");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+void cli_parse(int argc, char **argv, struct tw_config *cfg)
+{
+	static const struct argp argp = {
+		.options = options,
+		.parser = parse_opt,
+		.args_doc = "[-- COMMAND [ARG...]]",
+		.doc = doc,
+	};
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->top = 10;
+	argp_err_exit_status = 2;
+	argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, cfg);
+	if (!cfg->top_set && (cfg->npids || cfg->command))
+		cfg->top = 0;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+#ifndef TW_CLI_H
+#define TW_CLI_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+#include "threadwatch.h"
+#include "view.h"
+
+enum tw_format {
+	TW_FMT_TEXT,
+	TW_FMT_JSON,
+};
+
+enum tw_attach_mode {
+	TW_ATTACH_AUTO,
+	TW_ATTACH_TP_BTF,
+	TW_ATTACH_RAW_TP,
+};
+
+struct tw_config {
+	__u32 pids[TW_MAX_TARGETS];
+	size_t npids;
+	__u32 tid;
+	__u64 duration_ns; /* 0: until Ctrl-C or the targets exit */
+	__u64 interval_ns; /* 0: one final report */
+	enum tw_format format;
+	enum tw_by by;
+	unsigned int top; /* processes shown; 0: all */
+	bool top_set;
+	__u32 max_threads;
+	__u32 max_procs;
+	const char *btf_path;
+	enum tw_attach_mode attach_mode;
+	bool include_kthreads;
+	bool verbose;
+	char **command; /* -- COMMAND ARGS..., NULL-terminated, or NULL */
+};
+
+/* Parses argv into cfg; on a usage error prints one line and exits 2 (through argp). */
+void cli_parse(int argc, char **argv, struct tw_config *cfg);
+
+#endif

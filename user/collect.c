@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "collect.h"
+#include "procfs.h"
+
+__u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int proc_fd,
+		 int drops_fd, bool skip_kthreads)
+{
+	size_t vsz = sizeof(struct tw_thread_stats) > sizeof(struct tw_proc_stats)
+			     ? sizeof(struct tw_thread_stats)
+			     : sizeof(struct tw_proc_stats);
+
+	memset(c, 0, sizeof(*c));
+	c->m = m;
+	c->thread_fd = thread_fd;
+	c->proc_fd = proc_fd;
+	c->drops_fd = drops_fd;
+	c->skip_kthreads = skip_kthreads;
+	c->ncpu = libbpf_num_possible_cpus();
+	if (c->ncpu <= 0)
+		return c->ncpu ? c->ncpu : -EINVAL;
+	/* per-CPU values are laid out 8-byte aligned; both structs are multiples of 8 */
+	c->buf = calloc(c->ncpu, vsz);
+	return c->buf ? 0 : -ENOMEM;
+}
+
+void collect_free(struct tw_collector *c)
+{
+	free(c->buf);
+	free(c->pend_t);
+	memset(c, 0, sizeof(*c));
+}
+
+static int pend(struct tw_collector *c, struct tw_thread *t)
+{
+	if (c->npend_t == c->cap_t) {
+		size_t ncap = c->cap_t ? c->cap_t * 2 : 256;
+		struct tw_thread **n = realloc(c->pend_t, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		c->pend_t = n;
+		c->cap_t = ncap;
+	}
+	c->pend_t[c->npend_t++] = t;
+	return 0;
+}
+
+struct seed_ctx {
+	struct tw_collector *c;
+	__u32 pid;
+};
+
+static int seed_thread(void *ctx, __u32 tid)
+{
+	struct seed_ctx *s = ctx;
+	char comm[TASK_COMM_LEN] = "";
+
+	procfs_comm(s->pid, tid, comm);
+	return model_thread_born(s->c->m, s->pid, tid, comm) ? 0 : -ENOMEM;
+}
+
+static int seed_process(void *ctx, __u32 pid)
+{
+	struct tw_collector *c = ctx;
+	struct seed_ctx s = { .c = c, .pid = pid };
+	int err;
+
+	if (c->skip_kthreads && procfs_is_kthread(pid))
+		return 0;
+	err = procfs_for_each_task(pid, seed_thread, &s);
+	/* a process may vanish while we list it */
+	return err == -ENOENT ? 0 : err;
+}
+
+int collect_seed(struct tw_collector *c, __u32 pid, bool target)
+{
+	struct tw_proc *p;
+	char comm[TASK_COMM_LEN] = "";
+	int err;
+
+	if (!pid)
+		return procfs_for_each_task(0, seed_process, c);
+	procfs_comm(pid, pid, comm);
+	p = model_proc_add(c->m, pid, comm);
+	if (!p)
+		return -ENOMEM;
+	p->target = target;
+	err = seed_process(c, pid);
+	if (!p->threads_now && !p->exited) {
+		/* it exited between the check and the attach */
+		p->exited = true;
+		p->exit_ns = mono_ns();
+	}
+	return err;
+}
+
+int collect_on_event(void *ctx, void *data, size_t len)
+{
+	struct tw_collector *c = ctx;
+	const struct tw_event *e = data;
+	struct tw_thread *t;
+
+	if (len < sizeof(*e))
+		return 0;
+	t = model_apply_event(c->m, e);
+	if (!t) {
+		c->err = -ENOMEM;
+		return -ENOMEM;
+	}
+	if (e->type == TW_EV_THREAD_EXIT && !t->harvested && pend(c, t)) {
+		c->err = -ENOMEM;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Read a thread's kernel entry into its totals; delete it if the thread is dead. */
+static void harvest_thread(struct tw_collector *c, struct tw_thread *t)
+{
+	__u32 key = t->tid;
+
+	if (!bpf_map_lookup_elem(c->thread_fd, &key, c->buf)) {
+		model_thread_fold(t, c->buf, c->ncpu);
+		bpf_map_delete_elem(c->thread_fd, &key);
+	}
+	t->harvested = true;
+}
+
+static void harvest_proc(struct tw_collector *c, struct tw_proc *p)
+{
+	__u32 key = p->pid;
+
+	if (!bpf_map_lookup_elem(c->proc_fd, &key, c->buf)) {
+		model_proc_fold(p, c->buf, c->ncpu);
+		bpf_map_delete_elem(c->proc_fd, &key);
+	}
+	p->harvested = true;
+}
+
+int collect_harvest(struct tw_collector *c, __u64 now_ns, bool all)
+{
+	struct tw_model *m = c->m;
+	size_t keep = 0;
+
+	for (size_t i = 0; i < c->npend_t; i++) {
+		struct tw_thread *t = c->pend_t[i];
+
+		if (t->harvested)
+			continue;
+		if (!all && t->exit_ns + TW_HARVEST_DELAY_NS > now_ns) {
+			c->pend_t[keep++] = t;
+			continue;
+		}
+		harvest_thread(c, t);
+	}
+	c->npend_t = keep;
+	/* a process's counters are final once its last thread is gone */
+	for (size_t i = 0; i < m->nprocs; i++) {
+		struct tw_proc *p = m->procs[i];
+
+		if (p->exited && !p->harvested &&
+		    (all || p->exit_ns + TW_HARVEST_DELAY_NS <= now_ns))
+			harvest_proc(c, p);
+	}
+	return 0;
+}
+
+/* A kernel entry for a thread the model has not seen alive. */
+static struct tw_thread *adopt_thread(struct tw_collector *c, __u32 pid, __u32 tid, __u64 now)
+{
+	char comm[TASK_COMM_LEN] = "";
+	struct tw_thread *t;
+
+	if (!procfs_comm(pid, tid, comm))
+		return model_thread_born(c->m, pid, tid, comm);
+	t = model_thread_died(c->m, pid, tid, now, NULL);
+	if (t && pend(c, t))
+		return NULL;
+	return t;
+}
+
+static int refresh_threads(struct tw_collector *c, __u64 now)
+{
+	const struct tw_thread_stats *vals = c->buf;
+	__u32 key, next, *prev = NULL;
+
+	while (!bpf_map_get_next_key(c->thread_fd, prev, &next)) {
+		struct tw_thread *t = NULL;
+		struct tw_proc *p;
+		__u32 pid = 0;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(c->thread_fd, &key, c->buf))
+			continue; /* deleted meanwhile */
+		for (int i = 0; i < c->ncpu && !pid; i++)
+			pid = vals[i].tgid;
+		if (!pid)
+			continue;
+		p = model_proc(c->m, pid);
+		if (p)
+			t = proc_thread(p, key);
+		if (!t || t->harvested) {
+			t = adopt_thread(c, pid, key, now);
+			if (!t)
+				return -ENOMEM;
+		}
+		model_thread_fold(t, c->buf, c->ncpu);
+	}
+	return 0;
+}
+
+static int refresh_procs(struct tw_collector *c, __u64 now)
+{
+	__u32 key, next, *prev = NULL;
+
+	while (!bpf_map_get_next_key(c->proc_fd, prev, &next)) {
+		struct tw_proc *p;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(c->proc_fd, &key, c->buf))
+			continue;
+		p = model_proc(c->m, key);
+		if (!p || p->harvested) {
+			char comm[TASK_COMM_LEN] = "";
+
+			procfs_comm(key, key, comm);
+			p = model_proc_add(c->m, key, comm);
+			if (!p)
+				return -ENOMEM;
+			if (!p->threads_now) {
+				p->exited = true;
+				p->exit_ns = now;
+			}
+		}
+		model_proc_fold(p, c->buf, c->ncpu);
+	}
+	return 0;
+}
+
+static void refresh_drops(struct tw_collector *c)
+{
+	const __u64 *vals = c->buf;
+
+	for (__u32 k = 0; k < TW_DROP_NR; k++) {
+		__u64 sum = 0;
+
+		if (bpf_map_lookup_elem(c->drops_fd, &k, c->buf))
+			continue;
+		for (int i = 0; i < c->ncpu; i++)
+			sum += vals[i];
+		c->m->drops[k] = sum;
+	}
+}
+
+/*
+ * Live threads: refresh names (threads rename themselves after creation), and
+ * when exit events were lost, find the dead the model still counts as alive.
+ */
+static int refresh_live(struct tw_collector *c, __u64 now, bool sweep)
+{
+	struct tw_model *m = c->m;
+
+	for (size_t i = 0; i < m->nprocs; i++) {
+		struct tw_proc *p = m->procs[i];
+
+		if (p->exited)
+			continue;
+		procfs_comm(p->pid, p->pid, p->comm);
+		for (size_t j = 0; j < p->nthreads; j++) {
+			struct tw_thread *t = p->threads[j];
+
+			if (!t->alive || !procfs_comm(p->pid, t->tid, t->comm) || !sweep)
+				continue;
+			if (!procfs_task_exists(p->pid, t->tid) &&
+			    (!model_thread_died(m, p->pid, t->tid, now, NULL) || pend(c, t)))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int collect_refresh(struct tw_collector *c, __u64 now_ns)
+{
+	bool sweep;
+	int err;
+
+	err = refresh_threads(c, now_ns);
+	if (!err)
+		err = refresh_procs(c, now_ns);
+	if (err)
+		return err;
+	refresh_drops(c);
+	sweep = c->m->drops[TW_DROP_RINGBUF] > c->swept_ringbuf_drops;
+	c->swept_ringbuf_drops = c->m->drops[TW_DROP_RINGBUF];
+	return refresh_live(c, now_ns, sweep);
+}

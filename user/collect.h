@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/*
+ * The collector moves what the kernel measured into the model: lifecycle
+ * events from the ring buffer, per-CPU map entries summed across CPUs, and the
+ * final totals of dead threads and processes (read, then deleted from the
+ * kernel maps so they stay bounded by what is alive).
+ */
+#ifndef TW_COLLECT_H
+#define TW_COLLECT_H
+
+#include <stdbool.h>
+#include "model.h"
+
+/*
+ * How long after an exit event a dead thread's entry is read: its final
+ * context switch (on-CPU time of its last slice) lands just after the event.
+ */
+#define TW_HARVEST_DELAY_NS (50 * 1000 * 1000ULL)
+
+struct tw_collector {
+	struct tw_model *m;
+	int thread_fd;
+	int proc_fd;
+	int drops_fd;
+	int ncpu;
+	bool skip_kthreads;
+	void *buf; /* one per-CPU value of the larger struct */
+	struct tw_thread **pend_t; /* dead, not yet harvested */
+	size_t npend_t, cap_t;
+	__u64 swept_ringbuf_drops;
+	int err; /* first error met in the ring-buffer callback */
+};
+
+int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int proc_fd,
+		 int drops_fd, bool skip_kthreads);
+void collect_free(struct tw_collector *c);
+
+/* Put pid's threads (every process when pid is 0) into the model from /proc. */
+int collect_seed(struct tw_collector *c, __u32 pid, bool target);
+/* ring_buffer_sample_fn */
+int collect_on_event(void *ctx, void *data, size_t len);
+/* Harvest the dead whose exit is older than the delay (all of them when all). */
+int collect_harvest(struct tw_collector *c, __u64 now_ns, bool all);
+/* Read every live entry and the drop counters into the model; refresh comms. */
+int collect_refresh(struct tw_collector *c, __u64 now_ns);
+
+/* CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns() */
+__u64 mono_ns(void);
+
+#endif

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+#include <string.h>
+#include "hist.h"
+
+__u64 hist_lo(unsigned int i)
+{
+	return i == 0 ? 0 : 1ULL << i;
+}
+
+__u64 hist_hi(unsigned int i)
+{
+	return 1ULL << (i + 1);
+}
+
+unsigned int hist_slot_of(__u64 ns)
+{
+	unsigned int slot = ns ? 63 - __builtin_clzll(ns) : 0;
+
+	return slot < TW_HIST_SLOTS ? slot : TW_HIST_SLOTS - 1;
+}
+
+void hist_add(struct tw_hist *dst, const struct tw_hist *src)
+{
+	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
+		dst->slot[i] += src->slot[i];
+}
+
+void hist_sub(struct tw_hist *dst, const struct tw_hist *a, const struct tw_hist *b)
+{
+	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
+		dst->slot[i] = a->slot[i] - b->slot[i];
+}
+
+__u64 hist_count(const struct tw_hist *h)
+{
+	__u64 n = 0;
+
+	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
+		n += h->slot[i];
+	return n;
+}
+
+bool hist_empty(const struct tw_hist *h)
+{
+	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
+		if (h->slot[i])
+			return false;
+	return true;
+}
+
+__u64 hist_percentile(const struct tw_hist *h, double p)
+{
+	__u64 total = hist_count(h), seen = 0;
+	double rank;
+
+	if (!total)
+		return 0;
+	if (p < 0)
+		p = 0;
+	if (p > 1)
+		p = 1;
+	rank = p * (double)total;
+	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++) {
+		if (!h->slot[i])
+			continue;
+		if ((double)(seen + h->slot[i]) >= rank) {
+			double frac = (rank - (double)seen) / (double)h->slot[i];
+			double lo = (double)hist_lo(i), hi = (double)hist_hi(i);
+
+			return (__u64)(lo + frac * (hi - lo));
+		}
+		seen += h->slot[i];
+	}
+	return hist_hi(TW_HIST_SLOTS - 1);
+}
+
+const char *fmt_ns(char *buf, size_t len, __u64 ns)
+{
+	double v = (double)ns;
+
+	if (ns < 1000)
+		snprintf(buf, len, "%lluns", (unsigned long long)ns);
+	else if (ns < 1000000)
+		snprintf(buf, len, "%.3gus", v / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.3gms", v / 1e6);
+	else
+		snprintf(buf, len, "%.3gs", v / 1e9);
+	return buf;
+}
+
+void hist_print(FILE *f, const struct tw_hist *h, const char *title, const char *indent)
+{
+	const int width = 40;
+	unsigned int first = TW_HIST_SLOTS, last = 0;
+	__u64 max = 0;
+
+	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++) {
+		if (!h->slot[i])
+			continue;
+		if (first == TW_HIST_SLOTS)
+			first = i;
+		last = i;
+		if (h->slot[i] > max)
+			max = h->slot[i];
+	}
+	if (first == TW_HIST_SLOTS)
+		return;
+	fprintf(f, "%s%s\n", indent, title);
+	fprintf(f, "%s%21s : %-8s distribution\n", indent, "range", "count");
+	for (unsigned int i = first; i <= last; i++) {
+		char lo[16], hi[16], bar[64];
+		int n = (int)((h->slot[i] * width + max - 1) / max);
+
+		memset(bar, '*', n);
+		bar[n] = '\0';
+		fprintf(f, "%s%9s -> %-8s : %-8llu |%-*s|\n", indent,
+			fmt_ns(lo, sizeof(lo), hist_lo(i)), fmt_ns(hi, sizeof(hi), hist_hi(i)),
+			(unsigned long long)h->slot[i], width, bar);
+	}
+}

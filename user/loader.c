@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include "loader.h"
+#include "threadwatch.skel.h"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+#define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
+
+static bool verbose;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	(void)level;
+	/* without -v, failures are summarised by our own one-line errors */
+	return verbose ? vfprintf(stderr, fmt, args) : 0;
+}
+
+static bool cap_has(const struct __user_cap_data_struct d[2], int cap)
+{
+	return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+/*
+ * Loading tracing BPF takes CAP_BPF + CAP_PERFMON (kernel >= 5.8) or
+ * CAP_SYS_ADMIN. Say exactly which is missing rather than failing in libbpf.
+ */
+static int check_caps(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+
+	if (syscall(SYS_capget, &hdr, d))
+		return 0; /* cannot tell: let the kernel decide */
+	if (cap_has(d, CAP_SYS_ADMIN) || (cap_has(d, CAP_BPF) && cap_has(d, CAP_PERFMON)))
+		return 0;
+	fprintf(stderr,
+		"bpf-threadwatch: missing capabilit%s:%s%s: run as root (sudo), or grant "
+		"CAP_BPF and CAP_PERFMON (e.g. setcap cap_bpf,cap_perfmon+ep bpf-threadwatch)\n",
+		cap_has(d, CAP_BPF) || cap_has(d, CAP_PERFMON) ? "y" : "ies",
+		cap_has(d, CAP_BPF) ? "" : " CAP_BPF",
+		cap_has(d, CAP_PERFMON) ? "" : " CAP_PERFMON");
+	return -EPERM;
+}
+
+/* The syscall tracepoints need tracefs for their ids; mount it if nobody did. */
+static int ensure_tracefs(void)
+{
+	if (!access("/sys/kernel/tracing/events/syscalls", F_OK) ||
+	    !access("/sys/kernel/debug/tracing/events/syscalls", F_OK))
+		return 0;
+	if (!mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) &&
+	    !access("/sys/kernel/tracing/events/syscalls", F_OK))
+		return 0;
+	if (!access("/sys/kernel/tracing/events", F_OK) ||
+	    !access("/sys/kernel/debug/tracing/events", F_OK)) {
+		fprintf(stderr,
+			"bpf-threadwatch: tracefs has no syscalls events: the kernel lacks "
+			"CONFIG_FTRACE_SYSCALLS, needed to count thread creation failures\n");
+		return -ENOENT;
+	}
+	fprintf(stderr,
+		"bpf-threadwatch: tracefs is not mounted and mounting it failed (%s): run "
+		"'mount -t tracefs tracefs /sys/kernel/tracing' as root\n",
+		strerror(errno));
+	return -ENOENT;
+}
+
+/* tp_btf needs the kernel's own BTF to describe the tracepoint's arguments. */
+static bool kernel_has_tp_btf(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool ok;
+
+	if (!btf)
+		return false;
+	ok = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF) > 0;
+	btf__free(btf);
+	return ok;
+}
+
+static void set_flavour(struct threadwatch_bpf *s, bool tp_btf)
+{
+	bpf_program__set_autoload(s->progs.tp_btf_sched_switch, tp_btf);
+	bpf_program__set_autoload(s->progs.tp_btf_sched_wakeup, tp_btf);
+	bpf_program__set_autoload(s->progs.tp_btf_sched_wakeup_new, tp_btf);
+	bpf_program__set_autoload(s->progs.tp_btf_task_newtask, tp_btf);
+	bpf_program__set_autoload(s->progs.tp_btf_sched_process_exit, tp_btf);
+	bpf_program__set_autoload(s->progs.raw_tp_sched_switch, !tp_btf);
+	bpf_program__set_autoload(s->progs.raw_tp_sched_wakeup, !tp_btf);
+	bpf_program__set_autoload(s->progs.raw_tp_sched_wakeup_new, !tp_btf);
+	bpf_program__set_autoload(s->progs.raw_tp_task_newtask, !tp_btf);
+	bpf_program__set_autoload(s->progs.raw_tp_sched_process_exit, !tp_btf);
+}
+
+static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_btf)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = cfg->btf_path);
+	struct threadwatch_bpf *s;
+	int err;
+
+	s = threadwatch_bpf__open_opts(&opts);
+	if (!s) {
+		err = -errno;
+		fprintf(stderr, "bpf-threadwatch: cannot open the BPF object: %s\n",
+			strerror(-err));
+		return err;
+	}
+	set_flavour(s, tp_btf);
+	for (size_t i = 0; i < cfg->npids; i++)
+		s->rodata->targ_tgids[i] = cfg->pids[i];
+	s->rodata->targ_ntgids = cfg->npids;
+	s->rodata->targ_tid = cfg->tid;
+	s->rodata->skip_kthreads = !cfg->include_kthreads;
+	if (cfg->max_threads) {
+		bpf_map__set_max_entries(s->maps.thread_stats, cfg->max_threads);
+		bpf_map__set_max_entries(s->maps.tstates, cfg->max_threads);
+	}
+	if (cfg->max_procs)
+		bpf_map__set_max_entries(s->maps.proc_stats, cfg->max_procs);
+	err = threadwatch_bpf__load(s);
+	if (err) {
+		threadwatch_bpf__destroy(s);
+		return err;
+	}
+	b->skel = s;
+	b->tp_btf = tp_btf;
+	return 0;
+}
+
+static void load_error(int err, bool tp_btf)
+{
+	const char *hint = "run with -v to see libbpf's log";
+
+	if (err == -EPERM || err == -EACCES)
+		hint = "permission denied: run as root or with CAP_BPF and CAP_PERFMON; on "
+		       "kernels before 5.11 also raise RLIMIT_MEMLOCK (CAP_SYS_RESOURCE)";
+	else if (err == -ENOMEM || err == -E2BIG)
+		hint = "not enough memory for the maps: lower --max-threads / --max-procs";
+	fprintf(stderr, "bpf-threadwatch: loading the BPF programs (%s) failed: %s; %s\n",
+		tp_btf ? "tp_btf" : "raw_tp", strerror(-err), hint);
+}
+
+int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
+{
+	struct timespec t0, t1;
+	bool tp_btf;
+	int err;
+
+	memset(b, 0, sizeof(*b));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	verbose = cfg->verbose;
+	libbpf_set_print(libbpf_print);
+	err = check_caps();
+	if (err)
+		return err;
+	if (!cfg->btf_path && access(VMLINUX_BTF, R_OK)) {
+		fprintf(stderr,
+			"bpf-threadwatch: this kernel exposes no BTF (%s: %s): it was built "
+			"without "
+			"CONFIG_DEBUG_INFO_BTF; pass --btf FILE with a BTF for this exact kernel "
+			"(e.g. from btfhub, or 'pahole --btf_encode_detached' on its vmlinux)\n",
+			VMLINUX_BTF, strerror(errno));
+		return -ENOENT;
+	}
+	if (cfg->btf_path && access(cfg->btf_path, R_OK)) {
+		fprintf(stderr, "bpf-threadwatch: cannot read --btf '%s': %s\n", cfg->btf_path,
+			strerror(errno));
+		return -ENOENT;
+	}
+	err = ensure_tracefs();
+	if (err)
+		return err;
+
+	switch (cfg->attach_mode) {
+	case TW_ATTACH_TP_BTF:
+		tp_btf = true;
+		break;
+	case TW_ATTACH_RAW_TP:
+		tp_btf = false;
+		break;
+	default:
+		tp_btf = !cfg->btf_path && kernel_has_tp_btf();
+	}
+	err = open_and_load(b, cfg, tp_btf);
+	if (err && tp_btf && cfg->attach_mode == TW_ATTACH_AUTO) {
+		if (cfg->verbose)
+			fprintf(stderr, "bpf-threadwatch: tp_btf load failed (%s), trying raw_tp\n",
+				strerror(-err));
+		tp_btf = false;
+		err = open_and_load(b, cfg, tp_btf);
+	}
+	if (err) {
+		load_error(err, tp_btf);
+		return err;
+	}
+	err = threadwatch_bpf__attach(b->skel);
+	if (err) {
+		fprintf(stderr,
+			"bpf-threadwatch: attaching the BPF programs failed: %s; run with -v for "
+			"libbpf's log\n",
+			strerror(-err));
+		tw_bpf_stop(b);
+		return err;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	b->attach_s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return 0;
+}
+
+void tw_bpf_stop(struct tw_bpf *b)
+{
+	threadwatch_bpf__destroy(b->skel);
+	b->skel = NULL;
+}
+
+int tw_bpf_thread_fd(const struct tw_bpf *b)
+{
+	return bpf_map__fd(b->skel->maps.thread_stats);
+}
+
+int tw_bpf_proc_fd(const struct tw_bpf *b)
+{
+	return bpf_map__fd(b->skel->maps.proc_stats);
+}
+
+int tw_bpf_drops_fd(const struct tw_bpf *b)
+{
+	return bpf_map__fd(b->skel->maps.drops);
+}
+
+int tw_bpf_events_fd(const struct tw_bpf *b)
+{
+	return bpf_map__fd(b->skel->maps.events);
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/*
+ * Loading: privilege and kernel-feature checks with errors that say what to
+ * do, the tp_btf/raw_tp probe, tunables, map sizes, load and attach.
+ */
+#ifndef TW_LOADER_H
+#define TW_LOADER_H
+
+#include <stdbool.h>
+#include "cli.h"
+
+struct threadwatch_bpf;
+
+struct tw_bpf {
+	struct threadwatch_bpf *skel;
+	bool tp_btf; /* false: raw_tp */
+	double attach_s; /* open to attached, seconds */
+};
+
+/* 0, or -errno after printing one line that says what failed and what to do. */
+int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg);
+/* Detaches every link and frees the maps. Safe on a zeroed tw_bpf. */
+void tw_bpf_stop(struct tw_bpf *b);
+
+int tw_bpf_thread_fd(const struct tw_bpf *b);
+int tw_bpf_proc_fd(const struct tw_bpf *b);
+int tw_bpf_drops_fd(const struct tw_bpf *b);
+int tw_bpf_events_fd(const struct tw_bpf *b);
+
+#endif

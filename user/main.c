@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/* bpf-threadwatch: wires the CLI, the loader, the collector and the reports together. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include "cli.h"
+#include "collect.h"
+#include "loader.h"
+#include "model.h"
+#include "report.h"
+#include "target.h"
+#include "view.h"
+
+#define POLL_MS 100
+#define LIVENESS_CHECK_NS 1000000000ULL /* how often targets' /proc entries are checked */
+
+static volatile sig_atomic_t exiting;
+
+static void on_signal(int sig)
+{
+	exiting = 1;
+	/* a second Ctrl-C kills, as users expect of a hung tool */
+	signal(sig, SIG_DFL);
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* a closed pipe (| head) shows up as EPIPE on write and ends the run cleanly */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+struct run {
+	struct tw_config *cfg;
+	struct tw_bpf bpf;
+	struct tw_model model;
+	struct tw_collector col;
+	struct ring_buffer *rb;
+	struct tw_child child;
+	bool have_child;
+	__u64 start_ns;
+	__u64 last_report_ns;
+	bool out_broken;
+};
+
+static int report(struct run *r, bool final, __u64 now)
+{
+	struct tw_view_opts o = {
+		.final = final,
+		.duration_s = (now - (final ? r->start_ns : r->last_report_ns)) / 1e9,
+		.attach = r->bpf.tp_btf ? "tp_btf" : "raw_tp",
+		.by = r->cfg->by,
+		.top = r->cfg->top,
+		.targets_only = r->cfg->npids > 0,
+	};
+	struct tw_view v;
+	int err;
+
+	err = view_build(&v, &r->model, &o);
+	if (err)
+		return err;
+	if (r->cfg->format == TW_FMT_JSON)
+		err = report_json(stdout, &v);
+	else
+		err = report_text(stdout, &v);
+	view_free(&v);
+	if (err == -EPIPE) {
+		r->out_broken = true;
+		return 0;
+	}
+	if (!final && r->model.keep_marks)
+		model_mark(&r->model);
+	r->last_report_ns = now;
+	return err;
+}
+
+/* Every target has exited and its final numbers are read. */
+static bool targets_done(struct run *r)
+{
+	if (!r->cfg->npids)
+		return false;
+	for (size_t i = 0; i < r->cfg->npids; i++) {
+		struct tw_proc *p = model_proc(&r->model, r->cfg->pids[i]);
+
+		if (p && !(p->exited && p->harvested))
+			return false;
+	}
+	return true;
+}
+
+/* If exit events were lost, /proc still tells us a target is gone. */
+static void check_targets_alive(struct run *r, __u64 now)
+{
+	if (r->have_child && r->child.pid > 0 &&
+	    waitpid(r->child.pid, NULL, WNOHANG) == r->child.pid)
+		r->child.pid = 0;
+	for (size_t i = 0; i < r->cfg->npids; i++) {
+		struct tw_proc *p = model_proc(&r->model, r->cfg->pids[i]);
+		char path[32];
+
+		snprintf(path, sizeof(path), "/proc/%u", r->cfg->pids[i]);
+		if (!p || p->exited || !access(path, F_OK))
+			continue;
+		for (size_t j = 0; j < p->nthreads; j++)
+			if (p->threads[j]->alive)
+				model_thread_died(&r->model, p->pid, p->threads[j]->tid, now, NULL);
+	}
+}
+
+static int run_loop(struct run *r)
+{
+	const struct tw_config *cfg = r->cfg;
+	__u64 next_check = 0, now;
+	int err;
+
+	r->last_report_ns = r->start_ns;
+	while (!exiting && !r->out_broken) {
+		err = ring_buffer__poll(r->rb, POLL_MS);
+		if (err < 0 && err != -EINTR) {
+			fprintf(stderr, "bpf-threadwatch: reading events failed: %s\n",
+				strerror(-err));
+			return err;
+		}
+		if (r->col.err)
+			return r->col.err;
+		now = mono_ns();
+		collect_harvest(&r->col, now, false);
+		if (now >= next_check) {
+			check_targets_alive(r, now);
+			next_check = now + LIVENESS_CHECK_NS;
+		}
+		if (targets_done(r))
+			break;
+		if (cfg->duration_ns && now - r->start_ns >= cfg->duration_ns)
+			break;
+		if (cfg->interval_ns && now - r->last_report_ns >= cfg->interval_ns) {
+			err = collect_refresh(&r->col, now);
+			if (!err)
+				err = report(r, false, now);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+static int final_report(struct run *r)
+{
+	__u64 now;
+	int err;
+
+	ring_buffer__consume(r->rb);
+	now = mono_ns();
+	collect_harvest(&r->col, now, true);
+	err = collect_refresh(&r->col, now);
+	if (err)
+		return err;
+	if (r->out_broken)
+		return 0;
+	return report(r, true, now);
+}
+
+static void say_exited(struct run *r)
+{
+	for (size_t i = 0; i < r->cfg->npids; i++) {
+		struct tw_proc *p = model_proc(&r->model, r->cfg->pids[i]);
+
+		if (p && p->exited)
+			fprintf(stderr, "bpf-threadwatch: process %u (%s) exited during the run\n",
+				p->pid, p->comm);
+	}
+}
+
+static void say_tracing(struct run *r)
+{
+	const struct tw_config *cfg = r->cfg;
+
+	fprintf(stderr, "Tracing ");
+	if (!cfg->npids)
+		fprintf(stderr, "all processes");
+	for (size_t i = 0; i < cfg->npids; i++) {
+		struct tw_proc *p = model_proc(&r->model, cfg->pids[i]);
+
+		fprintf(stderr, "%sPID %u (%s)", i ? ", " : "", cfg->pids[i], p ? p->comm : "?");
+	}
+	if (cfg->tid)
+		fprintf(stderr, " TID %u", cfg->tid);
+	fprintf(stderr, " with %s, attached in %.3f s.", r->bpf.tp_btf ? "tp_btf" : "raw_tp",
+		r->bpf.attach_s);
+	if (!cfg->duration_ns && !r->have_child)
+		fprintf(stderr, " Hit Ctrl-C to end.");
+	fputc('\n', stderr);
+}
+
+int main(int argc, char **argv)
+{
+	struct tw_config cfg;
+	struct run r = { .cfg = &cfg };
+	int err, status = 1;
+
+	cli_parse(argc, argv, &cfg);
+	if (target_resolve(&cfg))
+		return 2;
+	setup_signals();
+	if (cfg.command) {
+		err = target_spawn(&r.child, cfg.command);
+		if (err) {
+			fprintf(stderr, "bpf-threadwatch: cannot start '%s': %s\n", cfg.command[0],
+				strerror(-err));
+			return 1;
+		}
+		r.have_child = true;
+		cfg.pids[0] = r.child.pid;
+		cfg.npids = 1;
+	}
+	err = tw_bpf_start(&r.bpf, &cfg);
+	if (err)
+		goto cleanup;
+	model_init(&r.model, cfg.interval_ns > 0);
+	err = collect_init(&r.col, &r.model, tw_bpf_thread_fd(&r.bpf), tw_bpf_proc_fd(&r.bpf),
+			   tw_bpf_drops_fd(&r.bpf), !cfg.include_kthreads);
+	if (err) {
+		fprintf(stderr, "bpf-threadwatch: cannot set up the collector: %s\n",
+			strerror(-err));
+		goto cleanup;
+	}
+	r.rb = ring_buffer__new(tw_bpf_events_fd(&r.bpf), collect_on_event, &r.col, NULL);
+	if (!r.rb) {
+		err = -errno;
+		fprintf(stderr, "bpf-threadwatch: cannot open the ring buffer: %s\n",
+			strerror(-err));
+		goto cleanup;
+	}
+	/* attached first, seeded second: a thread seen both ways counts once */
+	for (size_t i = 0; i < cfg.npids; i++) {
+		err = collect_seed(&r.col, cfg.pids[i], true);
+		if (err && err != -ENOENT)
+			goto cleanup;
+	}
+	if (!cfg.npids && (err = collect_seed(&r.col, 0, false)))
+		goto cleanup;
+	r.start_ns = mono_ns();
+	if (r.have_child) {
+		err = target_release(&r.child);
+		if (err) {
+			fprintf(stderr, "bpf-threadwatch: cannot run '%s': %s\n", cfg.command[0],
+				strerror(-err));
+			r.have_child = false;
+			status = 2;
+			goto cleanup;
+		}
+	}
+	say_tracing(&r);
+	err = run_loop(&r);
+	if (!err)
+		err = final_report(&r);
+	if (err) {
+		if (err != -EPIPE)
+			fprintf(stderr, "bpf-threadwatch: %s\n", strerror(-err));
+		goto cleanup;
+	}
+	say_exited(&r);
+	status = 0;
+cleanup:
+	ring_buffer__free(r.rb);
+	tw_bpf_stop(&r.bpf);
+	collect_free(&r.col);
+	model_free(&r.model);
+	if (r.have_child && r.child.pid > 0) {
+		if (status && r.child.go_fd > 0)
+			close(r.child.go_fd); /* never released: it exits without running */
+		waitpid(r.child.pid, NULL, status ? 0 : WNOHANG);
+	}
+	return status;
+}

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model.h"
+
+int model_init(struct tw_model *m, bool keep_marks)
+{
+	memset(m, 0, sizeof(*m));
+	m->keep_marks = keep_marks;
+	return 0;
+}
+
+static void proc_free(struct tw_proc *p)
+{
+	for (size_t i = 0; i < p->nthreads; i++) {
+		free(p->threads[i]->mark);
+		free(p->threads[i]);
+	}
+	free(p->threads);
+	free(p->mark);
+	u32map_free(&p->tids);
+	free(p);
+}
+
+void model_free(struct tw_model *m)
+{
+	for (size_t i = 0; i < m->nprocs; i++)
+		proc_free(m->procs[i]);
+	free(m->procs);
+	u32map_free(&m->pids);
+	memset(m, 0, sizeof(*m));
+}
+
+static void set_comm(char dst[TASK_COMM_LEN], const char *src)
+{
+	if (!src)
+		return;
+	strncpy(dst, src, TASK_COMM_LEN - 1);
+	dst[TASK_COMM_LEN - 1] = '\0';
+}
+
+/* Grow *arr (of pointers) to hold one more. */
+static int reserve(void ***arr, size_t n, size_t *cap)
+{
+	void **na;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	na = realloc(*arr, ncap * sizeof(*na));
+	if (!na)
+		return -ENOMEM;
+	*arr = na;
+	*cap = ncap;
+	return 0;
+}
+
+struct tw_proc *model_proc(const struct tw_model *m, __u32 pid)
+{
+	__u32 idx;
+
+	return u32map_get(&m->pids, pid, &idx) ? m->procs[idx] : NULL;
+}
+
+struct tw_thread *proc_thread(const struct tw_proc *p, __u32 tid)
+{
+	__u32 idx;
+
+	return u32map_get(&p->tids, tid, &idx) ? p->threads[idx] : NULL;
+}
+
+struct tw_proc *model_proc_add(struct tw_model *m, __u32 pid, const char *comm)
+{
+	struct tw_proc *p = model_proc(m, pid);
+
+	if (p && !p->exited)
+		return p;
+	if (reserve((void ***)&m->procs, m->nprocs, &m->cap))
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	if (m->keep_marks && !(p->mark = calloc(1, sizeof(*p->mark)))) {
+		free(p);
+		return NULL;
+	}
+	if (u32map_put(&m->pids, pid, (__u32)m->nprocs)) {
+		free(p->mark);
+		free(p);
+		return NULL;
+	}
+	p->pid = pid;
+	set_comm(p->comm, comm);
+	m->procs[m->nprocs++] = p;
+	return p;
+}
+
+static struct tw_thread *thread_add(struct tw_model *m, struct tw_proc *p, __u32 tid)
+{
+	struct tw_thread *t;
+
+	if (reserve((void ***)&p->threads, p->nthreads, &p->cap))
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	if (m->keep_marks && !(t->mark = calloc(1, sizeof(*t->mark)))) {
+		free(t);
+		return NULL;
+	}
+	if (u32map_put(&p->tids, tid, (__u32)p->nthreads)) {
+		free(t->mark);
+		free(t);
+		return NULL;
+	}
+	t->tid = tid;
+	t->pid = p->pid;
+	p->threads[p->nthreads++] = t;
+	return t;
+}
+
+struct tw_thread *model_thread_born(struct tw_model *m, __u32 pid, __u32 tid, const char *comm)
+{
+	struct tw_proc *p = model_proc_add(m, pid, comm);
+	struct tw_thread *t;
+
+	if (!p)
+		return NULL;
+	t = proc_thread(p, tid);
+	if (t && t->alive)
+		return t;
+	t = thread_add(m, p, tid);
+	if (!t)
+		return NULL;
+	set_comm(t->comm, comm);
+	t->alive = true;
+	p->threads_now++;
+	if (p->threads_now > p->threads_peak)
+		p->threads_peak = p->threads_now;
+	if (p->threads_now > p->interval_peak)
+		p->interval_peak = p->threads_now;
+	return t;
+}
+
+struct tw_thread *model_thread_died(struct tw_model *m, __u32 pid, __u32 tid, __u64 exit_ns,
+				    const char *comm)
+{
+	struct tw_proc *p = model_proc(m, pid);
+	struct tw_thread *t;
+
+	if (!p && !(p = model_proc_add(m, pid, comm)))
+		return NULL;
+	t = proc_thread(p, tid);
+	if (!t) {
+		/* never seen alive: its creation predates us or its event was lost */
+		t = thread_add(m, p, tid);
+		if (!t)
+			return NULL;
+	} else if (t->alive) {
+		p->threads_now--;
+	} else {
+		return t;
+	}
+	t->alive = false;
+	t->exit_ns = exit_ns;
+	set_comm(t->comm, comm);
+	if (tid == pid)
+		set_comm(p->comm, comm); /* the name after any exec */
+	if (!p->threads_now && !p->exited) {
+		p->exited = true;
+		p->exit_ns = exit_ns;
+	}
+	return t;
+}
+
+struct tw_thread *model_apply_event(struct tw_model *m, const struct tw_event *e)
+{
+	char comm[TASK_COMM_LEN];
+
+	memcpy(comm, e->comm, sizeof(comm));
+	comm[TASK_COMM_LEN - 1] = '\0';
+	switch (e->type) {
+	case TW_EV_THREAD_NEW:
+	case TW_EV_PROC_NEW:
+		return model_thread_born(m, e->tgid, e->tid, comm);
+	case TW_EV_THREAD_EXIT:
+		return model_thread_died(m, e->tgid, e->tid, e->ts_ns, comm);
+	default:
+		return NULL;
+	}
+}
+
+static void hist_fold(struct tw_hist *dst, const __u64 *slots)
+{
+	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
+		dst->slot[i] += slots[i];
+}
+
+void model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *percpu, int ncpu)
+{
+	struct tw_thread_totals *tot = &t->tot;
+
+	memset(tot, 0, sizeof(*tot));
+	for (int c = 0; c < ncpu; c++) {
+		const struct tw_thread_stats *s = &percpu[c];
+
+		tot->oncpu_ns += s->oncpu_ns;
+		tot->blocked_ns += s->blocked_ns;
+		tot->runq_ns += s->runq_ns;
+		tot->vol_switches += s->vol_switches;
+		tot->invol_switches += s->invol_switches;
+		tot->threads_created += s->threads_created;
+		hist_fold(&tot->blocked, s->blocked_hist);
+		hist_fold(&tot->runq, s->runq_hist);
+	}
+}
+
+void model_proc_fold(struct tw_proc *p, const struct tw_proc_stats *percpu, int ncpu)
+{
+	struct tw_proc_totals *tot = &p->tot;
+
+	memset(tot, 0, sizeof(*tot));
+	for (int c = 0; c < ncpu; c++) {
+		const struct tw_proc_stats *s = &percpu[c];
+
+		tot->threads_created += s->threads_created;
+		tot->threads_exited += s->threads_exited;
+		tot->procs_forked += s->procs_forked;
+		for (int i = 0; i < TW_FAIL_NR; i++)
+			tot->thread_fail[i] += s->thread_fail[i];
+		tot->fork_fail += s->fork_fail;
+		hist_fold(&tot->first_run, s->first_run_hist);
+		hist_fold(&tot->lifetime, s->lifetime_hist);
+	}
+}
+
+int model_mark(struct tw_model *m)
+{
+	if (!m->keep_marks)
+		return -EINVAL;
+	for (size_t i = 0; i < m->nprocs; i++) {
+		struct tw_proc *p = m->procs[i];
+
+		*p->mark = p->tot;
+		p->interval_peak = p->threads_now;
+		for (size_t j = 0; j < p->nthreads; j++)
+			*p->threads[j]->mark = p->threads[j]->tot;
+	}
+	memcpy(m->drops_mark, m->drops, sizeof(m->drops));
+	return 0;
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/*
+ * The aggregated model every output reads: processes, their threads, and the
+ * totals summed from the per-CPU BPF maps. Pure data and logic, no BPF here:
+ * the collector (collect.c) feeds it, views and reports read it.
+ *
+ * Thread counts are a set: seeded from /proc after attach, then changed only
+ * by the kernel's lifecycle events, so a thread seen both ways counts once.
+ */
+#ifndef TW_MODEL_H
+#define TW_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include "hist.h"
+#include "threadwatch.h"
+#include "u32map.h"
+
+struct tw_thread_totals {
+	__u64 oncpu_ns;
+	__u64 blocked_ns;
+	__u64 runq_ns;
+	__u64 vol_switches;
+	__u64 invol_switches;
+	__u64 threads_created;
+	struct tw_hist blocked;
+	struct tw_hist runq;
+};
+
+struct tw_proc_totals {
+	__u64 threads_created;
+	__u64 threads_exited;
+	__u64 procs_forked;
+	__u64 thread_fail[TW_FAIL_NR];
+	__u64 fork_fail;
+	struct tw_hist first_run;
+	struct tw_hist lifetime;
+};
+
+struct tw_thread {
+	__u32 tid;
+	__u32 pid;
+	char comm[TASK_COMM_LEN];
+	bool alive;
+	bool harvested; /* dead, final totals read, kernel entry deleted */
+	__u64 exit_ns; /* CLOCK_MONOTONIC of its exit; 0 while alive */
+	struct tw_thread_totals tot; /* since the run started */
+	struct tw_thread_totals *mark; /* tot at the last interval report (-i only) */
+};
+
+struct tw_proc {
+	__u32 pid;
+	char comm[TASK_COMM_LEN];
+	bool target; /* named with -p or started with -- COMMAND */
+	bool exited; /* its last thread is gone */
+	bool harvested; /* exited, final totals read, kernel entry deleted */
+	__u64 exit_ns;
+	__u32 threads_now;
+	__u32 threads_peak; /* since the run started */
+	__u32 interval_peak; /* since the last interval report */
+	struct tw_proc_totals tot;
+	struct tw_proc_totals *mark;
+	struct tw_thread **threads; /* every record, in order of first sight */
+	size_t nthreads;
+	size_t cap;
+	struct u32map tids; /* tid -> index in threads of its newest record */
+};
+
+struct tw_model {
+	struct tw_proc **procs;
+	size_t nprocs;
+	size_t cap;
+	struct u32map pids; /* pid -> index in procs of its newest record */
+	bool keep_marks; /* interval mode: remember totals at each report */
+	__u64 drops[TW_DROP_NR];
+	__u64 drops_mark[TW_DROP_NR];
+};
+
+int model_init(struct tw_model *m, bool keep_marks);
+void model_free(struct tw_model *m);
+
+/* The newest record of a process / thread, or NULL. */
+struct tw_proc *model_proc(const struct tw_model *m, __u32 pid);
+struct tw_thread *proc_thread(const struct tw_proc *p, __u32 tid);
+
+/* A new record for pid unless a live one exists (returned as is). NULL on ENOMEM. */
+struct tw_proc *model_proc_add(struct tw_model *m, __u32 pid, const char *comm);
+/*
+ * A thread joins the live set of its process (created, or seen in /proc).
+ * Idempotent for a live thread; a dead record with the same tid is kept and a
+ * new one started. Creates the process record if needed. NULL on ENOMEM.
+ */
+struct tw_thread *model_thread_born(struct tw_model *m, __u32 pid, __u32 tid, const char *comm);
+/*
+ * A thread left the live set at exit_ns. comm may be NULL. Idempotent.
+ * Returns the record (created dead if it was never seen), NULL on ENOMEM.
+ */
+struct tw_thread *model_thread_died(struct tw_model *m, __u32 pid, __u32 tid, __u64 exit_ns,
+				    const char *comm);
+/* Apply one ring-buffer event. The thread it concerns, or NULL on ENOMEM/unknown type. */
+struct tw_thread *model_apply_event(struct tw_model *m, const struct tw_event *e);
+
+/* Replace totals with the sum of ncpu per-CPU values read from the kernel. */
+void model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *percpu, int ncpu);
+void model_proc_fold(struct tw_proc *p, const struct tw_proc_stats *percpu, int ncpu);
+
+/* Interval mode: remember the totals of now as the start of the next interval. */
+int model_mark(struct tw_model *m);
+
+#endif

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/* Output formats. Each renders a view (view.h) and returns 0 or -errno of the write. */
+#ifndef TW_REPORT_H
+#define TW_REPORT_H
+
+#include <stdio.h>
+#include "view.h"
+
+/* Thread rows shown per process in text; JSON always lists every row. */
+#define TW_TEXT_MAX_ROWS 20
+
+int report_text(FILE *f, const struct tw_view *v);
+/* One JSON object on one line (docs/json.md). */
+int report_json(FILE *f, const struct tw_view *v);
+
+/* Names shared by the formats. */
+extern const char *const tw_drop_names[TW_DROP_NR];
+extern const char *const tw_fail_names[TW_FAIL_NR];
+
+#endif

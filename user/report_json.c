@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+#include <errno.h>
+#include <string.h>
+#include "json.h"
+#include "report.h"
+
+const char *const tw_drop_names[TW_DROP_NR] = {
+	[TW_DROP_RINGBUF] = "ringbuf",		[TW_DROP_THREAD_MAP] = "thread_map_full",
+	[TW_DROP_STATE_MAP] = "state_map_full", [TW_DROP_PROC_MAP] = "proc_map_full",
+	[TW_DROP_CLONE_MAP] = "clone_map_full",
+};
+
+const char *const tw_fail_names[TW_FAIL_NR] = {
+	[TW_FAIL_EAGAIN] = "EAGAIN",
+	[TW_FAIL_ENOMEM] = "ENOMEM",
+	[TW_FAIL_OTHER] = "other",
+};
+
+static void json_hist(struct json *j, const char *key, const struct tw_hist *h)
+{
+	json_key(j, key);
+	json_arr_begin(j);
+	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++) {
+		if (!h->slot[i])
+			continue;
+		json_arr_begin(j);
+		json_u64(j, hist_lo(i));
+		json_u64(j, hist_hi(i));
+		json_u64(j, h->slot[i]);
+		json_arr_end(j);
+	}
+	json_arr_end(j);
+}
+
+static void json_comm(struct json *j, const char *comm)
+{
+	json_key(j, "comm");
+	json_strn(j, comm, strnlen(comm, TASK_COMM_LEN));
+}
+
+static void json_row(struct json *j, const struct tw_row *r)
+{
+	json_obj_begin(j);
+	json_key(j, "tid");
+	if (r->tid)
+		json_u64(j, r->tid);
+	else
+		json_null(j);
+	json_comm(j, r->comm);
+	if (!r->tid)
+		json_ku64(j, "nthreads", r->nthreads);
+	json_kbool(j, "alive", r->alive);
+	json_ku64(j, "oncpu_ns", r->t.oncpu_ns);
+	json_ku64(j, "blocked_ns", r->t.blocked_ns);
+	json_ku64(j, "runq_ns", r->t.runq_ns);
+	json_ku64(j, "vol_switches", r->t.vol_switches);
+	json_ku64(j, "invol_switches", r->t.invol_switches);
+	json_ku64(j, "threads_created", r->t.threads_created);
+	json_hist(j, "blocked_hist", &r->t.blocked);
+	json_hist(j, "runq_hist", &r->t.runq);
+	json_obj_end(j);
+}
+
+static void json_proc(struct json *j, const struct tw_proc_view *pv, double duration_s)
+{
+	const struct tw_proc *p = pv->p;
+	const struct tw_proc_totals *pt = &pv->pt;
+
+	json_obj_begin(j);
+	json_ku64(j, "pid", p->pid);
+	json_comm(j, p->comm);
+	json_kbool(j, "exited", p->exited);
+	json_ku64(j, "threads_now", p->threads_now);
+	json_ku64(j, "threads_peak", pv->threads_peak);
+	json_ku64(j, "threads_created", pt->threads_created);
+	json_ku64(j, "threads_exited", pt->threads_exited);
+	json_ku64(j, "thread_create_failures", proc_thread_failures(pt));
+	json_key(j, "create_failures_by_errno");
+	json_obj_begin(j);
+	for (int i = 0; i < TW_FAIL_NR; i++)
+		json_ku64(j, tw_fail_names[i], pt->thread_fail[i]);
+	json_obj_end(j);
+	json_ku64(j, "processes_forked", pt->procs_forked);
+	json_ku64(j, "fork_failures", pt->fork_fail);
+	json_kdouble(j, "create_rate_per_s", duration_s > 0 ? pt->threads_created / duration_s : 0);
+	json_hist(j, "first_run_hist", &pt->first_run);
+	json_hist(j, "lifetime_hist", &pt->lifetime);
+	json_key(j, "threads");
+	json_arr_begin(j);
+	for (size_t i = 0; i < pv->nrows; i++)
+		json_row(j, &pv->rows[i]);
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
+int report_json(FILE *f, const struct tw_view *v)
+{
+	struct json j;
+
+	json_init(&j, f);
+	json_obj_begin(&j);
+	json_kstr(&j, "type", v->o.final ? "final" : "interval");
+	json_kdouble(&j, "duration_s", v->o.duration_s);
+	json_kstr(&j, "attach", v->o.attach);
+	json_key(&j, "lost");
+	json_obj_begin(&j);
+	for (int i = 0; i < TW_DROP_NR; i++)
+		json_ku64(&j, tw_drop_names[i], v->drops[i]);
+	json_obj_end(&j);
+	json_ku64(&j, "processes_active", v->nprocs_active);
+	json_key(&j, "processes");
+	json_arr_begin(&j);
+	for (size_t i = 0; i < v->nprocs; i++)
+		json_proc(&j, &v->procs[i], v->o.duration_s);
+	json_arr_end(&j);
+	json_obj_end(&j);
+	fputc('\n', f);
+	if (fflush(f) || ferror(f))
+		return errno ? -errno : -EIO;
+	return 0;
+}

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+#include "report.h"
+
+/* Thread names are arbitrary bytes: show control and non-ASCII bytes as '?'. */
+static const char *printable(char out[TASK_COMM_LEN], const char *comm)
+{
+	size_t i;
+
+	for (i = 0; i < TASK_COMM_LEN - 1 && comm[i]; i++)
+		out[i] = isprint((unsigned char)comm[i]) ? comm[i] : '?';
+	out[i] = '\0';
+	return out;
+}
+
+static void text_proc(FILE *f, const struct tw_proc_view *pv, double duration_s)
+{
+	const struct tw_proc *p = pv->p;
+	const struct tw_proc_totals *pt = &pv->pt;
+	char comm[TASK_COMM_LEN], a[16], b[16], c[16];
+	__u64 fails = proc_thread_failures(pt);
+
+	fprintf(f, "PID %u (%s)%s: threads now %u, peak %u, created %llu, exited %llu, failed %llu",
+		p->pid, printable(comm, p->comm), p->exited ? " [exited]" : "", p->threads_now,
+		pv->threads_peak, (unsigned long long)pt->threads_created,
+		(unsigned long long)pt->threads_exited, (unsigned long long)fails);
+	if (duration_s > 0)
+		fprintf(f, ", %.1f created/s", pt->threads_created / duration_s);
+	fputc('\n', f);
+	if (fails) {
+		fprintf(f, "  thread creation failures:");
+		for (int i = 0; i < TW_FAIL_NR; i++)
+			if (pt->thread_fail[i])
+				fprintf(f, " %s %llu", tw_fail_names[i],
+					(unsigned long long)pt->thread_fail[i]);
+		if (pt->thread_fail[TW_FAIL_EAGAIN])
+			fprintf(f, " (EAGAIN: pids.max, RLIMIT_NPROC or threads-max reached)");
+		fputc('\n', f);
+	}
+	if (pt->procs_forked || pt->fork_fail)
+		fprintf(f, "  processes forked %llu, fork failures %llu\n",
+			(unsigned long long)pt->procs_forked, (unsigned long long)pt->fork_fail);
+	fprintf(f, "  on CPU %s, blocked %s, run-queue wait %s\n",
+		fmt_ns(a, sizeof(a), pv->sum.oncpu_ns), fmt_ns(b, sizeof(b), pv->sum.blocked_ns),
+		fmt_ns(c, sizeof(c), pv->sum.runq_ns));
+	if (pv->nrows) {
+		fprintf(f, "\n  %-8s %-16s %5s %10s %10s %10s %9s %9s\n",
+			pv->rows[0].tid || pv->nrows == 0 ? "TID" : "THREADS", "COMM", "ALIVE",
+			"ONCPU", "BLOCKED", "RUNQ", "VOLCSW", "INVOLCSW");
+	}
+	for (size_t i = 0; i < pv->nrows && i < TW_TEXT_MAX_ROWS; i++) {
+		const struct tw_row *r = &pv->rows[i];
+		char id[16];
+
+		snprintf(id, sizeof(id), "%u", r->tid ? r->tid : r->nthreads);
+		fprintf(f, "  %-8s %-16s %5s %10s %10s %10s %9llu %9llu\n", id,
+			printable(comm, r->comm), r->alive ? "yes" : "no",
+			fmt_ns(a, sizeof(a), r->t.oncpu_ns), fmt_ns(b, sizeof(b), r->t.blocked_ns),
+			fmt_ns(c, sizeof(c), r->t.runq_ns), (unsigned long long)r->t.vol_switches,
+			(unsigned long long)r->t.invol_switches);
+	}
+	if (pv->nrows > TW_TEXT_MAX_ROWS)
+		fprintf(f, "  ... %zu more rows (--format json lists them all)\n",
+			pv->nrows - TW_TEXT_MAX_ROWS);
+	fputc('\n', f);
+	hist_print(f, &pv->sum.blocked,
+		   "blocked intervals (slept until woken), all threads:", "  ");
+	hist_print(f, &pv->sum.runq, "run-queue waits (runnable, not running), all threads:", "  ");
+	hist_print(f, &pt->first_run, "thread creation -> first run:", "  ");
+	hist_print(f, &pt->lifetime, "thread lifetimes (threads that exited):", "  ");
+}
+
+int report_text(FILE *f, const struct tw_view *v)
+{
+	bool lost = false;
+
+	fprintf(f, "%s %.2f s, attach %s: %zu process%s",
+		v->o.final ? "==== final" : "---- interval", v->o.duration_s, v->o.attach,
+		v->nprocs_active, v->nprocs_active == 1 ? "" : "es");
+	if (v->nprocs < v->nprocs_active)
+		fprintf(f, " (top %zu by off-CPU time shown)", v->nprocs);
+	fputs("\n", f);
+	for (int i = 0; i < TW_DROP_NR; i++)
+		lost |= v->drops[i] != 0;
+	if (lost) {
+		fprintf(f, "LOST:");
+		for (int i = 0; i < TW_DROP_NR; i++)
+			if (v->drops[i])
+				fprintf(f, " %s %llu", tw_drop_names[i],
+					(unsigned long long)v->drops[i]);
+		fprintf(f, " (counts may be short by these; see --max-threads, --max-procs)\n");
+	}
+	fputc('\n', f);
+	for (size_t i = 0; i < v->nprocs; i++)
+		text_proc(f, &v->procs[i], v->o.duration_s);
+	if (fflush(f) || ferror(f))
+		return errno ? -errno : -EIO;
+	return 0;
+}

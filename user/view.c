@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "view.h"
+
+__u64 totals_offcpu(const struct tw_thread_totals *t)
+{
+	return t->blocked_ns + t->runq_ns;
+}
+
+void thread_totals_add(struct tw_thread_totals *dst, const struct tw_thread_totals *src)
+{
+	dst->oncpu_ns += src->oncpu_ns;
+	dst->blocked_ns += src->blocked_ns;
+	dst->runq_ns += src->runq_ns;
+	dst->vol_switches += src->vol_switches;
+	dst->invol_switches += src->invol_switches;
+	dst->threads_created += src->threads_created;
+	hist_add(&dst->blocked, &src->blocked);
+	hist_add(&dst->runq, &src->runq);
+}
+
+static void thread_totals_sub(struct tw_thread_totals *d, const struct tw_thread_totals *a,
+			      const struct tw_thread_totals *b)
+{
+	d->oncpu_ns = a->oncpu_ns - b->oncpu_ns;
+	d->blocked_ns = a->blocked_ns - b->blocked_ns;
+	d->runq_ns = a->runq_ns - b->runq_ns;
+	d->vol_switches = a->vol_switches - b->vol_switches;
+	d->invol_switches = a->invol_switches - b->invol_switches;
+	d->threads_created = a->threads_created - b->threads_created;
+	hist_sub(&d->blocked, &a->blocked, &b->blocked);
+	hist_sub(&d->runq, &a->runq, &b->runq);
+}
+
+static void proc_totals_sub(struct tw_proc_totals *d, const struct tw_proc_totals *a,
+			    const struct tw_proc_totals *b)
+{
+	d->threads_created = a->threads_created - b->threads_created;
+	d->threads_exited = a->threads_exited - b->threads_exited;
+	d->procs_forked = a->procs_forked - b->procs_forked;
+	for (int i = 0; i < TW_FAIL_NR; i++)
+		d->thread_fail[i] = a->thread_fail[i] - b->thread_fail[i];
+	d->fork_fail = a->fork_fail - b->fork_fail;
+	hist_sub(&d->first_run, &a->first_run, &b->first_run);
+	hist_sub(&d->lifetime, &a->lifetime, &b->lifetime);
+}
+
+__u64 proc_thread_failures(const struct tw_proc_totals *pt)
+{
+	__u64 n = 0;
+
+	for (int i = 0; i < TW_FAIL_NR; i++)
+		n += pt->thread_fail[i];
+	return n;
+}
+
+static bool totals_idle(const struct tw_thread_totals *t)
+{
+	return !t->oncpu_ns && !totals_offcpu(t) && !t->vol_switches && !t->invol_switches &&
+	       !t->threads_created;
+}
+
+static int cmp_rows_comm(const void *a, const void *b)
+{
+	const struct tw_row *x = a, *y = b;
+	int c = strncmp(x->comm, y->comm, TASK_COMM_LEN);
+
+	return c ? c : (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+static int cmp_u64_desc(__u64 x, __u64 y)
+{
+	return (x < y) - (x > y);
+}
+
+static int cmp_rows_offcpu(const void *a, const void *b)
+{
+	const struct tw_row *x = a, *y = b;
+	int c = cmp_u64_desc(totals_offcpu(&x->t), totals_offcpu(&y->t));
+
+	if (!c)
+		c = cmp_u64_desc(x->t.oncpu_ns, y->t.oncpu_ns);
+	return c ? c : (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+static int cmp_procs(const void *a, const void *b)
+{
+	const struct tw_proc_view *x = a, *y = b;
+	int c = cmp_u64_desc(totals_offcpu(&x->sum), totals_offcpu(&y->sum));
+
+	if (!c)
+		c = cmp_u64_desc(x->p->threads_now, y->p->threads_now);
+	return c ? c : (x->p->pid > y->p->pid) - (x->p->pid < y->p->pid);
+}
+
+/* Fold rows sharing a comm into one; rows must be sorted by comm. */
+static size_t fold_by_comm(struct tw_row *rows, size_t n)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (out && !strncmp(rows[out - 1].comm, rows[i].comm, TASK_COMM_LEN)) {
+			struct tw_row *g = &rows[out - 1];
+
+			thread_totals_add(&g->t, &rows[i].t);
+			g->nthreads++;
+			g->alive |= rows[i].alive;
+			continue;
+		}
+		rows[out] = rows[i];
+		rows[out].tid = 0;
+		rows[out].nthreads = 1;
+		out++;
+	}
+	return out;
+}
+
+static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
+		      const struct tw_view_opts *o)
+{
+	size_t n = 0;
+
+	pv->p = p;
+	if (o->final || !p->mark) {
+		pv->pt = p->tot;
+		pv->threads_peak = p->threads_peak;
+	} else {
+		proc_totals_sub(&pv->pt, &p->tot, p->mark);
+		pv->threads_peak = p->interval_peak;
+	}
+	pv->rows = calloc(p->nthreads ? p->nthreads : 1, sizeof(*pv->rows));
+	if (!pv->rows)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->nthreads; i++) {
+		const struct tw_thread *t = p->threads[i];
+		struct tw_row *r = &pv->rows[n];
+
+		if (o->final || !t->mark)
+			r->t = t->tot;
+		else
+			thread_totals_sub(&r->t, &t->tot, t->mark);
+		if (!o->final && !t->alive && totals_idle(&r->t))
+			continue; /* died in an earlier interval */
+		r->tid = t->tid;
+		r->nthreads = 1;
+		r->alive = t->alive;
+		memcpy(r->comm, t->comm, TASK_COMM_LEN);
+		thread_totals_add(&pv->sum, &r->t);
+		n++;
+	}
+	if (o->by == TW_BY_COMM) {
+		qsort(pv->rows, n, sizeof(*pv->rows), cmp_rows_comm);
+		n = fold_by_comm(pv->rows, n);
+	}
+	qsort(pv->rows, n, sizeof(*pv->rows), cmp_rows_offcpu);
+	pv->nrows = n;
+	return 0;
+}
+
+static bool proc_active(const struct tw_proc_view *pv)
+{
+	const struct tw_proc_totals *pt = &pv->pt;
+
+	return !totals_idle(&pv->sum) || pt->threads_created || pt->threads_exited ||
+	       pt->procs_forked || pt->fork_fail || proc_thread_failures(pt);
+}
+
+int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view_opts *o)
+{
+	size_t n = 0;
+
+	memset(v, 0, sizeof(*v));
+	v->o = *o;
+	for (int i = 0; i < TW_DROP_NR; i++)
+		v->drops[i] = o->final ? m->drops[i] : m->drops[i] - m->drops_mark[i];
+	v->procs = calloc(m->nprocs ? m->nprocs : 1, sizeof(*v->procs));
+	if (!v->procs)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nprocs; i++) {
+		const struct tw_proc *p = m->procs[i];
+
+		if (o->targets_only && !p->target)
+			continue;
+		if (build_proc(&v->procs[n], p, o)) {
+			v->nprocs = n + 1;
+			view_free(v);
+			return -ENOMEM;
+		}
+		/* every target is shown; elsewhere only what did something */
+		if (!p->target && !proc_active(&v->procs[n])) {
+			free(v->procs[n].rows);
+			memset(&v->procs[n], 0, sizeof(v->procs[n]));
+			continue;
+		}
+		n++;
+	}
+	qsort(v->procs, n, sizeof(*v->procs), cmp_procs);
+	v->nprocs_active = n;
+	if (o->top && n > o->top) {
+		for (size_t i = o->top; i < n; i++)
+			free(v->procs[i].rows);
+		n = o->top;
+	}
+	v->nprocs = n;
+	return 0;
+}
+
+void view_free(struct tw_view *v)
+{
+	for (size_t i = 0; i < v->nprocs; i++)
+		free(v->procs[i].rows);
+	free(v->procs);
+	memset(v, 0, sizeof(*v));
+}
