@@ -73,7 +73,7 @@ $(BUILD)/tests/%: tests/workloads/%.c | $(BUILD)/tests
 # Unit tests: pure logic, no privileges.
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 $(BUILD)/unit-tests: $(UNIT_SRCS) $(LIB_SRCS) $(USER_HDRS) $(BUILD)/threadwatch.skel.h
-	$(CC) $(USER_CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer \
+	$(CC) $(USER_CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer -Itests/unit \
 		$(UNIT_SRCS) $(LIB_SRCS) -o $@ $(LDLIBS)
 
 unit: $(BUILD)/unit-tests

@@ -20,6 +20,7 @@
 #define EAGAIN 11
 #define ENOMEM 12
 #define EEXIST 17
+#define E2BIG 7
 
 /*
  * Default map sizes; user space resizes them from --max-threads and
@@ -167,7 +168,7 @@ static __always_inline struct tw_thread_stats *thread_stats_get(__u32 tid, __u32
 		return st;
 	err = bpf_map_update_elem(&thread_stats, &tid, &zero_thread_stats, BPF_NOEXIST);
 	if (err && err != -EEXIST) {
-		count_drop(TW_DROP_THREAD_MAP);
+		count_drop(err == -E2BIG ? TW_DROP_THREAD_MAP : TW_DROP_ALLOC);
 		return NULL;
 	}
 	st = bpf_map_lookup_elem(&thread_stats, &tid);
@@ -186,7 +187,7 @@ static __always_inline struct tw_proc_stats *proc_stats_get(__u32 tgid)
 		return ps;
 	err = bpf_map_update_elem(&proc_stats, &tgid, &zero_proc_stats, BPF_NOEXIST);
 	if (err && err != -EEXIST) {
-		count_drop(TW_DROP_PROC_MAP);
+		count_drop(err == -E2BIG ? TW_DROP_PROC_MAP : TW_DROP_ALLOC);
 		return NULL;
 	}
 	return bpf_map_lookup_elem(&proc_stats, &tgid);

@@ -32,6 +32,7 @@ enum tw_drop {
 	TW_DROP_STATE_MAP, /* thread state map full: an off-CPU interval was lost */
 	TW_DROP_PROC_MAP, /* process stats map full */
 	TW_DROP_CLONE_MAP, /* in-flight clone map full: a failure may be unclassified */
+	TW_DROP_ALLOC, /* a map entry could not be allocated (burst outran the allocator) */
 	TW_DROP_NR,
 };
 

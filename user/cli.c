@@ -11,8 +11,8 @@
 const char *argp_program_version = "bpf-threadwatch " TW_VERSION;
 
 static const char doc[] =
-	"Per-thread off-CPU time (blocked vs waiting for a CPU), context switches and thread\n"
-	"creation/exit/failures of running processes, measured in the kernel with eBPF.\n"
+	"Per-thread off-CPU time (blocked vs waiting for a CPU), context switches and thread "
+	"creation/exit/failures of running processes, measured in the kernel with eBPF."
 	"\v"
 	"EXAMPLES:\n"
 	"  sudo bpf-threadwatch -p 1234              # trace PID 1234 until Ctrl-C\n"

@@ -190,7 +190,9 @@ static void say_tracing(struct run *r)
 	for (size_t i = 0; i < cfg->npids; i++) {
 		struct tw_proc *p = model_proc(&r->model, cfg->pids[i]);
 
-		fprintf(stderr, "%sPID %u (%s)", i ? ", " : "", cfg->pids[i], p ? p->comm : "?");
+		const char *name = r->have_child ? cfg->command[0] : p ? p->comm : "?";
+
+		fprintf(stderr, "%sPID %u (%s)", i ? ", " : "", cfg->pids[i], name);
 	}
 	if (cfg->tid)
 		fprintf(stderr, " TID %u", cfg->tid);

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+#include <stdlib.h>
+#include <string.h>
+#include "model.h"
+#include "report.h"
+#include "view.h"
+#include "unit.h"
+
+static struct tw_event ev(__u32 type, __u32 pid, __u32 tid, __u64 ts, const char *comm)
+{
+	struct tw_event e = { .type = type, .tid = tid, .tgid = pid, .ts_ns = ts };
+
+	strncpy(e.comm, comm, TASK_COMM_LEN - 1);
+	return e;
+}
+
+TEST(thread_set_is_exact_under_races)
+{
+	struct tw_model m;
+	struct tw_event e;
+	struct tw_proc *p;
+
+	model_init(&m, false);
+	/* seeded from /proc */
+	model_thread_born(&m, 100, 100, "app");
+	model_thread_born(&m, 100, 101, "app");
+	p = model_proc(&m, 100);
+	CHECK_EQ(p->threads_now, 2);
+	/* a creation seen by both the seed and the event counts once */
+	e = ev(TW_EV_THREAD_NEW, 100, 101, 1, "app");
+	model_apply_event(&m, &e);
+	CHECK_EQ(p->threads_now, 2);
+	for (__u32 t = 102; t < 110; t++) {
+		e = ev(TW_EV_THREAD_NEW, 100, t, 2, "pool");
+		model_apply_event(&m, &e);
+	}
+	CHECK_EQ(p->threads_now, 10);
+	CHECK_EQ(p->threads_peak, 10);
+	for (__u32 t = 102; t < 110; t++) {
+		e = ev(TW_EV_THREAD_EXIT, 100, t, 3, "pool-renamed");
+		model_apply_event(&m, &e);
+		model_apply_event(&m, &e); /* idempotent */
+	}
+	CHECK_EQ(p->threads_now, 2);
+	CHECK_EQ(p->threads_peak, 10);
+	CHECK(!strcmp(proc_thread(p, 105)->comm, "pool-renamed"));
+	CHECK(!proc_thread(p, 105)->alive);
+	/* a reused tid gets a second record; the dead one is kept */
+	e = ev(TW_EV_THREAD_NEW, 100, 105, 4, "pool");
+	model_apply_event(&m, &e);
+	CHECK(proc_thread(p, 105)->alive);
+	CHECK_EQ(p->nthreads, 11);
+	/* the whole process goes */
+	e = ev(TW_EV_THREAD_EXIT, 100, 105, 5, "pool");
+	model_apply_event(&m, &e);
+	e = ev(TW_EV_THREAD_EXIT, 100, 101, 5, "app");
+	model_apply_event(&m, &e);
+	CHECK(!p->exited);
+	e = ev(TW_EV_THREAD_EXIT, 100, 100, 6, "app2");
+	model_apply_event(&m, &e);
+	CHECK(p->exited);
+	CHECK_EQ(p->exit_ns, 6);
+	CHECK(!strcmp(p->comm, "app2"));
+	/* pid reuse starts a new process record */
+	e = ev(TW_EV_PROC_NEW, 100, 100, 7, "other");
+	model_apply_event(&m, &e);
+	CHECK(model_proc(&m, 100) != p);
+	CHECK_EQ(model_proc(&m, 100)->threads_now, 1);
+	CHECK_EQ(m.nprocs, 2);
+	model_free(&m);
+}
+
+TEST(exit_of_unseen_thread)
+{
+	struct tw_model m;
+	struct tw_thread *t;
+
+	model_init(&m, false);
+	t = model_thread_died(&m, 5, 6, 10, "ghost");
+	CHECK(t && !t->alive && t->exit_ns == 10);
+	CHECK_EQ(model_proc(&m, 5)->threads_now, 0);
+	model_free(&m);
+}
+
+TEST(percpu_fold_sums_cpus)
+{
+	struct tw_thread_stats s[3] = {};
+	struct tw_proc_stats ps[2] = {};
+	struct tw_model m;
+	struct tw_thread *t;
+	struct tw_proc *p;
+
+	model_init(&m, false);
+	t = model_thread_born(&m, 1, 2, "x");
+	for (int c = 0; c < 3; c++) {
+		s[c].oncpu_ns = 100 * (c + 1);
+		s[c].blocked_ns = 10;
+		s[c].vol_switches = 1;
+		s[c].blocked_hist[27] = c;
+	}
+	model_thread_fold(t, s, 3);
+	CHECK_EQ(t->tot.oncpu_ns, 600);
+	CHECK_EQ(t->tot.blocked_ns, 30);
+	CHECK_EQ(t->tot.vol_switches, 3);
+	CHECK_EQ(t->tot.blocked.slot[27], 3);
+	/* folding again replaces, never double counts */
+	model_thread_fold(t, s, 3);
+	CHECK_EQ(t->tot.oncpu_ns, 600);
+	p = model_proc(&m, 1);
+	ps[0].threads_created = 4;
+	ps[1].threads_created = 6;
+	ps[1].thread_fail[TW_FAIL_EAGAIN] = 3;
+	ps[0].lifetime_hist[30] = 1;
+	model_proc_fold(p, ps, 2);
+	CHECK_EQ(p->tot.threads_created, 10);
+	CHECK_EQ(p->tot.thread_fail[TW_FAIL_EAGAIN], 3);
+	CHECK_EQ(p->tot.lifetime.slot[30], 1);
+	model_free(&m);
+}
+
+static void set_thread(struct tw_thread *t, __u64 blocked, __u64 runq)
+{
+	t->tot.blocked_ns = blocked;
+	t->tot.runq_ns = runq;
+	t->tot.blocked.slot[hist_slot_of(blocked)] = 1;
+}
+
+TEST(view_by_comm_and_order)
+{
+	struct tw_view_opts o = {
+		.final = true, .duration_s = 1, .attach = "tp_btf", .by = TW_BY_COMM
+	};
+	struct tw_model m;
+	struct tw_view v;
+
+	model_init(&m, false);
+	set_thread(model_thread_born(&m, 1, 1, "main"), 10, 0);
+	set_thread(model_thread_born(&m, 1, 2, "worker"), 100, 5);
+	set_thread(model_thread_born(&m, 1, 3, "worker"), 200, 5);
+	set_thread(model_thread_born(&m, 1, 4, "worker"), 1, 0);
+	model_proc(&m, 1)->target = true;
+	CHECK(!view_build(&v, &m, &o));
+	CHECK_EQ(v.nprocs, 1);
+	CHECK_EQ(v.procs[0].nrows, 2);
+	CHECK(!strcmp(v.procs[0].rows[0].comm, "worker"));
+	CHECK_EQ(v.procs[0].rows[0].nthreads, 3);
+	CHECK_EQ(v.procs[0].rows[0].tid, 0);
+	CHECK_EQ(v.procs[0].rows[0].t.blocked_ns, 301);
+	CHECK_EQ(v.procs[0].rows[0].t.runq_ns, 10);
+	CHECK_EQ(v.procs[0].sum.blocked_ns, 311);
+	view_free(&v);
+	o.by = TW_BY_THREAD;
+	CHECK(!view_build(&v, &m, &o));
+	CHECK_EQ(v.procs[0].nrows, 4);
+	CHECK_EQ(v.procs[0].rows[0].tid, 3); /* most off-CPU first */
+	CHECK_EQ(v.procs[0].rows[3].tid, 4);
+	view_free(&v);
+	model_free(&m);
+}
+
+TEST(view_interval_deltas_and_top)
+{
+	struct tw_view_opts o = { .final = false, .duration_s = 1, .attach = "raw_tp", .top = 1 };
+	struct tw_model m;
+	struct tw_thread *a, *b;
+	struct tw_view v;
+
+	model_init(&m, true);
+	a = model_thread_born(&m, 1, 1, "a");
+	b = model_thread_born(&m, 2, 2, "b");
+	set_thread(a, 100, 0);
+	set_thread(b, 50, 0);
+	model_mark(&m);
+	a->tot.blocked_ns = 130;
+	b->tot.blocked_ns = 90;
+	CHECK(!view_build(&v, &m, &o));
+	CHECK_EQ(v.nprocs_active, 2);
+	CHECK_EQ(v.nprocs, 1);
+	CHECK_EQ(v.procs[0].p->pid, 2); /* 40 > 30 in this interval */
+	CHECK_EQ(v.procs[0].rows[0].t.blocked_ns, 40);
+	view_free(&v);
+	o.final = true;
+	o.top = 0;
+	CHECK(!view_build(&v, &m, &o));
+	CHECK_EQ(v.procs[0].p->pid, 1);
+	CHECK_EQ(v.procs[0].rows[0].t.blocked_ns, 130);
+	view_free(&v);
+	model_free(&m);
+}
+
+TEST(json_report_shape)
+{
+	struct tw_view_opts o = { .final = true, .duration_s = 2, .attach = "tp_btf" };
+	struct tw_model m;
+	struct tw_view v;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	model_init(&m, false);
+	set_thread(model_thread_born(&m, 7, 8, "w\"\n\xff"), 200000000, 0);
+	model_proc(&m, 7)->target = true;
+	model_proc(&m, 7)->tot.threads_created = 4;
+	m.drops[TW_DROP_RINGBUF] = 3;
+	CHECK(!view_build(&v, &m, &o));
+	f = open_memstream(&buf, &len);
+	CHECK(!report_json(f, &v));
+	fclose(f);
+	CHECK(strstr(buf, "{\"type\":\"final\",\"duration_s\":2,\"attach\":\"tp_btf\"") == buf);
+	CHECK(strstr(buf, "\"ringbuf\":3") != NULL);
+	CHECK(strstr(buf, "\"threads_created\":4") != NULL);
+	CHECK(strstr(buf, "\"create_rate_per_s\":2") != NULL);
+	CHECK(strstr(buf, "\"comm\":\"w\\\"\\n\\ufffd\"") != NULL);
+	CHECK(strstr(buf, "\"blocked_hist\":[[134217728,268435456,1]]") != NULL);
+	CHECK(buf[len - 1] == '\n' && !memchr(buf, '\n', len - 1));
+	free(buf);
+	view_free(&v);
+	model_free(&m);
+}
