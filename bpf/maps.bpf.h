@@ -24,15 +24,16 @@
 
 /*
  * Default map sizes; user space resizes them from --max-threads and
- * --max-procs before load. The per-thread maps hold live threads only: the
- * state map loses an entry when its thread dies, and user space deletes a
- * stats entry once it has read a dead thread's totals.
+ * --max-procs before load. The thread map holds live threads only: user
+ * space deletes a dead thread's entry once it has read its totals. It is
+ * preallocated (~740 bytes an entry: 16384 entries take 12 MiB) because
+ * allocating in the scheduler hot path fails under thread storms.
  */
 #define TW_DEF_MAX_THREADS 16384 /* 2x a busy 200-process VM's live threads */
 #define TW_DEF_MAX_PROCS 4096
 #define TW_MAX_CLONES 1024 /* clone calls in flight at once */
 /*
- * 48-byte events: 4 MiB hold ~87k of them, a 40k-thread burst created and
+ * 56-byte events: 4 MiB hold ~75k of them, a 40k-thread burst created and
  * joined faster than user space reads, with room to spare.
  */
 #define TW_RINGBUF_BYTES (4 << 20)
@@ -43,29 +44,17 @@
 #define TW_EXTERN extern
 #endif
 
-/* Per thread: why and since when it is off CPU. Global, since threads migrate. */
-struct tw_tstate {
-	__u64 ts;
-	__u32 kind; /* enum tw_tstate_kind */
-	__u32 first_run; /* created while traced and not yet run */
-};
-
 TW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TW_DEF_MAX_THREADS);
-	__type(key, __u32);
-	__type(value, struct tw_tstate);
-} tstates SEC(".maps");
-
-/* Memory scales with live threads times CPUs, so entries are allocated on demand. */
-TW_EXTERN struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, TW_DEF_MAX_THREADS);
 	__type(key, __u32);
 	__type(value, struct tw_thread_stats);
 } thread_stats SEC(".maps");
 
+/*
+ * Per-CPU: every thread of a process updates its entry, from every CPU at
+ * once. Entries are few (processes), allocated on demand.
+ */
 TW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -154,11 +143,11 @@ static __always_inline bool task_wanted(struct task_struct *t, __u32 *tid, __u32
 }
 
 /*
- * This CPU's stats of a thread. Creates the entry unless may_create is false
- * (a dying thread must not come back after user space deleted its entry).
+ * A thread's entry, created unless may_create is false (a dying thread must
+ * not come back after user space deleted its entry).
  */
-static __always_inline struct tw_thread_stats *thread_stats_get(__u32 tid, __u32 tgid,
-								bool may_create)
+static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t, __u32 tid,
+							  __u32 tgid, bool may_create)
 {
 	struct tw_thread_stats *st;
 	long err;
@@ -172,8 +161,10 @@ static __always_inline struct tw_thread_stats *thread_stats_get(__u32 tid, __u32
 		return NULL;
 	}
 	st = bpf_map_lookup_elem(&thread_stats, &tid);
-	if (st)
+	if (st) {
 		st->tgid = tgid;
+		st->start_ns = BPF_CORE_READ(t, start_time);
+	}
 	return st;
 }
 

@@ -7,6 +7,8 @@
  *   wakeup of a BLOCKED thread           -> blocked interval ends, RUNQ since now
  *   switch in                            -> RUNQ (or unseen BLOCKED) interval ends, ONCPU
  *
+ * The state and the counters share one entry per thread (see threadwatch.h).
+ *
  * Every handler body exists once; the tp_btf and raw_tp sections are thin
  * wrappers, and user space turns off the pair the kernel cannot attach.
  */
@@ -20,84 +22,66 @@
 #include "core_fixes.bpf.h"
 #include "maps.bpf.h"
 
-static __always_inline void tstate_set(__u32 tid, struct tw_tstate *ts, __u32 kind, __u64 now)
+/* An off-CPU interval [st->state_ts, now) ends: account it by its kind. */
+static __always_inline void end_offcpu(struct tw_thread_stats *st, __u64 now)
 {
-	struct tw_tstate fresh = { .ts = now, .kind = kind };
+	__u64 delta = now - st->state_ts;
 
-	if (ts) {
-		ts->ts = now;
-		ts->kind = kind;
-		return;
+	if (st->state == TW_ST_RUNQ) {
+		__sync_fetch_and_add(&st->runq_ns, delta);
+		__sync_fetch_and_add(&st->runq_hist[hist_slot(delta)], 1);
+	} else if (st->state == TW_ST_BLOCKED) {
+		__sync_fetch_and_add(&st->blocked_ns, delta);
+		__sync_fetch_and_add(&st->blocked_hist[hist_slot(delta)], 1);
 	}
-	if (bpf_map_update_elem(&tstates, &tid, &fresh, BPF_ANY))
-		count_drop(TW_DROP_STATE_MAP);
 }
 
 static __always_inline void switch_out(struct task_struct *prev, bool preempt, __u64 now)
 {
 	struct tw_thread_stats *st;
-	struct tw_tstate *ts;
 	__u32 tid, tgid;
 	__s64 state;
-	bool dying;
+	bool vol;
 
 	if (!task_wanted(prev, &tid, &tgid))
 		return;
 	state = get_task_state(prev);
-	dying = state & TASK_DEAD;
-	ts = bpf_map_lookup_elem(&tstates, &tid);
-	st = thread_stats_get(tid, tgid, !dying);
-	if (st) {
-		if (ts && ts->kind == TW_ST_ONCPU)
-			st->oncpu_ns += now - ts->ts;
-		/* the kernel's own rule for nvcsw/nivcsw in __schedule() */
-		if (!preempt && state != TASK_RUNNING)
-			st->vol_switches++;
-		else
-			st->invol_switches++;
-	}
-	if (dying) {
-		bpf_map_delete_elem(&tstates, &tid);
+	st = thread_get(prev, tid, tgid, !(state & TASK_DEAD));
+	if (!st)
 		return;
-	}
-	tstate_set(tid, ts, (!preempt && state != TASK_RUNNING) ? TW_ST_BLOCKED : TW_ST_RUNQ, now);
+	if (st->state == TW_ST_ONCPU)
+		__sync_fetch_and_add(&st->oncpu_ns, now - st->state_ts);
+	/* the kernel's own rule for nvcsw/nivcsw in __schedule() */
+	vol = !preempt && state != TASK_RUNNING;
+	if (vol)
+		__sync_fetch_and_add(&st->vol_switches, 1);
+	else
+		__sync_fetch_and_add(&st->invol_switches, 1);
+	st->state = vol ? TW_ST_BLOCKED : TW_ST_RUNQ;
+	st->state_ts = now;
 }
 
 static __always_inline void switch_in(struct task_struct *next, __u64 now)
 {
 	struct tw_thread_stats *st;
 	struct tw_proc_stats *ps;
-	struct tw_tstate *ts;
 	__u32 tid, tgid;
-	__u64 delta;
 
 	if (!task_wanted(next, &tid, &tgid))
 		return;
-	ts = bpf_map_lookup_elem(&tstates, &tid);
-	if (!ts) {
-		/* first sight of a thread that existed before we attached */
-		thread_stats_get(tid, tgid, true);
-		tstate_set(tid, NULL, TW_ST_ONCPU, now);
+	st = thread_get(next, tid, tgid, true);
+	if (!st)
 		return;
-	}
-	st = thread_stats_get(tid, tgid, true);
-	delta = now - ts->ts;
-	if (st && ts->kind == TW_ST_RUNQ) {
-		st->runq_ns += delta;
-		st->runq_hist[hist_slot(delta)]++;
-	} else if (st && ts->kind == TW_ST_BLOCKED) {
-		/* woken without a wakeup we saw: count it all as blocked */
-		st->blocked_ns += delta;
-		st->blocked_hist[hist_slot(delta)]++;
-	}
-	if (ts->first_run) {
-		ts->first_run = 0;
+	/* a BLOCKED state here was woken by a wakeup we did not see: all blocked */
+	end_offcpu(st, now);
+	if (st->first_run) {
+		st->first_run = 0;
 		ps = proc_stats_get(tgid);
 		if (ps)
 			ps->first_run_hist[hist_slot(now - BPF_CORE_READ(next, start_time))]++;
 	}
-	ts->ts = now;
-	ts->kind = TW_ST_ONCPU;
+	st->state = TW_ST_ONCPU;
+	st->state_ts = now;
 }
 
 static __always_inline int handle_switch(bool preempt, struct task_struct *prev,
@@ -110,40 +94,38 @@ static __always_inline int handle_switch(bool preempt, struct task_struct *prev,
 	return 0;
 }
 
+/* A sleeping thread is woken: its blocked interval ends, its run-queue wait begins. */
 static __always_inline int handle_wakeup(struct task_struct *p)
 {
 	struct tw_thread_stats *st;
-	struct tw_tstate *ts;
 	__u32 tid, tgid;
-	__u64 now, delta;
+	__u64 now;
 
 	if (!task_wanted(p, &tid, &tgid))
 		return 0;
-	ts = bpf_map_lookup_elem(&tstates, &tid);
-	if (!ts || ts->kind != TW_ST_BLOCKED)
+	st = bpf_map_lookup_elem(&thread_stats, &tid);
+	if (!st || st->state != TW_ST_BLOCKED)
 		return 0;
 	now = bpf_ktime_get_ns();
-	delta = now - ts->ts;
-	st = thread_stats_get(tid, tgid, true);
-	if (st) {
-		st->blocked_ns += delta;
-		st->blocked_hist[hist_slot(delta)]++;
-	}
-	ts->ts = now;
-	ts->kind = TW_ST_RUNQ;
+	end_offcpu(st, now);
+	st->state = TW_ST_RUNQ;
+	st->state_ts = now;
 	return 0;
 }
 
 /* A new thread is runnable from its wakeup_new until its first switch in. */
 static __always_inline int handle_wakeup_new(struct task_struct *p)
 {
-	struct tw_tstate *ts;
+	struct tw_thread_stats *st;
 	__u32 tid, tgid;
 
 	if (!task_wanted(p, &tid, &tgid))
 		return 0;
-	ts = bpf_map_lookup_elem(&tstates, &tid);
-	tstate_set(tid, ts, TW_ST_RUNQ, bpf_ktime_get_ns());
+	st = thread_get(p, tid, tgid, true);
+	if (!st)
+		return 0;
+	st->state = TW_ST_RUNQ;
+	st->state_ts = bpf_ktime_get_ns();
 	return 0;
 }
 

@@ -13,7 +13,7 @@
 #include "maps.bpf.h"
 
 static __always_inline void emit(__u32 type, __u32 tid, __u32 tgid, __u32 ptid, __u64 now,
-				 struct task_struct *comm_of)
+				 struct task_struct *task)
 {
 	struct tw_event *e;
 
@@ -27,7 +27,8 @@ static __always_inline void emit(__u32 type, __u32 tid, __u32 tgid, __u32 ptid, 
 	e->tgid = tgid;
 	e->ptid = ptid;
 	e->ts_ns = now;
-	BPF_CORE_READ_STR_INTO(&e->comm, comm_of, comm);
+	e->start_ns = BPF_CORE_READ(task, start_time);
+	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -36,7 +37,6 @@ static __always_inline int handle_newtask(struct task_struct *task, __u64 flags)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now;
 	__u32 ptid = (__u32)id, ptgid = id >> 32;
-	struct tw_tstate fresh = {};
 	struct tw_thread_stats *st;
 	struct tw_proc_stats *ps;
 	__u32 tid, tgid;
@@ -59,18 +59,30 @@ static __always_inline int handle_newtask(struct task_struct *task, __u64 flags)
 				ps->procs_forked++;
 		}
 		if (is_thread && (!targ_tid || ptid == targ_tid)) {
-			st = thread_stats_get(ptid, ptgid, true);
+			st = thread_get((struct task_struct *)bpf_get_current_task(), ptid, ptgid,
+					true);
 			if (st)
-				st->threads_created++;
+				__sync_fetch_and_add(&st->threads_created, 1);
 		}
 	}
 	if (!task_wanted(task, &tid, &tgid))
 		return 0;
-	fresh.ts = now;
-	fresh.kind = TW_ST_RUNQ;
-	fresh.first_run = 1;
-	if (bpf_map_update_elem(&tstates, &tid, &fresh, BPF_ANY))
-		count_drop(TW_DROP_STATE_MAP);
+	/* runnable from birth; sched_wakeup_new restarts the clock when it is queued */
+	st = thread_get(task, tid, tgid, true);
+	if (st && st->start_ns != BPF_CORE_READ(task, start_time)) {
+		/*
+		 * The tid's last owner died so recently that user space has not
+		 * read its entry yet (pid_max wrapped): start afresh, count it.
+		 */
+		count_drop(TW_DROP_TID_REUSED);
+		bpf_map_update_elem(&thread_stats, &tid, &zero_thread_stats, BPF_ANY);
+		st = thread_get(task, tid, tgid, true);
+	}
+	if (st) {
+		st->state = TW_ST_RUNQ;
+		st->state_ts = now;
+		st->first_run = 1;
+	}
 	emit(is_thread ? TW_EV_THREAD_NEW : TW_EV_PROC_NEW, tid, tgid, ptid, now, task);
 	return 0;
 }
@@ -85,9 +97,9 @@ static __always_inline int handle_exit(struct task_struct *p)
 		return 0;
 	now = bpf_ktime_get_ns();
 	ps = proc_stats_get(tgid);
-	if (ps) {
-		if (tid != tgid)
-			ps->threads_exited++;
+	/* the main thread's exit is the process's: counted neither here nor in creations */
+	if (ps && tid != tgid) {
+		ps->threads_exited++;
 		ps->lifetime_hist[hist_slot(now - BPF_CORE_READ(p, start_time))]++;
 	}
 	emit(TW_EV_THREAD_EXIT, tid, tgid, 0, now, p);

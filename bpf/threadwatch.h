@@ -18,7 +18,7 @@
 /* -p takes at most this many PIDs; they are compared in the first lines of every handler. */
 #define TW_MAX_TARGETS 16
 
-/* Why a thread is off CPU, kept per thread between scheduler events. */
+/* Where a thread is, kept per thread between scheduler events. */
 enum tw_tstate_kind {
 	TW_ST_ONCPU = 1, /* switched in at ts */
 	TW_ST_RUNQ = 2, /* runnable (woken, preempted or new) since ts */
@@ -28,11 +28,11 @@ enum tw_tstate_kind {
 /* Things that could not be recorded, counted per CPU and reported. */
 enum tw_drop {
 	TW_DROP_RINGBUF = 0, /* lifecycle event lost: ring buffer full */
-	TW_DROP_THREAD_MAP, /* thread stats map full: a thread went unmeasured */
-	TW_DROP_STATE_MAP, /* thread state map full: an off-CPU interval was lost */
+	TW_DROP_THREAD_MAP, /* thread map full (--max-threads): a thread went unmeasured */
 	TW_DROP_PROC_MAP, /* process stats map full */
 	TW_DROP_CLONE_MAP, /* in-flight clone map full: a failure may be unclassified */
 	TW_DROP_ALLOC, /* a map entry could not be allocated (burst outran the allocator) */
+	TW_DROP_TID_REUSED, /* a dead thread's unread entry was taken by a new one (tid reuse) */
 	TW_DROP_NR,
 };
 
@@ -44,16 +44,27 @@ enum tw_fail {
 	TW_FAIL_NR,
 };
 
-/* Per thread, per CPU (BPF_MAP_TYPE_PERCPU_HASH keyed by tid); user space sums the CPUs. */
+/*
+ * Per thread (BPF_MAP_TYPE_HASH keyed by tid, preallocated). One entry holds
+ * the thread's scheduler state and its counters, so each event costs one
+ * lookup. Not per-CPU: a thread runs on one CPU at a time, so its entry has a
+ * single writer almost always, and per-CPU copies would multiply the memory of
+ * every tracked thread by the CPU count. Counters are added atomically for the
+ * rare wakeup racing a switch on another CPU.
+ */
 struct tw_thread_stats {
+	__u64 state_ts; /* CLOCK_MONOTONIC ns when the current state began */
+	__u32 state; /* enum tw_tstate_kind; 0 until the first scheduler event */
+	__u32 first_run; /* created while traced and not yet run */
+	__u32 tgid;
+	__u32 __pad;
+	__u64 start_ns; /* the task's start_time: tells a reused tid from its last owner */
 	__u64 oncpu_ns;
 	__u64 blocked_ns;
 	__u64 runq_ns;
 	__u64 vol_switches;
 	__u64 invol_switches;
 	__u64 threads_created; /* threads this thread created */
-	__u32 tgid; /* set on the CPU that created the entry, 0 on the others */
-	__u32 __pad;
 	__u64 blocked_hist[TW_HIST_SLOTS];
 	__u64 runq_hist[TW_HIST_SLOTS];
 };
@@ -75,13 +86,14 @@ enum tw_event_type {
 	TW_EV_THREAD_EXIT = 3, /* a traced thread exited */
 };
 
-/* Lifecycle events, through the ring buffer, in the order the kernel saw them. */
+/* Lifecycle events (56 bytes), through the ring buffer, in the order the kernel saw them. */
 struct tw_event {
 	__u32 type;
 	__u32 tid;
 	__u32 tgid;
 	__u32 ptid; /* creating thread for NEW events */
 	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	__u64 start_ns; /* the task's start_time, as in struct tw_thread_stats */
 	char comm[TASK_COMM_LEN];
 };
 

@@ -29,8 +29,8 @@ static const char doc[] =
 	"EAGAIN is the signature of thread exhaustion (pids.max, RLIMIT_NPROC, threads-max).\n"
 	"\n"
 	"Exit status: 0 success, 1 runtime failure (BPF load/attach), 2 bad usage or input.\n"
-	"Needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_PTRACE/CAP_DAC_READ_SEARCH for other\n"
-	"users' /proc), and a kernel with BTF (or --btf FILE).";
+	"Needs root, or CAP_BPF + CAP_PERFMON + CAP_DAC_READ_SEARCH (tracefs is root-only),\n"
+	"and a kernel with BTF (or --btf FILE).";
 
 enum {
 	OPT_FORMAT = 'f',

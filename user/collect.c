@@ -33,7 +33,7 @@ int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int 
 	if (c->ncpu <= 0)
 		return c->ncpu ? c->ncpu : -EINVAL;
 	/* per-CPU values are laid out 8-byte aligned; both structs are multiples of 8 */
-	c->buf = calloc(c->ncpu, vsz);
+	c->buf = calloc(c->ncpu > 1 ? c->ncpu : 1, vsz);
 	return c->buf ? 0 : -ENOMEM;
 }
 
@@ -48,7 +48,7 @@ static int pend(struct tw_collector *c, struct tw_thread *t)
 {
 	if (c->npend_t == c->cap_t) {
 		size_t ncap = c->cap_t ? c->cap_t * 2 : 256;
-		struct tw_thread **n = realloc(c->pend_t, ncap * sizeof(*n));
+		struct tw_thread **n = realloc(c->pend_t, ncap * sizeof(struct tw_thread *));
 
 		if (!n)
 			return -ENOMEM;
@@ -133,8 +133,9 @@ static void harvest_thread(struct tw_collector *c, struct tw_thread *t)
 {
 	__u32 key = t->tid;
 
-	if (!bpf_map_lookup_elem(c->thread_fd, &key, c->buf)) {
-		model_thread_fold(t, c->buf, c->ncpu);
+	/* an entry a new thread with the same tid already owns is not ours to take */
+	if (!bpf_map_lookup_elem(c->thread_fd, &key, c->buf) && model_thread_owns(t, c->buf)) {
+		model_thread_fold(t, c->buf, 0);
 		bpf_map_delete_elem(c->thread_fd, &key);
 	}
 	t->harvested = true;
@@ -149,6 +150,19 @@ static void harvest_proc(struct tw_collector *c, struct tw_proc *p)
 		bpf_map_delete_elem(c->proc_fd, &key);
 	}
 	p->harvested = true;
+}
+
+__u64 collect_settle_ns(const struct tw_collector *c, __u64 now_ns)
+{
+	__u64 wait = 0;
+
+	for (size_t i = 0; i < c->npend_t; i++) {
+		__u64 due = c->pend_t[i]->exit_ns + TW_HARVEST_DELAY_NS;
+
+		if (!c->pend_t[i]->harvested && due > now_ns && due - now_ns > wait)
+			wait = due - now_ns;
+	}
+	return wait > TW_HARVEST_DELAY_NS ? TW_HARVEST_DELAY_NS : wait;
 }
 
 int collect_harvest(struct tw_collector *c, __u64 now_ns, bool all)
@@ -207,19 +221,23 @@ static int refresh_threads(struct tw_collector *c, __u64 now)
 		prev = &key;
 		if (bpf_map_lookup_elem(c->thread_fd, &key, c->buf))
 			continue; /* deleted meanwhile */
-		for (int i = 0; i < c->ncpu && !pid; i++)
-			pid = vals[i].tgid;
+		pid = vals->tgid;
 		if (!pid)
 			continue;
 		p = model_proc(c->m, pid);
 		if (p)
 			t = proc_thread(p, key);
-		if (!t || t->harvested) {
+		if (t && t->harvested && model_thread_owns(t, vals)) {
+			/* a dead thread's last switch after we read it: nothing left to count */
+			bpf_map_delete_elem(c->thread_fd, &key);
+			continue;
+		}
+		if (!t || t->harvested || !model_thread_owns(t, vals)) {
 			t = adopt_thread(c, pid, key, now);
 			if (!t)
 				return -ENOMEM;
 		}
-		model_thread_fold(t, c->buf, c->ncpu);
+		model_thread_fold(t, c->buf, now);
 	}
 	return 0;
 }

@@ -15,7 +15,7 @@
  * How long after an exit event a dead thread's entry is read: its final
  * context switch (on-CPU time of its last slice) lands just after the event.
  */
-#define TW_HARVEST_DELAY_NS (50 * 1000 * 1000ULL)
+#define TW_HARVEST_DELAY_NS 50000000ULL /* 50 ms */
 
 struct tw_collector {
 	struct tw_model *m;
@@ -39,6 +39,8 @@ void collect_free(struct tw_collector *c);
 int collect_seed(struct tw_collector *c, __u32 pid, bool target);
 /* ring_buffer_sample_fn */
 int collect_on_event(void *ctx, void *data, size_t len);
+/* How long until every pending dead thread is past the delay (at most the delay). */
+__u64 collect_settle_ns(const struct tw_collector *c, __u64 now_ns);
 /* Harvest the dead whose exit is older than the delay (all of them when all). */
 int collect_harvest(struct tw_collector *c, __u64 now_ns, bool all);
 /* Read every live entry and the drop counters into the model; refresh comms. */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,29 +52,54 @@ static int check_caps(void)
 		return 0;
 	fprintf(stderr,
 		"bpf-threadwatch: missing capabilit%s:%s%s: run as root (sudo), or grant "
-		"CAP_BPF and CAP_PERFMON (e.g. setcap cap_bpf,cap_perfmon+ep bpf-threadwatch)\n",
+		"CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH (e.g. setcap "
+		"cap_bpf,cap_perfmon,cap_dac_read_search+ep bpf-threadwatch)\n",
 		cap_has(d, CAP_BPF) || cap_has(d, CAP_PERFMON) ? "y" : "ies",
 		cap_has(d, CAP_BPF) ? "" : " CAP_BPF",
 		cap_has(d, CAP_PERFMON) ? "" : " CAP_PERFMON");
 	return -EPERM;
 }
 
+/*
+ * Existence as the kernel will judge it for us: effective ids and capabilities
+ * (plain access() drops capabilities for non-root callers).
+ */
+static bool exists(const char *path)
+{
+	return !faccessat(AT_FDCWD, path, F_OK, AT_EACCESS);
+}
+
 /* The syscall tracepoints need tracefs for their ids; mount it if nobody did. */
 static int ensure_tracefs(void)
 {
-	if (!access("/sys/kernel/tracing/events/syscalls", F_OK) ||
-	    !access("/sys/kernel/debug/tracing/events/syscalls", F_OK))
-		return 0;
-	if (!mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) &&
-	    !access("/sys/kernel/tracing/events/syscalls", F_OK))
-		return 0;
-	if (!access("/sys/kernel/tracing/events", F_OK) ||
-	    !access("/sys/kernel/debug/tracing/events", F_OK)) {
+	static const char *const roots[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
+	bool denied = false, have_events = false;
+	char path[64];
+
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		snprintf(path, sizeof(path), "%s/events/syscalls", roots[i]);
+		if (exists(path))
+			return 0;
+		denied |= errno == EACCES;
+		snprintf(path, sizeof(path), "%s/events", roots[i]);
+		have_events |= exists(path);
+	}
+	if (denied) {
+		fprintf(stderr,
+			"bpf-threadwatch: cannot read tracefs (%s is root-only): run as root "
+			"or grant CAP_DAC_READ_SEARCH as well as CAP_BPF and CAP_PERFMON\n",
+			roots[0]);
+		return -EACCES;
+	}
+	if (have_events) {
 		fprintf(stderr,
 			"bpf-threadwatch: tracefs has no syscalls events: the kernel lacks "
 			"CONFIG_FTRACE_SYSCALLS, needed to count thread creation failures\n");
 		return -ENOENT;
 	}
+	if (!mount("tracefs", roots[0], "tracefs", 0, NULL) &&
+	    exists("/sys/kernel/tracing/events/syscalls"))
+		return 0;
 	fprintf(stderr,
 		"bpf-threadwatch: tracefs is not mounted and mounting it failed (%s): run "
 		"'mount -t tracefs tracefs /sys/kernel/tracing' as root\n",
@@ -127,10 +153,8 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	s->rodata->targ_ntgids = cfg->npids;
 	s->rodata->targ_tid = cfg->tid;
 	s->rodata->skip_kthreads = !cfg->include_kthreads;
-	if (cfg->max_threads) {
+	if (cfg->max_threads)
 		bpf_map__set_max_entries(s->maps.thread_stats, cfg->max_threads);
-		bpf_map__set_max_entries(s->maps.tstates, cfg->max_threads);
-	}
 	if (cfg->max_procs)
 		bpf_map__set_max_entries(s->maps.proc_stats, cfg->max_procs);
 	err = threadwatch_bpf__load(s);
@@ -169,7 +193,7 @@ int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
 	err = check_caps();
 	if (err)
 		return err;
-	if (!cfg->btf_path && access(VMLINUX_BTF, R_OK)) {
+	if (!cfg->btf_path && faccessat(AT_FDCWD, VMLINUX_BTF, R_OK, AT_EACCESS)) {
 		fprintf(stderr,
 			"bpf-threadwatch: this kernel exposes no BTF (%s: %s): it was built "
 			"without "
@@ -178,7 +202,7 @@ int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
 			VMLINUX_BTF, strerror(errno));
 		return -ENOENT;
 	}
-	if (cfg->btf_path && access(cfg->btf_path, R_OK)) {
+	if (cfg->btf_path && faccessat(AT_FDCWD, cfg->btf_path, R_OK, AT_EACCESS)) {
 		fprintf(stderr, "bpf-threadwatch: cannot read --btf '%s': %s\n", cfg->btf_path,
 			strerror(errno));
 		return -ENOENT;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
@@ -158,7 +159,17 @@ static int final_report(struct run *r)
 	__u64 now;
 	int err;
 
+	__u64 settle;
+
 	ring_buffer__consume(r->rb);
+	/* let threads that just exited finish their last context switch */
+	settle = collect_settle_ns(&r->col, mono_ns());
+	if (settle) {
+		struct timespec ts = { .tv_nsec = (long)settle };
+
+		nanosleep(&ts, NULL);
+		ring_buffer__consume(r->rb);
+	}
 	now = mono_ns();
 	collect_harvest(&r->col, now, true);
 	err = collect_refresh(&r->col, now);
@@ -248,10 +259,13 @@ int main(int argc, char **argv)
 		if (err && err != -ENOENT)
 			goto cleanup;
 	}
-	if (!cfg.npids && (err = collect_seed(&r.col, 0, false)))
-		goto cleanup;
+	if (!cfg.npids) {
+		err = collect_seed(&r.col, 0, false);
+		if (err)
+			goto cleanup;
+	}
 	r.start_ns = mono_ns();
-	if (r.have_child) {
+	if (r.have_child && cfg.command) {
 		err = target_release(&r.child);
 		if (err) {
 			fprintf(stderr, "bpf-threadwatch: cannot run '%s': %s\n", cfg.command[0],

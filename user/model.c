@@ -153,7 +153,7 @@ struct tw_thread *model_thread_died(struct tw_model *m, __u32 pid, __u32 tid, __
 	if (!p && !(p = model_proc_add(m, pid, comm)))
 		return NULL;
 	t = proc_thread(p, tid);
-	if (!t) {
+	if (!t || t->harvested) {
 		/* never seen alive: its creation predates us or its event was lost */
 		t = thread_add(m, p, tid);
 		if (!t)
@@ -178,18 +178,24 @@ struct tw_thread *model_thread_died(struct tw_model *m, __u32 pid, __u32 tid, __
 struct tw_thread *model_apply_event(struct tw_model *m, const struct tw_event *e)
 {
 	char comm[TASK_COMM_LEN];
+	struct tw_thread *t;
 
 	memcpy(comm, e->comm, sizeof(comm));
 	comm[TASK_COMM_LEN - 1] = '\0';
 	switch (e->type) {
 	case TW_EV_THREAD_NEW:
 	case TW_EV_PROC_NEW:
-		return model_thread_born(m, e->tgid, e->tid, comm);
+		t = model_thread_born(m, e->tgid, e->tid, comm);
+		break;
 	case TW_EV_THREAD_EXIT:
-		return model_thread_died(m, e->tgid, e->tid, e->ts_ns, comm);
+		t = model_thread_died(m, e->tgid, e->tid, e->ts_ns, comm);
+		break;
 	default:
 		return NULL;
 	}
+	if (t && !t->start_ns)
+		t->start_ns = e->start_ns;
+	return t;
 }
 
 static void hist_fold(struct tw_hist *dst, const __u64 *slots)
@@ -198,23 +204,36 @@ static void hist_fold(struct tw_hist *dst, const __u64 *slots)
 		dst->slot[i] += slots[i];
 }
 
-void model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *percpu, int ncpu)
+void model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns)
 {
 	struct tw_thread_totals *tot = &t->tot;
+	__u64 open_ns = 0;
 
 	memset(tot, 0, sizeof(*tot));
-	for (int c = 0; c < ncpu; c++) {
-		const struct tw_thread_stats *s = &percpu[c];
+	if (!t->start_ns)
+		t->start_ns = s->start_ns;
+	tot->oncpu_ns = s->oncpu_ns;
+	tot->blocked_ns = s->blocked_ns;
+	tot->runq_ns = s->runq_ns;
+	tot->vol_switches = s->vol_switches;
+	tot->invol_switches = s->invol_switches;
+	tot->threads_created = s->threads_created;
+	hist_fold(&tot->blocked, s->blocked_hist);
+	hist_fold(&tot->runq, s->runq_hist);
+	if (!t->alive || !s->state || now_ns <= s->state_ts)
+		return;
+	open_ns = now_ns - s->state_ts;
+	if (s->state == TW_ST_ONCPU)
+		tot->oncpu_ns += open_ns;
+	else if (s->state == TW_ST_BLOCKED)
+		tot->blocked_ns += open_ns;
+	else if (s->state == TW_ST_RUNQ)
+		tot->runq_ns += open_ns;
+}
 
-		tot->oncpu_ns += s->oncpu_ns;
-		tot->blocked_ns += s->blocked_ns;
-		tot->runq_ns += s->runq_ns;
-		tot->vol_switches += s->vol_switches;
-		tot->invol_switches += s->invol_switches;
-		tot->threads_created += s->threads_created;
-		hist_fold(&tot->blocked, s->blocked_hist);
-		hist_fold(&tot->runq, s->runq_hist);
-	}
+bool model_thread_owns(const struct tw_thread *t, const struct tw_thread_stats *s)
+{
+	return !t->start_ns || !s->start_ns || t->start_ns == s->start_ns;
 }
 
 void model_proc_fold(struct tw_proc *p, const struct tw_proc_stats *percpu, int ncpu)

@@ -45,6 +45,7 @@ struct tw_thread {
 	bool alive;
 	bool harvested; /* dead, final totals read, kernel entry deleted */
 	__u64 exit_ns; /* CLOCK_MONOTONIC of its exit; 0 while alive */
+	__u64 start_ns; /* the task's start_time; 0 until known (seeded from /proc) */
 	struct tw_thread_totals tot; /* since the run started */
 	struct tw_thread_totals *mark; /* tot at the last interval report (-i only) */
 };
@@ -101,8 +102,16 @@ struct tw_thread *model_thread_died(struct tw_model *m, __u32 pid, __u32 tid, __
 /* Apply one ring-buffer event. The thread it concerns, or NULL on ENOMEM/unknown type. */
 struct tw_thread *model_apply_event(struct tw_model *m, const struct tw_event *e);
 
-/* Replace totals with the sum of ncpu per-CPU values read from the kernel. */
-void model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *percpu, int ncpu);
+/*
+ * Replace a thread's totals with its kernel entry. For a live thread the
+ * off-CPU or on-CPU interval in progress counts up to now_ns, so interval
+ * reports partition time even for a thread asleep across several of them
+ * (its histogram sample still comes when the interval ends).
+ */
+void model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns);
+/* Whether a kernel entry is this record's (not a later thread's with the same tid). */
+bool model_thread_owns(const struct tw_thread *t, const struct tw_thread_stats *s);
+/* Replace a process's totals with the sum of ncpu per-CPU values. */
 void model_proc_fold(struct tw_proc *p, const struct tw_proc_stats *percpu, int ncpu);
 
 /* Interval mode: remember the totals of now as the start of the next interval. */

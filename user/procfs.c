@@ -98,6 +98,7 @@ static int read_file(const char *path, char *buf, size_t size, size_t *len)
 	ssize_t n;
 	int fd;
 
+	*len = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;

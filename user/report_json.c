@@ -5,9 +5,9 @@
 #include "report.h"
 
 const char *const tw_drop_names[TW_DROP_NR] = {
-	[TW_DROP_RINGBUF] = "ringbuf",		[TW_DROP_THREAD_MAP] = "thread_map_full",
-	[TW_DROP_STATE_MAP] = "state_map_full", [TW_DROP_PROC_MAP] = "proc_map_full",
-	[TW_DROP_CLONE_MAP] = "clone_map_full", [TW_DROP_ALLOC] = "map_alloc_failed",
+	[TW_DROP_RINGBUF] = "ringbuf",	      [TW_DROP_THREAD_MAP] = "thread_map_full",
+	[TW_DROP_PROC_MAP] = "proc_map_full", [TW_DROP_CLONE_MAP] = "clone_map_full",
+	[TW_DROP_ALLOC] = "map_alloc_failed", [TW_DROP_TID_REUSED] = "tid_reused_unread",
 };
 
 const char *const tw_fail_names[TW_FAIL_NR] = {

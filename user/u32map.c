@@ -6,7 +6,7 @@
 static size_t slot_of(__u32 key, size_t cap)
 {
 	/* Fibonacci hashing spreads sequential tids across the table */
-	return (size_t)((key * 2654435769u) & (cap - 1));
+	return (size_t)(key * 2654435769u) & (cap - 1);
 }
 
 static bool find(const struct u32map *m, __u32 key, size_t *pos)
@@ -46,8 +46,14 @@ static int grow(struct u32map *m)
 		n.vals[pos] = m->vals[i];
 		n.len++;
 	}
-	u32map_free(m);
-	*m = n;
+	free(m->keys);
+	free(m->vals);
+	free(m->used);
+	m->keys = n.keys;
+	m->vals = n.vals;
+	m->used = n.used;
+	m->cap = n.cap;
+	m->len = n.len;
 	return 0;
 }
 

@@ -82,30 +82,57 @@ TEST(exit_of_unseen_thread)
 	model_free(&m);
 }
 
-TEST(percpu_fold_sums_cpus)
+TEST(fold_thread_and_open_interval)
 {
-	struct tw_thread_stats s[3] = {};
-	struct tw_proc_stats ps[2] = {};
+	struct tw_thread_stats s = {};
 	struct tw_model m;
 	struct tw_thread *t;
-	struct tw_proc *p;
 
 	model_init(&m, false);
 	t = model_thread_born(&m, 1, 2, "x");
-	for (int c = 0; c < 3; c++) {
-		s[c].oncpu_ns = 100 * (c + 1);
-		s[c].blocked_ns = 10;
-		s[c].vol_switches = 1;
-		s[c].blocked_hist[27] = c;
-	}
-	model_thread_fold(t, s, 3);
+	s.oncpu_ns = 600;
+	s.blocked_ns = 30;
+	s.vol_switches = 3;
+	s.blocked_hist[27] = 3;
+	model_thread_fold(t, &s, 0);
 	CHECK_EQ(t->tot.oncpu_ns, 600);
 	CHECK_EQ(t->tot.blocked_ns, 30);
 	CHECK_EQ(t->tot.vol_switches, 3);
 	CHECK_EQ(t->tot.blocked.slot[27], 3);
+	/* asleep since 1000: at 1500 the open interval counts, its sample does not */
+	s.state = TW_ST_BLOCKED;
+	s.state_ts = 1000;
+	model_thread_fold(t, &s, 1500);
+	CHECK_EQ(t->tot.blocked_ns, 530);
+	CHECK_EQ(t->tot.blocked.slot[27], 3);
 	/* folding again replaces, never double counts */
-	model_thread_fold(t, s, 3);
+	model_thread_fold(t, &s, 1600);
+	CHECK_EQ(t->tot.blocked_ns, 630);
+	s.state = TW_ST_RUNQ;
+	model_thread_fold(t, &s, 1600);
+	CHECK_EQ(t->tot.blocked_ns, 30);
+	CHECK_EQ(t->tot.runq_ns, 600);
+	s.state = TW_ST_ONCPU;
+	model_thread_fold(t, &s, 1100);
+	CHECK_EQ(t->tot.oncpu_ns, 700);
+	/* a clock read before the state began adds nothing */
+	model_thread_fold(t, &s, 900);
 	CHECK_EQ(t->tot.oncpu_ns, 600);
+	/* the dead have no open interval */
+	model_thread_died(&m, 1, 2, 2000, NULL);
+	model_thread_fold(t, &s, 5000);
+	CHECK_EQ(t->tot.oncpu_ns, 600);
+	model_free(&m);
+}
+
+TEST(percpu_fold_sums_cpus)
+{
+	struct tw_proc_stats ps[2] = {};
+	struct tw_model m;
+	struct tw_proc *p;
+
+	model_init(&m, false);
+	model_thread_born(&m, 1, 2, "x");
 	p = model_proc(&m, 1);
 	ps[0].threads_created = 4;
 	ps[1].threads_created = 6;
@@ -115,6 +142,8 @@ TEST(percpu_fold_sums_cpus)
 	CHECK_EQ(p->tot.threads_created, 10);
 	CHECK_EQ(p->tot.thread_fail[TW_FAIL_EAGAIN], 3);
 	CHECK_EQ(p->tot.lifetime.slot[30], 1);
+	model_proc_fold(p, ps, 2);
+	CHECK_EQ(p->tot.threads_created, 10);
 	model_free(&m);
 }
 
