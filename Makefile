@@ -67,7 +67,7 @@ $(BUILD)/bpf $(BUILD)/tests:
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/tests/%,$(WORKLOAD_SRCS))
 workloads: $(WORKLOADS)
-$(BUILD)/tests/%: tests/workloads/%.c | $(BUILD)/tests
+$(BUILD)/tests/%: tests/workloads/%.c tests/workloads/workload.h | $(BUILD)/tests
 	$(CC) -O2 -g $(CWARN) -D_GNU_SOURCE -pthread $< -o $@ -lm
 
 # Unit tests: pure logic, no privileges.
@@ -103,16 +103,24 @@ demo: deps
 bench: all
 	./bench/run.sh
 
-FORMAT_SRCS = $(filter-out $(VMLINUX_DIR)/%,$(wildcard bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/workloads/*.c))
+FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.[ch] tests/workloads/*.[ch] \
+	tests/fuzz/*.c)
 format:
 	clang-format -i $(FORMAT_SRCS)
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 
+TIDY_FLAGS = $(filter-out -I$(BUILD),$(USER_CFLAGS)) -isystem $(BUILD)
+# cppcheck: libbpf_common.h is pre-included for LIBBPF_OPTS; readdir_r, which cppcheck
+# prefers, is deprecated by glibc (readdir on a private DIR stream is safe).
 lint: $(BUILD)/threadwatch.skel.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--inline-suppr --suppress=missingIncludeSystem -Ibpf -Iuser -I$(BUILD) -D_GNU_SOURCE user/
-	clang-tidy --quiet $(USER_SRCS) -- $(USER_CFLAGS)
+		--inline-suppr --suppress=missingIncludeSystem --suppress=readdirCalled \
+		--include=/usr/include/bpf/libbpf_common.h -I/usr/include/bpf \
+		-Ibpf -Iuser -I$(BUILD) -D_GNU_SOURCE --library=posix user/
+	clang-tidy --quiet $(filter-out user/loader.c,$(USER_SRCS)) -- $(TIDY_FLAGS)
+	@# the analyzer cannot see into libbpf and flags bpftool's generated skeleton code
+	clang-tidy --quiet --checks=-clang-analyzer-unix.Malloc user/loader.c -- $(TIDY_FLAGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan

@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+"""Thread storms and thread-creation failures: exact counts or reported loss."""
+import os
+import pwd
+import shutil
+import signal
+import tempfile
+
+import pytest
+
+import twtest
+from twtest import workload
+
+
+def exec_report(tool, argv, timeout=60):
+    cp = twtest.run([tool, "--format", "json", "--", *argv], timeout=timeout)
+    ctx = twtest.describe(cp)
+    assert cp.returncode == 0, ctx
+    objs, _ = twtest.parse_report(cp.stdout, ctx)
+    rep = twtest.final_report(objs, ctx)
+    twtest.check_report_shape(rep, ctx)
+    return rep, ctx
+
+
+def test_storm(require_bpf, tmp_path):
+    n, batch = 10000, 64
+    out = tmp_path / "storm.json"
+    rep, ctx = exec_report(require_bpf, [workload("storm"), "--out", out, str(n), str(batch)])
+    wl = twtest.read_workload_out(out)
+    ctx = f"\nworkload: {wl}" + ctx
+    assert wl["created"] == n and wl["failed"] == 0, "the workload itself fell short" + ctx
+    # counts must be exact, or the loss reported; here nothing may be lost
+    twtest.assert_no_loss(rep, ctx)
+    proc = twtest.find_proc(rep, wl["pid"], ctx)
+    ctx = f"\nprocess: { {k: v for k, v in proc.items() if k != 'threads'} }" + ctx
+    assert proc["threads_created"] == n, ctx
+    assert proc["threads_exited"] == n, ctx
+    assert proc["thread_create_failures"] == 0, ctx
+    # storm waits for each batch to be fully gone (Threads: 1) before the next,
+    # so the peak is exact: the largest batch plus main
+    assert proc["threads_peak"] == wl["peak_alive"] + 1, ctx
+    assert proc["exited"] is True, ctx
+    twtest.check_hist_shape(proc["lifetime_hist"], ctx)
+    # like threads_exited, the lifetimes are those of the threads other than main
+    assert twtest.hist_total(proc["lifetime_hist"]) == n, \
+        f"lifetime_hist counts {twtest.hist_total(proc['lifetime_hist'])} threads, {n} exited" + ctx
+    assert twtest.hist_total(proc["first_run_hist"]) == n, \
+        f"first_run_hist counts {twtest.hist_total(proc['first_run_hist'])} threads, {n} created" + ctx
+    main = twtest.threads_by_tid(proc).get(wl["main_tid"])
+    assert main is not None, "main thread row missing" + ctx
+    assert main["threads_created"] == n, f"main: {main}" + ctx
+
+
+def check_failures(proc, wl, ctx):
+    ctx = f"\nworkload: {wl}\nprocess: { {k: v for k, v in proc.items() if k != 'threads'} }" + ctx
+    assert wl["failed_other"] == 0, "unexpected pthread_create errors" + ctx
+    assert wl["failed_eagain"] > 0, "the limit did not bite: the setup is wrong" + ctx
+    assert wl["created"] + wl["failed_eagain"] == wl["attempted"], ctx
+    assert proc["thread_create_failures"] == wl["failed_eagain"], ctx
+    assert proc["create_failures_by_errno"] == {"EAGAIN": wl["failed_eagain"], "ENOMEM": 0,
+                                                "other": 0}, ctx
+    assert proc["threads_created"] == wl["created"], ctx
+    assert proc["threads_exited"] == wl["created"], ctx
+    assert proc["fork_failures"] == 0, "thread failures counted as fork failures" + ctx
+    if wl["all_alive_together"]:
+        assert proc["threads_peak"] == wl["created"] + 1, ctx
+
+
+def test_pids_max(require_bpf):
+    """forkfail 50 500 in a pids cgroup with pids.max = 20."""
+    try:
+        cg = twtest.PidsCgroup(20)
+    except (LookupError, OSError) as e:
+        if twtest.IN_CI:
+            pytest.fail(f"CI=true: cannot make a pids cgroup: {e}", pytrace=False)
+        pytest.skip(f"cannot make a pids cgroup: {e}")
+    with cg:
+        wl = twtest.Bg([workload("forkfail"), "--wait-stdin", "50", "500"], stdin=True)
+        with wl:
+            cg.add(wl.pid)  # before it creates any thread
+            tool = twtest.Bg([require_bpf, "-p", str(wl.pid), "--format", "json"])
+            with tool:
+                line = tool.wait_line("err", lambda s: "Tracing" in s, 30)
+                assert line, "no 'Tracing' line" + twtest.describe(tool)
+                wl.send("\n")
+                assert twtest.finish(wl, 30, "the workload") == 0, twtest.describe(wl)
+                if tool.wait(10) is None:
+                    tool.signal(signal.SIGINT)
+                    twtest.finish(tool, 10)
+                ctx = twtest.describe(tool) + f"\ncgroup v{cg.version} {cg.path}"
+                assert tool.returncode == 0, ctx
+                _, wl_objs = twtest.parse_report(wl.stdout, ctx)
+                objs, _ = twtest.parse_report(tool.stdout, ctx)
+                rep = twtest.final_report(objs, ctx)
+                twtest.check_report_shape(rep, ctx)
+                twtest.assert_no_loss(rep, ctx)
+                check_failures(twtest.find_proc(rep, wl.pid, ctx), wl_objs[0], ctx)
+
+
+def test_rlimit_nproc(require_bpf):
+    """forkfail as user nobody with RLIMIT_NPROC = 10 (root ignores the limit)."""
+    missing = [t for t in ("setpriv", "prlimit") if not shutil.which(t)]
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        missing.append("user nobody")
+    if missing:
+        if twtest.IN_CI:
+            pytest.fail(f"CI=true: missing {missing}", pytrace=False)
+        pytest.skip(f"missing {missing}")
+    # nobody must be able to write the result: a private world-writable directory
+    d = tempfile.mkdtemp(prefix="tw-e2e-")
+    try:
+        os.chmod(d, 0o777)
+        out = os.path.join(d, "forkfail.json")
+        rep, ctx = exec_report(require_bpf, [
+            "setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+            "prlimit", "--nproc=10:10",
+            workload("forkfail"), "--out", out, "30", "300"])
+        wl = twtest.read_workload_out(out)
+        twtest.assert_no_loss(rep, ctx)
+        check_failures(twtest.find_proc(rep, wl["pid"], ctx), wl, ctx)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,386 @@
+# SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+"""Helpers for the end-to-end tests: paths, running the tool and the
+workloads, parsing the tool's JSON report, histograms, cgroups, bpftool.
+
+Standard library only (Debian's /usr/bin/python3 + python3-pytest).
+"""
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKLOAD_DIR = ROOT / os.environ.get("BUILD", "build") / "tests"
+IN_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def tool_path():
+    """The binary under test: $TW_BIN (relative to the repo root) or build/bpf-threadwatch."""
+    p = Path(os.environ.get("TW_BIN", "build/bpf-threadwatch"))
+    return p if p.is_absolute() else ROOT / p
+
+
+def workload(name):
+    return str(WORKLOAD_DIR / name)
+
+
+def ns(ms):
+    return int(ms * 1_000_000)
+
+
+# --- running things ----------------------------------------------------------
+
+
+def run(argv, timeout, **kw):
+    """subprocess.run with text output captured and a hard timeout."""
+    return subprocess.run([str(a) for a in argv], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, **kw)
+
+
+def describe(cp_or_proc):
+    """Command, exit status and output, for assertion messages."""
+    if isinstance(cp_or_proc, subprocess.CompletedProcess):
+        args, rc, out, err = cp_or_proc.args, cp_or_proc.returncode, cp_or_proc.stdout, cp_or_proc.stderr
+    else:
+        args, rc, out, err = cp_or_proc.argv, cp_or_proc.returncode, cp_or_proc.stdout, cp_or_proc.stderr
+    cmd = " ".join(str(a) for a in args)
+    return (f"\n$ {cmd}\nexit status: {rc}\n--- stdout (last 3000 chars) ---\n{out[-3000:]}"
+            f"\n--- stderr (last 3000 chars) ---\n{err[-3000:]}\n")
+
+
+class Bg:
+    """A background process whose stdout and stderr are read line by line by
+    two threads, so a test can wait for a line (e.g. "Tracing") without
+    deadlocking on a full pipe. Use as a context manager: it is killed on
+    exit if it is still running."""
+
+    def __init__(self, argv, stdin=False):
+        self.argv = [str(a) for a in argv]
+        self.p = subprocess.Popen(self.argv, cwd=ROOT, text=True, bufsize=1,
+                                  stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.pid = self.p.pid
+        self.out_lines, self.err_lines = [], []
+        self._cv = threading.Condition()
+        self._eof = {"out": False, "err": False}
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.p.stdout, self.out_lines, "out"), daemon=True),
+            threading.Thread(target=self._read, args=(self.p.stderr, self.err_lines, "err"), daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+
+    def _read(self, f, lines, key):
+        for line in f:
+            with self._cv:
+                lines.append(line)
+                self._cv.notify_all()
+        with self._cv:
+            self._eof[key] = True
+            self._cv.notify_all()
+
+    @property
+    def stdout(self):
+        with self._cv:
+            return "".join(self.out_lines)
+
+    @property
+    def stderr(self):
+        with self._cv:
+            return "".join(self.err_lines)
+
+    @property
+    def returncode(self):
+        return self.p.returncode
+
+    def wait_line(self, stream, pred, timeout):
+        """Waits until a line of stream ("out"/"err") satisfies pred; returns it,
+        or None on timeout or when the stream ends first."""
+        lines = self.out_lines if stream == "out" else self.err_lines
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cv:
+            while True:
+                while seen < len(lines):
+                    if pred(lines[seen]):
+                        return lines[seen]
+                    seen += 1
+                if self._eof[stream]:
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cv.wait(left)
+
+    def send(self, text):
+        self.p.stdin.write(text)
+        self.p.stdin.flush()
+
+    def close_stdin(self):
+        if self.p.stdin and not self.p.stdin.closed:
+            try:
+                self.p.stdin.close()
+            except BrokenPipeError:
+                pass
+
+    def signal(self, sig):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+
+    def wait(self, timeout):
+        """Waits for exit and for both streams to be drained; returns the exit
+        status, or None if it is still running after timeout."""
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        for t in self._readers:
+            t.join(timeout=5)
+        return self.p.returncode
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+        self.close_stdin()
+        for t in self._readers:
+            t.join(timeout=5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+
+def start_attached(tool_args, wl_argv, trace_timeout=30):
+    """Starts the workload (which must take --wait-stdin), attaches the tool to
+    it with -p, and waits for "Tracing" on the tool's stderr. Returns (tool,
+    wl) Bg objects; the caller releases the workload with wl.send("\\n")."""
+    wl = Bg(wl_argv, stdin=True)
+    try:
+        tool = Bg([tool_path(), "-p", str(wl.pid), *tool_args])
+    except BaseException:
+        wl.kill()
+        raise
+    line = tool.wait_line("err", lambda s: "Tracing" in s, trace_timeout)
+    if line is None:
+        tool.signal(signal.SIGINT)
+        tool.wait(10)
+        tool.kill()
+        wl.kill()
+        raise AssertionError("the tool never printed 'Tracing' on stderr" + describe(tool))
+    return tool, wl
+
+
+def finish(bg, timeout, what="the tool"):
+    """Waits for bg to exit by itself; on timeout interrupts it, kills it and fails."""
+    rc = bg.wait(timeout)
+    if rc is None:
+        bg.signal(signal.SIGINT)
+        bg.wait(5)
+        bg.kill()
+        raise AssertionError(f"{what} did not exit within {timeout}s" + describe(bg))
+    return rc
+
+
+# --- the tool's JSON report -----------------------------------------------------
+
+
+def parse_report(stdout, ctx=""):
+    """Every stdout line must be a JSON object. Returns (tool_objects,
+    workload_objects): workload lines carry a "workload" key."""
+    tool_objs, wl_objs = [], []
+    for i, line in enumerate(stdout.splitlines()):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise AssertionError(f"stdout line {i + 1} is not JSON ({e}): {line[:300]!r}{ctx}")
+        assert isinstance(obj, dict), f"stdout line {i + 1} is not a JSON object{ctx}"
+        (wl_objs if "workload" in obj else tool_objs).append(obj)
+    return tool_objs, wl_objs
+
+
+def final_report(tool_objs, ctx=""):
+    """The one "final" object, which must be the last tool object."""
+    assert tool_objs, "the tool printed no JSON object" + ctx
+    finals = [o for o in tool_objs if o.get("type") == "final"]
+    assert len(finals) == 1, f"expected exactly 1 final object, got {len(finals)}" + ctx
+    assert tool_objs[-1] is finals[0], "the final object is not the last one" + ctx
+    return finals[0]
+
+
+def check_report_shape(rep, ctx=""):
+    for k in ("type", "duration_s", "attach", "lost", "processes"):
+        assert k in rep, f"report lacks {k!r}" + ctx
+    assert rep["attach"] in ("tp_btf", "raw_tp"), f"attach={rep['attach']!r}" + ctx
+    for k in ("ringbuf", "thread_map_full", "proc_map_full", "clone_map_full", "map_alloc_failed",
+                  "tid_reused_unread"):
+        assert k in rep["lost"], f"lost lacks {k!r}" + ctx
+
+
+def assert_no_loss(rep, ctx=""):
+    lost = rep["lost"]
+    assert all(v == 0 for v in lost.values()), f"the tool lost data: lost={lost}" + ctx
+
+
+def find_proc(rep, pid, ctx=""):
+    procs = [p for p in rep["processes"] if p.get("pid") == pid]
+    assert len(procs) == 1, (f"expected 1 process with pid {pid} in the report, got {len(procs)}; "
+                             f"pids: {[p.get('pid') for p in rep['processes']]}" + ctx)
+    return procs[0]
+
+
+def threads_by_tid(proc):
+    return {t["tid"]: t for t in proc["threads"]}
+
+
+def read_workload_out(path):
+    """The one JSON line a workload wrote with --out."""
+    text = Path(path).read_text()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"workload output {path}: expected 1 line, got {text!r}"
+    return json.loads(lines[0])
+
+
+# --- histograms ---------------------------------------------------------------
+
+
+def hist_bucket(value):
+    """[lo, hi) of the log2 bucket holding value ns: bucket i is [2^i, 2^(i+1)), bucket 0 [0, 2)."""
+    if value < 2:
+        return 0, 2
+    i = int(value).bit_length() - 1
+    return 1 << i, 1 << (i + 1)
+
+
+def check_hist_shape(hist, ctx=""):
+    for b in hist:
+        assert len(b) == 3, f"histogram bucket {b} is not [lo, hi, count]" + ctx
+        lo, hi, n = b
+        assert n > 0, f"empty bucket {b} listed" + ctx
+        if lo == 0:
+            assert hi == 2, f"bucket 0 must be [0, 2): {b}" + ctx
+        else:
+            assert lo & (lo - 1) == 0 and hi == 2 * lo, f"bucket {b} is not [2^i, 2^(i+1))" + ctx
+    los = [b[0] for b in hist]
+    assert los == sorted(set(los)), f"buckets not sorted/unique: {los}" + ctx
+
+
+def hist_count(hist, value):
+    """Count of the bucket holding value (0 if that bucket is not listed)."""
+    lo, hi = hist_bucket(value)
+    for blo, bhi, n in hist:
+        if blo == lo and bhi == hi:
+            return n
+    return 0
+
+
+def hist_total(hist):
+    return sum(b[2] for b in hist)
+
+
+# --- cgroups --------------------------------------------------------------------
+
+
+def pids_cgroup_parent():
+    """(version, path) of a cgroup directory under which a child with the
+    pids controller can be made: a v1 hierarchy with pids, else a v2 mount
+    whose root lists pids in cgroup.controllers. None if neither."""
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    v2 = None
+    for m in mounts:
+        f = m.split()
+        if len(f) < 4:
+            continue
+        if f[2] == "cgroup" and "pids" in f[3].split(","):
+            return 1, Path(f[1])
+        if f[2] == "cgroup2" and v2 is None:
+            ctl = Path(f[1]) / "cgroup.controllers"
+            if ctl.exists() and "pids" in ctl.read_text().split():
+                v2 = Path(f[1])
+    if v2 is not None:
+        return 2, v2
+    return None
+
+
+class PidsCgroup:
+    """A fresh tw-test-<random> cgroup with pids.max set; removed on exit."""
+
+    def __init__(self, limit):
+        found = pids_cgroup_parent()
+        if found is None:
+            raise LookupError("no cgroup hierarchy with the pids controller is mounted")
+        self.version, parent = found
+        if self.version == 2:
+            sub = parent / "cgroup.subtree_control"
+            if "pids" not in sub.read_text().split():
+                sub.write_text("+pids")
+        self.path = parent / f"tw-test-{os.getpid()}-{os.urandom(4).hex()}"
+        self.path.mkdir()
+        (self.path / "pids.max").write_text(str(limit))
+
+    def add(self, pid):
+        (self.path / "cgroup.procs").write_text(str(pid))
+
+    def remove(self):
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.1)  # tasks still exiting
+        self.path.rmdir()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+# --- bpftool --------------------------------------------------------------------
+
+PROG_PREFIXES = ("tp_btf_", "raw_tp_", "handle_")
+
+
+def bpftool_json(*args):
+    cp = run(["bpftool", "-j", *args], timeout=30)
+    assert cp.returncode == 0, "bpftool failed" + describe(cp)
+    return json.loads(cp.stdout or "[]")
+
+
+def held_bpf_objects(pid):
+    """(prog ids, link ids) of the BPF programs and links process pid holds
+    open, from /proc/PID/fdinfo (exact, whatever else is loaded meanwhile)."""
+    progs, links = set(), set()
+    fdinfo = Path(f"/proc/{pid}/fdinfo")
+    for f in fdinfo.iterdir():
+        try:
+            text = f.read_text()
+        except OSError:
+            continue  # fd closed meanwhile
+        for line in text.splitlines():
+            key, _, val = line.partition(":")
+            if key == "prog_id":
+                progs.add(int(val))
+            elif key == "link_id":
+                links.add(int(val))
+    return progs, links
+
+
+def loaded_progs():
+    """{prog id: name} of every loaded BPF program."""
+    return {p["id"]: p.get("name", "") for p in bpftool_json("prog", "show")}
+
+
+def loaded_links():
+    """{link id: prog id} of every BPF link."""
+    return {lk["id"]: lk.get("prog_id") for lk in bpftool_json("link", "show")}
