@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+# Build the libFuzzer targets (clang, ASan+UBSan) and run each briefly on its corpus.
+#   tests/fuzz/run.sh [SECONDS_PER_TARGET]   (default 10)
+# New inputs found are kept in a scratch dir, not in the repo corpus; crashes are saved as
+# tests/fuzz/crash-* and fail the run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${1:-10}
+out=build/fuzz
+mkdir -p "$out"
+FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Ibpf -Iuser"
+declare -A SRCS=(
+	[proc]="user/procfs.c user/parse.c"
+	[cli]="user/parse.c"
+	[json]="user/json.c"
+)
+rc=0
+for t in proc cli json; do
+	# shellcheck disable=SC2086
+	clang $FLAGS "tests/fuzz/fuzz_$t.c" ${SRCS[$t]} -o "$out/fuzz_$t"
+	scratch=$(mktemp -d)
+	cp tests/fuzz/corpus/$t/* "$scratch/"
+	if "$out/fuzz_$t" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
+		-artifact_prefix=tests/fuzz/crash-$t- "$scratch" >"$out/$t.log" 2>&1; then
+		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$t.log")
+		echo "fuzz $t: ok, $execs execs in ${secs}s, corpus $(ls "$scratch" | wc -l) inputs"
+	else
+		echo "fuzz $t: FAILED (see $out/$t.log and tests/fuzz/crash-$t-*)"
+		tail -30 "$out/$t.log"
+		rc=1
+	fi
+	rm -rf "$scratch"
+done
+exit $rc
