@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "threadwatch.h"
+#include "core_fixes.bpf.h"
 
 #define PF_KTHREAD 0x00200000 /* include/linux/sched.h, stable since 2.6 */
 #define TASK_DEAD 0x00000080 /* include/linux/sched.h, stable since v4.14 */
@@ -37,6 +38,8 @@
  * joined faster than user space reads, with room to spare.
  */
 #define TW_RINGBUF_BYTES (4 << 20)
+/* wake the reader early past this much: 1/16 of the buffer, ~4.6k events */
+#define TW_RINGBUF_WAKE_BYTES (TW_RINGBUF_BYTES / 16)
 
 #ifdef TW_DEFINE_MAPS
 #define TW_EXTERN
@@ -127,17 +130,17 @@ static __always_inline bool tgid_wanted(__u32 tgid)
  * The filter every handler runs first. Fills *tid and *tgid for the caller.
  * The idle tasks (pid 0) are never traced, kernel threads only on request.
  */
-static __always_inline bool task_wanted(struct task_struct *t, __u32 *tid, __u32 *tgid)
+static __always_inline bool task_wanted(struct task_struct *t, bool btf, __u32 *tid, __u32 *tgid)
 {
-	*tid = BPF_CORE_READ(t, pid);
+	*tid = TASK_READ(btf, t, pid);
 	if (!*tid)
 		return false;
 	if (targ_tid && *tid != targ_tid)
 		return false;
-	*tgid = BPF_CORE_READ(t, tgid);
+	*tgid = TASK_READ(btf, t, tgid);
 	if (!tgid_wanted(*tgid))
 		return false;
-	if (skip_kthreads && !targ_ntgids && (BPF_CORE_READ(t, flags) & PF_KTHREAD))
+	if (skip_kthreads && !targ_ntgids && (TASK_READ(btf, t, flags) & PF_KTHREAD))
 		return false;
 	return true;
 }
@@ -146,8 +149,8 @@ static __always_inline bool task_wanted(struct task_struct *t, __u32 *tid, __u32
  * A thread's entry, created unless may_create is false (a dying thread must
  * not come back after user space deleted its entry).
  */
-static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t, __u32 tid,
-							  __u32 tgid, bool may_create)
+static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t, bool btf,
+							  __u32 tid, __u32 tgid, bool may_create)
 {
 	struct tw_thread_stats *st;
 	long err;
@@ -163,7 +166,7 @@ static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t,
 	st = bpf_map_lookup_elem(&thread_stats, &tid);
 	if (st) {
 		st->tgid = tgid;
-		st->start_ns = BPF_CORE_READ(t, start_time);
+		st->start_ns = TASK_READ(btf, t, start_time);
 	}
 	return st;
 }

@@ -8,6 +8,8 @@
  *   switch in                            -> RUNQ (or unseen BLOCKED) interval ends, ONCPU
  *
  * The state and the counters share one entry per thread (see threadwatch.h).
+ * Plain adds suffice: a thread's switches and wakeups are serialized by its
+ * runqueue lock, and its creation happens before anyone else can see it.
  *
  * Every handler body exists once; the tp_btf and raw_tp sections are thin
  * wrappers, and user space turns off the pair the kernel cannot attach.
@@ -19,7 +21,6 @@
 #include <bpf/bpf_core_read.h>
 #include "threadwatch.h"
 #include "bits.bpf.h"
-#include "core_fixes.bpf.h"
 #include "maps.bpf.h"
 
 /* An off-CPU interval [st->state_ts, now) ends: account it by its kind. */
@@ -28,48 +29,48 @@ static __always_inline void end_offcpu(struct tw_thread_stats *st, __u64 now)
 	__u64 delta = now - st->state_ts;
 
 	if (st->state == TW_ST_RUNQ) {
-		__sync_fetch_and_add(&st->runq_ns, delta);
-		__sync_fetch_and_add(&st->runq_hist[hist_slot(delta)], 1);
+		st->runq_ns += delta;
+		st->runq_hist[hist_slot(delta)] += 1;
 	} else if (st->state == TW_ST_BLOCKED) {
-		__sync_fetch_and_add(&st->blocked_ns, delta);
-		__sync_fetch_and_add(&st->blocked_hist[hist_slot(delta)], 1);
+		st->blocked_ns += delta;
+		st->blocked_hist[hist_slot(delta)] += 1;
 	}
 }
 
-static __always_inline void switch_out(struct task_struct *prev, bool preempt, __u64 now)
+static __always_inline void switch_out(struct task_struct *prev, bool btf, bool preempt, __u64 now)
 {
 	struct tw_thread_stats *st;
 	__u32 tid, tgid;
 	__s64 state;
 	bool vol;
 
-	if (!task_wanted(prev, &tid, &tgid))
+	if (!task_wanted(prev, btf, &tid, &tgid))
 		return;
-	state = get_task_state(prev);
-	st = thread_get(prev, tid, tgid, !(state & TASK_DEAD));
+	state = get_task_state(prev, btf);
+	st = thread_get(prev, btf, tid, tgid, !(state & TASK_DEAD));
 	if (!st)
 		return;
 	if (st->state == TW_ST_ONCPU)
-		__sync_fetch_and_add(&st->oncpu_ns, now - st->state_ts);
+		st->oncpu_ns += now - st->state_ts;
 	/* the kernel's own rule for nvcsw/nivcsw in __schedule() */
 	vol = !preempt && state != TASK_RUNNING;
 	if (vol)
-		__sync_fetch_and_add(&st->vol_switches, 1);
+		st->vol_switches++;
 	else
-		__sync_fetch_and_add(&st->invol_switches, 1);
+		st->invol_switches++;
 	st->state = vol ? TW_ST_BLOCKED : TW_ST_RUNQ;
 	st->state_ts = now;
 }
 
-static __always_inline void switch_in(struct task_struct *next, __u64 now)
+static __always_inline void switch_in(struct task_struct *next, bool btf, __u64 now)
 {
 	struct tw_thread_stats *st;
 	struct tw_proc_stats *ps;
 	__u32 tid, tgid;
 
-	if (!task_wanted(next, &tid, &tgid))
+	if (!task_wanted(next, btf, &tid, &tgid))
 		return;
-	st = thread_get(next, tid, tgid, true);
+	st = thread_get(next, btf, tid, tgid, true);
 	if (!st)
 		return;
 	/* a BLOCKED state here was woken by a wakeup we did not see: all blocked */
@@ -78,30 +79,30 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 		st->first_run = 0;
 		ps = proc_stats_get(tgid);
 		if (ps)
-			ps->first_run_hist[hist_slot(now - BPF_CORE_READ(next, start_time))]++;
+			ps->first_run_hist[hist_slot(now - TASK_READ(btf, next, start_time))]++;
 	}
 	st->state = TW_ST_ONCPU;
 	st->state_ts = now;
 }
 
-static __always_inline int handle_switch(bool preempt, struct task_struct *prev,
+static __always_inline int handle_switch(bool btf, bool preempt, struct task_struct *prev,
 					 struct task_struct *next)
 {
 	__u64 now = bpf_ktime_get_ns();
 
-	switch_out(prev, preempt, now);
-	switch_in(next, now);
+	switch_out(prev, btf, preempt, now);
+	switch_in(next, btf, now);
 	return 0;
 }
 
 /* A sleeping thread is woken: its blocked interval ends, its run-queue wait begins. */
-static __always_inline int handle_wakeup(struct task_struct *p)
+static __always_inline int handle_wakeup(struct task_struct *p, bool btf)
 {
 	struct tw_thread_stats *st;
 	__u32 tid, tgid;
 	__u64 now;
 
-	if (!task_wanted(p, &tid, &tgid))
+	if (!task_wanted(p, btf, &tid, &tgid))
 		return 0;
 	st = bpf_map_lookup_elem(&thread_stats, &tid);
 	if (!st || st->state != TW_ST_BLOCKED)
@@ -114,14 +115,14 @@ static __always_inline int handle_wakeup(struct task_struct *p)
 }
 
 /* A new thread is runnable from its wakeup_new until its first switch in. */
-static __always_inline int handle_wakeup_new(struct task_struct *p)
+static __always_inline int handle_wakeup_new(struct task_struct *p, bool btf)
 {
 	struct tw_thread_stats *st;
 	__u32 tid, tgid;
 
-	if (!task_wanted(p, &tid, &tgid))
+	if (!task_wanted(p, btf, &tid, &tgid))
 		return 0;
-	st = thread_get(p, tid, tgid, true);
+	st = thread_get(p, btf, tid, tgid, true);
 	if (!st)
 		return 0;
 	st->state = TW_ST_RUNQ;
@@ -132,37 +133,37 @@ static __always_inline int handle_wakeup_new(struct task_struct *p)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(tp_btf_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return handle_switch(preempt, prev, next);
+	return handle_switch(true, preempt, prev, next);
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(raw_tp_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return handle_switch(preempt, prev, next);
+	return handle_switch(false, preempt, prev, next);
 }
 
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(tp_btf_sched_wakeup, struct task_struct *p)
 {
-	return handle_wakeup(p);
+	return handle_wakeup(p, true);
 }
 
 SEC("raw_tp/sched_wakeup")
 int BPF_PROG(raw_tp_sched_wakeup, struct task_struct *p)
 {
-	return handle_wakeup(p);
+	return handle_wakeup(p, false);
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(tp_btf_sched_wakeup_new, struct task_struct *p)
 {
-	return handle_wakeup_new(p);
+	return handle_wakeup_new(p, true);
 }
 
 SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(raw_tp_sched_wakeup_new, struct task_struct *p)
 {
-	return handle_wakeup_new(p);
+	return handle_wakeup_new(p, false);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -171,7 +171,10 @@ static void load_error(int err, bool tp_btf)
 {
 	const char *hint = "run with -v to see libbpf's log";
 
-	if (err == -EPERM || err == -EACCES)
+	if (err == -EACCES)
+		hint = "the kernel's verifier rejected a program: please report it with the "
+		       "kernel version and the log of -v";
+	else if (err == -EPERM)
 		hint = "permission denied: run as root or with CAP_BPF and CAP_PERFMON; on "
 		       "kernels before 5.11 also raise RLIMIT_MEMLOCK (CAP_SYS_RESOURCE)";
 	else if (err == -ENOMEM || err == -E2BIG)

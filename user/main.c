@@ -125,7 +125,13 @@ static int run_loop(struct run *r)
 
 	r->last_report_ns = r->start_ns;
 	while (!exiting && !r->out_broken) {
+		/*
+		 * The BPF side wakes us only when the buffer fills up (see emit() in
+		 * threads.bpf.c), so a poll that times out still has events to read.
+		 */
 		err = ring_buffer__poll(r->rb, POLL_MS);
+		if (err >= 0)
+			err = ring_buffer__consume(r->rb);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "bpf-threadwatch: reading events failed: %s\n",
 				strerror(-err));
