@@ -41,6 +41,8 @@ else
 	stage unit build/unit-tests
 fi
 stage format make -s format-check
+stage lint make -s lint
+stage fuzz tests/fuzz/run.sh "${TW_FUZZ_SECONDS:-10}"
 stage e2e "$PY" -m pytest -q -p no:cacheprovider tests/e2e
 stage e2e-asan env TW_BIN=build-asan/bpf-threadwatch \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

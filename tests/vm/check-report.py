@@ -1,0 +1,268 @@
+#!/usr/bin/python3
+"""Host-side check of one kernel-matrix VM run (stdlib only).
+
+Reads the guest's serial console log, finds the markers printed by
+tests/vm/guest-init.sh and tests/vm/guest-check.sh, validates the tool's
+final JSON report for every attach mode and prints ONE summary line:
+
+    vm 6.1.0-56-cloud-amd64: PASS (attach auto=tp_btf, raw_tp ok)
+
+Reasons for a failure go to stderr.  Exit status 0 = pass, 1 = fail.
+
+Expected report for `blockers N MS` (see tests/vm/README.md):
+  the workload process has threads_created == N, threads_exited == N,
+  threads_peak == N + 1, thread_create_failures == 0, N worker threads
+  (tid != pid), and each worker's blocked_hist has a bucket [lo, hi)
+  containing MS * 1e6 ns with count >= 1.  Buckets are [2^i, 2^(i+1)) ns,
+  slot 0 is [0, 2).
+"""
+import argparse
+import json
+import re
+import sys
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--log", required=True, help="serial console log of the VM")
+    ap.add_argument("--label", required=True,
+                    help="kernel name to print when the guest never said its own")
+    ap.add_argument("--expect-kernel", default="",
+                    help="uname -r the guest must report (empty: do not check)")
+    ap.add_argument("--check", choices=["real", "standin"], required=True)
+    ap.add_argument("--modes", default="auto,raw_tp")
+    ap.add_argument("--n", type=int, default=4)
+    ap.add_argument("--ms", type=int, default=200)
+    ap.add_argument("--workload-comm", default="blockers")
+    ap.add_argument("--qemu-rc", type=int, default=0)
+    ap.add_argument("--timeout", type=int, default=0, help="host timeout used, for messages")
+    return ap.parse_args()
+
+
+def read_log(path):
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        return None, str(e)
+    text = raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+    return text.split("\n"), None
+
+
+def blocks(lines, begin, end):
+    """{mode: (header_fields, [lines])} for BEGIN/END marker pairs."""
+    out = {}
+    cur = None
+    for ln in lines:
+        if ln.startswith(begin + " "):
+            fields = dict(kv.split("=", 1) for kv in ln[len(begin) + 1:].split() if "=" in kv)
+            cur = (fields, [])
+            out[fields.get("mode", "?")] = cur
+        elif ln.startswith(end + " "):
+            cur = None
+        elif cur is not None:
+            cur[1].append(ln)
+    return out
+
+
+def final_report(body):
+    for ln in reversed(body):
+        ln = ln.strip()
+        if not ln.startswith("{"):
+            continue
+        try:
+            obj = json.loads(ln)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and obj.get("type") == "final":
+            return obj
+    return None
+
+
+def workload_report(body, pid):
+    """The workload's own JSON line (blockers prints one), for process pid."""
+    for ln in body:
+        ln = ln.strip()
+        if not ln.startswith("{"):
+            continue
+        try:
+            obj = json.loads(ln)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and "workload" in obj and obj.get("pid") == pid:
+            return obj
+    return None
+
+
+def check_hist(name, hist, errs, where):
+    if not isinstance(hist, list):
+        errs.append(f"{where}: {name} is not a list")
+        return []
+    good = []
+    for b in hist:
+        if not (isinstance(b, list) and len(b) == 3 and all(isinstance(x, int) for x in b)):
+            errs.append(f"{where}: {name} bucket {b!r} is not [lo_ns, hi_ns, count]")
+            continue
+        lo, hi, cnt = b
+        if not ((lo == 0 and hi == 2) or (lo >= 2 and lo & (lo - 1) == 0 and hi == 2 * lo)):
+            errs.append(f"{where}: {name} bucket {b!r} is not [2^i, 2^(i+1))")
+        if cnt < 0:
+            errs.append(f"{where}: {name} bucket {b!r} has a negative count")
+        good.append(b)
+    return good
+
+
+def check_report(rep, mode, a, errs, notes, body):
+    """Validate one final report; return the attach type it reports."""
+    attach = rep.get("attach")
+    if attach not in ("tp_btf", "raw_tp"):
+        errs.append(f"mode={mode}: \"attach\" is {attach!r}, expected tp_btf or raw_tp")
+    elif mode != "auto" and attach != mode:
+        errs.append(f"mode={mode}: forced --attach-mode {mode} but report says attach={attach}")
+    lost = rep.get("lost")
+    if isinstance(lost, dict) and any(v for v in lost.values() if isinstance(v, (int, float))):
+        notes.append(f"mode={mode}: tool reports lost events {lost}")
+    procs = rep.get("processes")
+    if not isinstance(procs, list) or not procs:
+        errs.append(f"mode={mode}: no \"processes\" in the report")
+        return attach
+    cands = [p for p in procs if isinstance(p, dict) and p.get("comm") == a.workload_comm]
+    if not cands and len(procs) == 1:
+        cands = procs
+    if not cands:
+        errs.append(f"mode={mode}: no process with comm={a.workload_comm!r} in the report "
+                    f"(comms: {[p.get('comm') for p in procs if isinstance(p, dict)]})")
+        return attach
+    if len(cands) > 1:
+        errs.append(f"mode={mode}: {len(cands)} processes with comm={a.workload_comm!r}, expected 1")
+    p = cands[0]
+    where = f"mode={mode} pid={p.get('pid')}"
+    want = {"threads_created": a.n, "threads_exited": a.n,
+            "threads_peak": a.n + 1, "thread_create_failures": 0}
+    for k, v in want.items():
+        if p.get(k) != v:
+            errs.append(f"{where}: {k}={p.get(k)!r}, expected {v}")
+    threads = p.get("threads")
+    if not isinstance(threads, list):
+        errs.append(f"{where}: no \"threads\" list")
+        return attach
+    workers = [t for t in threads if isinstance(t, dict) and t.get("tid") != p.get("pid")]
+    if len(workers) != a.n:
+        errs.append(f"{where}: {len(workers)} worker threads (tid != pid) in the report, "
+                    f"expected {a.n} (tids: {[t.get('tid') for t in threads if isinstance(t, dict)]})")
+    target = a.ms * 1_000_000
+    # blockers prints its own report: worker tids and how long each read() took.
+    wl = workload_report(body, p.get("pid"))
+    read_ns = {}
+    if wl and isinstance(wl.get("workers"), list):
+        read_ns = {w.get("tid"): w.get("read_ns") for w in wl["workers"] if isinstance(w, dict)}
+        got = sorted(t.get("tid") for t in workers)
+        if sorted(read_ns) != got:
+            errs.append(f"{where}: worker tids {got} differ from the ones the workload "
+                        f"reports {sorted(read_ns)}")
+    for t in threads:
+        if not isinstance(t, dict):
+            continue
+        tw = f"{where} tid={t.get('tid')}"
+        for key in ("oncpu_ns", "blocked_ns", "runq_ns", "vol_switches", "invol_switches"):
+            if not isinstance(t.get(key), int) or t.get(key) < 0:
+                errs.append(f"{tw}: {key}={t.get(key)!r} is not a non-negative integer")
+        check_hist("runq_hist", t.get("runq_hist"), errs, tw)
+        bh = check_hist("blocked_hist", t.get("blocked_hist"), errs, tw)
+        if t in workers:
+            def has(ns):
+                return isinstance(ns, int) and any(b[0] <= ns < b[1] and b[2] >= 1 for b in bh)
+            rn = read_ns.get(t.get("tid"))
+            if has(target):
+                pass
+            elif has(rn):
+                # Slow emulation: the read() took long enough to land in the
+                # next bucket; the tool saw what really happened.
+                notes.append(f"{tw}: read() took {rn / 1e6:.1f} ms (asked {a.ms} ms); "
+                             f"blocked_hist matches the real duration")
+            else:
+                errs.append(f"{tw}: blocked_hist has no bucket containing {a.ms} ms "
+                            f"({target} ns)" + (f" nor the read() time {rn} ns" if rn else "") +
+                            f" with count >= 1: blocked_hist={bh} "
+                            f"blocked_ns={t.get('blocked_ns')}")
+    return attach
+
+
+def main():
+    a = parse_args()
+    lines, err = read_log(a.log)
+    errs, notes = [], []
+    kernel = a.label
+    if lines is None:
+        errs.append(f"cannot read console log: {err}")
+        lines = []
+    for ln in lines:
+        if ln.startswith("TW-VM-KERNEL: "):
+            kernel = ln.split(": ", 1)[1].strip()
+    result = [ln for ln in lines if ln.startswith("TW-VM-RESULT: ")]
+    guest_fail = None
+    if a.qemu_rc == 124:
+        errs.append(f"VM timed out after {a.timeout}s (host timeout killed qemu)")
+    elif a.qemu_rc != 0:
+        errs.append(f"qemu exited with status {a.qemu_rc}")
+    if any("Kernel panic" in ln for ln in lines):
+        errs.append("guest kernel panicked")
+    if not result:
+        errs.append("no TW-VM-RESULT marker on the console (guest hung, panicked or init failed)")
+    else:
+        res = result[-1]
+        if not res.startswith("TW-VM-RESULT: PASS "):
+            guest_fail = f"guest says: {res[len('TW-VM-RESULT: '):].strip()}"
+        if a.expect_kernel and kernel != a.expect_kernel:
+            errs.append(f"guest runs kernel {kernel}, expected {a.expect_kernel}")
+
+    parts = []
+    if a.check == "standin":
+        if result and "check=standin" not in result[-1]:
+            errs.append("host asked for the stand-in check but the guest ran another one")
+        parts.append("stand-in check: BTF + tracefs + bpffs ok; tool/workload not built")
+    else:
+        jb = blocks(lines, "TW-VM-JSON-BEGIN", "TW-VM-JSON-END")
+        eb = blocks(lines, "TW-VM-STDERR-BEGIN", "TW-VM-STDERR-END")
+        for mode in [m for m in a.modes.split(",") if m]:
+            if mode not in jb:
+                if result:
+                    errs.append(f"mode={mode}: no TW-VM-JSON block on the console")
+                continue
+            hdr, body = jb[mode]
+            if hdr.get("rc", "0") != "0":
+                last = [ln.lstrip(" |").strip() for ln in eb.get(mode, ({}, []))[1]]
+                last = [ln for ln in last if ln]
+                why = f": {last[-1][:240]}" if last else ""
+                errs.append(f"mode={mode}: tool exited with rc={hdr.get('rc')}"
+                            + (" (timed out in the guest)" if hdr.get("rc") == "124" else "") + why)
+            rep = final_report(body)
+            if rep is None:
+                errs.append(f"mode={mode}: no parseable {{\"type\":\"final\",...}} JSON line on stdout")
+                continue
+            n_before = len(errs)
+            attach = check_report(rep, mode, a, errs, notes, body)
+            ok = len(errs) == n_before
+            if mode == "auto":
+                parts.append(f"attach auto={attach}" + ("" if ok else " BAD"))
+            else:
+                parts.append(f"{mode} {'ok' if ok else 'BAD'}" +
+                             ("" if attach == mode else f" (attach={attach})"))
+
+    if guest_fail:  # after the specific reasons, so the summary shows those first
+        errs.append(guest_fail)
+    for n in notes:
+        print(f"check-report: note: {n}", file=sys.stderr)
+    for e in errs:
+        print(f"check-report: {kernel}: {e}", file=sys.stderr)
+    verdict = "FAIL" if errs else "PASS"
+    detail = ", ".join(parts)
+    if errs:
+        detail = (detail + "; " if detail else "") + errs[0] + \
+            (f" (+{len(errs) - 1} more)" if len(errs) > 1 else "")
+    print(f"vm {kernel}: {verdict} ({detail})")
+    return 1 if errs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

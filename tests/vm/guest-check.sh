@@ -1,0 +1,100 @@
+#!/bin/sh
+# In-guest check of the kernel matrix (busybox sh), run by /init.
+# Exit 0 = pass.  Append short key=value facts to /tmp/tw-summary; they end up
+# on the TW-VM-RESULT marker line.  Detailed JSON validation happens on the
+# host (tests/vm/check-report.py), which reads the blocks printed between
+#   TW-VM-JSON-BEGIN mode=<mode> rc=<rc>   ...   TW-VM-JSON-END mode=<mode>
+#
+# Knobs (kernel command line tw.KEY=VALUE -> env TW_KEY):
+#   TW_CHECK    real | standin | auto (real when the tool and workload exist)
+#   TW_MODES    comma-separated --attach-mode values (default auto,raw_tp)
+#   TW_N TW_MS  workload arguments: blockers N MS (default 4 200)
+#   TW_TIMEOUT  seconds allowed for one tool run (default 90; keep
+#               modes x TW_TIMEOUT + boot under the host's TW_VM_TIMEOUT)
+#   TW_TOOLARGS extra tool arguments, comma-separated (e.g. -v)
+#   TW_VERBOSE_RERUN  1 (default): after a failed run, rerun it with -v and
+#               print the tail of its stderr (libbpf + verifier log)
+#   TW_TOOL TW_WORKLOAD  guest paths of the binaries
+TOOL=${TW_TOOL:-/tw/bin/bpf-threadwatch}
+WORKLOAD=${TW_WORKLOAD:-/tw/bin/blockers}
+CHECK=${TW_CHECK:-auto}
+MODES=$(echo "${TW_MODES:-auto,raw_tp}" | tr ',' ' ')
+# Extra tool arguments, comma-separated on the kernel command line
+# (tw.toolargs=-v or tw.toolargs=--top,0).
+TOOLARGS=$(echo "${TW_TOOLARGS:-}" | tr ',' ' ')
+N=${TW_N:-4}
+MS=${TW_MS:-200}
+T=${TW_TIMEOUT:-90}
+
+fail=0
+say() { echo "tw-check: $*"; }
+fact() { echo "$*" >>/tmp/tw-summary; }
+bad() { say "FAIL: $*"; fail=1; }
+
+# --- kernel prerequisites (always checked) ----------------------------------
+if [ -r /sys/kernel/btf/vmlinux ]; then
+	btf=$(wc -c </sys/kernel/btf/vmlinux)
+	say "BTF: /sys/kernel/btf/vmlinux is $btf bytes"
+	[ "$btf" -gt 0 ] || bad "/sys/kernel/btf/vmlinux is empty"
+else
+	bad "no /sys/kernel/btf/vmlinux (kernel without CONFIG_DEBUG_INFO_BTF?)"
+fi
+grep -q ' /sys/fs/bpf bpf ' /proc/mounts || bad "bpffs is not mounted on /sys/fs/bpf"
+for ev in sched/sched_switch sched/sched_wakeup sched/sched_process_fork sched/sched_process_exit; do
+	[ -d /sys/kernel/tracing/events/$ev ] || bad "tracefs has no events/$ev"
+done
+for ev in syscalls/sys_enter_clone syscalls/sys_exit_clone syscalls/sys_enter_clone3 syscalls/sys_exit_clone3; do
+	[ -d /sys/kernel/tracing/events/$ev ] || say "note: tracefs has no events/$ev"
+done
+
+if [ "$CHECK" = auto ]; then
+	if [ -x "$TOOL" ] && [ -x "$WORKLOAD" ]; then CHECK=real; else CHECK=standin; fi
+fi
+
+# --- stand-in check: proves boot, mounts and markers without the tool -------
+if [ "$CHECK" = standin ]; then
+	say "stand-in check (tool or workload not in the image)"
+	fact "check=standin btf_bytes=${btf:-0}"
+	exit $fail
+fi
+
+# --- real check: the tool traces the workload once per attach mode ----------
+[ -x "$TOOL" ] || { bad "tool $TOOL missing from the initramfs"; exit 1; }
+[ -x "$WORKLOAD" ] || { bad "workload $WORKLOAD missing from the initramfs"; exit 1; }
+fact "check=real n=$N ms=$MS"
+for mode in $MODES; do
+	say "run: $TOOL $TOOLARGS --format json --attach-mode $mode -- $WORKLOAD $N $MS"
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	# shellcheck disable=SC2086 # TOOLARGS is split on purpose
+	timeout "$T" "$TOOL" $TOOLARGS --format json --attach-mode "$mode" -- "$WORKLOAD" "$N" "$MS" \
+		>"/tmp/out.$mode" 2>"/tmp/err.$mode"
+	rc=$?
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	say "mode=$mode rc=$rc (${t0}s -> ${t1}s uptime)"
+	echo "TW-VM-STDERR-BEGIN mode=$mode"
+	sed 's/^/  | /' "/tmp/err.$mode"
+	echo "TW-VM-STDERR-END mode=$mode"
+	echo "TW-VM-JSON-BEGIN mode=$mode rc=$rc"
+	cat "/tmp/out.$mode"
+	echo
+	echo "TW-VM-JSON-END mode=$mode"
+	attach=$(grep -E '"type" *: *"final"' "/tmp/out.$mode" | tail -n1 |
+		sed -n 's/.*"attach" *: *"\([a-z_]*\)".*/\1/p')
+	if [ "$rc" -eq 124 ]; then
+		bad "mode=$mode: tool timed out after ${T}s"
+	elif [ "$rc" -ne 0 ]; then
+		bad "mode=$mode: tool exited with rc=$rc"
+	fi
+	[ -n "$attach" ] || bad "mode=$mode: no final JSON report with an \"attach\" field on stdout"
+	fact "$mode=${attach:-none}"
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "${TW_VERBOSE_RERUN:-1}" = 1 ]; then
+		# Rerun with -v so libbpf's messages (and the verifier log) reach CI.
+		say "rerunning mode=$mode with -v for libbpf/verifier diagnostics"
+		timeout 30 "$TOOL" -v --format json --attach-mode "$mode" -- "$WORKLOAD" "$N" "$MS" \
+			>/dev/null 2>"/tmp/verr.$mode"
+		echo "TW-VM-VERBOSE-BEGIN mode=$mode rc=$? (last ${TW_VERBOSE_LINES:-200} lines of stderr)"
+		tail -n "${TW_VERBOSE_LINES:-200}" "/tmp/verr.$mode" | sed 's/^/  | /'
+		echo "TW-VM-VERBOSE-END mode=$mode"
+	fi
+done
+exit $fail
