@@ -92,6 +92,8 @@ const volatile __u32 targ_tgids[TW_MAX_TARGETS] = {};
 const volatile __u32 targ_ntgids = 0; /* 0: every process */
 const volatile __u32 targ_tid = 0; /* 0: every thread of the targets */
 const volatile bool skip_kthreads = true;
+/* CLOCK_MONOTONIC when user space loaded us: threads started later were born while traced */
+const volatile __u64 tw_load_ns = 0;
 /* zero values to create map entries from; too large for the BPF stack */
 const struct tw_thread_stats zero_thread_stats = {};
 const struct tw_proc_stats zero_proc_stats = {};
@@ -100,6 +102,7 @@ extern const volatile __u32 targ_tgids[TW_MAX_TARGETS];
 extern const volatile __u32 targ_ntgids;
 extern const volatile __u32 targ_tid;
 extern const volatile bool skip_kthreads;
+extern const volatile __u64 tw_load_ns;
 extern const struct tw_thread_stats zero_thread_stats;
 extern const struct tw_proc_stats zero_proc_stats;
 #endif

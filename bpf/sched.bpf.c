@@ -52,6 +52,14 @@ static __always_inline void switch_out(struct task_struct *prev, bool btf, bool 
 		return;
 	if (st->state == TW_ST_ONCPU)
 		st->oncpu_ns += now - st->state_ts;
+	else if (!st->ran && st->state == TW_ST_RUNQ && st->start_ns >= tw_load_ns) {
+		/*
+		 * Born while traced, yet leaving a CPU we never saw it take: its first
+		 * run (and that slice's time) is lost. Rare in thread storms; counted.
+		 */
+		count_drop(TW_DROP_SWITCH_IN);
+		st->ran = 1;
+	}
 	/* the kernel's own rule for nvcsw/nivcsw in __schedule() */
 	vol = !preempt && state != TASK_RUNNING;
 	if (vol)
@@ -75,11 +83,16 @@ static __always_inline void switch_in(struct task_struct *next, bool btf, __u64 
 		return;
 	/* a BLOCKED state here was woken by a wakeup we did not see: all blocked */
 	end_offcpu(st, now);
-	if (st->first_run) {
-		st->first_run = 0;
-		ps = proc_stats_get(tgid);
-		if (ps)
-			ps->first_run_hist[hist_slot(now - TASK_READ(btf, next, start_time))]++;
+	if (!st->ran) {
+		__u64 start = TASK_READ(btf, next, start_time);
+
+		st->ran = 1;
+		/* a thread born while we watch: creation to first run */
+		if (start >= tw_load_ns) {
+			ps = proc_stats_get(tgid);
+			if (ps)
+				ps->first_run_hist[hist_slot(now - start)]++;
+		}
 	}
 	st->state = TW_ST_ONCPU;
 	st->state_ts = now;
@@ -123,7 +136,7 @@ static __always_inline int handle_wakeup_new(struct task_struct *p, bool btf)
 	if (!task_wanted(p, btf, &tid, &tgid))
 		return 0;
 	st = thread_get(p, btf, tid, tgid, true);
-	if (!st)
+	if (!st || st->ran)
 		return 0;
 	st->state = TW_ST_RUNQ;
 	st->state_ts = bpf_ktime_get_ns();

@@ -85,10 +85,10 @@ static __always_inline int handle_newtask(struct task_struct *task, bool btf, __
 		bpf_map_update_elem(&thread_stats, &tid, &zero_thread_stats, BPF_ANY);
 		st = thread_get(task, btf, tid, tgid, true);
 	}
-	if (st) {
+	/* never undo a first run already seen on another CPU */
+	if (st && !st->ran) {
 		st->state = TW_ST_RUNQ;
 		st->state_ts = now;
-		st->first_run = 1;
 	}
 	emit(is_thread ? TW_EV_THREAD_NEW : TW_EV_PROC_NEW, tid, tgid, ptid, now, task);
 	return 0;

@@ -33,6 +33,7 @@ enum tw_drop {
 	TW_DROP_CLONE_MAP, /* in-flight clone map full: a failure may be unclassified */
 	TW_DROP_ALLOC, /* a map entry could not be allocated (burst outran the allocator) */
 	TW_DROP_TID_REUSED, /* a dead thread's unread entry was taken by a new one (tid reuse) */
+	TW_DROP_SWITCH_IN, /* a thread born while traced ran without us seeing it switched in */
 	TW_DROP_NR,
 };
 
@@ -55,7 +56,7 @@ enum tw_fail {
 struct tw_thread_stats {
 	__u64 state_ts; /* CLOCK_MONOTONIC ns when the current state began */
 	__u32 state; /* enum tw_tstate_kind; 0 until the first scheduler event */
-	__u32 first_run; /* created while traced and not yet run */
+	__u32 ran; /* switched in at least once since we saw it */
 	__u32 tgid;
 	__u32 __pad;
 	__u64 start_ns; /* the task's start_time: tells a reused tid from its last owner */

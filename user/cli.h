@@ -20,6 +20,7 @@ enum tw_attach_mode {
 
 struct tw_config {
 	__u32 pids[TW_MAX_TARGETS];
+	char comms[TW_MAX_TARGETS][TASK_COMM_LEN]; /* names when checked (target_resolve) */
 	size_t npids;
 	__u32 tid;
 	__u64 duration_ns; /* 0: until Ctrl-C or the targets exit */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -86,7 +87,7 @@ static int seed_process(void *ctx, __u32 pid)
 	return err == -ENOENT ? 0 : err;
 }
 
-int collect_seed(struct tw_collector *c, __u32 pid, bool target)
+int collect_seed(struct tw_collector *c, __u32 pid, bool target, const char *known_comm)
 {
 	struct tw_proc *p;
 	char comm[TASK_COMM_LEN] = "";
@@ -94,7 +95,8 @@ int collect_seed(struct tw_collector *c, __u32 pid, bool target)
 
 	if (!pid)
 		return procfs_for_each_task(0, seed_process, c);
-	procfs_comm(pid, pid, comm);
+	if (procfs_comm(pid, pid, comm) && known_comm)
+		snprintf(comm, sizeof(comm), "%s", known_comm); /* gone since we checked it */
 	p = model_proc_add(c->m, pid, comm);
 	if (!p)
 		return -ENOMEM;
@@ -135,7 +137,8 @@ static void harvest_thread(struct tw_collector *c, struct tw_thread *t)
 
 	/* an entry a new thread with the same tid already owns is not ours to take */
 	if (!bpf_map_lookup_elem(c->thread_fd, &key, c->buf) && model_thread_owns(t, c->buf)) {
-		model_thread_fold(t, c->buf, 0);
+		if (model_thread_fold(t, c->buf, 0))
+			c->err = -ENOMEM;
 		bpf_map_delete_elem(c->thread_fd, &key);
 	}
 	t->harvested = true;
@@ -207,7 +210,13 @@ static struct tw_thread *adopt_thread(struct tw_collector *c, __u32 pid, __u32 t
 	return t;
 }
 
-static int refresh_threads(struct tw_collector *c, __u64 now)
+/*
+ * Fold every kernel entry into its thread's record. The thread set itself
+ * changes only through lifecycle events (an entry whose creation event is
+ * still unread belongs to a thread the model will hear about), except after
+ * lost events (adopt): then entries of unknown threads are taken in.
+ */
+static int refresh_threads(struct tw_collector *c, __u64 now, bool adopt)
 {
 	const struct tw_thread_stats *vals = c->buf;
 	__u32 key, next, *prev = NULL;
@@ -233,11 +242,14 @@ static int refresh_threads(struct tw_collector *c, __u64 now)
 			continue;
 		}
 		if (!t || t->harvested || !model_thread_owns(t, vals)) {
+			if (!adopt)
+				continue;
 			t = adopt_thread(c, pid, key, now);
 			if (!t)
 				return -ENOMEM;
 		}
-		model_thread_fold(t, c->buf, now);
+		if (model_thread_fold(t, c->buf, now))
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -318,13 +330,13 @@ int collect_refresh(struct tw_collector *c, __u64 now_ns)
 	bool sweep;
 	int err;
 
-	err = refresh_threads(c, now_ns);
+	refresh_drops(c);
+	sweep = c->m->drops[TW_DROP_RINGBUF] > c->swept_ringbuf_drops;
+	c->swept_ringbuf_drops = c->m->drops[TW_DROP_RINGBUF];
+	err = refresh_threads(c, now_ns, sweep);
 	if (!err)
 		err = refresh_procs(c, now_ns);
 	if (err)
 		return err;
-	refresh_drops(c);
-	sweep = c->m->drops[TW_DROP_RINGBUF] > c->swept_ringbuf_drops;
-	c->swept_ringbuf_drops = c->m->drops[TW_DROP_RINGBUF];
 	return refresh_live(c, now_ns, sweep);
 }

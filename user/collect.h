@@ -35,8 +35,11 @@ int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int 
 		 int drops_fd, bool skip_kthreads);
 void collect_free(struct tw_collector *c);
 
-/* Put pid's threads (every process when pid is 0) into the model from /proc. */
-int collect_seed(struct tw_collector *c, __u32 pid, bool target);
+/*
+ * Put pid's threads (every process when pid is 0) into the model from /proc.
+ * known_comm names the process if it is already gone (may be NULL).
+ */
+int collect_seed(struct tw_collector *c, __u32 pid, bool target, const char *known_comm);
 /* ring_buffer_sample_fn */
 int collect_on_event(void *ctx, void *data, size_t len);
 /* How long until every pending dead thread is past the delay (at most the delay). */

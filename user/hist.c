@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include "hist.h"
 
@@ -118,4 +120,38 @@ void hist_print(FILE *f, const struct tw_hist *h, const char *title, const char 
 			fmt_ns(lo, sizeof(lo), hist_lo(i)), fmt_ns(hi, sizeof(hi), hist_hi(i)),
 			(unsigned long long)h->slot[i], width, bar);
 	}
+}
+
+struct tw_shist *shist_pack(const struct tw_hist *h, int *err)
+{
+	struct tw_shist *s;
+	__u32 n = 0;
+
+	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
+		n += h->slot[i] != 0;
+	if (!n)
+		return NULL;
+	s = malloc(sizeof(*s) + n * sizeof(s->b[0]));
+	if (!s) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	s->n = 0;
+	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++) {
+		if (!h->slot[i])
+			continue;
+		s->b[s->n].slot = i;
+		s->b[s->n].count = h->slot[i];
+		s->n++;
+	}
+	return s;
+}
+
+void shist_add_to(struct tw_hist *h, const struct tw_shist *s)
+{
+	if (!s)
+		return;
+	for (__u32 i = 0; i < s->n; i++)
+		if (s->b[i].slot < TW_HIST_SLOTS)
+			h->slot[s->b[i].slot] += s->b[i].count;
 }

@@ -29,6 +29,24 @@ bool hist_empty(const struct tw_hist *h);
  */
 __u64 hist_percentile(const struct tw_hist *h, double p);
 
+/*
+ * A histogram stored as its non-empty buckets only: what the model keeps per
+ * thread (a storm leaves tens of thousands of dead threads with a bucket or
+ * two each, where a full histogram takes 320 bytes). NULL is the empty one.
+ */
+struct tw_shist {
+	__u32 n;
+	struct {
+		__u32 slot;
+		__u64 count;
+	} b[];
+};
+
+/* Pack h (NULL when it is empty; *err = -ENOMEM when allocation fails). */
+struct tw_shist *shist_pack(const struct tw_hist *h, int *err);
+/* Add s into h. */
+void shist_add_to(struct tw_hist *h, const struct tw_shist *s);
+
 /* bcc-style ASCII histogram with human-readable bucket bounds, non-empty range only. */
 void hist_print(FILE *f, const struct tw_hist *h, const char *title, const char *indent);
 

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
@@ -120,6 +121,14 @@ static bool kernel_has_tp_btf(void)
 	return ok;
 }
 
+static __u64 mono_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 static void set_flavour(struct threadwatch_bpf *s, bool tp_btf)
 {
 	bpf_program__set_autoload(s->progs.tp_btf_sched_switch, tp_btf);
@@ -153,6 +162,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	s->rodata->targ_ntgids = cfg->npids;
 	s->rodata->targ_tid = cfg->tid;
 	s->rodata->skip_kthreads = !cfg->include_kthreads;
+	s->rodata->tw_load_ns = mono_now_ns();
 	if (cfg->max_threads)
 		bpf_map__set_max_entries(s->maps.thread_stats, cfg->max_threads);
 	if (cfg->max_procs)
@@ -274,4 +284,21 @@ int tw_bpf_drops_fd(const struct tw_bpf *b)
 int tw_bpf_events_fd(const struct tw_bpf *b)
 {
 	return bpf_map__fd(b->skel->maps.events);
+}
+
+__u64 tw_bpf_missed_runs(const struct tw_bpf *b)
+{
+	struct bpf_program *prog;
+	__u64 n = 0;
+
+	bpf_object__for_each_program(prog, b->skel->obj)
+	{
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+			n += info.recursion_misses;
+	}
+	return n;
 }

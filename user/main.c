@@ -21,10 +21,14 @@
 #define LIVENESS_CHECK_NS 1000000000ULL /* how often targets' /proc entries are checked */
 
 static volatile sig_atomic_t exiting;
+/* the -- COMMAND child: ours, so a signal that ends our run is passed on to it */
+static volatile pid_t child_pid;
 
 static void on_signal(int sig)
 {
 	exiting = 1;
+	if (child_pid > 0)
+		kill(child_pid, sig);
 	/* a second Ctrl-C kills, as users expect of a hung tool */
 	signal(sig, SIG_DFL);
 }
@@ -78,8 +82,8 @@ static int report(struct run *r, bool final, __u64 now)
 		r->out_broken = true;
 		return 0;
 	}
-	if (!final && r->model.keep_marks)
-		model_mark(&r->model);
+	if (!final && r->model.keep_marks && model_mark(&r->model))
+		return -ENOMEM;
 	r->last_report_ns = now;
 	return err;
 }
@@ -150,6 +154,8 @@ static int run_loop(struct run *r)
 		if (cfg->duration_ns && now - r->start_ns >= cfg->duration_ns)
 			break;
 		if (cfg->interval_ns && now - r->last_report_ns >= cfg->interval_ns) {
+			/* the model must know every creation and exit the maps already show */
+			ring_buffer__consume(r->rb);
 			err = collect_refresh(&r->col, now);
 			if (!err)
 				err = report(r, false, now);
@@ -226,10 +232,10 @@ int main(int argc, char **argv)
 	struct run r = { .cfg = &cfg };
 	int err, status = 1;
 
+	setup_signals();
 	cli_parse(argc, argv, &cfg);
 	if (target_resolve(&cfg))
 		return 2;
-	setup_signals();
 	if (cfg.command) {
 		err = target_spawn(&r.child, cfg.command);
 		if (err) {
@@ -238,6 +244,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		r.have_child = true;
+		child_pid = r.child.pid;
 		cfg.pids[0] = r.child.pid;
 		cfg.npids = 1;
 	}
@@ -261,12 +268,12 @@ int main(int argc, char **argv)
 	}
 	/* attached first, seeded second: a thread seen both ways counts once */
 	for (size_t i = 0; i < cfg.npids; i++) {
-		err = collect_seed(&r.col, cfg.pids[i], true);
+		err = collect_seed(&r.col, cfg.pids[i], true, cfg.comms[i]);
 		if (err && err != -ENOENT)
 			goto cleanup;
 	}
 	if (!cfg.npids) {
-		err = collect_seed(&r.col, 0, false);
+		err = collect_seed(&r.col, 0, false, NULL);
 		if (err)
 			goto cleanup;
 	}

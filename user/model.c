@@ -11,12 +11,63 @@ int model_init(struct tw_model *m, bool keep_marks)
 	return 0;
 }
 
+void rec_expand(const struct tw_thread_rec *r, struct tw_thread_totals *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->oncpu_ns = r->oncpu_ns;
+	out->blocked_ns = r->blocked_ns;
+	out->runq_ns = r->runq_ns;
+	out->vol_switches = r->vol_switches;
+	out->invol_switches = r->invol_switches;
+	out->threads_created = r->threads_created;
+	shist_add_to(&out->blocked, r->blocked);
+	shist_add_to(&out->runq, r->runq);
+}
+
+int rec_store(struct tw_thread_rec *r, const struct tw_thread_totals *t)
+{
+	struct tw_shist *b, *q;
+	int err = 0;
+
+	b = shist_pack(&t->blocked, &err);
+	q = shist_pack(&t->runq, &err);
+	if (err) {
+		free(b);
+		free(q);
+		return err;
+	}
+	rec_free(r);
+	r->oncpu_ns = t->oncpu_ns;
+	r->blocked_ns = t->blocked_ns;
+	r->runq_ns = t->runq_ns;
+	r->vol_switches = t->vol_switches;
+	r->invol_switches = t->invol_switches;
+	r->threads_created = t->threads_created;
+	r->blocked = b;
+	r->runq = q;
+	return 0;
+}
+
+void rec_free(struct tw_thread_rec *r)
+{
+	free(r->blocked);
+	free(r->runq);
+	memset(r, 0, sizeof(*r));
+}
+
+static void thread_free(struct tw_thread *t)
+{
+	rec_free(&t->tot);
+	if (t->mark)
+		rec_free(t->mark);
+	free(t->mark);
+	free(t);
+}
+
 static void proc_free(struct tw_proc *p)
 {
-	for (size_t i = 0; i < p->nthreads; i++) {
-		free(p->threads[i]->mark);
-		free(p->threads[i]);
-	}
+	for (size_t i = 0; i < p->nthreads; i++)
+		thread_free(p->threads[i]);
 	free(p->threads);
 	free(p->mark);
 	u32map_free(&p->tids);
@@ -204,31 +255,32 @@ static void hist_fold(struct tw_hist *dst, const __u64 *slots)
 		dst->slot[i] += slots[i];
 }
 
-void model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns)
+int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns)
 {
-	struct tw_thread_totals *tot = &t->tot;
-	__u64 open_ns = 0;
+	struct tw_thread_totals tot;
+	__u64 open_ns;
 
-	memset(tot, 0, sizeof(*tot));
+	memset(&tot, 0, sizeof(tot));
 	if (!t->start_ns)
 		t->start_ns = s->start_ns;
-	tot->oncpu_ns = s->oncpu_ns;
-	tot->blocked_ns = s->blocked_ns;
-	tot->runq_ns = s->runq_ns;
-	tot->vol_switches = s->vol_switches;
-	tot->invol_switches = s->invol_switches;
-	tot->threads_created = s->threads_created;
-	hist_fold(&tot->blocked, s->blocked_hist);
-	hist_fold(&tot->runq, s->runq_hist);
-	if (!t->alive || !s->state || now_ns <= s->state_ts)
-		return;
-	open_ns = now_ns - s->state_ts;
-	if (s->state == TW_ST_ONCPU)
-		tot->oncpu_ns += open_ns;
-	else if (s->state == TW_ST_BLOCKED)
-		tot->blocked_ns += open_ns;
-	else if (s->state == TW_ST_RUNQ)
-		tot->runq_ns += open_ns;
+	tot.oncpu_ns = s->oncpu_ns;
+	tot.blocked_ns = s->blocked_ns;
+	tot.runq_ns = s->runq_ns;
+	tot.vol_switches = s->vol_switches;
+	tot.invol_switches = s->invol_switches;
+	tot.threads_created = s->threads_created;
+	hist_fold(&tot.blocked, s->blocked_hist);
+	hist_fold(&tot.runq, s->runq_hist);
+	if (t->alive && s->state && now_ns > s->state_ts) {
+		open_ns = now_ns - s->state_ts;
+		if (s->state == TW_ST_ONCPU)
+			tot.oncpu_ns += open_ns;
+		else if (s->state == TW_ST_BLOCKED)
+			tot.blocked_ns += open_ns;
+		else if (s->state == TW_ST_RUNQ)
+			tot.runq_ns += open_ns;
+	}
+	return rec_store(&t->tot, &tot);
 }
 
 bool model_thread_owns(const struct tw_thread *t, const struct tw_thread_stats *s)
@@ -264,8 +316,22 @@ int model_mark(struct tw_model *m)
 
 		*p->mark = p->tot;
 		p->interval_peak = p->threads_now;
-		for (size_t j = 0; j < p->nthreads; j++)
-			*p->threads[j]->mark = p->threads[j]->tot;
+		for (size_t j = 0; j < p->nthreads; j++) {
+			struct tw_thread *t = p->threads[j];
+			struct tw_thread_totals tot;
+
+			if (t->marked_dead)
+				continue;
+			if (!t->alive && t->harvested) {
+				/* its last numbers were in this interval: it needs no mark again */
+				rec_free(t->mark);
+				t->marked_dead = true;
+				continue;
+			}
+			rec_expand(&t->tot, &tot);
+			if (rec_store(t->mark, &tot))
+				return -ENOMEM;
+		}
 	}
 	memcpy(m->drops_mark, m->drops, sizeof(m->drops));
 	return 0;

@@ -28,6 +28,26 @@ struct tw_thread_totals {
 	struct tw_hist runq;
 };
 
+/*
+ * How a thread's totals are stored: the same numbers, histograms packed.
+ * Expand into a tw_thread_totals to compute with them.
+ */
+struct tw_thread_rec {
+	__u64 oncpu_ns;
+	__u64 blocked_ns;
+	__u64 runq_ns;
+	__u64 vol_switches;
+	__u64 invol_switches;
+	__u64 threads_created;
+	struct tw_shist *blocked;
+	struct tw_shist *runq;
+};
+
+void rec_expand(const struct tw_thread_rec *r, struct tw_thread_totals *out);
+/* Replace r with t (repacking its histograms). 0 or -ENOMEM (r is then unchanged). */
+int rec_store(struct tw_thread_rec *r, const struct tw_thread_totals *t);
+void rec_free(struct tw_thread_rec *r);
+
 struct tw_proc_totals {
 	__u64 threads_created;
 	__u64 threads_exited;
@@ -46,8 +66,9 @@ struct tw_thread {
 	bool harvested; /* dead, final totals read, kernel entry deleted */
 	__u64 exit_ns; /* CLOCK_MONOTONIC of its exit; 0 while alive */
 	__u64 start_ns; /* the task's start_time; 0 until known (seeded from /proc) */
-	struct tw_thread_totals tot; /* since the run started */
-	struct tw_thread_totals *mark; /* tot at the last interval report (-i only) */
+	struct tw_thread_rec tot; /* since the run started */
+	struct tw_thread_rec *mark; /* tot at the last interval report (-i only) */
+	bool marked_dead; /* -i: dead when last marked, so no interval will show it again */
 };
 
 struct tw_proc {
@@ -108,7 +129,7 @@ struct tw_thread *model_apply_event(struct tw_model *m, const struct tw_event *e
  * reports partition time even for a thread asleep across several of them
  * (its histogram sample still comes when the interval ends).
  */
-void model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns);
+int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns);
 /* Whether a kernel entry is this record's (not a later thread's with the same tid). */
 bool model_thread_owns(const struct tw_thread *t, const struct tw_thread_stats *s);
 /* Replace a process's totals with the sum of ncpu per-CPU values. */

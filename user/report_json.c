@@ -4,11 +4,17 @@
 #include "json.h"
 #include "report.h"
 
+/* clang-format off */
 const char *const tw_drop_names[TW_DROP_NR] = {
-	[TW_DROP_RINGBUF] = "ringbuf",	      [TW_DROP_THREAD_MAP] = "thread_map_full",
-	[TW_DROP_PROC_MAP] = "proc_map_full", [TW_DROP_CLONE_MAP] = "clone_map_full",
-	[TW_DROP_ALLOC] = "map_alloc_failed", [TW_DROP_TID_REUSED] = "tid_reused_unread",
+	[TW_DROP_RINGBUF] = "ringbuf",
+	[TW_DROP_THREAD_MAP] = "thread_map_full",
+	[TW_DROP_PROC_MAP] = "proc_map_full",
+	[TW_DROP_CLONE_MAP] = "clone_map_full",
+	[TW_DROP_ALLOC] = "map_alloc_failed",
+	[TW_DROP_TID_REUSED] = "tid_reused_unread",
+	[TW_DROP_SWITCH_IN] = "switch_in_unseen",
 };
+/* clang-format on */
 
 const char *const tw_fail_names[TW_FAIL_NR] = {
 	[TW_FAIL_EAGAIN] = "EAGAIN",
@@ -27,6 +33,20 @@ static void json_hist(struct json *j, const char *key, const struct tw_hist *h)
 		json_u64(j, hist_lo(i));
 		json_u64(j, hist_hi(i));
 		json_u64(j, h->slot[i]);
+		json_arr_end(j);
+	}
+	json_arr_end(j);
+}
+
+static void json_shist(struct json *j, const char *key, const struct tw_shist *h)
+{
+	json_key(j, key);
+	json_arr_begin(j);
+	for (__u32 i = 0; h && i < h->n; i++) {
+		json_arr_begin(j);
+		json_u64(j, hist_lo(h->b[i].slot));
+		json_u64(j, hist_hi(h->b[i].slot));
+		json_u64(j, h->b[i].count);
 		json_arr_end(j);
 	}
 	json_arr_end(j);
@@ -56,8 +76,8 @@ static void json_row(struct json *j, const struct tw_row *r)
 	json_ku64(j, "vol_switches", r->t.vol_switches);
 	json_ku64(j, "invol_switches", r->t.invol_switches);
 	json_ku64(j, "threads_created", r->t.threads_created);
-	json_hist(j, "blocked_hist", &r->t.blocked);
-	json_hist(j, "runq_hist", &r->t.runq);
+	json_shist(j, "blocked_hist", r->t.blocked);
+	json_shist(j, "runq_hist", r->t.runq);
 	json_obj_end(j);
 }
 

@@ -20,6 +20,7 @@ int target_resolve(struct tw_config *cfg)
 			fprintf(stderr, "bpf-threadwatch: no process with PID %u\n", cfg->pids[i]);
 			return -ESRCH;
 		}
+		procfs_comm(tgid, tgid, cfg->comms[i]);
 		if (tgid != cfg->pids[i]) {
 			fprintf(stderr,
 				"bpf-threadwatch: %u is a thread of process %u: use -p %u -t %u\n",

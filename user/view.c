@@ -62,6 +62,11 @@ static bool totals_idle(const struct tw_thread_totals *t)
 	       !t->threads_created;
 }
 
+static __u64 rec_offcpu(const struct tw_thread_rec *r)
+{
+	return r->blocked_ns + r->runq_ns;
+}
+
 static int cmp_rows_comm(const void *a, const void *b)
 {
 	const struct tw_row *x = a, *y = b;
@@ -78,7 +83,7 @@ static int cmp_u64_desc(__u64 x, __u64 y)
 static int cmp_rows_offcpu(const void *a, const void *b)
 {
 	const struct tw_row *x = a, *y = b;
-	int c = cmp_u64_desc(totals_offcpu(&x->t), totals_offcpu(&y->t));
+	int c = cmp_u64_desc(rec_offcpu(&x->t), rec_offcpu(&y->t));
 
 	if (!c)
 		c = cmp_u64_desc(x->t.oncpu_ns, y->t.oncpu_ns);
@@ -96,31 +101,55 @@ static int cmp_procs(const void *a, const void *b)
 }
 
 /* Fold rows sharing a comm into one; rows must be sorted by comm. */
-static size_t fold_by_comm(struct tw_row *rows, size_t n)
+static int fold_by_comm(struct tw_row *rows, size_t *n)
 {
-	size_t out = 0;
+	size_t out = 0, i = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		if (out && !strncmp(rows[out - 1].comm, rows[i].comm, TASK_COMM_LEN)) {
-			struct tw_row *g = &rows[out - 1];
+	while (i < *n) {
+		struct tw_thread_totals sum, one;
+		struct tw_row g = rows[i];
+		size_t j;
+		int err;
 
-			thread_totals_add(&g->t, &rows[i].t);
-			g->nthreads++;
-			g->alive |= rows[i].alive;
-			continue;
+		memset(&sum, 0, sizeof(sum));
+		g.tid = 0;
+		g.nthreads = 0;
+		g.alive = false;
+		for (j = i; j < *n && !strncmp(rows[j].comm, g.comm, TASK_COMM_LEN); j++) {
+			rec_expand(&rows[j].t, &one);
+			thread_totals_add(&sum, &one);
+			g.nthreads++;
+			g.alive |= rows[j].alive;
 		}
-		rows[out] = rows[i];
-		rows[out].tid = 0;
-		rows[out].nthreads = 1;
-		out++;
+		memset(&g.t, 0, sizeof(g.t));
+		err = rec_store(&g.t, &sum);
+		for (size_t k = i; k < j; k++)
+			rec_free(&rows[k].t);
+		if (err) {
+			/* free what is left past the group, then keep what was folded */
+			for (size_t k = j; k < *n; k++)
+				rec_free(&rows[k].t);
+			*n = out;
+			return err;
+		}
+		rows[out++] = g;
+		i = j;
 	}
-	return out;
+	*n = out;
+	return 0;
 }
 
-static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
-		      const struct tw_view_opts *o)
+static void free_rows(struct tw_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rec_free(&rows[i].t);
+	free(rows);
+}
+
+static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p, const struct tw_view_opts *o)
 {
 	size_t n = 0;
+	int err = 0;
 
 	pv->p = p;
 	if (o->final || !p->mark) {
@@ -133,29 +162,37 @@ static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
 	pv->rows = calloc(p->nthreads ? p->nthreads : 1, sizeof(*pv->rows));
 	if (!pv->rows)
 		return -ENOMEM;
-	for (size_t i = 0; i < p->nthreads; i++) {
+	for (size_t i = 0; i < p->nthreads && !err; i++) {
 		const struct tw_thread *t = p->threads[i];
 		struct tw_row *r = &pv->rows[n];
+		struct tw_thread_totals tot, mark;
 
-		if (o->final || !t->mark)
-			r->t = t->tot;
-		else
-			thread_totals_sub(&r->t, &t->tot, t->mark);
-		if (!o->final && !t->alive && totals_idle(&r->t))
+		if (!o->final && t->marked_dead)
 			continue; /* died in an earlier interval */
+		rec_expand(&t->tot, &tot);
+		if (!o->final && t->mark) {
+			rec_expand(t->mark, &mark);
+			thread_totals_sub(&tot, &tot, &mark);
+		}
+		if (!o->final && !t->alive && totals_idle(&tot))
+			continue;
 		r->tid = t->tid;
 		r->nthreads = 1;
 		r->alive = t->alive;
 		memcpy(r->comm, t->comm, TASK_COMM_LEN);
-		thread_totals_add(&pv->sum, &r->t);
-		n++;
+		thread_totals_add(&pv->sum, &tot);
+		err = rec_store(&r->t, &tot);
+		if (!err)
+			n++;
 	}
-	if (o->by == TW_BY_COMM) {
+	if (!err && o->by == TW_BY_COMM) {
 		qsort(pv->rows, n, sizeof(*pv->rows), cmp_rows_comm);
-		n = fold_by_comm(pv->rows, n);
+		err = fold_by_comm(pv->rows, &n);
 	}
-	qsort(pv->rows, n, sizeof(*pv->rows), cmp_rows_offcpu);
 	pv->nrows = n;
+	if (err)
+		return err;
+	qsort(pv->rows, n, sizeof(*pv->rows), cmp_rows_offcpu);
 	return 0;
 }
 
@@ -190,7 +227,7 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 		}
 		/* every target is shown; elsewhere only what did something */
 		if (!p->target && !proc_active(&v->procs[n])) {
-			free(v->procs[n].rows);
+			free_rows(v->procs[n].rows, v->procs[n].nrows);
 			memset(&v->procs[n], 0, sizeof(v->procs[n]));
 			continue;
 		}
@@ -200,7 +237,7 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 	v->nprocs_active = n;
 	if (o->top && n > o->top) {
 		for (size_t i = o->top; i < n; i++)
-			free(v->procs[i].rows);
+			free_rows(v->procs[i].rows, v->procs[i].nrows);
 		n = o->top;
 	}
 	v->nprocs = n;
@@ -210,7 +247,7 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 void view_free(struct tw_view *v)
 {
 	for (size_t i = 0; i < v->nprocs; i++)
-		free(v->procs[i].rows);
+		free_rows(v->procs[i].rows, v->procs[i].nrows);
 	free(v->procs);
 	memset(v, 0, sizeof(*v));
 }

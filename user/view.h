@@ -20,7 +20,7 @@ struct tw_row {
 	__u32 nthreads;
 	char comm[TASK_COMM_LEN];
 	bool alive; /* the thread, or any thread of the group */
-	struct tw_thread_totals t;
+	struct tw_thread_rec t; /* owned by the view */
 };
 
 struct tw_proc_view {

@@ -80,9 +80,11 @@ def check_blockers(rep, wl, ctx, exited=True):
         assert t["blocked_ns"] <= wl["elapsed_ns"], tctx
         assert twtest.hist_count(t["blocked_hist"], w["read_ns"]) >= 1, \
             f"no blocked interval in the bucket {twtest.hist_bucket(w['read_ns'])} of read_ns" + tctx
-        # the kernel's count, read before the thread's last switch(es)
-        assert abs(t["vol_switches"] - w["nvcsw"]) <= 2, tctx
-        assert abs(t["invol_switches"] - w["nivcsw"]) <= 2, tctx
+        # the kernel's own counts, read by the worker before its exit: the tool saw
+        # every one of those switches (never fewer) plus the few of the exit path
+        # (its last switch, and preemptions on a busy machine)
+        assert w["nvcsw"] <= t["vol_switches"] <= w["nvcsw"] + 3, tctx
+        assert w["nivcsw"] <= t["invol_switches"] <= w["nivcsw"] + 5, tctx
         # a worker lives inside the workload's elapsed window
         life = t["oncpu_ns"] + t["blocked_ns"] + t["runq_ns"]
         assert life <= wl["elapsed_ns"] + ns(50), tctx

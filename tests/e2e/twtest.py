@@ -224,9 +224,15 @@ def check_report_shape(rep, ctx=""):
         assert k in rep["lost"], f"lost lacks {k!r}" + ctx
 
 
-def assert_no_loss(rep, ctx=""):
+# Losses a thread storm may cause that the tool counts exactly; tests that allow one
+# must account for it in their own equations (e.g. first runs seen + unseen == created).
+STORM_COUNTED_LOSSES = ("switch_in_unseen",)
+
+
+def assert_no_loss(rep, ctx="", allow=()):
     lost = rep["lost"]
-    assert all(v == 0 for v in lost.values()), f"the tool lost data: lost={lost}" + ctx
+    bad = {k: v for k, v in lost.items() if v and k not in allow}
+    assert not bad, f"the tool lost data: lost={lost}" + ctx
 
 
 def find_proc(rep, pid, ctx=""):

@@ -98,13 +98,14 @@ TEST(fold_thread_and_open_interval)
 	CHECK_EQ(t->tot.oncpu_ns, 600);
 	CHECK_EQ(t->tot.blocked_ns, 30);
 	CHECK_EQ(t->tot.vol_switches, 3);
-	CHECK_EQ(t->tot.blocked.slot[27], 3);
+	CHECK(t->tot.blocked && t->tot.blocked->n == 1 && t->tot.blocked->b[0].slot == 27 &&
+	      t->tot.blocked->b[0].count == 3);
 	/* asleep since 1000: at 1500 the open interval counts, its sample does not */
 	s.state = TW_ST_BLOCKED;
 	s.state_ts = 1000;
 	model_thread_fold(t, &s, 1500);
 	CHECK_EQ(t->tot.blocked_ns, 530);
-	CHECK_EQ(t->tot.blocked.slot[27], 3);
+	CHECK(t->tot.blocked->b[0].count == 3);
 	/* folding again replaces, never double counts */
 	model_thread_fold(t, &s, 1600);
 	CHECK_EQ(t->tot.blocked_ns, 630);
@@ -149,9 +150,13 @@ TEST(percpu_fold_sums_cpus)
 
 static void set_thread(struct tw_thread *t, __u64 blocked, __u64 runq)
 {
-	t->tot.blocked_ns = blocked;
-	t->tot.runq_ns = runq;
-	t->tot.blocked.slot[hist_slot_of(blocked)] = 1;
+	struct tw_thread_totals tot;
+
+	rec_expand(&t->tot, &tot);
+	tot.blocked_ns = blocked;
+	tot.runq_ns = runq;
+	tot.blocked.slot[hist_slot_of(blocked)] = 1;
+	CHECK(!rec_store(&t->tot, &tot));
 }
 
 TEST(view_by_comm_and_order)
@@ -199,7 +204,7 @@ TEST(view_interval_deltas_and_top)
 	b = model_thread_born(&m, 2, 2, "b");
 	set_thread(a, 100, 0);
 	set_thread(b, 50, 0);
-	model_mark(&m);
+	CHECK(!model_mark(&m));
 	a->tot.blocked_ns = 130;
 	b->tot.blocked_ns = 90;
 	CHECK(!view_build(&v, &m, &o));
@@ -215,6 +220,61 @@ TEST(view_interval_deltas_and_top)
 	CHECK_EQ(v.procs[0].rows[0].t.blocked_ns, 130);
 	view_free(&v);
 	model_free(&m);
+}
+
+TEST(sparse_histograms_round_trip)
+{
+	struct tw_hist h = {}, back = {};
+	struct tw_shist *s;
+	int err = 0;
+
+	CHECK(shist_pack(&h, &err) == NULL && !err);
+	h.slot[0] = 1;
+	h.slot[27] = 5;
+	h.slot[TW_HIST_SLOTS - 1] = 2;
+	s = shist_pack(&h, &err);
+	CHECK(s && s->n == 3 && !err);
+	shist_add_to(&back, s);
+	shist_add_to(&back, NULL);
+	CHECK(!memcmp(&h, &back, sizeof(h)));
+	free(s);
+}
+
+TEST(interval_forgets_the_reported_dead)
+{
+	struct tw_view_opts o = { .final = false, .duration_s = 1, .attach = "tp_btf" };
+	struct tw_model m;
+	struct tw_thread *t;
+	struct tw_view v;
+
+	model_init(&m, true);
+	model_thread_born(&m, 1, 1, "main");
+	t = model_thread_born(&m, 1, 2, "w");
+	model_proc(&m, 1)->target = true;
+	set_thread(t, 100, 0);
+	model_thread_died(&m, 1, 2, 5, NULL);
+	t->harvested = true;
+	CHECK(!view_build(&v, &m, &o));
+	CHECK_EQ(v.procs[0].nrows, 2); /* its last interval shows it */
+	view_free(&v);
+	CHECK(!model_mark(&m));
+	CHECK(t->marked_dead);
+	CHECK(!view_build(&v, &m, &o));
+	CHECK_EQ(v.procs[0].nrows, 1); /* later ones do not */
+	view_free(&v);
+	o.final = true;
+	CHECK(!view_build(&v, &m, &o));
+	CHECK_EQ(v.procs[0].nrows, 2); /* the final report has everyone */
+	view_free(&v);
+	model_free(&m);
+}
+
+TEST(every_counter_has_a_name)
+{
+	for (int i = 0; i < TW_DROP_NR; i++)
+		CHECK(tw_drop_names[i] && tw_drop_names[i][0]);
+	for (int i = 0; i < TW_FAIL_NR; i++)
+		CHECK(tw_fail_names[i] && tw_fail_names[i][0]);
 }
 
 TEST(json_report_shape)
