@@ -146,7 +146,8 @@ static void free_rows(struct tw_row *rows, size_t n)
 	free(rows);
 }
 
-static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p, const struct tw_view_opts *o)
+static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
+		      const struct tw_view_opts *o)
 {
 	size_t n = 0;
 	int err = 0;
