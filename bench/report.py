@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+"""report.py META RAW.tsv PROFILE.json: the markdown results of bench/run.sh, on stdout.
+
+Ratios are traced/untraced times, >1 means slower. Each repetition runs every
+configuration back to back, so a ratio is computed per repetition (paired with
+that repetition's untraced run, which cancels slow drift of the machine) and the
+table shows the median of those ratios with their min-max spread.
+"""
+import json
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+LABELS = {
+    "base": "untraced",
+    "tw_p": "bpf-threadwatch -p PID",
+    "tw_sys": "bpf-threadwatch (system-wide)",
+    "oc_p": "offcputime -p PID (libbpf-tools)",
+    "oc_sys": "offcputime (system-wide)",
+    "rq": "runqlat (system-wide)",
+}
+ORDER = list(LABELS)
+# the project's targets (docs/performance.md); the storm has none yet, it is reported for trend
+TARGETS = {("pipe", "tw_p"): 1.05, ("pipe", "tw_sys"): 1.08}
+RSS_TARGET_KB = 20 * 1024
+ATTACH_TARGET_S = 0.5
+TITLES = {
+    "pipe": "{pin} perf bench sched pipe -T -l {loops} (context-switch storm)",
+    "storm": "thread storm: {storm_threads} threads created and joined, {storm_window} alive at once",
+}
+OPS = {"pipe": ("loops", "loop"), "storm": ("storm_threads", "thread")}
+
+
+def num(s):
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def fmt_ratio(r):
+    return f"{r:.3f}x" if r is not None else "—"
+
+
+def main():
+    meta_path, raw_path, prof_path = sys.argv[1:4]
+    meta, notes = {}, []
+    with open(meta_path) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("=")
+            if k == "note":
+                notes.append(v)
+            else:
+                meta[k] = v
+    rows = []
+    with open(raw_path) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        for line in f:
+            rows.append(dict(zip(header, line.rstrip("\n").split("\t"))))
+    prof = []
+    if os.path.exists(prof_path):
+        with open(prof_path) as f:
+            prof = json.load(f)
+
+    out = []
+    w = out.append
+    w(f"# bpf-threadwatch overhead, {meta['date']}")
+    w("")
+    w(f"- machine: {meta['host']}, {meta['cpus']} CPUs ({meta['cpu_model']}), {meta['os']}, "
+      f"kernel {meta['kernel']}")
+    w(f"- agent: {meta['agent']} (commit {meta['agent_commit']})")
+    w(f"- load average (1, 5, 15 min): {meta['load']}")
+    w(f"- command: `{meta['command']}`, {meta['mode']} mode, {meta['reps']} repetitions per "
+      f"configuration, interleaved; took {meta['elapsed_s']} s")
+    for n in notes:
+        w(f"- note: {n}")
+    w("")
+    w("Ratio = traced time / untraced time (>1 is slower), the median of per-repetition ratios, "
+      "each against the untraced run of the same repetition; spread = min-max of those ratios. "
+      "Tracer CPU during run = CPU time of the tracer's own process (user space + syscalls, not "
+      "the BPF programs) while the workload ran, as a share of the workload's time.")
+
+    by = defaultdict(dict)  # (bench, cfg) -> rep -> row
+    for r in rows:
+        by[r["bench"], r["config"]][r["rep"]] = r
+    failed = [r for r in rows if r["ok"] != "1"]
+    summary = {}
+    for bench in ("pipe", "storm"):
+        cfgs = [c for c in ORDER if (bench, c) in by]
+        if not cfgs:
+            continue
+        w("")
+        w("## " + TITLES[bench].format(**meta))
+        w("")
+        w("| configuration | median s | min-max s | ratio | spread | target | verdict "
+          "| tracer CPU during run | agent max RSS | agent lost (max) |")
+        w("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+        base = by.get((bench, "base"), {})
+        base_med = None
+        for cfg in cfgs:
+            runs = by[bench, cfg]
+            ok = {rep: r for rep, r in runs.items() if r["ok"] == "1" and num(r["seconds"])}
+            times = [num(r["seconds"]) for r in ok.values()]
+            ratios = [num(r["seconds"]) / num(base[rep]["seconds"]) for rep, r in ok.items()
+                      if rep in base and base[rep]["ok"] == "1" and num(base[rep]["seconds"])]
+            med = statistics.median(times) if times else None
+            if cfg == "base":
+                base_med = med
+            ratio = statistics.median(ratios) if ratios and cfg != "base" else None
+            summary[bench, cfg] = (ratio, med)
+            target = TARGETS.get((bench, cfg))
+            verdict = ""
+            if target and ratio is not None:
+                verdict = "met" if ratio <= target else "**MISSED**"
+            rss = [num(r["maxrss_kb"]) for r in ok.values() if num(r["maxrss_kb"])]
+            cpu = [num(r["run_cpu_s"]) / num(r["seconds"]) for r in ok.values()
+                   if num(r["run_cpu_s"]) is not None]
+            lost = {}
+            for r in ok.values():
+                for kv in r["lost"].split(","):
+                    k, _, v = kv.partition("=")
+                    if v.isdigit():
+                        lost[k] = max(lost.get(k, 0), int(v))
+            nfail = len(runs) - len(ok)
+            is_tw = cfg.startswith("tw")
+            cells = [
+                LABELS[cfg] + (f" ({nfail} of {len(runs)} FAILED)" if nfail else ""),
+                f"{med:.3f}" if times else "—",
+                f"{min(times):.3f}-{max(times):.3f}" if times else "—",
+                "1" if cfg == "base" else fmt_ratio(ratio),
+                f"{min(ratios):.3f}-{max(ratios):.3f}" if ratios and cfg != "base" else "",
+                f"<= {target:.2f}x" if target else "",
+                verdict,
+                f"{statistics.median(cpu) * 100:.0f}%" if cpu else "",
+                f"{max(rss) / 1024:.1f} MB" if rss and is_tw else "",
+                ", ".join(f"{k} {v}" for k, v in lost.items()) or ("0" if is_tw else ""),
+            ]
+            w("| " + " | ".join(cells) + " |")
+        key, unit = OPS[bench]
+        ops = num(meta.get(key, "")) or None
+        if ops and base_med:
+            per = [f"untraced {base_med / ops * 1e6:.2f} us/{unit}"]
+            for cfg in ("tw_p", "tw_sys"):
+                if summary.get((bench, cfg), (None, None))[1]:
+                    extra = (summary[bench, cfg][1] - base_med) / ops * 1e9
+                    per.append(f"{LABELS[cfg]} adds {extra:,.0f} ns/{unit}")
+            w("")
+            w("Per " + unit + ": " + "; ".join(per) + ".")
+
+    tw = [r for r in rows if r["config"].startswith("tw") and r["ok"] == "1"]
+    if tw:
+        w("")
+        w("## Agent memory and attach time")
+        w("")
+        w("| measure | -p PID | system-wide | target | verdict |")
+        w("|---|---:|---:|---:|---|")
+        for bench in ("pipe", "storm"):
+            vals = {}
+            for cfg in ("tw_p", "tw_sys"):
+                v = [num(r["maxrss_kb"]) for r in tw if r["bench"] == bench and r["config"] == cfg
+                     and num(r["maxrss_kb"])]
+                vals[cfg] = max(v) if v else None
+            if not any(vals.values()):
+                continue
+            worst = max(v for v in vals.values() if v)
+            w(f"| max RSS during {bench} | "
+              + " | ".join(f"{vals[c] / 1024:.1f} MB" if vals[c] else "—" for c in ("tw_p", "tw_sys"))
+              + f" | <= {RSS_TARGET_KB // 1024} MB | {'met' if worst <= RSS_TARGET_KB else '**MISSED**'} |")
+        att = {c: [num(r["attach_s"]) for r in tw if r["config"] == c and num(r["attach_s"])]
+               for c in ("tw_p", "tw_sys")}
+        if any(att.values()):
+            allv = att["tw_p"] + att["tw_sys"]
+            med = statistics.median(allv)
+            w("| attach time, median (min-max) | "
+              + " | ".join(f"{statistics.median(v):.3f} s ({min(v):.3f}-{max(v):.3f}), n={len(v)}"
+                           if v else "—" for v in att.values())
+              + f" | < {ATTACH_TARGET_S} s | {'met' if med < ATTACH_TARGET_S else '**MISSED**'} |")
+        w("")
+        w("Max RSS is the agent's peak resident set (/usr/bin/time %M, else VmHWM). BPF map "
+          "memory is kernel memory and not part of it; it is listed under the per-program table. "
+          "Attach time is the agent's own `attached in` figure: open + load + attach.")
+
+    if prof:
+        w("")
+        w("## Where the time goes: BPF programs (kernel.bpf_stats_enabled=1)")
+        w("")
+        w("One extra run per line, outside the ratio runs (the statistics add two clock reads "
+          "per program run). run_time_ns counts the program bodies only, not the tracepoint "
+          "dispatch or the trampoline around them.")
+        for p in prof:
+            bench, cfg = p["bench"], p["cfg"]
+            key, unit = OPS[bench]
+            ops = num(meta.get(key, "")) or 1
+            secs = p["seconds"]
+            w("")
+            w(f"### {bench}, {LABELS[cfg]}: workload {secs:.3f} s"
+              + (f", agent CPU {p['cpu_s']:.2f} s, max RSS {p['maxrss_kb'] / 1024:.1f} MB"
+                 if "cpu_s" in p else ""))
+            w("")
+            w(f"| program | runs | runs/{unit} | ns/run | total ms | % of workload time |")
+            w("|---|---:|---:|---:|---:|---:|")
+            tot_ns = tot_runs = 0
+            for g in sorted(p["progs"], key=lambda g: -g["run_time_ns"]):
+                if not g["run_cnt"]:
+                    continue
+                tot_ns += g["run_time_ns"]
+                tot_runs += g["run_cnt"]
+                w(f"| {g['name']} | {g['run_cnt']:,} | {g['run_cnt'] / ops:.2f} "
+                  f"| {g['run_time_ns'] / g['run_cnt']:.0f} | {g['run_time_ns'] / 1e6:.1f} "
+                  f"| {g['run_time_ns'] / 1e7 / secs:.1f}% |")
+                if g.get("recursion_misses"):
+                    w(f"| (recursion misses of {g['name']}) | {g['recursion_misses']:,} | | | | |")
+            w(f"| **all** | {tot_runs:,} | {tot_runs / ops:.2f} | "
+              f"{tot_ns / tot_runs if tot_runs else 0:.0f} | {tot_ns / 1e6:.1f} "
+              f"| {tot_ns / 1e7 / secs:.1f}% |")
+            w("")
+            line = f"BPF time per {unit}: {tot_ns / ops:,.0f} ns."
+            if p.get("agent_wakeups") is not None:
+                line += (f" The agent's user space woke up {p['agent_wakeups']:,} times "
+                         f"({p['agent_wakeups'] / ops:.2f} per {unit}).")
+            w(line)
+        maps = prof[-1].get("maps", [])
+        if maps:
+            w("")
+            w("BPF maps of the agent (kernel memory, memlock as the kernel reports it, from the "
+              "last profile run):")
+            w("")
+            w("| map | max entries | memlock |")
+            w("|---|---:|---:|")
+            for m in sorted(maps, key=lambda m: -m["memlock"]):
+                w(f"| {m['name']} | {m['max_entries']:,} | {m['memlock'] / 1024:,.0f} KiB |")
+            w(f"| **all** | | {sum(m['memlock'] for m in maps) / 1024:,.0f} KiB |")
+
+    if failed:
+        w("")
+        w("## FAILED runs (excluded above; a benchmark of a broken run is meaningless)")
+        w("")
+        for r in failed:
+            w(f"- {r['bench']} {r['config']} rep {r['rep']}: {r['note']}")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

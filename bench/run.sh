@@ -1,0 +1,503 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+#
+# bench/run.sh: what bpf-threadwatch costs the workloads it watches, as RATIOS measured side
+# by side in one run (traced / untraced, and the same for libbpf-tools offcputime and runqlat).
+#
+#   pipe   perf bench sched pipe -T: two threads ping-pong through pipes, a context-switch
+#          storm, the worst case for a sched_switch tracer. Time from perf's "Total time".
+#   storm  bench/storm.c: 50,000 threads created and joined, 64 alive at once. Time printed
+#          by the program around its create/join loop.
+#
+# Configurations, interleaved within each repetition (the starting one rotates) to cancel drift:
+#   base    untraced
+#   tw_p    bpf-threadwatch -p <workload PID>
+#   tw_sys  bpf-threadwatch (system-wide)
+#   oc_p    offcputime -p <workload PID>   (libbpf-tools, pipe only)
+#   oc_sys  offcputime (system-wide)       (pipe only)
+#   rq      runqlat (system-wide)          (pipe only)
+# Every workload starts stopped (SIGSTOP) and is continued once its tracer is attached, so the
+# timed part is fully traced and -p always has a PID. Every bpf-threadwatch run must exit 0 and
+# print its final report, or the run counts as failed and the script exits 1.
+#
+# Then, with kernel.bpf_stats_enabled=1 (restored afterwards), one traced run of each workload
+# gives run_cnt and run_time_ns per BPF program: where the time goes.
+#
+# Usage: bench/run.sh [-q] [-n REPS] [-l LOOPS] [-s THREADS]
+#   -q  quick mode (~1 minute): 2 repetitions, ~1.2 s pipe runs   (or BENCH_QUICK=1)
+#   -n  repetitions per configuration (default 5, quick 2)          (or BENCH_REPS)
+#   -l  perf bench sched pipe loops (default: calibrated to ~2.5 s) (or BENCH_LOOPS)
+#   -s  storm threads (default 50000)                               (or BENCH_STORM_THREADS)
+# Environment: TW=path/to/bpf-threadwatch (default build/bpf-threadwatch).
+# Writes bench/results/<UTC stamp>.md (+ raw .tsv and profile .json) and prints the table.
+# Installs nothing: missing perf/offcputime/runqlat are reported and their columns skipped
+# (`make deps` installs them).
+set -euo pipefail
+
+ARGS="$*"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TW=${TW:-$ROOT/build/bpf-threadwatch}
+QUICK=${BENCH_QUICK:-0}
+REPS=${BENCH_REPS:-}
+LOOPS=${BENCH_LOOPS:-}
+STORM_THREADS=${BENCH_STORM_THREADS:-50000}
+STORM_WINDOW=64
+CALIB_LOOPS=20000
+# Both pipe threads on one CPU: unpinned, the pair flips between sharing a CPU (2 switches a
+# loop) and spreading over two (4 switches and 2 IPI wake-ups a loop), and run time doubles or
+# halves from one run to the next. BENCH_PIN=0 leaves it unpinned.
+PIN=()
+if [ "${BENCH_PIN:-1}" != 0 ] && command -v taskset >/dev/null; then
+	PIN=(taskset -c "$(($(nproc) - 1))")
+fi
+CLK_TCK=$(getconf CLK_TCK)
+SETTLE_S=0.2 # after a libbpf-tool shows its first bpf_link: the rest attach within microseconds
+EXIT_TIMEOUT_S=30
+
+usage() {
+	sed -n '/^# Usage:/,/^# Installs/p' "$0" | sed 's/^# \{0,1\}//'
+	exit 2
+}
+
+while getopts "qn:l:s:h" opt; do
+	case $opt in
+	q) QUICK=1 ;;
+	n) REPS=$OPTARG ;;
+	l) LOOPS=$OPTARG ;;
+	s) STORM_THREADS=$OPTARG ;;
+	*) usage ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 0 ] || usage
+for v in REPS LOOPS STORM_THREADS; do
+	val=${!v}
+	if [ -n "$val" ] && ! [[ $val =~ ^[1-9][0-9]*$ ]]; then
+		echo "bench: $v must be a positive integer, not '$val'" >&2
+		exit 2
+	fi
+done
+if [ "$QUICK" = 1 ]; then
+	REPS=${REPS:-2}
+	PIPE_TARGET_S=1.2
+	MODE=quick
+else
+	REPS=${REPS:-5}
+	PIPE_TARGET_S=2.5
+	MODE=full
+fi
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+[ "$(id -u)" = 0 ] || die "needs root (BPF tracing): run it with sudo"
+[ -x "$TW" ] || die "no $TW: build it with 'make' first"
+command -v gcc >/dev/null || die "gcc is missing: 'make deps' installs it"
+PY=/usr/bin/python3
+[ -x $PY ] || die "$PY is missing: 'make deps' installs it"
+
+HAVE_PERF=0 HAVE_OC=0 HAVE_RQ=0 HAVE_TIME=0
+command -v perf >/dev/null && perf bench sched pipe -l 1 >/dev/null 2>&1 && HAVE_PERF=1
+OFFCPUTIME=$(command -v offcputime || true)
+[ -z "$OFFCPUTIME" ] && [ -x /usr/sbin/offcputime ] && OFFCPUTIME=/usr/sbin/offcputime
+[ -n "$OFFCPUTIME" ] && HAVE_OC=1
+RUNQLAT=$(command -v runqlat || true)
+[ -z "$RUNQLAT" ] && [ -x /usr/sbin/runqlat ] && RUNQLAT=/usr/sbin/runqlat
+[ -n "$RUNQLAT" ] && HAVE_RQ=1
+[ -x /usr/bin/time ] && HAVE_TIME=1
+NOTES=()
+[ $HAVE_PERF = 1 ] || NOTES+=("perf (linux-perf) not found or not working: the pipe benchmark is skipped")
+[ $HAVE_OC = 1 ] || NOTES+=("offcputime (libbpf-tools) not found: its columns are skipped")
+[ $HAVE_RQ = 1 ] || NOTES+=("runqlat (libbpf-tools) not found: its column is skipped")
+[ $HAVE_TIME = 1 ] || NOTES+=("/usr/bin/time (package time) not found: max RSS read from VmHWM, CPU time not measured")
+for n in "${NOTES[@]}"; do echo "bench: $n" >&2; done
+
+RESULTS=$ROOT/bench/results
+mkdir -p "$RESULTS"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RAW=$RESULTS/$STAMP.tsv
+PROF=$RESULTS/$STAMP.profile.json
+MD=$RESULTS/$STAMP.md
+WORK=$(mktemp -d /tmp/tw-bench.XXXXXX)
+STARTED=()
+STATS_OLD=
+NOISY=0
+
+cleanup() {
+	local p
+	for p in "${STARTED[@]}"; do
+		if kill -0 "$p" 2>/dev/null; then
+			kill -CONT "$p" 2>/dev/null || true
+			kill -TERM "$p" 2>/dev/null || true
+		fi
+	done
+	for p in "${STARTED[@]}"; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	if [ -n "$STATS_OLD" ]; then
+		sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD" || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Start "$@" stopped, output to $1; its PID in SPAWNED. The shell stops itself, then execs the
+# workload, so the PID (and thread group) seen by -p is the workload's own.
+spawn_stopped() {
+	local out=$1 state=
+	shift
+	sh -c 'kill -STOP $$ && exec "$@"' bench-workload "$@" >"$out" 2>&1 &
+	SPAWNED=$!
+	STARTED+=("$SPAWNED")
+	for _ in $(seq 100); do
+		state=$(awk '{print $3}' "/proc/$SPAWNED/stat" 2>/dev/null || true)
+		[ "$state" = T ] && return 0
+		sleep 0.02
+	done
+	die "workload $* did not stop before its run (state '$state')"
+}
+
+# Start bpf-threadwatch, tagged $1, with args "${@:2}". Sets AGENT (the agent's PID, to signal)
+# and AGENT_WAIT (the PID to wait for: /usr/bin/time's when it wraps the agent).
+start_agent() {
+	local tag=$1 kids=
+	shift
+	if [ $HAVE_TIME = 1 ]; then
+		/usr/bin/time -f '%M %U %S' -o "$WORK/$tag.time" "$TW" "$@" \
+			>"$WORK/$tag.out" 2>"$WORK/$tag.err" &
+		AGENT_WAIT=$!
+		STARTED+=("$AGENT_WAIT")
+		for _ in $(seq 250); do
+			kids=$(cat "/proc/$AGENT_WAIT/task/$AGENT_WAIT/children" 2>/dev/null || true)
+			[ -n "$kids" ] && break
+			sleep 0.02
+		done
+		[ -n "$kids" ] || die "bpf-threadwatch did not start under /usr/bin/time"
+		AGENT=${kids%% *}
+		STARTED+=("$AGENT")
+	else
+		"$TW" "$@" >"$WORK/$tag.out" 2>"$WORK/$tag.err" &
+		AGENT=$!
+		AGENT_WAIT=$AGENT
+		STARTED+=("$AGENT")
+		# no /usr/bin/time: follow the high-water mark of the resident set instead
+		(while [ -r "/proc/$AGENT/status" ]; do
+			awk '/^VmHWM:/ {print $2, "-", "-"}' "/proc/$AGENT/status" \
+				>"$WORK/$tag.hwm" 2>/dev/null || true
+			sleep 0.1
+		done) &
+		STARTED+=($!)
+	fi
+}
+
+# Wait until $2 (a process) writes "attached in" to $1, or dies.
+wait_attached() {
+	local err=$1 pid=$2
+	for _ in $(seq 600); do
+		grep -q 'attached in' "$err" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.02
+	done
+	return 1
+}
+
+# Wait until process $1 holds a bpf_link (a libbpf tool that has attached).
+wait_links() {
+	local pid=$1 f
+	for _ in $(seq 1000); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		for f in /proc/"$pid"/fd/*; do
+			if [ "$(readlink "$f" 2>/dev/null)" = "anon_inode:bpf_link" ]; then
+				sleep $SETTLE_S
+				return 0
+			fi
+		done
+		sleep 0.02
+	done
+	return 1
+}
+
+# Wait up to $2 seconds for process $1 to end; 1 if it is still there.
+wait_gone() {
+	local pid=$1 n=$(($2 * 10))
+	while [ $n -gt 0 ]; do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# CPU time (user + system, in clock ticks) process $1 has used so far; 0 once it is gone.
+cpu_ticks() {
+	awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# Wait for a child of this shell (not in a $(...) subshell: it would not be its child);
+# its exit status in REAPED.
+reap() {
+	REAPED=0
+	wait "$1" 2>/dev/null || REAPED=$?
+}
+
+workload_cmd() {
+	case $1 in
+	pipe) WL=("${PIN[@]}" perf bench sched pipe -T -l "$LOOPS") ;;
+	storm) WL=("$STORM" "$STORM_THREADS" "$STORM_WINDOW") ;;
+	esac
+}
+
+# Seconds the workload reported, from its output file.
+workload_seconds() {
+	case $1 in
+	pipe) awk '/Total time:/ {print $3}' "$2" ;;
+	storm) awk '/elapsed_s/ {print $NF}' "$2" ;;
+	esac
+}
+
+# One measured run: bench $1, configuration $2, repetition $3. Appends a row to $RAW:
+# bench config rep seconds ok attach_s maxrss_kb cpu_s run_cpu_s lost note
+# cpu_s is the agent's whole life (load, attach, final report included); run_cpu_s is the
+# tracer's CPU time while the workload ran (clock ticks of /proc/PID/stat); lost is the agent's
+# LOST line, as name=count pairs.
+run_one() {
+	local bench=$1 cfg=$2 rep=$3 tag=$1.$2.$3 wl tracer=none bypid=0 tool=() extra=()
+	local tp='' rc wlrc secs ok=1 attach=- rss=- cpu=- runcpu=- c0=0 lost=- note=- selfexit=1
+	case $cfg in
+	base) ;;
+	tw_p) tracer=tw bypid=1 ;;
+	tw_sys) tracer=tw ;;
+	oc_p) tracer=tool bypid=1 tool=("$OFFCPUTIME") ;;
+	oc_sys) tracer=tool tool=("$OFFCPUTIME") ;;
+	rq) tracer=tool tool=("$RUNQLAT") ;;
+	esac
+	workload_cmd "$bench"
+	# another tracer on the same hooks slows every configuration: flag the run as noisy
+	[ -z "$(foreign_tracers)" ] || NOISY=$((NOISY + 1))
+	spawn_stopped "$WORK/$tag.wl" "${WL[@]}"
+	wl=$SPAWNED
+	[ $bypid = 1 ] && extra=(-p "$wl")
+	case $tracer in
+	tw)
+		start_agent "$tag" "${extra[@]}"
+		tp=$AGENT
+		if ! wait_attached "$WORK/$tag.err" "$AGENT"; then
+			ok=0 note="agent did not attach: $(tail -n 1 "$WORK/$tag.err" | tr '\t' ' ')"
+		fi
+		;;
+	tool)
+		"${tool[@]}" "${extra[@]}" >"$WORK/$tag.out" 2>"$WORK/$tag.err" &
+		tp=$!
+		STARTED+=("$tp")
+		AGENT_WAIT=$tp
+		wait_links "$tp" || { ok=0 note="${tool[0]##*/} did not attach"; }
+		;;
+	esac
+	[ -n "$tp" ] && c0=$(cpu_ticks "$tp")
+	kill -CONT "$wl"
+	reap "$wl"
+	wlrc=$REAPED
+	if [ -n "$tp" ]; then
+		runcpu=$(awk -v a="$c0" -v b="$(cpu_ticks "$tp")" -v hz="$CLK_TCK" \
+			'BEGIN {printf "%.2f", (b - a) / hz}')
+	fi
+	[ "$wlrc" = 0 ] || { ok=0 note="workload exited $wlrc"; }
+	if [ -n "$tp" ]; then
+		# bpf-threadwatch -p ends by itself once its target has exited; the others get SIGINT
+		if [ "$tracer" = tw ] && [ $bypid = 1 ]; then
+			wait_gone "$tp" "$EXIT_TIMEOUT_S" || selfexit=0
+		fi
+		kill -INT "$tp" 2>/dev/null || true
+		wait_gone "$tp" "$EXIT_TIMEOUT_S" || kill -KILL "$tp" 2>/dev/null || true
+		reap "$AGENT_WAIT"
+		rc=$REAPED
+		if [ "$rc" != 0 ]; then
+			ok=0 note="tracer exited $rc: $(grep -v '^\s*$' "$WORK/$tag.err" | tail -n 1 | tr '\t' ' ')"
+		fi
+	fi
+	if [ "$tracer" = tw ]; then
+		[ $selfexit = 1 ] || { ok=0 note="agent did not exit after its -p target did"; }
+		grep -q '^==== final' "$WORK/$tag.out" || { ok=0 note="no final report"; }
+		attach=$(sed -n 's/.*attached in \([0-9.]*\) s.*/\1/p' "$WORK/$tag.err" | head -n 1)
+		attach=${attach:--}
+		lost=$(awk '/^LOST:/ {for (i = 2; i + 1 <= NF; i += 2) if ($(i + 1) ~ /^[0-9]+$/)
+			s = s (s ? "," : "") $i "=" $(i + 1)} END {print s ? s : "-"}' "$WORK/$tag.out")
+		if [ -s "$WORK/$tag.time" ]; then
+			read -r rss u s < <(grep -E '^[0-9]+ ' "$WORK/$tag.time" | tail -n 1) || true
+			cpu=$(awk -v u="$u" -v s="$s" 'BEGIN {printf "%.2f", u + s}')
+		elif [ -s "$WORK/$tag.hwm" ]; then
+			read -r rss _ <"$WORK/$tag.hwm"
+		fi
+	fi
+	secs=$(workload_seconds "$bench" "$WORK/$tag.wl")
+	[ -n "$secs" ] || { ok=0 secs=- note="workload printed no time"; }
+	if [ $ok = 0 ]; then
+		echo "bench: FAILED $tag: $note (logs kept in $RESULTS/$STAMP.failed/)" >&2
+		mkdir -p "$RESULTS/$STAMP.failed"
+		cp "$WORK/$tag".* "$RESULTS/$STAMP.failed/" 2>/dev/null || true
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$bench" "$cfg" "$rep" "$secs" "$ok" \
+		"$attach" "$rss" "$cpu" "$runcpu" "$lost" "$note" >>"$RAW"
+	printf '  %-6s %-7s rep %d: %8.3f s%s%s\n' "$bench" "$cfg" "$rep" "${secs/-/0}" \
+		"$([ "$runcpu" != - ] && echo "  tracer cpu ${runcpu}s")" \
+		"$([ "$attach" != - ] && echo ", attach ${attach}s, rss ${rss}kB, lost $lost")"
+	rm -f "$WORK/$tag".*
+}
+
+# Repetitions of every configuration of bench $1, interleaved: rep r starts at configuration r.
+run_bench() {
+	local bench=$1 cfgs n i r
+	shift
+	cfgs=("$@")
+	n=${#cfgs[@]}
+	for r in $(seq "$REPS"); do
+		for i in $(seq 0 $((n - 1))); do
+			run_one "$bench" "${cfgs[$(((i + r - 1) % n))]}" "$r"
+		done
+	done
+}
+
+# One traced run with kernel.bpf_stats_enabled=1, following the agent's programs.
+profile_one() {
+	local bench=$1 cfg=$2 tag=prof.$1.$2 wl extra=() secs rc sampler
+	workload_cmd "$bench"
+	spawn_stopped "$WORK/$tag.wl" "${WL[@]}"
+	wl=$SPAWNED
+	[ "$cfg" = tw_p ] && extra=(-p "$wl")
+	start_agent "$tag" "${extra[@]}"
+	wait_attached "$WORK/$tag.err" "$AGENT" || die "profile run $tag: agent did not attach"
+	$PY "$ROOT/bench/progstats.py" "$AGENT" "$WORK/$tag.json" &
+	sampler=$!
+	STARTED+=("$sampler")
+	sleep 0.3 # the sampler's first look
+	kill -CONT "$wl"
+	reap "$wl"
+	[ "$cfg" = tw_p ] && wait_gone "$AGENT" "$EXIT_TIMEOUT_S"
+	# one more sample after the workload, then stop the agent
+	sleep 0.15
+	kill -INT "$AGENT" 2>/dev/null || true
+	wait_gone "$AGENT" "$EXIT_TIMEOUT_S" || die "profile run $tag: agent did not exit"
+	reap "$AGENT_WAIT"
+	rc=$REAPED
+	reap "$sampler"
+	[ "$rc" = 0 ] || die "profile run $tag: agent exited $rc"
+	secs=$(workload_seconds "$bench" "$WORK/$tag.wl")
+	$PY - "$WORK/$tag.json" "$bench" "$cfg" "$secs" "$WORK/$tag.time" "$PROF" <<-'EOF'
+		import json, os, sys
+		sample, bench, cfg, secs, timef, prof = sys.argv[1:]
+		with open(sample) as f:
+		    s = json.load(f)
+		s.update(bench=bench, cfg=cfg, seconds=float(secs))
+		if os.path.exists(timef):
+		    rss, u, st = open(timef).read().split()[-3:]
+		    s.update(maxrss_kb=int(rss), cpu_s=float(u) + float(st))
+		allp = json.load(open(prof)) if os.path.exists(prof) else []
+		allp.append(s)
+		json.dump(allp, open(prof, "w"), indent=1)
+	EOF
+	printf '  profile %-6s %-7s %8s s\n' "$bench" "$cfg" "$secs"
+}
+
+# Processes other than ours holding BPF links (other tracers: noise in every configuration).
+foreign_tracers() {
+	local p
+	for p in $(find /proc/[0-9]*/fd -lname 'anon_inode:bpf_link' 2>/dev/null |
+		cut -d/ -f3 | sort -un); do
+		printf '%s(%s) ' "$(cat "/proc/$p/comm" 2>/dev/null)" "$p"
+	done
+}
+
+# ---------------------------------------------------------------------------------------------
+T0=$(date +%s)
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" diff --quiet HEAD -- bpf user 2>/dev/null || COMMIT="$COMMIT+uncommitted changes"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+FOREIGN_START=$(foreign_tracers)
+# one binary for the whole run, even if someone rebuilds build/ meanwhile (the skeleton is inside)
+cp "$TW" "$WORK/bpf-threadwatch"
+TW_VERSION=$("$TW" --version 2>/dev/null | head -n 1)
+TW=$WORK/bpf-threadwatch
+STORM=$WORK/storm
+gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/storm.c" -o "$STORM"
+printf 'bench\tconfig\trep\tseconds\tok\tattach_s\tmaxrss_kb\tcpu_s\trun_cpu_s\tlost\tnote\n' >"$RAW"
+
+echo "bench-threadwatch ($MODE mode, $REPS repetitions), results in $MD" >&2
+if [ $HAVE_PERF = 1 ]; then
+	if [ -z "$LOOPS" ]; then
+		# the median of three short runs: one may catch a quiet or a busy moment
+		t=$(for _ in 1 2 3; do
+			"${PIN[@]}" perf bench sched pipe -T -l $CALIB_LOOPS | awk '/Total time:/ {print $3}'
+		done | sort -n | sed -n 2p)
+		LOOPS=$(awk -v t="$t" -v c=$CALIB_LOOPS -v g="$PIPE_TARGET_S" \
+			'BEGIN {l = int(c * g / t / 1000 + 0.5) * 1000; print (l < 1000 ? 1000 : l)}')
+		echo "calibration: $CALIB_LOOPS loops in ${t}s -> $LOOPS loops (~${PIPE_TARGET_S}s)" >&2
+	fi
+	cfgs=(base tw_p tw_sys)
+	[ $HAVE_OC = 1 ] && cfgs+=(oc_p oc_sys)
+	[ $HAVE_RQ = 1 ] && cfgs+=(rq)
+	echo "perf bench sched pipe -T -l $LOOPS: ${cfgs[*]}" >&2
+	run_bench pipe "${cfgs[@]}"
+fi
+echo "storm $STORM_THREADS threads, $STORM_WINDOW alive: base tw_p tw_sys" >&2
+run_bench storm base tw_p tw_sys
+
+if sysctl -n kernel.bpf_stats_enabled >/dev/null 2>&1; then
+	STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -q -w kernel.bpf_stats_enabled=1
+	echo "per-program cost (kernel.bpf_stats_enabled=1):" >&2
+	if [ $HAVE_PERF = 1 ]; then
+		profile_one pipe tw_p
+		profile_one pipe tw_sys
+	fi
+	profile_one storm tw_p
+	profile_one storm tw_sys
+	sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD"
+	STATS_OLD=
+else
+	NOTES+=("kernel.bpf_stats_enabled is not available: no per-program cost table")
+fi
+
+ELAPSED=$(($(date +%s) - T0))
+{
+	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "host=$(uname -n)"
+	echo "kernel=$(uname -r)"
+	echo "cpus=$(nproc)"
+	echo "cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+	echo "os=$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)"
+	echo "agent=$TW_VERSION"
+	echo "agent_commit=$COMMIT"
+	echo "load=$LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+	echo "mode=$MODE"
+	echo "reps=$REPS"
+	echo "loops=${LOOPS:-}"
+	echo "pin=${PIN[*]}"
+	echo "storm_threads=$STORM_THREADS"
+	echo "storm_window=$STORM_WINDOW"
+	echo "elapsed_s=$ELAPSED"
+	echo "command=bench/run.sh${ARGS:+ $ARGS}$([ "$QUICK" = 1 ] && [ -n "${BENCH_QUICK:-}" ] && echo ' (BENCH_QUICK=1)')"
+	for n in "${NOTES[@]}"; do echo "note=$n"; done
+	FOREIGN_END=$(foreign_tracers)
+	if [ $NOISY -gt 0 ]; then
+		echo "note=NOISY: $NOISY of $(($(wc -l <"$RAW") - 1)) measured runs started while another" \
+			"process held BPF links (another tracer, e.g. a test run): compare with a quiet run"
+	fi
+	if [ -n "$FOREIGN_START$FOREIGN_END" ]; then
+		echo "note=other processes held BPF links (tracers sharing the hooks, noise): at the" \
+			"start: ${FOREIGN_START:-none}; at the end: ${FOREIGN_END:-none}"
+	fi
+} >"$WORK/meta"
+$PY "$ROOT/bench/report.py" "$WORK/meta" "$RAW" "$PROF" >"$MD"
+cat "$MD"
+echo >&2
+echo "bench: wrote $MD (raw: $RAW, $PROF) in ${ELAPSED}s" >&2
+if awk -F'\t' 'NR > 1 && $5 != 1 {bad = 1} END {exit !bad}' "$RAW"; then
+	die "some runs FAILED (see the table and $RESULTS/$STAMP.failed/): their numbers are meaningless"
+fi
