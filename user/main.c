@@ -102,9 +102,15 @@ static bool targets_done(struct run *r)
 	return true;
 }
 
-/* If exit events were lost, /proc still tells us a target is gone. */
+/*
+ * If exit events were lost, /proc still tells us a target is gone. Events are
+ * drained first: a reaped process has emitted all of its events, and they
+ * must reach the model before /proc's word does.
+ */
 static void check_targets_alive(struct run *r, __u64 now)
 {
+	bool drained = false;
+
 	if (r->have_child && r->child.pid > 0 &&
 	    waitpid(r->child.pid, NULL, WNOHANG) == r->child.pid)
 		r->child.pid = 0;
@@ -115,6 +121,12 @@ static void check_targets_alive(struct run *r, __u64 now)
 		snprintf(path, sizeof(path), "/proc/%u", r->cfg->pids[i]);
 		if (!p || p->exited || !access(path, F_OK))
 			continue;
+		if (!drained) {
+			ring_buffer__consume(r->rb);
+			drained = true;
+			if (p->exited)
+				continue;
+		}
 		for (size_t j = 0; j < p->nthreads; j++)
 			if (p->threads[j]->alive)
 				model_thread_died(&r->model, p->pid, p->threads[j]->tid, now, NULL);
