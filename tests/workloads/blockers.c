@@ -83,9 +83,7 @@ static void *worker_main(void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "wait-stdin", no_argument, NULL, WL_OPT_WAIT_STDIN },
-		{ "out", required_argument, NULL, WL_OPT_OUT },
-		{ "help", no_argument, NULL, WL_OPT_HELP },
+		WL_COMMON_OPTIONS,
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "hold", no_argument, NULL, OPT_HOLD },
 		{ 0 },

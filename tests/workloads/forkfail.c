@@ -31,9 +31,7 @@ static void *holder_main(void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "wait-stdin", no_argument, NULL, WL_OPT_WAIT_STDIN },
-		{ "out", required_argument, NULL, WL_OPT_OUT },
-		{ "help", no_argument, NULL, WL_OPT_HELP },
+		WL_COMMON_OPTIONS,
 		{ 0 },
 	};
 	struct wl_common c = {

@@ -32,6 +32,14 @@ enum {
 	WL_OPT_FIRST_PRIVATE, /* a workload's own options start here */
 };
 
+/* The struct option entries of the options above, first in every table. */
+/* clang-format off */
+#define WL_COMMON_OPTIONS                                              \
+	{ "wait-stdin", no_argument, NULL, WL_OPT_WAIT_STDIN },        \
+	{ "out", required_argument, NULL, WL_OPT_OUT },                \
+	{ "help", no_argument, NULL, WL_OPT_HELP }
+/* clang-format on */
+
 #define WL_COMMON_HELP                                                           \
 	"  --wait-stdin  read one line from stdin before doing anything\n"       \
 	"                (attach the tool with -p PID first, then release)\n"    \
