@@ -100,6 +100,14 @@ static int cmp_procs(const void *a, const void *b)
 	return c ? c : (x->p->pid > y->p->pid) - (x->p->pid < y->p->pid);
 }
 
+static void row_free(struct tw_row *r)
+{
+	if (!r->borrowed)
+		rec_free(&r->t);
+	memset(&r->t, 0, sizeof(r->t));
+	r->borrowed = false;
+}
+
 /* Fold rows sharing a comm into one; rows must be sorted by comm. */
 static int fold_by_comm(struct tw_row *rows, size_t *n)
 {
@@ -115,6 +123,7 @@ static int fold_by_comm(struct tw_row *rows, size_t *n)
 		g.tid = 0;
 		g.nthreads = 0;
 		g.alive = false;
+		g.borrowed = false;
 		for (j = i; j < *n && !strncmp(rows[j].comm, g.comm, TASK_COMM_LEN); j++) {
 			rec_expand(&rows[j].t, &one);
 			thread_totals_add(&sum, &one);
@@ -124,11 +133,11 @@ static int fold_by_comm(struct tw_row *rows, size_t *n)
 		memset(&g.t, 0, sizeof(g.t));
 		err = rec_store(&g.t, &sum);
 		for (size_t k = i; k < j; k++)
-			rec_free(&rows[k].t);
+			row_free(&rows[k]);
 		if (err) {
 			/* free what is left past the group, then keep what was folded */
 			for (size_t k = j; k < *n; k++)
-				rec_free(&rows[k].t);
+				row_free(&rows[k]);
 			*n = out;
 			return err;
 		}
@@ -142,7 +151,7 @@ static int fold_by_comm(struct tw_row *rows, size_t *n)
 static void free_rows(struct tw_row *rows, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		rec_free(&rows[i].t);
+		row_free(&rows[i]);
 	free(rows);
 }
 
@@ -182,7 +191,13 @@ static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
 		r->alive = t->alive;
 		memcpy(r->comm, t->comm, TASK_COMM_LEN);
 		thread_totals_add(&pv->sum, &tot);
-		err = rec_store(&r->t, &tot);
+		if (o->final || !t->mark) {
+			/* the thread's own totals: share its packed histograms */
+			r->t = t->tot;
+			r->borrowed = true;
+		} else {
+			err = rec_store(&r->t, &tot);
+		}
 		if (!err)
 			n++;
 	}

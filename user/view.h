@@ -20,7 +20,8 @@ struct tw_row {
 	__u32 nthreads;
 	char comm[TASK_COMM_LEN];
 	bool alive; /* the thread, or any thread of the group */
-	struct tw_thread_rec t; /* owned by the view */
+	bool borrowed; /* t's histograms are the model's (final, per thread), not ours */
+	struct tw_thread_rec t;
 };
 
 struct tw_proc_view {
