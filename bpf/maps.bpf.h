@@ -54,6 +54,16 @@ TW_EXTERN struct {
 	__type(value, struct tw_thread_stats);
 } thread_stats SEC(".maps");
 
+/* 360-byte values: 16384 entries (5.6 MiB) hold ~4 calls each for 4096 threads */
+#define TW_DEF_MAX_CALLS 16384
+
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TW_DEF_MAX_CALLS);
+	__type(key, struct tw_call_key);
+	__type(value, struct tw_call_stats);
+} call_stats SEC(".maps");
+
 /*
  * Per-CPU: every thread of a process updates its entry, from every CPU at
  * once. Entries are few (processes), allocated on demand.
@@ -96,6 +106,9 @@ const volatile bool skip_kthreads = true;
 const volatile __u64 tw_load_ns = 0;
 /* zero values to create map entries from; too large for the BPF stack */
 const struct tw_thread_stats zero_thread_stats = {};
+const struct tw_call_stats zero_call_stats = {};
+/* syscall number -> enum tw_call, written by user space (user/calls.c) */
+const volatile __u8 call_of_syscall[TW_SYSCALL_NR_MAX] = {};
 const struct tw_proc_stats zero_proc_stats = {};
 #else
 extern const volatile __u32 targ_tgids[TW_MAX_TARGETS];
@@ -104,6 +117,8 @@ extern const volatile __u32 targ_tid;
 extern const volatile bool skip_kthreads;
 extern const volatile __u64 tw_load_ns;
 extern const struct tw_thread_stats zero_thread_stats;
+extern const struct tw_call_stats zero_call_stats;
+extern const volatile __u8 call_of_syscall[TW_SYSCALL_NR_MAX];
 extern const struct tw_proc_stats zero_proc_stats;
 #endif
 

@@ -34,7 +34,59 @@ enum tw_drop {
 	TW_DROP_ALLOC, /* a map entry could not be allocated (burst outran the allocator) */
 	TW_DROP_TID_REUSED, /* a dead thread's unread entry was taken by a new one (tid reuse) */
 	TW_DROP_SWITCH_IN, /* a thread born while traced ran without us seeing it switched in */
+	TW_DROP_CALL_MAP, /* per-call map full (--max-calls): a call went untimed */
 	TW_DROP_NR,
+};
+
+/*
+ * Blocking calls timed per thread. User space maps this architecture's
+ * syscall numbers to these (user/calls.c), so BPF holds no syscall numbers.
+ */
+enum tw_call {
+	TW_CALL_NONE = 0,
+	TW_CALL_READ,
+	TW_CALL_WRITE,
+	TW_CALL_READV,
+	TW_CALL_WRITEV,
+	TW_CALL_PREAD64,
+	TW_CALL_PWRITE64,
+	TW_CALL_RECVFROM,
+	TW_CALL_SENDTO,
+	TW_CALL_RECVMSG,
+	TW_CALL_SENDMSG,
+	TW_CALL_EPOLL_WAIT,
+	TW_CALL_EPOLL_PWAIT,
+	TW_CALL_EPOLL_PWAIT2,
+	TW_CALL_POLL,
+	TW_CALL_PPOLL,
+	TW_CALL_SELECT,
+	TW_CALL_PSELECT6,
+	TW_CALL_FUTEX, /* waits only: FUTEX_WAIT*, FUTEX_LOCK_PI* */
+	TW_CALL_NANOSLEEP,
+	TW_CALL_CLOCK_NANOSLEEP,
+	TW_CALL_CONNECT,
+	TW_CALL_ACCEPT,
+	TW_CALL_ACCEPT4,
+	TW_CALL_NR, /* <= 32: struct tw_thread_stats keeps a bit per call */
+};
+
+/* Syscall numbers the call table covers (x86_64 and arm64 top out below 470). */
+#define TW_SYSCALL_NR_MAX 512
+
+struct tw_call_key {
+	__u32 tid;
+	__u32 call; /* enum tw_call */
+};
+
+/* Per thread and call (BPF_MAP_TYPE_HASH keyed by struct tw_call_key, preallocated). */
+struct tw_call_stats {
+	__u32 tgid;
+	__u32 __pad;
+	__u64 start_ns; /* the thread's start_time, as in struct tw_thread_stats */
+	__u64 count;
+	__u64 errors; /* returned < 0 */
+	__u64 total_ns;
+	__u64 hist[TW_HIST_SLOTS]; /* latency, entry to exit */
 };
 
 /* Thread-creation failures, by the errno the clone family returned. */
@@ -58,7 +110,10 @@ struct tw_thread_stats {
 	__u32 state; /* enum tw_tstate_kind; 0 until the first scheduler event */
 	__u32 ran; /* switched in at least once since we saw it */
 	__u32 tgid;
-	__u32 __pad;
+	__u32 call; /* enum tw_call in flight, TW_CALL_NONE outside one */
+	__u64 call_ts; /* CLOCK_MONOTONIC ns when that call was entered */
+	__u32 calls_used; /* bit (1 << enum tw_call) for each call with an entry in call_stats */
+	__u32 __pad2;
 	__u64 start_ns; /* the task's start_time: tells a reused tid from its last owner */
 	__u64 oncpu_ns;
 	__u64 blocked_ns;

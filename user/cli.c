@@ -41,6 +41,8 @@ enum {
 	OPT_BTF,
 	OPT_ATTACH,
 	OPT_KTHREADS,
+	OPT_MAX_CALLS,
+	OPT_NO_SYSCALLS,
 };
 
 static const struct argp_option options[] = {
@@ -55,6 +57,10 @@ static const struct argp_option options[] = {
 	{ "max-threads", OPT_MAX_THREADS, "N", 0,
 	  "Live threads tracked in the kernel (default 16384)", 0 },
 	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Live processes tracked (default 4096)", 0 },
+	{ "max-calls", OPT_MAX_CALLS, "N", 0,
+	  "(thread, blocking call) pairs tracked in the kernel (default 16384)", 0 },
+	{ "no-syscalls", OPT_NO_SYSCALLS, NULL, 0,
+	  "Do not time blocking syscalls (only scheduler and lifecycle events)", 0 },
 	{ "btf", OPT_BTF, "FILE", 0, "Kernel BTF to use when /sys/kernel/btf/vmlinux is missing",
 	  0 },
 	{ "attach-mode", OPT_ATTACH, "auto|tp_btf|raw_tp", 0,
@@ -137,6 +143,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_MAX_PROCS:
 		cfg->max_procs = (__u32)parse_num(state, "--max-procs", arg, 16, 4194304);
+		break;
+	case OPT_MAX_CALLS:
+		cfg->max_calls = (__u32)parse_num(state, "--max-calls", arg, 64, 4194304);
+		break;
+	case OPT_NO_SYSCALLS:
+		cfg->no_syscalls = true;
 		break;
 	case OPT_BTF:
 		cfg->btf_path = arg;

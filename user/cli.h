@@ -31,6 +31,8 @@ struct tw_config {
 	bool top_set;
 	__u32 max_threads;
 	__u32 max_procs;
+	__u32 max_calls;
+	bool no_syscalls;
 	const char *btf_path;
 	enum tw_attach_mode attach_mode;
 	bool include_kthreads;

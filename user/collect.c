@@ -20,15 +20,19 @@ __u64 mono_ns(void)
 int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int proc_fd,
 		 int drops_fd, bool skip_kthreads)
 {
-	size_t vsz = sizeof(struct tw_thread_stats) > sizeof(struct tw_proc_stats)
-			     ? sizeof(struct tw_thread_stats)
-			     : sizeof(struct tw_proc_stats);
+	size_t vsz = sizeof(struct tw_thread_stats);
+
+	if (vsz < sizeof(struct tw_proc_stats))
+		vsz = sizeof(struct tw_proc_stats);
+	if (vsz < sizeof(struct tw_call_stats))
+		vsz = sizeof(struct tw_call_stats);
 
 	memset(c, 0, sizeof(*c));
 	c->m = m;
 	c->thread_fd = thread_fd;
 	c->proc_fd = proc_fd;
 	c->drops_fd = drops_fd;
+	c->call_fd = -1;
 	c->skip_kthreads = skip_kthreads;
 	c->ncpu = libbpf_num_possible_cpus();
 	if (c->ncpu <= 0)
@@ -130,16 +134,38 @@ int collect_on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+/* The dead thread's per-call entries, found by the bits its thread entry kept. */
+static void harvest_calls(struct tw_collector *c, struct tw_thread *t, __u32 used)
+{
+	const struct tw_call_stats *v = c->buf;
+
+	for (__u32 call = 1; call < TW_CALL_NR; call++) {
+		struct tw_call_key key = { .tid = t->tid, .call = call };
+
+		if (!(used & (1U << call)) || bpf_map_lookup_elem(c->call_fd, &key, c->buf))
+			continue;
+		if (model_thread_call_fold(t, &key, v))
+			c->err = -ENOMEM;
+		bpf_map_delete_elem(c->call_fd, &key);
+	}
+}
+
 /* Read a thread's kernel entry into its totals; delete it if the thread is dead. */
 static void harvest_thread(struct tw_collector *c, struct tw_thread *t)
 {
 	__u32 key = t->tid;
 
+	const struct tw_thread_stats *s = c->buf;
+	__u32 used;
+
 	/* an entry a new thread with the same tid already owns is not ours to take */
 	if (!bpf_map_lookup_elem(c->thread_fd, &key, c->buf) && model_thread_owns(t, c->buf)) {
+		used = s->calls_used;
 		if (model_thread_fold(t, c->buf, 0))
 			c->err = -ENOMEM;
 		bpf_map_delete_elem(c->thread_fd, &key);
+		if (c->call_fd >= 0)
+			harvest_calls(c, t, used);
 	}
 	t->harvested = true;
 }
@@ -325,6 +351,51 @@ static int refresh_live(struct tw_collector *c, __u64 now, bool sweep)
 	return 0;
 }
 
+int collect_calls(struct tw_collector *c)
+{
+	const struct tw_call_stats *v = c->buf;
+	struct tw_call_key key, next, *prev = NULL, *dead = NULL;
+	size_t ndead = 0, cap = 0;
+	int err = 0;
+
+	if (c->call_fd < 0)
+		return 0;
+	while (!err && !bpf_map_get_next_key(c->call_fd, prev, &next)) {
+		struct tw_proc *p;
+		struct tw_thread *t;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(c->call_fd, &key, c->buf))
+			continue;
+		p = model_proc(c->m, v->tgid);
+		t = p ? proc_thread(p, key.tid) : NULL;
+		/* a later thread with the same tid: its creation event has not been read yet */
+		if (!t || (t->start_ns && v->start_ns && t->start_ns != v->start_ns))
+			continue;
+		err = model_thread_call_fold(t, &key, v);
+		if (err || !t->harvested)
+			continue;
+		if (ndead == cap) {
+			struct tw_call_key *nd;
+
+			cap = cap ? cap * 2 : 64;
+			nd = realloc(dead, cap * sizeof(*nd));
+			if (!nd) {
+				err = -ENOMEM;
+				break;
+			}
+			dead = nd;
+		}
+		dead[ndead++] = key;
+	}
+	/* deleted after the walk: deleting under get_next_key would restart it */
+	for (size_t i = 0; i < ndead; i++)
+		bpf_map_delete_elem(c->call_fd, &dead[i]);
+	free(dead);
+	return err;
+}
+
 int collect_refresh(struct tw_collector *c, __u64 now_ns)
 {
 	bool sweep;
@@ -336,6 +407,8 @@ int collect_refresh(struct tw_collector *c, __u64 now_ns)
 	err = refresh_threads(c, now_ns, sweep);
 	if (!err)
 		err = refresh_procs(c, now_ns);
+	if (!err)
+		err = collect_calls(c);
 	if (err)
 		return err;
 	return refresh_live(c, now_ns, sweep);

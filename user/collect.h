@@ -22,6 +22,7 @@ struct tw_collector {
 	int thread_fd;
 	int proc_fd;
 	int drops_fd;
+	int call_fd; /* -1 without syscall tracing */
 	int ncpu;
 	bool skip_kthreads;
 	void *buf; /* one per-CPU value of the larger struct */
@@ -46,6 +47,12 @@ int collect_on_event(void *ctx, void *data, size_t len);
 __u64 collect_settle_ns(const struct tw_collector *c, __u64 now_ns);
 /* Harvest the dead whose exit is older than the delay (all of them when all). */
 int collect_harvest(struct tw_collector *c, __u64 now_ns, bool all);
+/*
+ * Fold the per-call entries into their threads (from collect_refresh()); a
+ * dead thread's entries are read and deleted with its thread entry, and any
+ * left behind by an already harvested thread are deleted here.
+ */
+int collect_calls(struct tw_collector *c);
 /* Read every live entry and the drop counters into the model; refresh comms. */
 int collect_refresh(struct tw_collector *c, __u64 now_ns);
 

@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include "calls.h"
 #include "loader.h"
 #include "threadwatch.skel.h"
 
@@ -143,6 +144,18 @@ static void set_flavour(struct threadwatch_bpf *s, bool tp_btf)
 	bpf_program__set_autoload(s->progs.raw_tp_sched_process_exit, !tp_btf);
 }
 
+static void set_syscalls(struct threadwatch_bpf *s, bool tp_btf, bool on)
+{
+	bpf_program__set_autoload(s->progs.tp_btf_sys_enter, on && tp_btf);
+	bpf_program__set_autoload(s->progs.tp_btf_sys_exit, on && tp_btf);
+	bpf_program__set_autoload(s->progs.raw_tp_sys_enter, on && !tp_btf);
+	bpf_program__set_autoload(s->progs.raw_tp_sys_exit, on && !tp_btf);
+	if (on)
+		calls_fill_table(s->rodata->call_of_syscall, TW_SYSCALL_NR_MAX);
+	else
+		bpf_map__set_max_entries(s->maps.call_stats, 1); /* unused: keep it tiny */
+}
+
 static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_btf)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = cfg->btf_path);
@@ -157,6 +170,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 		return err;
 	}
 	set_flavour(s, tp_btf);
+	set_syscalls(s, tp_btf, !cfg->no_syscalls);
 	for (size_t i = 0; i < cfg->npids; i++)
 		s->rodata->targ_tgids[i] = cfg->pids[i];
 	s->rodata->targ_ntgids = cfg->npids;
@@ -167,6 +181,8 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 		bpf_map__set_max_entries(s->maps.thread_stats, cfg->max_threads);
 	if (cfg->max_procs)
 		bpf_map__set_max_entries(s->maps.proc_stats, cfg->max_procs);
+	if (cfg->max_calls && !cfg->no_syscalls)
+		bpf_map__set_max_entries(s->maps.call_stats, cfg->max_calls);
 	err = threadwatch_bpf__load(s);
 	if (err) {
 		threadwatch_bpf__destroy(s);
@@ -174,6 +190,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	}
 	b->skel = s;
 	b->tp_btf = tp_btf;
+	b->syscalls = !cfg->no_syscalls;
 	return 0;
 }
 
@@ -279,6 +296,11 @@ int tw_bpf_proc_fd(const struct tw_bpf *b)
 int tw_bpf_drops_fd(const struct tw_bpf *b)
 {
 	return bpf_map__fd(b->skel->maps.drops);
+}
+
+int tw_bpf_call_fd(const struct tw_bpf *b)
+{
+	return b->syscalls ? bpf_map__fd(b->skel->maps.call_stats) : -1;
 }
 
 int tw_bpf_events_fd(const struct tw_bpf *b)

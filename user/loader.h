@@ -14,6 +14,7 @@ struct threadwatch_bpf;
 struct tw_bpf {
 	struct threadwatch_bpf *skel;
 	bool tp_btf; /* false: raw_tp */
+	bool syscalls; /* blocking calls traced */
 	double attach_s; /* open to attached, seconds */
 };
 
@@ -26,6 +27,8 @@ int tw_bpf_thread_fd(const struct tw_bpf *b);
 int tw_bpf_proc_fd(const struct tw_bpf *b);
 int tw_bpf_drops_fd(const struct tw_bpf *b);
 int tw_bpf_events_fd(const struct tw_bpf *b);
+/* -1 when syscalls are not traced (--no-syscalls) */
+int tw_bpf_call_fd(const struct tw_bpf *b);
 /*
  * Runs of our programs the kernel skipped because one was already running on
  * that CPU (bpf_prog_info.recursion_misses, kernels >= 5.12; 0 before).

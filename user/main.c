@@ -157,6 +157,7 @@ static int run_loop(struct run *r)
 			return r->col.err;
 		now = mono_ns();
 		collect_harvest(&r->col, now, false);
+
 		if (now >= next_check) {
 			check_targets_alive(r, now);
 			next_check = now + LIVENESS_CHECK_NS;
@@ -271,6 +272,7 @@ int main(int argc, char **argv)
 			strerror(-err));
 		goto cleanup;
 	}
+	r.col.call_fd = tw_bpf_call_fd(&r.bpf);
 	r.rb = ring_buffer__new(tw_bpf_events_fd(&r.bpf), collect_on_event, &r.col, NULL);
 	if (!r.rb) {
 		err = -errno;

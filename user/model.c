@@ -36,7 +36,8 @@ int rec_store(struct tw_thread_rec *r, const struct tw_thread_totals *t)
 		free(q);
 		return err;
 	}
-	rec_free(r);
+	free(r->blocked);
+	free(r->runq);
 	r->oncpu_ns = t->oncpu_ns;
 	r->blocked_ns = t->blocked_ns;
 	r->runq_ns = t->runq_ns;
@@ -52,6 +53,7 @@ void rec_free(struct tw_thread_rec *r)
 {
 	free(r->blocked);
 	free(r->runq);
+	calls_free(&r->calls);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -283,6 +285,12 @@ int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u6
 	return rec_store(&t->tot, &tot);
 }
 
+int model_thread_call_fold(struct tw_thread *t, const struct tw_call_key *key,
+			   const struct tw_call_stats *s)
+{
+	return calls_set(&t->tot.calls, key, s);
+}
+
 bool model_thread_owns(const struct tw_thread *t, const struct tw_thread_stats *s)
 {
 	return !t->start_ns || !s->start_ns || t->start_ns == s->start_ns;
@@ -329,7 +337,7 @@ int model_mark(struct tw_model *m)
 				continue;
 			}
 			rec_expand(&t->tot, &tot);
-			if (rec_store(t->mark, &tot))
+			if (rec_store(t->mark, &tot) || calls_copy(&t->mark->calls, &t->tot.calls))
 				return -ENOMEM;
 		}
 	}

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
+#include "calls.h"
 #include "hist.h"
 #include "threadwatch.h"
 #include "u32map.h"
@@ -41,10 +42,14 @@ struct tw_thread_rec {
 	__u64 threads_created;
 	struct tw_shist *blocked;
 	struct tw_shist *runq;
+	struct tw_calls calls; /* blocking calls */
 };
 
 void rec_expand(const struct tw_thread_rec *r, struct tw_thread_totals *out);
-/* Replace r with t (repacking its histograms). 0 or -ENOMEM (r is then unchanged). */
+/*
+ * Replace r's numbers and histograms with t's (its calls stay).
+ * 0 or -ENOMEM (r is then unchanged).
+ */
 int rec_store(struct tw_thread_rec *r, const struct tw_thread_totals *t);
 void rec_free(struct tw_thread_rec *r);
 
@@ -130,6 +135,9 @@ struct tw_thread *model_apply_event(struct tw_model *m, const struct tw_event *e
  * (its histogram sample still comes when the interval ends).
  */
 int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns);
+/* Replace one call's numbers of a thread with its kernel entry. */
+int model_thread_call_fold(struct tw_thread *t, const struct tw_call_key *key,
+			   const struct tw_call_stats *s);
 /* Whether a kernel entry is this record's (not a later thread's with the same tid). */
 bool model_thread_owns(const struct tw_thread *t, const struct tw_thread_stats *s);
 /* Replace a process's totals with the sum of ncpu per-CPU values. */

@@ -13,6 +13,7 @@ const char *const tw_drop_names[TW_DROP_NR] = {
 	[TW_DROP_ALLOC] = "map_alloc_failed",
 	[TW_DROP_TID_REUSED] = "tid_reused_unread",
 	[TW_DROP_SWITCH_IN] = "switch_in_unseen",
+	[TW_DROP_CALL_MAP] = "call_map_full",
 };
 /* clang-format on */
 
@@ -58,6 +59,26 @@ static void json_comm(struct json *j, const char *comm)
 	json_strn(j, comm, strnlen(comm, TASK_COMM_LEN));
 }
 
+/* Longest total first: the call a thread waits in most leads. */
+static void json_calls(struct json *j, const struct tw_calls *c)
+{
+	const struct tw_call_rec *order[TW_CALL_NR] = { 0 };
+	__u32 n = calls_by_total(c, order);
+
+	json_key(j, "syscalls");
+	json_arr_begin(j);
+	for (__u32 i = 0; i < n; i++) {
+		json_obj_begin(j);
+		json_kstr(j, "name", call_name(order[i]->call));
+		json_ku64(j, "count", order[i]->count);
+		json_ku64(j, "errors", order[i]->errors);
+		json_ku64(j, "total_ns", order[i]->total_ns);
+		json_shist(j, "hist", order[i]->hist);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+}
+
 static void json_row(struct json *j, const struct tw_row *r)
 {
 	json_obj_begin(j);
@@ -78,6 +99,7 @@ static void json_row(struct json *j, const struct tw_row *r)
 	json_ku64(j, "threads_created", r->t.threads_created);
 	json_shist(j, "blocked_hist", r->t.blocked);
 	json_shist(j, "runq_hist", r->t.runq);
+	json_calls(j, &r->t.calls);
 	json_obj_end(j);
 }
 

@@ -15,6 +15,52 @@ static const char *printable(char out[TASK_COMM_LEN], const char *comm)
 	return out;
 }
 
+static const struct tw_call_rec *top_call(const struct tw_calls *c)
+{
+	const struct tw_call_rec *top = NULL;
+
+	for (__u32 i = 0; i < c->n; i++)
+		if (!top || c->v[i].total_ns > top->total_ns)
+			top = &c->v[i];
+	return top;
+}
+
+/* The blocking calls of all rows, longest total first, with their latency percentiles. */
+static void text_calls(FILE *f, const struct tw_proc_view *pv)
+{
+	const struct tw_call_rec *order[TW_CALL_NR] = { 0 };
+	struct tw_calls sum = {};
+	__u32 n;
+
+	for (size_t i = 0; i < pv->nrows; i++)
+		if (calls_add(&sum, &pv->rows[i].t.calls))
+			break;
+	n = calls_by_total(&sum, order);
+	if (n)
+		fprintf(f, "  blocking calls, all threads:\n  %-16s %9s %7s %10s %9s %9s %9s\n",
+			"CALL", "COUNT", "ERRORS", "TOTAL", "P50", "P99", "MAX<");
+	for (__u32 k = 0; k < n; k++) {
+		const struct tw_call_rec *r = order[k];
+		char t[16], p50[16], p99[16], mx[16];
+		struct tw_hist h = {};
+		unsigned int last = 0;
+
+		shist_add_to(&h, r->hist);
+		for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
+			if (h.slot[i])
+				last = i;
+		fprintf(f, "  %-16s %9llu %7llu %10s %9s %9s %9s\n", call_name(r->call),
+			(unsigned long long)r->count, (unsigned long long)r->errors,
+			fmt_ns(t, sizeof(t), r->total_ns),
+			fmt_ns(p50, sizeof(p50), hist_percentile(&h, 0.5)),
+			fmt_ns(p99, sizeof(p99), hist_percentile(&h, 0.99)),
+			fmt_ns(mx, sizeof(mx), hist_hi(last)));
+	}
+	if (n)
+		fputc('\n', f);
+	calls_free(&sum);
+}
+
 static void text_proc(FILE *f, const struct tw_proc_view *pv, double duration_s)
 {
 	const struct tw_proc *p = pv->p;
@@ -46,25 +92,32 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, double duration_s)
 		fmt_ns(a, sizeof(a), pv->sum.oncpu_ns), fmt_ns(b, sizeof(b), pv->sum.blocked_ns),
 		fmt_ns(c, sizeof(c), pv->sum.runq_ns));
 	if (pv->nrows) {
-		fprintf(f, "\n  %-8s %-16s %5s %10s %10s %10s %9s %9s\n",
+		fprintf(f, "\n  %-8s %-16s %5s %10s %10s %10s %9s %9s  %s\n",
 			pv->rows[0].tid || pv->nrows == 0 ? "TID" : "THREADS", "COMM", "ALIVE",
-			"ONCPU", "BLOCKED", "RUNQ", "VOLCSW", "INVOLCSW");
+			"ONCPU", "BLOCKED", "RUNQ", "VOLCSW", "INVOLCSW", "MOST TIME IN");
 	}
 	for (size_t i = 0; i < pv->nrows && i < TW_TEXT_MAX_ROWS; i++) {
 		const struct tw_row *r = &pv->rows[i];
 		char id[16];
 
+		const struct tw_call_rec *top = top_call(&r->t.calls);
+		char most[48] = "";
+
+		if (top)
+			snprintf(most, sizeof(most), "%s %s", call_name(top->call),
+				 fmt_ns(a, sizeof(a), top->total_ns));
 		snprintf(id, sizeof(id), "%u", r->tid ? r->tid : r->nthreads);
-		fprintf(f, "  %-8s %-16s %5s %10s %10s %10s %9llu %9llu\n", id,
+		fprintf(f, "  %-8s %-16s %5s %10s %10s %10s %9llu %9llu  %s\n", id,
 			printable(comm, r->comm), r->alive ? "yes" : "no",
 			fmt_ns(a, sizeof(a), r->t.oncpu_ns), fmt_ns(b, sizeof(b), r->t.blocked_ns),
 			fmt_ns(c, sizeof(c), r->t.runq_ns), (unsigned long long)r->t.vol_switches,
-			(unsigned long long)r->t.invol_switches);
+			(unsigned long long)r->t.invol_switches, most);
 	}
 	if (pv->nrows > TW_TEXT_MAX_ROWS)
 		fprintf(f, "  ... %zu more rows (--format json lists them all)\n",
 			pv->nrows - TW_TEXT_MAX_ROWS);
 	fputc('\n', f);
+	text_calls(f, pv);
 	hist_print(f, &pv->sum.blocked,
 		   "blocked intervals (slept until woken), all threads:", "  ");
 	hist_print(f, &pv->sum.runq, "run-queue waits (runnable, not running), all threads:", "  ");

@@ -124,14 +124,20 @@ static int fold_by_comm(struct tw_row *rows, size_t *n)
 		g.nthreads = 0;
 		g.alive = false;
 		g.borrowed = false;
+		memset(&g.t, 0, sizeof(g.t));
+		err = 0;
 		for (j = i; j < *n && !strncmp(rows[j].comm, g.comm, TASK_COMM_LEN); j++) {
 			rec_expand(&rows[j].t, &one);
 			thread_totals_add(&sum, &one);
+			if (!err)
+				err = calls_add(&g.t.calls, &rows[j].t.calls);
 			g.nthreads++;
 			g.alive |= rows[j].alive;
 		}
-		memset(&g.t, 0, sizeof(g.t));
-		err = rec_store(&g.t, &sum);
+		if (!err)
+			err = rec_store(&g.t, &sum);
+		if (err)
+			rec_free(&g.t);
 		for (size_t k = i; k < j; k++)
 			row_free(&rows[k]);
 		if (err) {
@@ -197,6 +203,10 @@ static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
 			r->borrowed = true;
 		} else {
 			err = rec_store(&r->t, &tot);
+			if (!err)
+				err = calls_delta(&r->t.calls, &t->tot.calls, &t->mark->calls);
+			if (err)
+				rec_free(&r->t);
 		}
 		if (!err)
 			n++;
