@@ -12,7 +12,7 @@
 # Configurations, interleaved within each repetition (the starting one rotates) to cancel drift:
 #   base    untraced
 #   tw_p    bpf-threadwatch -p <workload PID>
-#   tw_pns  bpf-threadwatch -p <workload PID> --no-syscalls (scheduler and lifecycle only)
+#   tw_psc  bpf-threadwatch -p <workload PID> --syscalls (blocking calls timed too)
 #   tw_sys  bpf-threadwatch (system-wide)
 #   oc_p    offcputime -p <workload PID>   (libbpf-tools, pipe only)
 #   oc_sys  offcputime (system-wide)       (pipe only)
@@ -274,7 +274,7 @@ run_one() {
 	case $cfg in
 	base) ;;
 	tw_p) tracer=tw bypid=1 ;;
-	tw_pns) tracer=tw bypid=1 ;;
+	tw_psc) tracer=tw bypid=1 ;;
 	tw_sys) tracer=tw ;;
 	oc_p) tracer=tool bypid=1 tool=("$OFFCPUTIME") ;;
 	oc_sys) tracer=tool tool=("$OFFCPUTIME") ;;
@@ -286,7 +286,7 @@ run_one() {
 	spawn_stopped "$WORK/$tag.wl" "${WL[@]}"
 	wl=$SPAWNED
 	[ $bypid = 1 ] && extra=(-p "$wl")
-	[ "$cfg" = tw_pns ] && extra+=(--no-syscalls)
+	[ "$cfg" = tw_psc ] && extra+=(--syscalls)
 	case $tracer in
 	tw)
 		start_agent "$tag" "${extra[@]}"
@@ -442,7 +442,7 @@ if [ $HAVE_PERF = 1 ]; then
 			'BEGIN {l = int(c * g / t / 1000 + 0.5) * 1000; print (l < 1000 ? 1000 : l)}')
 		echo "calibration: $CALIB_LOOPS loops in ${t}s -> $LOOPS loops (~${PIPE_TARGET_S}s)" >&2
 	fi
-	cfgs=(base tw_p tw_pns tw_sys)
+	cfgs=(base tw_p tw_psc tw_sys)
 	[ $HAVE_OC = 1 ] && cfgs+=(oc_p oc_sys)
 	[ $HAVE_RQ = 1 ] && cfgs+=(rq)
 	echo "perf bench sched pipe -T -l $LOOPS: ${cfgs[*]}" >&2

@@ -20,6 +20,7 @@ static const char doc[] =
 	"  sudo bpf-threadwatch -p 1234 -i 1 --format json  # a JSON line each second\n"
 	"  sudo bpf-threadwatch -p 1234 --by comm    # fold pools (worker-1, worker-2...) by name\n"
 	"  sudo bpf-threadwatch -p 1234 -t 1240      # one thread of PID 1234\n"
+	"  sudo bpf-threadwatch -p 1234 --syscalls   # and which call each thread waits in\n"
 	"  sudo bpf-threadwatch -d 5 --top 5         # the 5 busiest processes on the machine\n"
 	"  sudo bpf-threadwatch -- python3 app.py    # start a command and trace it from birth\n"
 	"\n"
@@ -42,7 +43,7 @@ enum {
 	OPT_ATTACH,
 	OPT_KTHREADS,
 	OPT_MAX_CALLS,
-	OPT_NO_SYSCALLS,
+	OPT_SYSCALLS,
 };
 
 static const struct argp_option options[] = {
@@ -59,8 +60,10 @@ static const struct argp_option options[] = {
 	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Live processes tracked (default 4096)", 0 },
 	{ "max-calls", OPT_MAX_CALLS, "N", 0,
 	  "(thread, blocking call) pairs tracked in the kernel (default 16384)", 0 },
-	{ "no-syscalls", OPT_NO_SYSCALLS, NULL, 0,
-	  "Do not time blocking syscalls (only scheduler and lifecycle events)", 0 },
+	{ "syscalls", OPT_SYSCALLS, NULL, 0,
+	  "Also time blocking syscalls per thread (read/write, epoll/poll/select, futex "
+	  "waits, sleeps, connect/accept); costs more on syscall-heavy targets",
+	  0 },
 	{ "btf", OPT_BTF, "FILE", 0, "Kernel BTF to use when /sys/kernel/btf/vmlinux is missing",
 	  0 },
 	{ "attach-mode", OPT_ATTACH, "auto|tp_btf|raw_tp", 0,
@@ -147,8 +150,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_MAX_CALLS:
 		cfg->max_calls = (__u32)parse_num(state, "--max-calls", arg, 64, 4194304);
 		break;
-	case OPT_NO_SYSCALLS:
-		cfg->no_syscalls = true;
+	case OPT_SYSCALLS:
+		cfg->syscalls = true;
 		break;
 	case OPT_BTF:
 		cfg->btf_path = arg;

@@ -32,7 +32,7 @@ struct tw_config {
 	__u32 max_threads;
 	__u32 max_procs;
 	__u32 max_calls;
-	bool no_syscalls;
+	bool syscalls; /* --syscalls: time blocking calls */
 	const char *btf_path;
 	enum tw_attach_mode attach_mode;
 	bool include_kthreads;

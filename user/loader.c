@@ -170,7 +170,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 		return err;
 	}
 	set_flavour(s, tp_btf);
-	set_syscalls(s, tp_btf, !cfg->no_syscalls);
+	set_syscalls(s, tp_btf, cfg->syscalls);
 	for (size_t i = 0; i < cfg->npids; i++)
 		s->rodata->targ_tgids[i] = cfg->pids[i];
 	s->rodata->targ_ntgids = cfg->npids;
@@ -181,7 +181,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 		bpf_map__set_max_entries(s->maps.thread_stats, cfg->max_threads);
 	if (cfg->max_procs)
 		bpf_map__set_max_entries(s->maps.proc_stats, cfg->max_procs);
-	if (cfg->max_calls && !cfg->no_syscalls)
+	if (cfg->max_calls && cfg->syscalls)
 		bpf_map__set_max_entries(s->maps.call_stats, cfg->max_calls);
 	err = threadwatch_bpf__load(s);
 	if (err) {
@@ -190,7 +190,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	}
 	b->skel = s;
 	b->tp_btf = tp_btf;
-	b->syscalls = !cfg->no_syscalls;
+	b->syscalls = cfg->syscalls;
 	return 0;
 }
 

@@ -27,7 +27,7 @@ int tw_bpf_thread_fd(const struct tw_bpf *b);
 int tw_bpf_proc_fd(const struct tw_bpf *b);
 int tw_bpf_drops_fd(const struct tw_bpf *b);
 int tw_bpf_events_fd(const struct tw_bpf *b);
-/* -1 when syscalls are not traced (--no-syscalls) */
+/* -1 when syscalls are not traced (no --syscalls) */
 int tw_bpf_call_fd(const struct tw_bpf *b);
 /*
  * Runs of our programs the kernel skipped because one was already running on

@@ -13,7 +13,7 @@ def calls_of(thread):
     return {c["name"]: c for c in thread["syscalls"]}
 
 
-def traced(tool, argv, extra=(), timeout=60):
+def traced(tool, argv, extra=("--syscalls",), timeout=60):
     cp = twtest.run([tool, "--format", "json", *extra, "--", *argv], timeout=timeout)
     ctx = twtest.describe(cp)
     assert cp.returncode == 0, ctx
@@ -99,10 +99,10 @@ def test_python_sleep_errors_and_futex(require_bpf, tmp_path):
 
 
 def test_no_syscalls(require_bpf, tmp_path):
-    """--no-syscalls: the scheduler numbers stay, no call is timed."""
+    """Without --syscalls: the scheduler numbers stay, no call is timed."""
     out = tmp_path / "blockers.json"
     rep, _, ctx = traced(require_bpf, [workload("blockers"), "--out", out, "2", "100"],
-                         extra=["--no-syscalls"])
+                         extra=[])
     proc = twtest.find_proc(rep, twtest.read_workload_out(out)["pid"], ctx)
     assert proc["threads_created"] == 2, ctx
     assert all(t["syscalls"] == [] for t in proc["threads"]), ctx
@@ -111,7 +111,7 @@ def test_no_syscalls(require_bpf, tmp_path):
 def test_interval_calls_add_up(require_bpf):
     """-i: per-interval call deltas add up exactly to the final totals (all calls done early)."""
     tool, wl = twtest.start_attached(
-        ["--format", "json", "-i", "0.2", "-d", "1.3"],
+        ["--syscalls", "--format", "json", "-i", "0.2", "-d", "1.3"],
         [workload("blockers"), "--wait-stdin", "--hold", "3", "300"])
     with tool, wl:
         wl.send("\n")
