@@ -20,7 +20,8 @@ def test_runq(require_bpf, tmp_path):
     objs, _ = twtest.parse_report(cp.stdout, ctx)
     rep = twtest.final_report(objs, ctx)
     twtest.check_report_shape(rep, ctx)
-    twtest.assert_no_loss(rep, ctx)
+    twtest.assert_no_loss(rep, ctx, allow=("switch_in_unseen",))
+    unseen = rep["lost"]["switch_in_unseen"]
     proc = twtest.find_proc(rep, wl["pid"], ctx)
     assert proc["threads_created"] == n and proc["threads_exited"] == n, ctx
     threads = twtest.threads_by_tid(proc)
@@ -34,6 +35,7 @@ def test_runq(require_bpf, tmp_path):
     assert bound > 0.5 * n * ns(MS) * (1 - wl["ncpus"] / n), "workload ran too long" + ctx
 
     sum_runq = 0
+    short = 0  # run-queue samples missing, which the tool must have counted as unseen
     for w in wl["workers"]:
         assert w["tid"] in threads, f"spinner {w['tid']} missing from the report" + ctx
         t = threads[w["tid"]]
@@ -49,7 +51,9 @@ def test_runq(require_bpf, tmp_path):
         assert w["nivcsw"] - 2 <= t["invol_switches"] <= w["nivcsw"] + 3 + 0.05 * w["nivcsw"], tctx
         assert abs(t["vol_switches"] - w["nvcsw"]) <= 2, tctx
         twtest.check_hist_shape(t["runq_hist"], tctx)
-        # each preemption ends with one run-queue wait (plus the wakeups)
-        assert twtest.hist_total(t["runq_hist"]) >= t["invol_switches"], tctx
+        # each preemption ends with one run-queue wait (plus the first run), unless
+        # the switch back in went unseen, which is counted
+        short += max(0, t["invol_switches"] + 1 - twtest.hist_total(t["runq_hist"]))
         sum_runq += t["runq_ns"]
+    assert short <= unseen, f"{short} run-queue samples missing, {unseen} counted as unseen" + ctx
     assert sum_runq >= 0.9 * bound, f"sum of runq_ns {sum_runq} < 0.9 * {bound}" + ctx
