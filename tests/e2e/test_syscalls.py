@@ -52,8 +52,8 @@ def test_read_and_sleep(require_bpf, tmp_path):
     assert "clock_nanosleep" in mcalls or "nanosleep" in mcalls, f"main: {main}" + ctx
     slept = (mcalls.get("clock_nanosleep") or mcalls["nanosleep"])["total_ns"]
     assert 0.95 * ns(ms) <= slept <= ns(ms) + ns(50), f"main: {main}" + ctx
-    # pthread_join waits in futex
-    assert "futex" in mcalls and mcalls["futex"]["count"] >= 1, f"main: {main}" + ctx
+    # (pthread_join waits in futex only if a worker is still alive then: not asserted;
+    # futex waits are checked in the Python test below)
 
 
 SCRIPT = textwrap.dedent("""
