@@ -62,36 +62,25 @@ def test_interval_exec(require_bpf, tmp_path):
 
 def test_interval_pid(require_bpf):
     """-p on a workload that outlives its blocking: the intervals add up to the final totals."""
-    tool, wl = twtest.start_attached(
-        ["--format", "json", "-i", "0.5", "-d", "2.6"],
-        [workload("blockers"), "--wait-stdin", "--hold", "4", "1200"])
-    with tool, wl:
-        wl.send("\n")
-        rc = twtest.finish(tool, 30)
-        ctx = twtest.describe(tool)
-        assert rc == 0, ctx
-        wl.close_stdin()
-        assert twtest.finish(wl, 10, "the workload") == 0, twtest.describe(wl)
-        _, wl_objs = twtest.parse_report(wl.stdout, ctx)
-        w = wl_objs[0]
-        objs, _ = twtest.parse_report(tool.stdout, ctx)
-        intervals, final = split(objs, ctx)
-        assert len(intervals) >= 4, f"{len(intervals)} interval objects in 2.6 s with -i 0.5" + ctx
-        assert 2.4 <= final["duration_s"] <= 3.5, ctx
-        pid = w["pid"]
-        fp = twtest.find_proc(final, pid, ctx)
-        assert fp["exited"] is False, ctx
-        assert fp["threads_created"] == 4 and fp["threads_exited"] == 4, ctx
-        assert proc_sum(intervals, pid, "threads_created") == 4, "created, interval by interval" + ctx
-        assert proc_sum(intervals, pid, "threads_exited") == 4, "exited, interval by interval" + ctx
-        final_threads = twtest.threads_by_tid(fp)
-        for wk in w["workers"]:
-            ft = final_threads[wk["tid"]]
-            assert ft["alive"] is False, ctx
-            s = thread_sum(intervals, pid, wk["tid"], "blocked_ns")
-            wctx = f"\nworker {wk}: sum over intervals {s}, final {ft}" + ctx
-            # the read() ended ~1.2 s in, well inside the intervals
-            assert ft["blocked_ns"] >= 0.9 * wk["read_ns"], wctx
-            assert 0.95 * ft["blocked_ns"] <= s <= ft["blocked_ns"], wctx
-            for key in ("vol_switches", "oncpu_ns"):
-                assert thread_sum(intervals, pid, wk["tid"], key) <= ft[key], wctx
+    objs, w, ctx = twtest.run_held(["--format", "json", "-i", "0.5", "-d", "2.6"],
+                                   [workload("blockers"), "--wait-stdin", "--hold", "4", "1200"])
+    intervals, final = split(objs, ctx)
+    assert len(intervals) >= 4, f"{len(intervals)} interval objects in 2.6 s with -i 0.5" + ctx
+    assert 2.4 <= final["duration_s"] <= 3.5, ctx
+    pid = w["pid"]
+    fp = twtest.find_proc(final, pid, ctx)
+    assert fp["exited"] is False, ctx
+    assert fp["threads_created"] == 4 and fp["threads_exited"] == 4, ctx
+    assert proc_sum(intervals, pid, "threads_created") == 4, "created, interval by interval" + ctx
+    assert proc_sum(intervals, pid, "threads_exited") == 4, "exited, interval by interval" + ctx
+    final_threads = twtest.threads_by_tid(fp)
+    for wk in w["workers"]:
+        ft = final_threads[wk["tid"]]
+        assert ft["alive"] is False, ctx
+        s = thread_sum(intervals, pid, wk["tid"], "blocked_ns")
+        wctx = f"\nworker {wk}: sum over intervals {s}, final {ft}" + ctx
+        # the read() ended ~1.2 s in, well inside the intervals
+        assert ft["blocked_ns"] >= 0.9 * wk["read_ns"], wctx
+        assert 0.95 * ft["blocked_ns"] <= s <= ft["blocked_ns"], wctx
+        for key in ("vol_switches", "oncpu_ns"):
+            assert thread_sum(intervals, pid, wk["tid"], key) <= ft[key], wctx

@@ -110,19 +110,8 @@ def test_no_syscalls(require_bpf, tmp_path):
 
 def test_interval_calls_add_up(require_bpf):
     """-i: per-interval call deltas add up exactly to the final totals (all calls done early)."""
-    tool, wl = twtest.start_attached(
-        ["--syscalls", "--format", "json", "-i", "0.2", "-d", "1.3"],
-        [workload("blockers"), "--wait-stdin", "--hold", "3", "300"])
-    with tool, wl:
-        wl.send("\n")
-        rc = twtest.finish(tool, 30)
-        ctx = twtest.describe(tool)
-        assert rc == 0, ctx
-        wl.close_stdin()
-        assert twtest.finish(wl, 10, "the workload") == 0, twtest.describe(wl)
-        _, wl_objs = twtest.parse_report(wl.stdout, ctx)
-        w = wl_objs[0]
-        objs, _ = twtest.parse_report(tool.stdout, ctx)
+    objs, w, ctx = twtest.run_held(["--syscalls", "--format", "json", "-i", "0.2", "-d", "1.3"],
+                                   [workload("blockers"), "--wait-stdin", "--hold", "3", "300"])
     intervals = [o for o in objs if o.get("type") == "interval"]
     assert len(intervals) >= 4, ctx
     final = twtest.threads_by_tid(twtest.find_proc(objs[-1], w["pid"], ctx))

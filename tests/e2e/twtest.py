@@ -176,6 +176,23 @@ def start_attached(tool_args, wl_argv, trace_timeout=30):
     return tool, wl
 
 
+def run_held(tool_args, wl_argv, timeout=30):
+    """A --wait-stdin --hold workload traced with -p for the whole of the tool's run
+    (tool_args must end it, e.g. with -d): release it, wait for the tool, then let the
+    workload exit. Returns (tool_objects, workload_object, ctx)."""
+    tool, wl = start_attached(tool_args, wl_argv)
+    with tool, wl:
+        wl.send("\n")
+        rc = finish(tool, timeout)
+        ctx = describe(tool)
+        assert rc == 0, ctx
+        wl.close_stdin()
+        assert finish(wl, 10, "the workload") == 0, describe(wl)
+        _, wl_objs = parse_report(wl.stdout, ctx)
+        objs, _ = parse_report(tool.stdout, ctx)
+    return objs, wl_objs[0], ctx
+
+
 def finish(bg, timeout, what="the tool"):
     """Waits for bg to exit by itself; on timeout interrupts it, kills it and fails."""
     rc = bg.wait(timeout)
