@@ -59,7 +59,7 @@ static __always_inline void switch_out(struct task_struct *prev, bool btf, bool 
 		 * lost. Rare (under heavy contention, about once in a few hundred
 		 * preemptions; cause not found yet); counted, never silent.
 		 */
-		count_drop(TW_DROP_SWITCH_IN);
+		count_drop(st->ran ? TW_DROP_SWITCH_IN : TW_DROP_FIRST_RUN);
 		st->ran = 1;
 	}
 	/* the kernel's own rule for nvcsw/nivcsw in __schedule() */

@@ -33,7 +33,8 @@ enum tw_drop {
 	TW_DROP_CLONE_MAP, /* in-flight clone map full: a failure may be unclassified */
 	TW_DROP_ALLOC, /* a map entry could not be allocated (burst outran the allocator) */
 	TW_DROP_TID_REUSED, /* a dead thread's unread entry was taken by a new one (tid reuse) */
-	TW_DROP_SWITCH_IN, /* a thread born while traced ran without us seeing it switched in */
+	TW_DROP_SWITCH_IN, /* a thread left a CPU we had not seen it take: that run is lost */
+	TW_DROP_FIRST_RUN, /* the same, for the first run of a thread born while traced */
 	TW_DROP_CALL_MAP, /* per-call map full (--max-calls): a call went untimed */
 	TW_DROP_NR,
 };

@@ -13,6 +13,7 @@ const char *const tw_drop_names[TW_DROP_NR] = {
 	[TW_DROP_ALLOC] = "map_alloc_failed",
 	[TW_DROP_TID_REUSED] = "tid_reused_unread",
 	[TW_DROP_SWITCH_IN] = "switch_in_unseen",
+	[TW_DROP_FIRST_RUN] = "first_run_unseen",
 	[TW_DROP_CALL_MAP] = "call_map_full",
 };
 /* clang-format on */

@@ -45,7 +45,7 @@ def test_storm(require_bpf, tmp_path):
     assert twtest.hist_total(proc["lifetime_hist"]) == n, \
         f"lifetime_hist counts {twtest.hist_total(proc['lifetime_hist'])} threads, {n} exited" + ctx
     # every first run is either in the histogram or counted as unseen
-    unseen = rep["lost"].get("switch_in_unseen", 0)
+    unseen = rep["lost"].get("first_run_unseen", 0)
     assert twtest.hist_total(proc["first_run_hist"]) + unseen == n, \
         (f"first_run_hist counts {twtest.hist_total(proc['first_run_hist'])} threads "
          f"+ {unseen} unseen, {n} created") + ctx

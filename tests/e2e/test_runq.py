@@ -20,8 +20,8 @@ def test_runq(require_bpf, tmp_path):
     objs, _ = twtest.parse_report(cp.stdout, ctx)
     rep = twtest.final_report(objs, ctx)
     twtest.check_report_shape(rep, ctx)
-    twtest.assert_no_loss(rep, ctx, allow=("switch_in_unseen",))
-    unseen = rep["lost"]["switch_in_unseen"]
+    twtest.assert_no_loss(rep, ctx, allow=twtest.STORM_COUNTED_LOSSES)
+    unseen = sum(rep["lost"][k] for k in twtest.STORM_COUNTED_LOSSES)
     proc = twtest.find_proc(rep, wl["pid"], ctx)
     assert proc["threads_created"] == n and proc["threads_exited"] == n, ctx
     threads = twtest.threads_by_tid(proc)
