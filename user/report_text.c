@@ -143,7 +143,7 @@ int report_text(FILE *f, const struct tw_view *v)
 			if (v->drops[i])
 				fprintf(f, " %s %llu", tw_drop_names[i],
 					(unsigned long long)v->drops[i]);
-		fprintf(f, " (counts may be short by these; see --max-threads, --max-procs)\n");
+		fprintf(f, " (what each means: docs/json.md, \"lost\")\n");
 	}
 	fputc('\n', f);
 	for (size_t i = 0; i < v->nprocs; i++)
