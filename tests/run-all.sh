@@ -35,8 +35,12 @@ echo "kernel: $(uname -r), $(nproc) CPUs; libbpf $(dpkg-query -W -f='${Version}'
 stage build make -s all asan build/unit-tests
 # unit tests need no privileges: prove it by running them as nobody
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	# from a world-readable copy: the checkout may sit below a directory nobody cannot enter
+	unitdir=$(mktemp -d /tmp/tw-unit.XXXXXX)
+	cp build/unit-tests "$unitdir/" && chmod 755 "$unitdir" "$unitdir/unit-tests"
 	stage unit setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all \
-		--bounding-set=-all build/unit-tests
+		--bounding-set=-all "$unitdir/unit-tests"
+	rm -rf "$unitdir"
 else
 	stage unit build/unit-tests
 fi
