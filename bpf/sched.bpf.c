@@ -37,15 +37,13 @@ static __always_inline void end_offcpu(struct tw_thread_stats *st, __u64 now)
 	}
 }
 
-static __always_inline void switch_out(struct task_struct *prev, bool btf, bool preempt, __u64 now)
+static __always_inline void switch_out(struct task_struct *prev, bool btf, bool preempt, __u32 tid,
+				       __u32 tgid, __u64 now)
 {
 	struct tw_thread_stats *st;
-	__u32 tid, tgid;
 	__s64 state;
 	bool vol;
 
-	if (!task_wanted(prev, btf, &tid, &tgid))
-		return;
 	state = get_task_state(prev, btf);
 	st = thread_get(prev, btf, tid, tgid, !(state & TASK_DEAD));
 	if (!st)
@@ -72,14 +70,12 @@ static __always_inline void switch_out(struct task_struct *prev, bool btf, bool 
 	st->state_ts = now;
 }
 
-static __always_inline void switch_in(struct task_struct *next, bool btf, __u64 now)
+static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 tid, __u32 tgid,
+				      __u64 now)
 {
 	struct tw_thread_stats *st;
 	struct tw_proc_stats *ps;
-	__u32 tid, tgid;
 
-	if (!task_wanted(next, btf, &tid, &tgid))
-		return;
 	st = thread_get(next, btf, tid, tgid, true);
 	if (!st)
 		return;
@@ -103,10 +99,20 @@ static __always_inline void switch_in(struct task_struct *next, bool btf, __u64 
 static __always_inline int handle_switch(bool btf, bool preempt, struct task_struct *prev,
 					 struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u32 ptid, ptgid, ntid, ntgid;
+	bool out, in;
+	__u64 now;
 
-	switch_out(prev, btf, preempt, now);
-	switch_in(next, btf, now);
+	/* filter first: a switch between threads nobody asked about costs no clock read */
+	out = task_wanted(prev, btf, &ptid, &ptgid);
+	in = task_wanted(next, btf, &ntid, &ntgid);
+	if (!out && !in)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (out)
+		switch_out(prev, btf, preempt, ptid, ptgid, now);
+	if (in)
+		switch_in(next, btf, ntid, ntgid, now);
 	return 0;
 }
 

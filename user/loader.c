@@ -307,20 +307,3 @@ int tw_bpf_events_fd(const struct tw_bpf *b)
 {
 	return bpf_map__fd(b->skel->maps.events);
 }
-
-__u64 tw_bpf_missed_runs(const struct tw_bpf *b)
-{
-	struct bpf_program *prog;
-	__u64 n = 0;
-
-	bpf_object__for_each_program(prog, b->skel->obj)
-	{
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(prog);
-
-		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
-			n += info.recursion_misses;
-	}
-	return n;
-}

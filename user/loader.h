@@ -29,10 +29,5 @@ int tw_bpf_drops_fd(const struct tw_bpf *b);
 int tw_bpf_events_fd(const struct tw_bpf *b);
 /* -1 when syscalls are not traced (no --syscalls) */
 int tw_bpf_call_fd(const struct tw_bpf *b);
-/*
- * Runs of our programs the kernel skipped because one was already running on
- * that CPU (bpf_prog_info.recursion_misses, kernels >= 5.12; 0 before).
- */
-__u64 tw_bpf_missed_runs(const struct tw_bpf *b);
 
 #endif
