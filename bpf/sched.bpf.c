@@ -54,8 +54,9 @@ static __always_inline void switch_out(struct task_struct *prev, bool btf, bool 
 		/*
 		 * Leaving a CPU we never saw it take: that slice's on-CPU time and
 		 * one run-queue sample (or, never run before, its first run) are
-		 * lost. Rare (under heavy contention, about once in a few hundred
-		 * preemptions; cause not found yet); counted, never silent.
+		 * lost. The kernel did not emit that switch (the CI sandbox's
+		 * kernel hides switches away from its own agent; docs/json.md);
+		 * counted, never silent.
 		 */
 		count_drop(st->ran ? TW_DROP_SWITCH_IN : TW_DROP_FIRST_RUN);
 		st->ran = 1;
