@@ -57,11 +57,18 @@ $(BUILD)/threadwatch.bpf.o: $(BPF_OBJS)
 $(BUILD)/threadwatch.skel.h: $(BUILD)/threadwatch.bpf.o
 	$(BPFTOOL) gen skeleton $< name threadwatch_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/bpf-threadwatch: $(USER_SRCS) $(USER_HDRS) bpf/threadwatch.h $(BUILD)/threadwatch.skel.h
+$(BUILD)/bpf-threadwatch: $(USER_SRCS) $(USER_HDRS) bpf/threadwatch.h $(BUILD)/threadwatch.skel.h \
+		$(BUILD)/syscall_names.h
 	$(CC) $(USER_CFLAGS) $(USER_SRCS) -o $@ $(LDLIBS)
 
 $(BUILD)/bpf $(BUILD)/tests:
 	mkdir -p $@
+
+# syscall number -> name for this architecture, from the kernel headers user space builds against
+$(BUILD)/syscall_names.h: | $(BUILD)/bpf
+	echo '#include <asm/unistd.h>' | $(CC) -E -dM -x c - | \
+		sed -n 's/^#define __NR_\([a-z][a-z0-9_]*\) [0-9].*/\1/p' | sort -u | \
+		awk '{ printf "[__NR_%s] = \"%s\",\n", $$1, $$1 }' > $@.tmp && mv $@.tmp $@
 
 # Test workloads: small C programs that know exactly what they did.
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
@@ -72,7 +79,8 @@ $(BUILD)/tests/%: tests/workloads/%.c tests/workloads/workload.h | $(BUILD)/test
 
 # Unit tests: pure logic, no privileges.
 UNIT_SRCS := $(wildcard tests/unit/*.c)
-$(BUILD)/unit-tests: $(UNIT_SRCS) $(LIB_SRCS) $(USER_HDRS) $(BUILD)/threadwatch.skel.h
+$(BUILD)/unit-tests: $(UNIT_SRCS) $(LIB_SRCS) $(USER_HDRS) $(BUILD)/threadwatch.skel.h \
+		$(BUILD)/syscall_names.h
 	$(CC) $(USER_CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer -Itests/unit \
 		$(UNIT_SRCS) $(LIB_SRCS) -o $@ $(LDLIBS)
 
@@ -82,7 +90,8 @@ unit: $(BUILD)/unit-tests
 # ASan+UBSan build of the whole agent; the end-to-end suite runs it too.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan: $(BUILD)-asan/bpf-threadwatch
-$(BUILD)-asan/bpf-threadwatch: $(USER_SRCS) $(USER_HDRS) bpf/threadwatch.h $(BUILD)/threadwatch.skel.h
+$(BUILD)-asan/bpf-threadwatch: $(USER_SRCS) $(USER_HDRS) bpf/threadwatch.h $(BUILD)/threadwatch.skel.h \
+		$(BUILD)/syscall_names.h
 	mkdir -p $(BUILD)-asan
 	$(CLANG) $(filter-out -O2 -g,$(USER_CFLAGS)) $(ASAN_FLAGS) $(USER_SRCS) -o $@ $(LDLIBS)
 
@@ -113,7 +122,7 @@ format-check:
 TIDY_FLAGS = $(filter-out -I$(BUILD),$(USER_CFLAGS)) -isystem $(BUILD)
 # cppcheck: libbpf_common.h is pre-included for LIBBPF_OPTS; readdir_r, which cppcheck
 # prefers, is deprecated by glibc (readdir on a private DIR stream is safe).
-lint: $(BUILD)/threadwatch.skel.h
+lint: $(BUILD)/threadwatch.skel.h $(BUILD)/syscall_names.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --suppress=readdirCalled \
 		--include=/usr/include/bpf/libbpf_common.h -I/usr/include/bpf \

@@ -64,6 +64,16 @@ TW_EXTERN struct {
 	__type(value, struct tw_call_stats);
 } call_stats SEC(".maps");
 
+/* 400-byte values: 4096 loops take 1.6 MiB */
+#define TW_DEF_MAX_LOOPS 4096
+
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TW_DEF_MAX_LOOPS);
+	__type(key, __u32);
+	__type(value, struct tw_loop_stats);
+} loop_stats SEC(".maps");
+
 /*
  * Per-CPU: every thread of a process updates its entry, from every CPU at
  * once. Entries are few (processes), allocated on demand.
@@ -109,6 +119,9 @@ const struct tw_thread_stats zero_thread_stats = {};
 const struct tw_call_stats zero_call_stats = {};
 /* syscall number -> enum tw_call, written by user space (user/calls.c) */
 const volatile __u8 call_of_syscall[TW_SYSCALL_NR_MAX] = {};
+/* a loop gap this long is a stall (--stall-ms) */
+const volatile __u64 stall_ns = 100000000;
+const struct tw_loop_stats zero_loop_stats = {};
 const struct tw_proc_stats zero_proc_stats = {};
 #else
 extern const volatile __u32 targ_tgids[TW_MAX_TARGETS];
@@ -119,6 +132,8 @@ extern const volatile __u64 tw_load_ns;
 extern const struct tw_thread_stats zero_thread_stats;
 extern const struct tw_call_stats zero_call_stats;
 extern const volatile __u8 call_of_syscall[TW_SYSCALL_NR_MAX];
+extern const volatile __u64 stall_ns;
+extern const struct tw_loop_stats zero_loop_stats;
 extern const struct tw_proc_stats zero_proc_stats;
 #endif
 
@@ -128,6 +143,18 @@ static __always_inline void count_drop(__u32 what)
 
 	if (cnt)
 		(*cnt)++; /* per-CPU slot: no atomics needed */
+}
+
+/*
+ * Hand a reserved record to user space. Waking the reader costs an irq_work
+ * per event (6 us on a VM during a thread storm); it polls every 100 ms
+ * anyway, so wake it only when the buffer is filling up.
+ */
+static __always_inline void events_submit(void *e)
+{
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= TW_RINGBUF_WAKE_BYTES
+				      ? BPF_RB_FORCE_WAKEUP
+				      : BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline bool tgid_wanted(__u32 tgid)

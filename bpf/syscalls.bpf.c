@@ -1,10 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
- * Blocking syscalls: entry to exit latency, per thread and call, for the
- * read/write family, the wait family (epoll/poll/select), futex waits,
- * sleeps and connect/accept. sys_enter and sys_exit fire for every syscall
- * of every task, so the first test is the call table (a constant array) and
- * the second the target filter.
+ * Syscalls, for the threads we trace:
+ *
+ *  - Blocking calls: entry to exit latency per thread and call, for the
+ *    read/write family (with the kind of fd), the wait family
+ *    (epoll/poll/select), futex waits, sleeps and connect/accept.
+ *  - Event loops: a wait's return starts a gap that the next wait's entry
+ *    ends; the gap is when the loop could serve no one. Gaps go into a
+ *    histogram per loop thread, and one of stall_ns or more is a stall,
+ *    sent through the ring buffer with its breakdown: time on CPU, blocked,
+ *    waiting for a CPU (the scheduler side's counters, read at both ends),
+ *    syscalls made, and the longest of them.
+ *  - Which syscall each thread is in right now (sys_cur), so user space can
+ *    say what a thread blocked for seconds is blocked in.
+ *
+ * sys_enter and sys_exit fire for every syscall of every task: the target
+ * filter comes first, and a thread's entry is the only map lookup on the
+ * common path.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -20,6 +32,12 @@
 #define FUTEX_WAIT_BITSET 9
 #define FUTEX_WAIT_REQUEUE_PI 11
 #define FUTEX_LOCK_PI2 13
+
+/* include/uapi/linux/stat.h */
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define S_IFREG 0100000
+#define S_IFIFO 0010000
 
 static __always_inline bool futex_waits(struct pt_regs *regs)
 {
@@ -41,64 +59,214 @@ static __always_inline bool current_wanted(__u32 *tid, __u32 *tgid)
 	return tgid_wanted(*tgid);
 }
 
-static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr)
+/* The kind of the calling thread's fd, from its inode's mode: four reads, no locks. */
+static __always_inline __u32 fd_kind(long fd)
 {
-	struct tw_thread_stats *st;
-	__u32 tid, tgid, call;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds, *file = NULL;
+	struct fdtable *fdt;
+	unsigned int mode;
 
-	if (nr < 0 || nr >= TW_SYSCALL_NR_MAX)
-		return 0;
-	call = call_of_syscall[nr];
-	if (!call || !current_wanted(&tid, &tgid))
-		return 0;
-	if (call == TW_CALL_FUTEX && !futex_waits(regs))
-		return 0;
-	st = thread_get((struct task_struct *)bpf_get_current_task(), false, tid, tgid, true);
-	if (!st)
-		return 0;
-	st->call = call;
-	st->call_ts = bpf_ktime_get_ns();
-	return 0;
+	if (fd < 0)
+		return TW_FD_OTHER;
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || (unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
+		return TW_FD_OTHER;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
+		return TW_FD_OTHER;
+	mode = BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT;
+	if (mode == S_IFSOCK)
+		return TW_FD_SOCKET;
+	if (mode == S_IFIFO)
+		return TW_FD_PIPE;
+	if (mode == S_IFREG)
+		return TW_FD_FILE;
+	return TW_FD_OTHER;
 }
 
-static __always_inline int handle_sys_exit(long ret)
+/* The thread's on-CPU time up to now: it is running, inside a syscall handler. */
+static __always_inline __u64 oncpu_now(const struct tw_thread_stats *st, __u64 now)
 {
-	struct tw_thread_stats *st;
-	struct tw_call_stats *cs;
-	struct tw_call_key key;
-	__u32 tid, tgid;
-	__u64 delta;
+	return st->oncpu_ns + (st->state == TW_ST_ONCPU ? now - st->state_ts : 0);
+}
+
+/* A wait returned: the loop's busy gap begins. */
+static __always_inline void gap_begin(struct tw_thread_stats *st, __u64 now)
+{
+	st->gap_ts = now;
+	st->gap_oncpu = oncpu_now(st, now);
+	st->gap_blocked = st->blocked_ns;
+	st->gap_runq = st->runq_ns;
+	st->gap_nsys = st->nsyscalls;
+	st->gap_longest_ns = 0;
+	st->gap_longest_nr = 0;
+}
+
+static __always_inline void stall_emit(struct tw_thread_stats *st, __u32 tid, __u32 tgid, __u64 now,
+				       __u64 gap)
+{
+	struct tw_stall *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(TW_DROP_STALL_EVENT);
+		return;
+	}
+	e->type = TW_EV_STALL;
+	e->tid = tid;
+	e->tgid = tgid;
+	e->longest_nr = st->gap_longest_nr;
+	e->start_ns = st->gap_ts;
+	e->duration_ns = gap;
+	e->oncpu_ns = oncpu_now(st, now) - st->gap_oncpu;
+	e->blocked_ns = st->blocked_ns - st->gap_blocked;
+	e->runq_ns = st->runq_ns - st->gap_runq;
+	e->nsyscalls = st->nsyscalls - st->gap_nsys;
+	e->longest_ns = st->gap_longest_ns;
+	events_submit(e);
+}
+
+static __always_inline struct tw_loop_stats *loop_get(struct tw_thread_stats *st, __u32 tid,
+						      __u32 tgid)
+{
+	struct tw_loop_stats *ls;
 	long err;
 
-	if (!current_wanted(&tid, &tgid))
-		return 0;
-	st = bpf_map_lookup_elem(&thread_stats, &tid);
-	if (!st || !st->call)
-		return 0;
-	delta = bpf_ktime_get_ns() - st->call_ts;
-	key.tid = tid;
-	key.call = st->call;
-	st->call = TW_CALL_NONE;
+	ls = bpf_map_lookup_elem(&loop_stats, &tid);
+	if (ls)
+		return ls;
+	err = bpf_map_update_elem(&loop_stats, &tid, &zero_loop_stats, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		count_drop(err == -E2BIG ? TW_DROP_LOOP_MAP : TW_DROP_ALLOC);
+		return NULL;
+	}
+	ls = bpf_map_lookup_elem(&loop_stats, &tid);
+	if (ls) {
+		ls->tgid = tgid;
+		ls->start_ns = st->start_ns;
+		/* lets user space find (and delete) this entry when the thread dies */
+		st->has_loop = 1;
+	}
+	return ls;
+}
+
+/* A wait is entered after a gap: the gap ends, and is a stall if it was long. */
+static __always_inline void gap_end(struct tw_thread_stats *st, __u32 tid, __u32 tgid, __u64 now)
+{
+	struct tw_loop_stats *ls;
+	__u64 gap = now - st->gap_ts;
+
+	ls = loop_get(st, tid, tgid);
+	if (ls) {
+		ls->iterations++;
+		ls->gap_total_ns += gap;
+		if (gap > ls->gap_max_ns)
+			ls->gap_max_ns = gap;
+		ls->gap_hist[hist_slot(gap)]++;
+		if (gap >= stall_ns)
+			ls->stalls++;
+	}
+	if (gap >= stall_ns)
+		stall_emit(st, tid, tgid, now, gap);
+	st->gap_ts = 0;
+}
+
+static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, __u32 tgid,
+					 __u32 call, __u32 fd, long ret, __u64 delta)
+{
+	struct tw_call_key key = { .tid = tid, .call = call };
+	struct tw_call_stats *cs;
+	long err;
+
 	cs = bpf_map_lookup_elem(&call_stats, &key);
 	if (!cs) {
 		err = bpf_map_update_elem(&call_stats, &key, &zero_call_stats, BPF_NOEXIST);
 		if (err && err != -EEXIST) {
 			count_drop(err == -E2BIG ? TW_DROP_CALL_MAP : TW_DROP_ALLOC);
-			return 0;
+			return;
 		}
 		cs = bpf_map_lookup_elem(&call_stats, &key);
 		if (!cs)
-			return 0;
+			return;
 		cs->tgid = tgid;
 		cs->start_ns = st->start_ns;
 		/* lets user space find (and delete) this entry when the thread dies */
-		st->calls_used |= 1U << key.call;
+		st->calls_used |= 1U << call;
 	}
 	cs->count++;
 	if (ret < 0)
 		cs->errors++;
 	cs->total_ns += delta;
 	cs->hist[hist_slot(delta)]++;
+	if (TW_CALL_HAS_FD(call) && fd < TW_FD_NR) {
+		cs->fd_count[fd]++;
+		cs->fd_ns[fd] += delta;
+	}
+}
+
+static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr)
+{
+	struct tw_thread_stats *st;
+	__u32 tid, tgid, call = TW_CALL_NONE;
+	__u64 now = 0;
+
+	if (!current_wanted(&tid, &tgid))
+		return 0;
+	if (nr < 0 || nr >= TW_SYSCALL_NR_MAX)
+		nr = -1;
+	else
+		call = call_of_syscall[nr];
+	if (call == TW_CALL_FUTEX && !futex_waits(regs))
+		call = TW_CALL_NONE;
+	st = thread_get((struct task_struct *)bpf_get_current_task(), false, tid, tgid, true);
+	if (!st)
+		return 0;
+	/* the clock only for timed calls and for calls inside a loop's gap */
+	if (call || st->gap_ts) {
+		now = bpf_ktime_get_ns();
+		if (TW_CALL_IS_WAIT(call) && st->gap_ts)
+			gap_end(st, tid, tgid, now);
+	}
+	st->nsyscalls++;
+	st->sys_cur = nr + 1;
+	st->sys_ts = now;
+	st->call = call;
+	if (TW_CALL_HAS_FD(call))
+		st->call_fd = fd_kind(PT_REGS_PARM1_CORE_SYSCALL(regs));
+	return 0;
+}
+
+static __always_inline int handle_sys_exit(long ret)
+{
+	struct tw_thread_stats *st;
+	__u32 tid, tgid, call;
+	__u64 now, delta;
+
+	if (!current_wanted(&tid, &tgid))
+		return 0;
+	st = bpf_map_lookup_elem(&thread_stats, &tid);
+	if (!st || !st->sys_cur)
+		return 0;
+	call = st->call;
+	if (!st->sys_ts) {
+		/* neither timed nor in a gap */
+		st->sys_cur = 0;
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	delta = now - st->sys_ts;
+	if (st->gap_ts && delta > st->gap_longest_ns) {
+		st->gap_longest_ns = delta;
+		st->gap_longest_nr = st->sys_cur;
+	}
+	st->sys_cur = 0;
+	st->call = TW_CALL_NONE;
+	if (!call)
+		return 0;
+	call_account(st, tid, tgid, call, st->call_fd, ret, delta);
+	if (TW_CALL_IS_WAIT(call))
+		gap_begin(st, now);
 	return 0;
 }
 

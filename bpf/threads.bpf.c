@@ -29,14 +29,7 @@ static __always_inline void emit(__u32 type, __u32 tid, __u32 tgid, __u32 ptid, 
 	e->ts_ns = now;
 	e->start_ns = BPF_CORE_READ(task, start_time);
 	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
-	/*
-	 * Waking the reader costs an irq_work per event (6 us on a VM during a
-	 * thread storm); it polls every 100 ms anyway, so wake it only when the
-	 * buffer is filling up.
-	 */
-	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= TW_RINGBUF_WAKE_BYTES
-				      ? BPF_RB_FORCE_WAKEUP
-				      : BPF_RB_NO_WAKEUP);
+	events_submit(e);
 }
 
 /* A task the kernel just finished creating; current is its creator. */

@@ -36,6 +36,8 @@ enum tw_drop {
 	TW_DROP_SWITCH_IN, /* a thread left a CPU we had not seen it take: that run is lost */
 	TW_DROP_FIRST_RUN, /* the same, for the first run of a thread born while traced */
 	TW_DROP_CALL_MAP, /* per-call map full (--max-calls): a call went untimed */
+	TW_DROP_LOOP_MAP, /* loop map full (--max-loops): a loop's gaps went uncounted */
+	TW_DROP_STALL_EVENT, /* stall event lost: ring buffer full (the loop still counts it) */
 	TW_DROP_NR,
 };
 
@@ -71,6 +73,20 @@ enum tw_call {
 	TW_CALL_NR, /* <= 32: struct tw_thread_stats keeps a bit per call */
 };
 
+/* The wait family: a thread that keeps returning to one of these is an event loop. */
+#define TW_CALL_IS_WAIT(c) ((c) >= TW_CALL_EPOLL_WAIT && (c) <= TW_CALL_PSELECT6)
+/* The read/write family: their first argument is an fd, whose kind is recorded. */
+#define TW_CALL_HAS_FD(c) ((c) >= TW_CALL_READ && (c) <= TW_CALL_SENDMSG)
+
+/* What a read/write-family call's fd was, from its inode's mode. */
+enum tw_fd_kind {
+	TW_FD_OTHER = 0, /* tty, eventfd, char device, ... or not found */
+	TW_FD_SOCKET,
+	TW_FD_PIPE, /* pipes and FIFOs */
+	TW_FD_FILE, /* regular files */
+	TW_FD_NR,
+};
+
 /* Syscall numbers the call table covers (x86_64 and arm64 top out below 470). */
 #define TW_SYSCALL_NR_MAX 512
 
@@ -87,7 +103,26 @@ struct tw_call_stats {
 	__u64 count;
 	__u64 errors; /* returned < 0 */
 	__u64 total_ns;
+	__u64 fd_count[TW_FD_NR]; /* read/write family: calls by fd kind */
+	__u64 fd_ns[TW_FD_NR]; /* and their time */
 	__u64 hist[TW_HIST_SLOTS]; /* latency, entry to exit */
+};
+
+/*
+ * Per event-loop thread (BPF_MAP_TYPE_HASH keyed by tid, preallocated),
+ * created when a thread enters a wait call for the second time: the gaps
+ * between a wait's return and the next wait's entry, when the loop could
+ * serve no one.
+ */
+struct tw_loop_stats {
+	__u32 tgid;
+	__u32 __pad;
+	__u64 start_ns; /* the thread's start_time, as in struct tw_thread_stats */
+	__u64 iterations; /* gaps completed */
+	__u64 stalls; /* gaps of stall_ns or more, exact even when their events are lost */
+	__u64 gap_total_ns;
+	__u64 gap_max_ns;
+	__u64 gap_hist[TW_HIST_SLOTS];
 };
 
 /* Thread-creation failures, by the errno the clone family returned. */
@@ -112,8 +147,20 @@ struct tw_thread_stats {
 	__u32 ran; /* switched in at least once since we saw it */
 	__u32 tgid;
 	__u32 call; /* enum tw_call in flight, TW_CALL_NONE outside one */
-	__u64 call_ts; /* CLOCK_MONOTONIC ns when that call was entered */
 	__u32 calls_used; /* bit (1 << enum tw_call) for each call with an entry in call_stats */
+	__u32 call_fd; /* enum tw_fd_kind of the call in flight */
+	__u32 sys_cur; /* syscall number + 1 of the syscall in flight, 0 outside one */
+	__u32 has_loop; /* the thread has an entry in loop_stats */
+	__u64 sys_ts; /* CLOCK_MONOTONIC ns of that syscall's entry (timed calls and gaps only) */
+	__u64 nsyscalls; /* syscalls entered (with syscall tracing on) */
+	/* the loop gap in progress: since a wait returned, until the next wait's entry */
+	__u64 gap_ts; /* when the wait returned; 0 outside a gap */
+	__u64 gap_oncpu; /* oncpu_ns, blocked_ns, runq_ns, nsyscalls at gap_ts */
+	__u64 gap_blocked;
+	__u64 gap_runq;
+	__u64 gap_nsys;
+	__u64 gap_longest_ns; /* the longest syscall completed in the gap */
+	__u32 gap_longest_nr; /* its number + 1; 0: none yet */
 	__u32 __pad2;
 	__u64 start_ns; /* the task's start_time: tells a reused tid from its last owner */
 	__u64 oncpu_ns;
@@ -141,6 +188,7 @@ enum tw_event_type {
 	TW_EV_THREAD_NEW = 1, /* a thread joined a traced process */
 	TW_EV_PROC_NEW = 2, /* a new process (its first thread) was created */
 	TW_EV_THREAD_EXIT = 3, /* a traced thread exited */
+	TW_EV_STALL = 4, /* an event loop's gap of stall_ns or more ended (struct tw_stall) */
 };
 
 /* Lifecycle events (56 bytes), through the ring buffer, in the order the kernel saw them. */
@@ -152,6 +200,24 @@ struct tw_event {
 	__u64 ts_ns; /* CLOCK_MONOTONIC */
 	__u64 start_ns; /* the task's start_time, as in struct tw_thread_stats */
 	char comm[TASK_COMM_LEN];
+};
+
+/*
+ * A stall, through the same ring buffer: a loop gap of stall_ns or more,
+ * with its breakdown measured in the kernel. oncpu + blocked + runq = duration.
+ */
+struct tw_stall {
+	__u32 type; /* TW_EV_STALL: first, like struct tw_event */
+	__u32 tid;
+	__u32 tgid;
+	__u32 longest_nr; /* syscall number + 1 of the longest call in the gap; 0: none */
+	__u64 start_ns; /* CLOCK_MONOTONIC when the wait returned */
+	__u64 duration_ns;
+	__u64 oncpu_ns;
+	__u64 blocked_ns;
+	__u64 runq_ns;
+	__u64 nsyscalls; /* syscalls made in the gap */
+	__u64 longest_ns;
 };
 
 #endif /* __THREADWATCH_H */

@@ -13,6 +13,10 @@
 
 /* "read", "epoll_wait"... for an enum tw_call; "?" out of range. */
 const char *call_name(__u32 call);
+/* "socket", "pipe", "file" or "other" */
+const char *fd_kind_name(__u32 kind);
+/* This architecture's name of syscall number nr, or NULL if unknown. */
+const char *syscall_name(long nr);
 /* Fill a syscall-number -> enum tw_call table for this architecture. */
 void calls_fill_table(volatile __u8 *table, size_t n);
 
@@ -21,6 +25,8 @@ struct tw_call_rec {
 	__u64 count;
 	__u64 errors;
 	__u64 total_ns;
+	__u64 fd_count[TW_FD_NR]; /* read/write family: calls by enum tw_fd_kind */
+	__u64 fd_ns[TW_FD_NR];
 	struct tw_shist *hist;
 };
 

@@ -20,7 +20,8 @@ static const char doc[] =
 	"  sudo bpf-threadwatch -p 1234 -i 1 --format json  # a JSON line each second\n"
 	"  sudo bpf-threadwatch -p 1234 --by comm    # fold pools (worker-1, worker-2...) by name\n"
 	"  sudo bpf-threadwatch -p 1234 -t 1240      # one thread of PID 1234\n"
-	"  sudo bpf-threadwatch -p 1234 --syscalls   # and which call each thread waits in\n"
+	"  sudo bpf-threadwatch -p 1234 -i 1 --stall-ms 50   # event-loop stalls of 50 ms+, live\n"
+	"  sudo bpf-threadwatch -p 1234 -i 2 --blocked-ms 500  # threads stuck 0.5 s+, and where\n"
 	"  sudo bpf-threadwatch -d 5 --top 5         # the 5 busiest processes on the machine\n"
 	"  sudo bpf-threadwatch -- python3 app.py    # start a command and trace it from birth\n"
 	"\n"
@@ -28,6 +29,13 @@ static const char doc[] =
 	"woken) and RUNQ (it was runnable but waited for a CPU: woken or preempted). Histograms\n"
 	"are log2 buckets of nanoseconds. Thread creation failures are counted by errno;\n"
 	"EAGAIN is the signature of thread exhaustion (pids.max, RLIMIT_NPROC, threads-max).\n"
+	"\n"
+	"With targets (-p, -t or a command), syscalls are traced too: the latency of blocking\n"
+	"calls per thread (read/write family with the fd kind, epoll/poll/select, futex waits,\n"
+	"sleeps, connect/accept); event loops (threads that keep returning to an epoll/poll/\n"
+	"select wait) with the gaps between waits and STALLS, gaps of --stall-ms or more, broken\n"
+	"down into on-CPU, blocked (and in which call) and run-queue time; and threads BLOCKED\n"
+	"NOW for longer than --blocked-ms, with their call. System-wide, add --syscalls.\n"
 	"\n"
 	"Exit status: 0 success, 1 runtime failure (BPF load/attach), 2 bad usage or input.\n"
 	"Needs root, or CAP_BPF + CAP_PERFMON + CAP_DAC_READ_SEARCH (tracefs is root-only),\n"
@@ -44,6 +52,11 @@ enum {
 	OPT_KTHREADS,
 	OPT_MAX_CALLS,
 	OPT_SYSCALLS,
+	OPT_NO_SYSCALLS,
+	OPT_STALL_MS,
+	OPT_BLOCKED_MS,
+	OPT_MAX_LOOPS,
+	OPT_MAX_STALLS,
 };
 
 static const struct argp_option options[] = {
@@ -61,9 +74,16 @@ static const struct argp_option options[] = {
 	{ "max-calls", OPT_MAX_CALLS, "N", 0,
 	  "(thread, blocking call) pairs tracked in the kernel (default 16384)", 0 },
 	{ "syscalls", OPT_SYSCALLS, NULL, 0,
-	  "Also time blocking syscalls per thread (read/write, epoll/poll/select, futex "
-	  "waits, sleeps, connect/accept); costs more on syscall-heavy targets",
-	  0 },
+	  "Trace syscalls system-wide too (default: only with -p, -t or a command)", 0 },
+	{ "no-syscalls", OPT_NO_SYSCALLS, NULL, 0,
+	  "Do not trace syscalls: scheduler and lifecycle only, the lowest overhead", 0 },
+	{ "stall-ms", OPT_STALL_MS, "MS", 0,
+	  "An event-loop gap this long is a stall (default 100, asyncio's own)", 0 },
+	{ "blocked-ms", OPT_BLOCKED_MS, "MS", 0,
+	  "Report threads blocked right now for longer than this (default 1000)", 0 },
+	{ "max-loops", OPT_MAX_LOOPS, "N", 0, "Event-loop threads tracked (default 4096)", 0 },
+	{ "max-stalls", OPT_MAX_STALLS, "N", 0,
+	  "Stalls kept for the report; later ones are only counted (default 1000)", 0 },
 	{ "btf", OPT_BTF, "FILE", 0, "Kernel BTF to use when /sys/kernel/btf/vmlinux is missing",
 	  0 },
 	{ "attach-mode", OPT_ATTACH, "auto|tp_btf|raw_tp", 0,
@@ -151,7 +171,22 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		cfg->max_calls = (__u32)parse_num(state, "--max-calls", arg, 64, 4194304);
 		break;
 	case OPT_SYSCALLS:
-		cfg->syscalls = true;
+	case OPT_NO_SYSCALLS:
+		if (cfg->syscalls_opt)
+			argp_error(state, "give at most one of --syscalls and --no-syscalls");
+		cfg->syscalls_opt = key == OPT_SYSCALLS ? 1 : -1;
+		break;
+	case OPT_STALL_MS:
+		cfg->stall_ns = parse_num(state, "--stall-ms", arg, 1, 3600000) * 1000000ULL;
+		break;
+	case OPT_BLOCKED_MS:
+		cfg->blocked_ns = parse_num(state, "--blocked-ms", arg, 1, 3600000) * 1000000ULL;
+		break;
+	case OPT_MAX_LOOPS:
+		cfg->max_loops = (__u32)parse_num(state, "--max-loops", arg, 16, 4194304);
+		break;
+	case OPT_MAX_STALLS:
+		cfg->max_stalls = (__u32)parse_num(state, "--max-stalls", arg, 0, 10000000);
 		break;
 	case OPT_BTF:
 		cfg->btf_path = arg;
@@ -205,8 +240,15 @@ void cli_parse(int argc, char **argv, struct tw_config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->top = 10;
+	cfg->stall_ns = 100 * 1000000ULL;
+	cfg->blocked_ns = 1000 * 1000000ULL;
+	cfg->max_stalls = 1000;
 	argp_err_exit_status = 2;
 	argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, cfg);
 	if (!cfg->top_set && (cfg->npids || cfg->command))
 		cfg->top = 0;
+	if (cfg->syscalls_opt)
+		cfg->syscalls = cfg->syscalls_opt > 0;
+	else
+		cfg->syscalls = cfg->npids || cfg->command || cfg->tid;
 }

@@ -32,7 +32,12 @@ struct tw_config {
 	__u32 max_threads;
 	__u32 max_procs;
 	__u32 max_calls;
-	bool syscalls; /* --syscalls: time blocking calls */
+	__u32 max_loops;
+	__u32 max_stalls; /* stalls kept for the report; more are counted */
+	bool syscalls; /* trace syscalls: blocking calls, event loops, blocked-now */
+	int syscalls_opt; /* 1: --syscalls, -1: --no-syscalls, 0: default (on with targets) */
+	__u64 stall_ns; /* --stall-ms */
+	__u64 blocked_ns; /* --blocked-ms */
 	const char *btf_path;
 	enum tw_attach_mode attach_mode;
 	bool include_kthreads;

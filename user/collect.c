@@ -26,6 +26,8 @@ int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int 
 		vsz = sizeof(struct tw_proc_stats);
 	if (vsz < sizeof(struct tw_call_stats))
 		vsz = sizeof(struct tw_call_stats);
+	if (vsz < sizeof(struct tw_loop_stats))
+		vsz = sizeof(struct tw_loop_stats);
 
 	memset(c, 0, sizeof(*c));
 	c->m = m;
@@ -33,6 +35,7 @@ int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int 
 	c->proc_fd = proc_fd;
 	c->drops_fd = drops_fd;
 	c->call_fd = -1;
+	c->loop_fd = -1;
 	c->skip_kthreads = skip_kthreads;
 	c->ncpu = libbpf_num_possible_cpus();
 	if (c->ncpu <= 0)
@@ -120,6 +123,11 @@ int collect_on_event(void *ctx, void *data, size_t len)
 	const struct tw_event *e = data;
 	struct tw_thread *t;
 
+	if (len >= sizeof(struct tw_stall) && e->type == TW_EV_STALL) {
+		if (model_stall_add(c->m, data))
+			c->err = -ENOMEM;
+		return c->err;
+	}
 	if (len < sizeof(*e))
 		return 0;
 	t = model_apply_event(c->m, e);
@@ -160,12 +168,19 @@ static void harvest_thread(struct tw_collector *c, struct tw_thread *t)
 
 	/* an entry a new thread with the same tid already owns is not ours to take */
 	if (!bpf_map_lookup_elem(c->thread_fd, &key, c->buf) && model_thread_owns(t, c->buf)) {
+		bool loop = s->has_loop;
+
 		used = s->calls_used;
 		if (model_thread_fold(t, c->buf, 0))
 			c->err = -ENOMEM;
 		bpf_map_delete_elem(c->thread_fd, &key);
 		if (c->call_fd >= 0)
 			harvest_calls(c, t, used);
+		if (loop && c->loop_fd >= 0 && !bpf_map_lookup_elem(c->loop_fd, &key, c->buf)) {
+			if (model_loop_fold(t, c->buf))
+				c->err = -ENOMEM;
+			bpf_map_delete_elem(c->loop_fd, &key);
+		}
 	}
 	t->harvested = true;
 }
@@ -274,7 +289,34 @@ static int refresh_threads(struct tw_collector *c, __u64 now, bool adopt)
 			if (!t)
 				return -ENOMEM;
 		}
-		if (model_thread_fold(t, c->buf, now))
+		if (model_thread_fold(t, c->buf, now) || model_thread_live(c->m, t, c->buf, now))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Event loops' gap counters, into their threads (a dead thread's are taken at its harvest). */
+static int refresh_loops(struct tw_collector *c)
+{
+	const struct tw_loop_stats *v = c->buf;
+	__u32 key, next, *prev = NULL;
+
+	if (c->loop_fd < 0)
+		return 0;
+	while (!bpf_map_get_next_key(c->loop_fd, prev, &next)) {
+		struct tw_proc *p;
+		struct tw_thread *t;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(c->loop_fd, &key, c->buf))
+			continue;
+		p = model_proc(c->m, v->tgid);
+		t = p ? proc_thread(p, key) : NULL;
+		if (!t || t->harvested ||
+		    (t->start_ns && v->start_ns && t->start_ns != v->start_ns))
+			continue;
+		if (model_loop_fold(t, v))
 			return -ENOMEM;
 	}
 	return 0;
@@ -409,7 +451,10 @@ int collect_refresh(struct tw_collector *c, __u64 now_ns)
 		err = refresh_procs(c, now_ns);
 	if (!err)
 		err = collect_calls(c);
+	if (!err)
+		err = refresh_loops(c);
 	if (err)
 		return err;
+	c->m->live_ns = now_ns;
 	return refresh_live(c, now_ns, sweep);
 }

@@ -23,6 +23,7 @@ struct tw_collector {
 	int proc_fd;
 	int drops_fd;
 	int call_fd; /* -1 without syscall tracing */
+	int loop_fd; /* -1 without syscall tracing */
 	int ncpu;
 	bool skip_kthreads;
 	void *buf; /* one per-CPU value of the larger struct */

@@ -152,8 +152,11 @@ static void set_syscalls(struct threadwatch_bpf *s, bool tp_btf, bool on)
 	bpf_program__set_autoload(s->progs.raw_tp_sys_exit, on && !tp_btf);
 	if (on)
 		calls_fill_table(s->rodata->call_of_syscall, TW_SYSCALL_NR_MAX);
-	else
-		bpf_map__set_max_entries(s->maps.call_stats, 1); /* unused: keep it tiny */
+	else {
+		/* unused: keep them tiny */
+		bpf_map__set_max_entries(s->maps.call_stats, 1);
+		bpf_map__set_max_entries(s->maps.loop_stats, 1);
+	}
 }
 
 static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_btf)
@@ -183,6 +186,9 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 		bpf_map__set_max_entries(s->maps.proc_stats, cfg->max_procs);
 	if (cfg->max_calls && cfg->syscalls)
 		bpf_map__set_max_entries(s->maps.call_stats, cfg->max_calls);
+	if (cfg->max_loops && cfg->syscalls)
+		bpf_map__set_max_entries(s->maps.loop_stats, cfg->max_loops);
+	s->rodata->stall_ns = cfg->stall_ns;
 	err = threadwatch_bpf__load(s);
 	if (err) {
 		threadwatch_bpf__destroy(s);
@@ -301,6 +307,11 @@ int tw_bpf_drops_fd(const struct tw_bpf *b)
 int tw_bpf_call_fd(const struct tw_bpf *b)
 {
 	return b->syscalls ? bpf_map__fd(b->skel->maps.call_stats) : -1;
+}
+
+int tw_bpf_loop_fd(const struct tw_bpf *b)
+{
+	return b->syscalls ? bpf_map__fd(b->skel->maps.loop_stats) : -1;
 }
 
 int tw_bpf_events_fd(const struct tw_bpf *b)

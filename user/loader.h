@@ -29,5 +29,6 @@ int tw_bpf_drops_fd(const struct tw_bpf *b);
 int tw_bpf_events_fd(const struct tw_bpf *b);
 /* -1 when syscalls are not traced (no --syscalls) */
 int tw_bpf_call_fd(const struct tw_bpf *b);
+int tw_bpf_loop_fd(const struct tw_bpf *b);
 
 #endif

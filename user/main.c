@@ -66,6 +66,9 @@ static int report(struct run *r, bool final, __u64 now)
 		.by = r->cfg->by,
 		.top = r->cfg->top,
 		.targets_only = r->cfg->npids > 0,
+		.syscalls = r->cfg->syscalls,
+		.run_start_ns = r->start_ns,
+		.blocked_ns = r->cfg->blocked_ns,
 	};
 	struct tw_view v;
 	int err;
@@ -265,6 +268,8 @@ int main(int argc, char **argv)
 	if (err)
 		goto cleanup;
 	model_init(&r.model, cfg.interval_ns > 0);
+	r.model.stall_ns = cfg.stall_ns;
+	r.model.max_stalls = cfg.max_stalls;
 	err = collect_init(&r.col, &r.model, tw_bpf_thread_fd(&r.bpf), tw_bpf_proc_fd(&r.bpf),
 			   tw_bpf_drops_fd(&r.bpf), !cfg.include_kthreads);
 	if (err) {
@@ -273,6 +278,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	r.col.call_fd = tw_bpf_call_fd(&r.bpf);
+	r.col.loop_fd = tw_bpf_loop_fd(&r.bpf);
 	r.rb = ring_buffer__new(tw_bpf_events_fd(&r.bpf), collect_on_event, &r.col, NULL);
 	if (!r.rb) {
 		err = -errno;

@@ -59,6 +59,9 @@ void rec_free(struct tw_thread_rec *r)
 
 static void thread_free(struct tw_thread *t)
 {
+	if (t->loop)
+		free(t->loop->stalls);
+	free(t->loop);
 	rec_free(&t->tot);
 	if (t->mark)
 		rec_free(t->mark);
@@ -291,6 +294,101 @@ int model_thread_call_fold(struct tw_thread *t, const struct tw_call_key *key,
 	return calls_set(&t->tot.calls, key, s);
 }
 
+struct tw_loop *model_thread_loop(struct tw_thread *t)
+{
+	if (!t->loop)
+		t->loop = calloc(1, sizeof(*t->loop));
+	return t->loop;
+}
+
+int model_loop_fold(struct tw_thread *t, const struct tw_loop_stats *s)
+{
+	struct tw_loop *l = model_thread_loop(t);
+
+	if (!l)
+		return -ENOMEM;
+	l->tot.iterations = s->iterations;
+	l->tot.stalls = s->stalls;
+	l->tot.gap_total_ns = s->gap_total_ns;
+	l->tot.gap_max_ns = s->gap_max_ns;
+	memset(&l->tot.gap, 0, sizeof(l->tot.gap));
+	hist_fold(&l->tot.gap, s->gap_hist);
+	return 0;
+}
+
+/* Time in state `st` up to now: the kernel's total plus the interval still open. */
+static __u64 with_open(const struct tw_thread_stats *s, __u32 st, __u64 total, __u64 now_ns)
+{
+	return total + (s->state == st && now_ns > s->state_ts ? now_ns - s->state_ts : 0);
+}
+
+int model_thread_live(struct tw_model *m, struct tw_thread *t, const struct tw_thread_stats *s,
+		      __u64 now_ns)
+{
+	struct tw_stall *o;
+	struct tw_loop *l;
+
+	t->live_state = s->state;
+	t->live_state_ts = s->state_ts;
+	t->live_sys = s->sys_cur;
+	if (!s->has_loop && !t->loop)
+		return 0;
+	l = model_thread_loop(t);
+	if (!l)
+		return -ENOMEM;
+	l->stalled_now =
+		t->alive && s->gap_ts && now_ns > s->gap_ts && now_ns - s->gap_ts >= m->stall_ns;
+	if (!l->stalled_now)
+		return 0;
+	o = &l->ongoing;
+	memset(o, 0, sizeof(*o));
+	o->type = TW_EV_STALL;
+	o->tid = t->tid;
+	o->tgid = t->pid;
+	o->start_ns = s->gap_ts;
+	o->duration_ns = now_ns - s->gap_ts;
+	/* the same differences the kernel takes when a stall ends (bpf/syscalls.bpf.c) */
+	o->oncpu_ns = with_open(s, TW_ST_ONCPU, s->oncpu_ns, now_ns) - s->gap_oncpu;
+	o->blocked_ns = with_open(s, TW_ST_BLOCKED, s->blocked_ns, now_ns) - s->gap_blocked;
+	o->runq_ns = with_open(s, TW_ST_RUNQ, s->runq_ns, now_ns) - s->gap_runq;
+	o->nsyscalls = s->nsyscalls - s->gap_nsys;
+	o->longest_nr = s->gap_longest_nr;
+	o->longest_ns = s->gap_longest_ns;
+	/* the call it is in right now may be the longest */
+	if (s->sys_cur && s->sys_ts && now_ns > s->sys_ts && now_ns - s->sys_ts > o->longest_ns) {
+		o->longest_nr = s->sys_cur;
+		o->longest_ns = now_ns - s->sys_ts;
+	}
+	return 0;
+}
+
+int model_stall_add(struct tw_model *m, const struct tw_stall *e)
+{
+	struct tw_proc *p = model_proc(m, e->tgid);
+	struct tw_thread *t = p ? proc_thread(p, e->tid) : NULL;
+	struct tw_loop *l;
+
+	if (!t || m->nstalls_kept >= m->max_stalls) {
+		m->stalls_not_kept++;
+		return 0;
+	}
+	l = model_thread_loop(t);
+	if (!l)
+		return -ENOMEM;
+	if (l->nstalls == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 8;
+		struct tw_stall *nv = realloc(l->stalls, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		l->stalls = nv;
+		l->cap = ncap;
+	}
+	l->stalls[l->nstalls++] = *e;
+	m->nstalls_kept++;
+	return 0;
+}
+
 bool model_thread_owns(const struct tw_thread *t, const struct tw_thread_stats *s)
 {
 	return !t->start_ns || !s->start_ns || t->start_ns == s->start_ns;
@@ -339,6 +437,10 @@ int model_mark(struct tw_model *m)
 			rec_expand(&t->tot, &tot);
 			if (rec_store(t->mark, &tot) || calls_copy(&t->mark->calls, &t->tot.calls))
 				return -ENOMEM;
+			if (t->loop) {
+				t->loop->mark = t->loop->tot;
+				t->loop->stalls_mark = t->loop->nstalls;
+			}
 		}
 	}
 	memcpy(m->drops_mark, m->drops, sizeof(m->drops));

@@ -63,6 +63,26 @@ struct tw_proc_totals {
 	struct tw_hist lifetime;
 };
 
+/* An event loop's gaps (struct tw_loop_stats), as totals since the run started. */
+struct tw_loop_totals {
+	__u64 iterations;
+	__u64 stalls; /* exact, from the kernel's counter */
+	__u64 gap_total_ns;
+	__u64 gap_max_ns; /* since the run started, in interval reports too */
+	struct tw_hist gap;
+};
+
+/* What a thread that turned out to be an event loop carries besides its totals. */
+struct tw_loop {
+	struct tw_loop_totals tot;
+	struct tw_loop_totals mark; /* tot at the last interval report (-i only) */
+	struct tw_stall *stalls; /* the ones kept (the model's max_stalls), oldest first */
+	size_t nstalls, cap;
+	size_t stalls_mark; /* stalls[stalls_mark..] ended since the last interval report */
+	bool stalled_now; /* at the last refresh, in a gap of stall_ns or more: */
+	struct tw_stall ongoing; /* that gap so far */
+};
+
 struct tw_thread {
 	__u32 tid;
 	__u32 pid;
@@ -74,6 +94,11 @@ struct tw_thread {
 	struct tw_thread_rec tot; /* since the run started */
 	struct tw_thread_rec *mark; /* tot at the last interval report (-i only) */
 	bool marked_dead; /* -i: dead when last marked, so no interval will show it again */
+	struct tw_loop *loop; /* NULL unless the thread is an event loop */
+	/* where it was at the last refresh (struct tw_thread_stats state, state_ts, sys_cur) */
+	__u32 live_state;
+	__u32 live_sys;
+	__u64 live_state_ts;
 };
 
 struct tw_proc {
@@ -102,6 +127,11 @@ struct tw_model {
 	bool keep_marks; /* interval mode: remember totals at each report */
 	__u64 drops[TW_DROP_NR];
 	__u64 drops_mark[TW_DROP_NR];
+	__u64 stall_ns; /* a loop gap this long is a stall (--stall-ms) */
+	__u64 max_stalls; /* stall records kept; later ones only counted */
+	__u64 nstalls_kept;
+	__u64 stalls_not_kept; /* past max_stalls, or of a thread the model does not know */
+	__u64 live_ns; /* CLOCK_MONOTONIC of the last refresh: "now" for the live fields */
 };
 
 int model_init(struct tw_model *m, bool keep_marks);
@@ -139,6 +169,13 @@ int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u6
 int model_thread_call_fold(struct tw_thread *t, const struct tw_call_key *key,
 			   const struct tw_call_stats *s);
 /* Whether a kernel entry is this record's (not a later thread's with the same tid). */
+/* The live fields, and a loop's gap in progress, from a refresh at now_ns. */
+int model_thread_live(struct tw_model *m, struct tw_thread *t, const struct tw_thread_stats *s,
+		      __u64 now_ns);
+struct tw_loop *model_thread_loop(struct tw_thread *t);
+int model_loop_fold(struct tw_thread *t, const struct tw_loop_stats *s);
+/* A stall event from the kernel; 0 also when it is only counted (not kept). */
+int model_stall_add(struct tw_model *m, const struct tw_stall *e);
 bool model_thread_owns(const struct tw_thread *t, const struct tw_thread_stats *s);
 /* Replace a process's totals with the sum of ncpu per-CPU values. */
 void model_proc_fold(struct tw_proc *p, const struct tw_proc_stats *percpu, int ncpu);

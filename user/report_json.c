@@ -15,6 +15,8 @@ const char *const tw_drop_names[TW_DROP_NR] = {
 	[TW_DROP_SWITCH_IN] = "switch_in_unseen",
 	[TW_DROP_FIRST_RUN] = "first_run_unseen",
 	[TW_DROP_CALL_MAP] = "call_map_full",
+	[TW_DROP_LOOP_MAP] = "loop_map_full",
+	[TW_DROP_STALL_EVENT] = "stall_events",
 };
 /* clang-format on */
 
@@ -75,6 +77,13 @@ static void json_calls(struct json *j, const struct tw_calls *c)
 		json_ku64(j, "errors", order[i]->errors);
 		json_ku64(j, "total_ns", order[i]->total_ns);
 		json_shist(j, "hist", order[i]->hist);
+		if (TW_CALL_HAS_FD(order[i]->call)) {
+			json_key(j, "fd");
+			json_obj_begin(j);
+			for (__u32 k = 0; k < TW_FD_NR; k++)
+				json_ku64(j, fd_kind_name(k), order[i]->fd_count[k]);
+			json_obj_end(j);
+		}
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -101,6 +110,78 @@ static void json_row(struct json *j, const struct tw_row *r)
 	json_shist(j, "blocked_hist", r->t.blocked);
 	json_shist(j, "runq_hist", r->t.runq);
 	json_calls(j, &r->t.calls);
+	json_obj_end(j);
+}
+
+/* A syscall number + 1 as a string, or null. */
+static void json_sys(struct json *j, const char *key, __u32 sys1)
+{
+	char buf[24];
+	const char *name = sys_label(sys1, buf);
+
+	json_key(j, key);
+	if (name)
+		json_str(j, name);
+	else
+		json_null(j);
+}
+
+static void json_stall(struct json *j, const struct tw_stall *s, bool ongoing)
+{
+	json_obj_begin(j);
+	json_ku64(j, "tid", s->tid);
+	json_ku64(j, "start_ns", s->start_ns);
+	json_ku64(j, "duration_ns", s->duration_ns);
+	json_ku64(j, "oncpu_ns", s->oncpu_ns);
+	json_ku64(j, "blocked_ns", s->blocked_ns);
+	json_ku64(j, "runq_ns", s->runq_ns);
+	json_ku64(j, "syscalls", s->nsyscalls);
+	json_key(j, "longest_call");
+	if (s->longest_nr) {
+		json_obj_begin(j);
+		json_sys(j, "name", s->longest_nr);
+		json_ku64(j, "duration_ns", s->longest_ns);
+		json_obj_end(j);
+	} else {
+		json_null(j);
+	}
+	json_kbool(j, "ongoing", ongoing);
+	json_kstr(j, "cause", stall_cause(s));
+	json_obj_end(j);
+}
+
+static void json_loop(struct json *j, const struct tw_loop_view *l)
+{
+	const struct tw_hist *h = &l->lt.gap;
+
+	json_obj_begin(j);
+	json_ku64(j, "tid", l->tid);
+	json_comm(j, l->comm);
+	json_kbool(j, "alive", l->alive);
+	json_ku64(j, "iterations", l->lt.iterations);
+	json_ku64(j, "gap_total_ns", l->lt.gap_total_ns);
+	json_ku64(j, "gap_p50_ns", loop_gap_percentile(l, 0.5));
+	json_ku64(j, "gap_p99_ns", loop_gap_percentile(l, 0.99));
+	json_ku64(j, "gap_max_ns", l->lt.gap_max_ns);
+	json_hist(j, "gap_hist", h);
+	json_ku64(j, "stall_count", l->lt.stalls + (l->ongoing ? 1 : 0));
+	json_key(j, "stalls");
+	json_arr_begin(j);
+	for (size_t i = 0; i < l->nstalls; i++)
+		json_stall(j, &l->stalls[i], false);
+	if (l->ongoing)
+		json_stall(j, l->ongoing, true);
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
+static void json_blocked(struct json *j, const struct tw_blocked_view *b)
+{
+	json_obj_begin(j);
+	json_ku64(j, "tid", b->tid);
+	json_comm(j, b->comm);
+	json_sys(j, "call", b->sys);
+	json_ku64(j, "blocked_ns", b->blocked_ns);
 	json_obj_end(j);
 }
 
@@ -133,6 +214,16 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, double dura
 	for (size_t i = 0; i < pv->nrows; i++)
 		json_row(j, &pv->rows[i]);
 	json_arr_end(j);
+	json_key(j, "loops");
+	json_arr_begin(j);
+	for (size_t i = 0; i < pv->nloops; i++)
+		json_loop(j, &pv->loops[i]);
+	json_arr_end(j);
+	json_key(j, "blocked_now");
+	json_arr_begin(j);
+	for (size_t i = 0; i < pv->nblocked; i++)
+		json_blocked(j, &pv->blocked[i]);
+	json_arr_end(j);
 	json_obj_end(j);
 }
 
@@ -150,6 +241,10 @@ int report_json(FILE *f, const struct tw_view *v)
 	for (int i = 0; i < TW_DROP_NR; i++)
 		json_ku64(&j, tw_drop_names[i], v->drops[i]);
 	json_obj_end(&j);
+	json_kbool(&j, "syscalls", v->o.syscalls);
+	json_ku64(&j, "stall_ms", v->stall_ns / 1000000);
+	json_ku64(&j, "blocked_ms", v->o.blocked_ns / 1000000);
+	json_ku64(&j, "stalls_not_listed", v->stalls_not_kept);
 	json_ku64(&j, "processes_active", v->nprocs_active);
 	json_key(&j, "processes");
 	json_arr_begin(&j);

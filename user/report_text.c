@@ -61,12 +61,107 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv)
 	calls_free(&sum);
 }
 
-static void text_proc(FILE *f, const struct tw_proc_view *pv, double duration_s)
+/* "2.00 s blocked in clock_nanosleep", "300 ms on CPU", "120 ms waiting for a CPU" */
+static void stall_line(FILE *f, const struct tw_stall *s, bool ongoing, __u64 run_start_ns)
+{
+	const char *cause = stall_cause(s);
+	char d[16], x[16], y[16], z[16], l[16], buf[24];
+	const char *call = sys_label(s->longest_nr, buf);
+	double at = s->start_ns > run_start_ns ? (s->start_ns - run_start_ns) / 1e9 : 0;
+
+	fmt_ns(d, sizeof(d), s->duration_ns);
+	if (!strcmp(cause, "blocked"))
+		fprintf(f, "%s blocked%s%s", fmt_ns(x, sizeof(x), s->blocked_ns),
+			call ? " in " : "", call ? call : "");
+	else if (!strcmp(cause, "oncpu"))
+		fprintf(f, "%s on CPU", fmt_ns(x, sizeof(x), s->oncpu_ns));
+	else
+		fprintf(f, "%s waiting for a CPU", fmt_ns(x, sizeof(x), s->runq_ns));
+	fprintf(f, " (stall of %s%s at +%.2f s: on CPU %s, blocked %s, run-queue %s; %llu syscalls",
+		d, ongoing ? " AND COUNTING" : "", at, fmt_ns(x, sizeof(x), s->oncpu_ns),
+		fmt_ns(y, sizeof(y), s->blocked_ns), fmt_ns(z, sizeof(z), s->runq_ns),
+		(unsigned long long)s->nsyscalls);
+	if (call)
+		fprintf(f, ", longest %s %s", call, fmt_ns(l, sizeof(l), s->longest_ns));
+	fprintf(f, ")\n");
+}
+
+/* Loops stalled and threads blocked right now: the first thing to read during an incident. */
+static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
+{
+	char comm[TASK_COMM_LEN], a[16], buf[24];
+
+	for (size_t i = 0; i < pv->nloops; i++) {
+		const struct tw_loop_view *l = &pv->loops[i];
+
+		if (!l->ongoing)
+			continue;
+		fprintf(f, "  STALLED NOW: loop %u (%s) ", l->tid, printable(comm, l->comm));
+		stall_line(f, l->ongoing, true, v->o.run_start_ns);
+	}
+	if (!pv->nblocked)
+		return;
+	fprintf(f, "  BLOCKED NOW for %s or more: %zu thread%s\n    %-8s %-16s %10s  %s\n",
+		fmt_ns(a, sizeof(a), v->o.blocked_ns), pv->nblocked, pv->nblocked == 1 ? "" : "s",
+		"TID", "COMM", "FOR", "IN");
+	for (size_t i = 0; i < pv->nblocked && i < TW_TEXT_MAX_ROWS; i++) {
+		const struct tw_blocked_view *b = &pv->blocked[i];
+		const char *call = sys_label(b->sys, buf);
+
+		fprintf(f, "    %-8u %-16s %10s  %s\n", b->tid, printable(comm, b->comm),
+			fmt_ns(a, sizeof(a), b->blocked_ns), call ? call : "(no syscall)");
+	}
+	if (pv->nblocked > TW_TEXT_MAX_ROWS)
+		fprintf(f, "    ... %zu more (--format json lists them all)\n",
+			pv->nblocked - TW_TEXT_MAX_ROWS);
+}
+
+/* Event loops with their gap percentiles, then each stall with its cause. */
+static void text_loops(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
+{
+	char comm[TASK_COMM_LEN], a[16], b[16], c[16], d[16];
+	size_t shown = 0;
+
+	if (!pv->nloops)
+		return;
+	fprintf(f,
+		"  event loops (gap: a wait's return to the next wait; a stall is a gap of %s+):\n",
+		fmt_ns(a, sizeof(a), v->stall_ns));
+	fprintf(f, "    %-8s %-16s %9s %9s %9s %9s %9s %7s\n", "TID", "COMM", "ITERS", "BUSY",
+		"GAP P50", "GAP P99", "GAP MAX", "STALLS");
+	for (size_t i = 0; i < pv->nloops; i++) {
+		const struct tw_loop_view *l = &pv->loops[i];
+
+		fprintf(f, "    %-8u %-16s %9llu %9s %9s %9s %9s %7llu\n", l->tid,
+			printable(comm, l->comm), (unsigned long long)l->lt.iterations,
+			fmt_ns(a, sizeof(a), l->lt.gap_total_ns),
+			fmt_ns(b, sizeof(b), loop_gap_percentile(l, 0.5)),
+			fmt_ns(c, sizeof(c), loop_gap_percentile(l, 0.99)),
+			fmt_ns(d, sizeof(d), l->lt.gap_max_ns),
+			(unsigned long long)(l->lt.stalls + (l->ongoing ? 1 : 0)));
+	}
+	for (size_t i = 0; i < pv->nloops; i++) {
+		const struct tw_loop_view *l = &pv->loops[i];
+
+		for (size_t k = 0; k < l->nstalls; k++) {
+			if (shown++ == TW_TEXT_MAX_ROWS)
+				fprintf(f, "    ... more stalls (--format json lists them all)\n");
+			if (shown > TW_TEXT_MAX_ROWS)
+				continue;
+			fprintf(f, "    stall, loop %u: ", l->tid);
+			stall_line(f, &l->stalls[k], false, v->o.run_start_ns);
+		}
+	}
+	fputc('\n', f);
+}
+
+static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
 {
 	const struct tw_proc *p = pv->p;
 	const struct tw_proc_totals *pt = &pv->pt;
 	char comm[TASK_COMM_LEN], a[16], b[16], c[16];
 	__u64 fails = proc_thread_failures(pt);
+	double duration_s = v->o.duration_s;
 
 	fprintf(f, "PID %u (%s)%s: threads now %u, peak %u, created %llu, exited %llu, failed %llu",
 		p->pid, printable(comm, p->comm), p->exited ? " [exited]" : "", p->threads_now,
@@ -91,6 +186,7 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, double duration_s)
 	fprintf(f, "  on CPU %s, blocked %s, run-queue wait %s\n",
 		fmt_ns(a, sizeof(a), pv->sum.oncpu_ns), fmt_ns(b, sizeof(b), pv->sum.blocked_ns),
 		fmt_ns(c, sizeof(c), pv->sum.runq_ns));
+	text_now(f, pv, v);
 	if (pv->nrows) {
 		fprintf(f, "\n  %-8s %-16s %5s %10s %10s %10s %9s %9s  %s\n",
 			pv->rows[0].tid || pv->nrows == 0 ? "TID" : "THREADS", "COMM", "ALIVE",
@@ -117,6 +213,7 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, double duration_s)
 		fprintf(f, "  ... %zu more rows (--format json lists them all)\n",
 			pv->nrows - TW_TEXT_MAX_ROWS);
 	fputc('\n', f);
+	text_loops(f, pv, v);
 	text_calls(f, pv);
 	hist_print(f, &pv->sum.blocked,
 		   "blocked intervals (slept until woken), all threads:", "  ");
@@ -145,9 +242,12 @@ int report_text(FILE *f, const struct tw_view *v)
 					(unsigned long long)v->drops[i]);
 		fprintf(f, " (what each means: docs/json.md, \"lost\")\n");
 	}
+	if (v->stalls_not_kept)
+		fprintf(f, "%llu stalls counted but not listed (--max-stalls)\n",
+			(unsigned long long)v->stalls_not_kept);
 	fputc('\n', f);
 	for (size_t i = 0; i < v->nprocs; i++)
-		text_proc(f, &v->procs[i], v->o.duration_s);
+		text_proc(f, &v->procs[i], v);
 	if (fflush(f) || ferror(f))
 		return errno ? -errno : -EIO;
 	return 0;

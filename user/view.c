@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include "view.h"
 
 __u64 totals_offcpu(const struct tw_thread_totals *t)
@@ -54,6 +55,33 @@ __u64 proc_thread_failures(const struct tw_proc_totals *pt)
 	for (int i = 0; i < TW_FAIL_NR; i++)
 		n += pt->thread_fail[i];
 	return n;
+}
+
+const char *stall_cause(const struct tw_stall *s)
+{
+	if (s->oncpu_ns >= s->blocked_ns && s->oncpu_ns >= s->runq_ns)
+		return "oncpu";
+	return s->blocked_ns >= s->runq_ns ? "blocked" : "runq";
+}
+
+__u64 loop_gap_percentile(const struct tw_loop_view *l, double p)
+{
+	__u64 v = hist_percentile(&l->lt.gap, p);
+
+	return v > l->lt.gap_max_ns ? l->lt.gap_max_ns : v;
+}
+
+const char *sys_label(__u32 sys1, char buf[24])
+{
+	const char *name;
+
+	if (!sys1)
+		return NULL;
+	name = syscall_name((long)sys1 - 1);
+	if (name)
+		return name;
+	snprintf(buf, 24, "syscall_%u", sys1 - 1);
+	return buf;
 }
 
 static bool totals_idle(const struct tw_thread_totals *t)
@@ -161,8 +189,79 @@ static void free_rows(struct tw_row *rows, size_t n)
 	free(rows);
 }
 
+static void loop_totals_sub(struct tw_loop_totals *d, const struct tw_loop_totals *a,
+			    const struct tw_loop_totals *b)
+{
+	d->iterations = a->iterations - b->iterations;
+	d->stalls = a->stalls - b->stalls;
+	d->gap_total_ns = a->gap_total_ns - b->gap_total_ns;
+	d->gap_max_ns = a->gap_max_ns;
+	hist_sub(&d->gap, &a->gap, &b->gap);
+}
+
+static int cmp_loops(const void *a, const void *b)
+{
+	const struct tw_loop_view *x = a, *y = b;
+
+	return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+static int cmp_blocked(const void *a, const void *b)
+{
+	const struct tw_blocked_view *x = a, *y = b;
+	int c = cmp_u64_desc(x->blocked_ns, y->blocked_ns);
+
+	return c ? c : (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+/* Event loops and threads blocked now: per thread, from the model's loop records and live fields. */
+static int build_loops(struct tw_proc_view *pv, const struct tw_proc *p,
+		       const struct tw_view_opts *o, __u64 live_ns)
+{
+	pv->loops = calloc(p->nthreads ? p->nthreads : 1, sizeof(*pv->loops));
+	pv->blocked = calloc(p->nthreads ? p->nthreads : 1, sizeof(*pv->blocked));
+	if (!pv->loops || !pv->blocked)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->nthreads; i++) {
+		const struct tw_thread *t = p->threads[i];
+		const struct tw_loop *l = t->loop;
+
+		if (!o->final && t->marked_dead)
+			continue;
+		if (t->alive && t->live_state == TW_ST_BLOCKED && live_ns > t->live_state_ts &&
+		    live_ns - t->live_state_ts >= o->blocked_ns) {
+			struct tw_blocked_view *b = &pv->blocked[pv->nblocked++];
+
+			b->tid = t->tid;
+			memcpy(b->comm, t->comm, TASK_COMM_LEN);
+			b->sys = t->live_sys;
+			b->blocked_ns = live_ns - t->live_state_ts;
+		}
+		if (l) {
+			struct tw_loop_view *lv = &pv->loops[pv->nloops];
+			size_t from = o->final ? 0 : l->stalls_mark;
+
+			lv->tid = t->tid;
+			memcpy(lv->comm, t->comm, TASK_COMM_LEN);
+			lv->alive = t->alive;
+			if (o->final)
+				lv->lt = l->tot;
+			else
+				loop_totals_sub(&lv->lt, &l->tot, &l->mark);
+			lv->stalls = l->stalls + from;
+			lv->nstalls = l->nstalls - from;
+			lv->ongoing = t->alive && l->stalled_now ? &l->ongoing : NULL;
+			if (lv->lt.iterations || lv->nstalls || lv->ongoing)
+				pv->nloops++;
+		}
+	}
+	qsort(pv->loops, pv->nloops, sizeof(*pv->loops), cmp_loops);
+	qsort(pv->blocked, pv->nblocked, sizeof(*pv->blocked), cmp_blocked);
+	return 0;
+}
+
 static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
-		      const struct tw_view_opts *o)
+		      const struct tw_view_opts *o, __u64 live_ns)
 {
 	size_t n = 0;
 	int err = 0;
@@ -219,7 +318,15 @@ static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
 	if (err)
 		return err;
 	qsort(pv->rows, n, sizeof(*pv->rows), cmp_rows_offcpu);
-	return 0;
+	return build_loops(pv, p, o, live_ns);
+}
+
+static void proc_view_free(struct tw_proc_view *pv)
+{
+	free_rows(pv->rows, pv->nrows);
+	free(pv->loops);
+	free(pv->blocked);
+	memset(pv, 0, sizeof(*pv));
 }
 
 static bool proc_active(const struct tw_proc_view *pv)
@@ -227,7 +334,8 @@ static bool proc_active(const struct tw_proc_view *pv)
 	const struct tw_proc_totals *pt = &pv->pt;
 
 	return !totals_idle(&pv->sum) || pt->threads_created || pt->threads_exited ||
-	       pt->procs_forked || pt->fork_fail || proc_thread_failures(pt);
+	       pt->procs_forked || pt->fork_fail || proc_thread_failures(pt) || pv->nloops ||
+	       pv->nblocked;
 }
 
 int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view_opts *o)
@@ -236,6 +344,8 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 
 	memset(v, 0, sizeof(*v));
 	v->o = *o;
+	v->stall_ns = m->stall_ns;
+	v->stalls_not_kept = m->stalls_not_kept;
 	for (int i = 0; i < TW_DROP_NR; i++)
 		v->drops[i] = o->final ? m->drops[i] : m->drops[i] - m->drops_mark[i];
 	v->procs = calloc(m->nprocs ? m->nprocs : 1, sizeof(*v->procs));
@@ -246,15 +356,14 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 
 		if (o->targets_only && !p->target)
 			continue;
-		if (build_proc(&v->procs[n], p, o)) {
+		if (build_proc(&v->procs[n], p, o, m->live_ns)) {
 			v->nprocs = n + 1;
 			view_free(v);
 			return -ENOMEM;
 		}
 		/* every target is shown; elsewhere only what did something */
 		if (!p->target && !proc_active(&v->procs[n])) {
-			free_rows(v->procs[n].rows, v->procs[n].nrows);
-			memset(&v->procs[n], 0, sizeof(v->procs[n]));
+			proc_view_free(&v->procs[n]);
 			continue;
 		}
 		n++;
@@ -263,7 +372,7 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 	v->nprocs_active = n;
 	if (o->top && n > o->top) {
 		for (size_t i = o->top; i < n; i++)
-			free_rows(v->procs[i].rows, v->procs[i].nrows);
+			proc_view_free(&v->procs[i]);
 		n = o->top;
 	}
 	v->nprocs = n;
@@ -273,7 +382,7 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 void view_free(struct tw_view *v)
 {
 	for (size_t i = 0; i < v->nprocs; i++)
-		free_rows(v->procs[i].rows, v->procs[i].nrows);
+		proc_view_free(&v->procs[i]);
 	free(v->procs);
 	memset(v, 0, sizeof(*v));
 }

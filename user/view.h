@@ -24,6 +24,26 @@ struct tw_row {
 	struct tw_thread_rec t;
 };
 
+/* An event loop's row: always one thread, whatever --by says. */
+struct tw_loop_view {
+	__u32 tid;
+	char comm[TASK_COMM_LEN];
+	bool alive;
+	struct tw_loop_totals
+		lt; /* since the last report in interval mode (gap_max_ns: the run's) */
+	const struct tw_stall *stalls; /* ended in this report's span, oldest first (the model's) */
+	size_t nstalls;
+	const struct tw_stall *ongoing; /* the gap it is stalled in right now, or NULL */
+};
+
+/* A thread asleep, right now, for longer than --blocked-ms. */
+struct tw_blocked_view {
+	__u32 tid;
+	char comm[TASK_COMM_LEN];
+	__u32 sys; /* syscall number + 1 it sleeps in; 0: none (a page fault...) */
+	__u64 blocked_ns;
+};
+
 struct tw_proc_view {
 	const struct tw_proc *p;
 	struct tw_proc_totals pt;
@@ -31,6 +51,10 @@ struct tw_proc_view {
 	struct tw_thread_totals sum; /* every row added up */
 	struct tw_row *rows; /* by off-CPU time, longest first */
 	size_t nrows;
+	struct tw_loop_view *loops; /* by tid */
+	size_t nloops;
+	struct tw_blocked_view *blocked; /* longest first */
+	size_t nblocked;
 };
 
 struct tw_view_opts {
@@ -40,6 +64,9 @@ struct tw_view_opts {
 	enum tw_by by;
 	unsigned int top; /* processes shown; 0: all */
 	bool targets_only;
+	bool syscalls; /* syscalls were traced: loops and blocked-now calls exist */
+	__u64 run_start_ns; /* CLOCK_MONOTONIC when tracing began: stalls are shown relative */
+	__u64 blocked_ns; /* --blocked-ms */
 };
 
 struct tw_view {
@@ -48,6 +75,8 @@ struct tw_view {
 	struct tw_proc_view *procs;
 	size_t nprocs;
 	size_t nprocs_active; /* before the top-N cut */
+	__u64 stall_ns;
+	__u64 stalls_not_kept; /* since the run started */
 };
 
 int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view_opts *o);
@@ -56,5 +85,11 @@ void view_free(struct tw_view *v);
 __u64 totals_offcpu(const struct tw_thread_totals *t);
 void thread_totals_add(struct tw_thread_totals *dst, const struct tw_thread_totals *src);
 __u64 proc_thread_failures(const struct tw_proc_totals *pt);
+/* "oncpu", "blocked" or "runq": where most of a stall's time went */
+const char *stall_cause(const struct tw_stall *s);
+/* A loop's gap percentile (p in 0..1) from its histogram, never above its longest gap. */
+__u64 loop_gap_percentile(const struct tw_loop_view *l, double p);
+/* A syscall number + 1 as a name ("read", or "syscall_N" when unknown); NULL for 0. */
+const char *sys_label(__u32 sys1, char buf[24]);
 
 #endif

@@ -13,7 +13,8 @@ def calls_of(thread):
     return {c["name"]: c for c in thread["syscalls"]}
 
 
-def traced(tool, argv, extra=("--syscalls",), timeout=60):
+def traced(tool, argv, extra=(), timeout=60):
+    """Syscalls are traced by default when the tool is given a command (or -p)."""
     cp = twtest.run([tool, "--format", "json", *extra, "--", *argv], timeout=timeout)
     ctx = twtest.describe(cp)
     assert cp.returncode == 0, ctx
@@ -99,13 +100,32 @@ def test_python_sleep_errors_and_futex(require_bpf, tmp_path):
 
 
 def test_no_syscalls(require_bpf, tmp_path):
-    """Without --syscalls: the scheduler numbers stay, no call is timed."""
+    """--no-syscalls: the scheduler numbers stay, no call is timed, no loop is seen."""
     out = tmp_path / "blockers.json"
     rep, _, ctx = traced(require_bpf, [workload("blockers"), "--out", out, "2", "100"],
-                         extra=[])
+                         extra=["--no-syscalls"])
+    assert rep["syscalls"] is False, ctx
     proc = twtest.find_proc(rep, twtest.read_workload_out(out)["pid"], ctx)
     assert proc["threads_created"] == 2, ctx
     assert all(t["syscalls"] == [] for t in proc["threads"]), ctx
+    assert proc["loops"] == [] and proc["blocked_now"] == [], ctx
+
+
+def test_syscalls_default_by_scope(require_bpf):
+    """On by default with targets, off system-wide unless asked; the two flags exclude each other."""
+    cp = twtest.run([require_bpf, "--format", "json", "-d", "0.2"], timeout=30)
+    ctx = twtest.describe(cp)
+    assert cp.returncode == 0, ctx
+    rep = twtest.final_report(twtest.parse_report(cp.stdout, ctx)[0], ctx)
+    assert rep["syscalls"] is False, ctx
+    cp = twtest.run([require_bpf, "--format", "json", "-d", "0.2", "--syscalls"], timeout=30)
+    ctx = twtest.describe(cp)
+    assert cp.returncode == 0, ctx
+    rep = twtest.final_report(twtest.parse_report(cp.stdout, ctx)[0], ctx)
+    assert rep["syscalls"] is True, ctx
+    cp = twtest.run([require_bpf, "--syscalls", "--no-syscalls", "-d", "0.1"], timeout=30)
+    assert cp.returncode == 2, twtest.describe(cp)
+    assert "--no-syscalls" in cp.stderr, twtest.describe(cp)
 
 
 def test_interval_calls_add_up(require_bpf):
