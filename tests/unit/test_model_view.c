@@ -306,3 +306,103 @@ TEST(json_report_shape)
 	view_free(&v);
 	model_free(&m);
 }
+
+/* A loop in a gap at refresh time: the ongoing stall's breakdown is the kernel's own math. */
+TEST(loop_ongoing_stall_from_live_fields)
+{
+	struct tw_view_opts o = { .final = true, .attach = "tp_btf", .blocked_ns = 500 };
+	struct tw_thread_stats s = {};
+	struct tw_model m;
+	struct tw_thread *t;
+	struct tw_view v;
+	char buf[24];
+
+	model_init(&m, false);
+	m.stall_ns = 100;
+	m.max_stalls = 10;
+	t = model_thread_born(&m, 7, 7, "loop");
+	model_proc(&m, 7)->target = true;
+	s.has_loop = 1;
+	s.gap_ts = 1000;
+	s.gap_oncpu = 10;
+	s.gap_blocked = 20;
+	s.gap_runq = 30;
+	s.gap_nsys = 4;
+	s.oncpu_ns = 60; /* +50 on CPU */
+	s.blocked_ns = 20;
+	s.runq_ns = 30;
+	s.nsyscalls = 6;
+	s.gap_longest_nr = 1; /* syscall 0 */
+	s.gap_longest_ns = 5;
+	s.state = TW_ST_BLOCKED; /* asleep since 1100 in syscall 35 */
+	s.state_ts = 1100;
+	s.sys_cur = 36;
+	s.sys_ts = 1090;
+	/* not yet a stall at 1050 */
+	CHECK(!model_thread_live(&m, t, &s, 1050));
+	CHECK(t->loop && !t->loop->stalled_now);
+	CHECK(!model_thread_live(&m, t, &s, 1700));
+	m.live_ns = 1700;
+	CHECK(t->loop->stalled_now);
+	CHECK_EQ(t->loop->ongoing.duration_ns, 700);
+	CHECK_EQ(t->loop->ongoing.oncpu_ns, 50);
+	CHECK_EQ(t->loop->ongoing.blocked_ns, 600); /* still asleep: the open interval counts */
+	CHECK_EQ(t->loop->ongoing.runq_ns, 0);
+	CHECK_EQ(t->loop->ongoing.nsyscalls, 2);
+	CHECK_EQ(t->loop->ongoing.longest_nr, 36); /* the call it is in outlasts the longest */
+	CHECK_EQ(t->loop->ongoing.longest_ns, 610);
+	CHECK(!strcmp(stall_cause(&t->loop->ongoing), "blocked"));
+	CHECK(view_build(&v, &m, &o) == 0);
+	CHECK_EQ(v.procs[0].nloops, 1);
+	CHECK(v.procs[0].loops[0].ongoing != NULL);
+	CHECK_EQ(v.procs[0].nblocked, 1); /* 600 >= 500 */
+	CHECK(!strcmp(sys_label(v.procs[0].blocked[0].sys, buf), syscall_name(35)));
+	view_free(&v);
+	model_free(&m);
+}
+
+/* Stall events: kept up to max_stalls, counted past it; intervals show only the new ones. */
+TEST(loop_stalls_kept_counted_and_interval)
+{
+	struct tw_view_opts o = { .final = false, .attach = "tp_btf", .blocked_ns = 1000 };
+	struct tw_loop_stats ls = {};
+	struct tw_stall e = { .type = TW_EV_STALL, .tid = 9, .tgid = 8, .duration_ns = 300 };
+	struct tw_model m;
+	struct tw_thread *t;
+	struct tw_view v;
+
+	model_init(&m, true);
+	m.stall_ns = 100;
+	m.max_stalls = 2;
+	model_thread_born(&m, 8, 8, "app");
+	t = model_thread_born(&m, 8, 9, "loop");
+	CHECK(!model_stall_add(&m, &e));
+	e.tid = 4242; /* a thread the model does not know: counted, not kept */
+	CHECK(!model_stall_add(&m, &e));
+	CHECK_EQ(m.stalls_not_kept, 1);
+	ls.iterations = 10;
+	ls.stalls = 1;
+	ls.gap_max_ns = 300;
+	ls.gap_hist[8] = 10;
+	CHECK(!model_loop_fold(t, &ls));
+	CHECK(!model_mark(&m));
+	e.tid = 9;
+	e.duration_ns = 400;
+	CHECK(!model_stall_add(&m, &e));
+	CHECK(!model_stall_add(&m, &e)); /* past max_stalls */
+	CHECK_EQ(m.stalls_not_kept, 2);
+	ls.iterations = 15;
+	ls.stalls = 3;
+	ls.gap_max_ns = 400;
+	ls.gap_hist[8] = 15;
+	CHECK(!model_loop_fold(t, &ls));
+	CHECK(!view_build(&v, &m, &o));
+	CHECK_EQ(v.procs[0].nloops, 1);
+	CHECK_EQ(v.procs[0].loops[0].lt.iterations, 5);
+	CHECK_EQ(v.procs[0].loops[0].lt.stalls, 2);
+	CHECK_EQ(v.procs[0].loops[0].nstalls, 1);
+	CHECK_EQ(v.procs[0].loops[0].stalls[0].duration_ns, 400);
+	CHECK_EQ(loop_gap_percentile(&v.procs[0].loops[0], 0.99), 400); /* capped by the max */
+	view_free(&v);
+	model_free(&m);
+}
