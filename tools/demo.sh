@@ -8,5 +8,6 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 echo "demo: tracing tests/workloads/demo_pool.py (a 16-worker pool blocked on a slow backend,"
-echo "      200 thread-per-request threads, one CPU hog), folded by thread name"
-exec build/bpf-threadwatch --by comm --syscalls -- /usr/bin/python3 tests/workloads/demo_pool.py
+echo "      200 thread-per-request threads, one CPU hog, an asyncio loop that stalls),"
+echo "      folded by thread name"
+exec build/bpf-threadwatch --by comm -- /usr/bin/python3 tests/workloads/demo_pool.py

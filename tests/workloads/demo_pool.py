@@ -6,10 +6,13 @@
   slow backend (a thread that answers after 5-50 ms), like `requests` in a pool;
 - a thread-per-request front ("req-N"): 200 short-lived threads, each blocking in
   read() on a pipe, created in bursts;
-- one CPU-heavy thread ("crunch") that competes for the CPUs.
+- one CPU-heavy thread ("crunch") that competes for the CPUs;
+- an asyncio event loop ("aio-loop") ticking every 20 ms, with the two classic
+  mistakes in coroutines: a blocking time.sleep(0.25) and a 150 ms CPU-bound loop.
 Prints what it did as one JSON line at the end. Runs about 4 seconds.
 """
 import ctypes
+import asyncio
 import json
 import os
 import random
@@ -67,6 +70,25 @@ def crunch(stop):
         x += sum(range(1000))
 
 
+async def ticker(stop):
+    ticks = 0
+    while not stop.is_set():
+        await asyncio.sleep(0.02)
+        ticks += 1
+        if ticks == 40:
+            time.sleep(0.25)  # blocks the whole loop: the stall to find
+        if ticks == 80:
+            t = time.monotonic()
+            while time.monotonic() - t < 0.15:  # CPU-bound callback
+                pass
+    return ticks
+
+
+def aio_loop(stop, result):
+    name_thread("aio-loop")
+    result["ticks"] = asyncio.run(ticker(stop))
+
+
 def main():
     name_thread("demo-main")
     a, b = socket.socketpair()
@@ -74,6 +96,9 @@ def main():
     stop = threading.Event()
     cruncher = threading.Thread(target=crunch, args=(stop,))
     cruncher.start()
+    aio = {}
+    aio_thread = threading.Thread(target=aio_loop, args=(stop, aio))
+    aio_thread.start()
     lock = threading.Lock()
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=16, initializer=pool_init) as pool:
@@ -90,8 +115,10 @@ def main():
         done = sum(1 for f in futures if f.result())
     stop.set()
     cruncher.join()
+    aio_thread.join()
     a.close()
     print(json.dumps({"pool_workers": 16, "pool_tasks": done, "request_threads": len(reqs),
+                      "loop_ticks": aio["ticks"],
                       "seconds": round(time.monotonic() - t0, 2)}))
 
 
