@@ -248,7 +248,7 @@ static int build_loops(struct tw_proc_view *pv, const struct tw_proc *p,
 				lv->lt = l->tot;
 			else
 				loop_totals_sub(&lv->lt, &l->tot, &l->mark);
-			lv->stalls = l->stalls + from;
+			lv->stalls = l->stalls ? l->stalls + from : NULL;
 			lv->nstalls = l->nstalls - from;
 			lv->ongoing = t->alive && l->stalled_now ? &l->ongoing : NULL;
 			if (lv->lt.iterations || lv->nstalls || lv->ongoing)
