@@ -70,9 +70,10 @@ static void stall_line(FILE *f, const struct tw_stall *s, bool ongoing, __u64 ru
 	double at = s->start_ns > run_start_ns ? (s->start_ns - run_start_ns) / 1e9 : 0;
 
 	fmt_ns(d, sizeof(d), s->duration_ns);
-	if (!strcmp(cause, "blocked"))
-		fprintf(f, "%s blocked%s%s", fmt_ns(x, sizeof(x), s->blocked_ns),
-			call ? " in " : "", call ? call : "");
+	if (!strcmp(cause, "blocked") && call && s->longest_ns * 2 >= s->blocked_ns)
+		fprintf(f, "%s blocked in %s", fmt_ns(x, sizeof(x), s->blocked_ns), call);
+	else if (!strcmp(cause, "blocked"))
+		fprintf(f, "%s blocked in many short waits", fmt_ns(x, sizeof(x), s->blocked_ns));
 	else if (!strcmp(cause, "oncpu"))
 		fprintf(f, "%s on CPU", fmt_ns(x, sizeof(x), s->oncpu_ns));
 	else
