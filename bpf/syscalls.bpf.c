@@ -39,9 +39,16 @@
 #define S_IFREG 0100000
 #define S_IFIFO 0010000
 
-static __always_inline bool futex_waits(struct pt_regs *regs)
+/*
+ * A syscall argument: a direct load from the trusted pt_regs of tp_btf, a
+ * helper call through the untrusted pointer of raw_tp.
+ */
+#define SYS_ARG1(btf, regs) ((btf) ? PT_REGS_PARM1_SYSCALL(regs) : PT_REGS_PARM1_CORE_SYSCALL(regs))
+#define SYS_ARG2(btf, regs) ((btf) ? PT_REGS_PARM2_SYSCALL(regs) : PT_REGS_PARM2_CORE_SYSCALL(regs))
+
+static __always_inline bool futex_waits(struct pt_regs *regs, bool btf)
 {
-	long op = PT_REGS_PARM2_CORE_SYSCALL(regs) & FUTEX_CMD_MASK;
+	long op = SYS_ARG2(btf, regs) & FUTEX_CMD_MASK;
 
 	return op == FUTEX_WAIT || op == FUTEX_WAIT_BITSET || op == FUTEX_LOCK_PI ||
 	       op == FUTEX_LOCK_PI2 || op == FUTEX_WAIT_REQUEUE_PI;
@@ -59,20 +66,32 @@ static __always_inline bool current_wanted(__u32 *tid, __u32 *tgid)
 	return tgid_wanted(*tgid);
 }
 
-/* The kind of the calling thread's fd, from its inode's mode: four reads, no locks. */
-static __always_inline __u32 fd_kind(long fd)
+/*
+ * The kind of the calling thread's fd, from its inode's mode, without locks.
+ * tp_btf walks current->files->fdt by direct loads from the trusted task
+ * pointer and needs three helper reads; raw_tp reads every link with one.
+ */
+static __always_inline __u32 fd_kind(long fd, bool btf)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct file **fds, *file = NULL;
 	struct fdtable *fdt;
 	unsigned int mode;
 
 	if (fd < 0)
 		return TW_FD_OTHER;
-	fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || (unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
-		return TW_FD_OTHER;
-	fds = BPF_CORE_READ(fdt, fd);
+	if (btf) {
+		fdt = bpf_get_current_task_btf()->files->fdt;
+		if (!fdt || (unsigned long)fd >= fdt->max_fds)
+			return TW_FD_OTHER;
+		fds = fdt->fd;
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		fdt = BPF_CORE_READ(task, files, fdt);
+		if (!fdt || (unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
+			return TW_FD_OTHER;
+		fds = BPF_CORE_READ(fdt, fd);
+	}
 	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
 		return TW_FD_OTHER;
 	mode = BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT;
@@ -205,7 +224,7 @@ static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, 
 	}
 }
 
-static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr)
+static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool btf)
 {
 	struct tw_thread_stats *st;
 	__u32 tid, tgid, call = TW_CALL_NONE;
@@ -217,7 +236,7 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr)
 		nr = -1;
 	else
 		call = call_of_syscall[nr];
-	if (call == TW_CALL_FUTEX && !futex_waits(regs))
+	if (call == TW_CALL_FUTEX && !futex_waits(regs, btf))
 		call = TW_CALL_NONE;
 	st = thread_get((struct task_struct *)bpf_get_current_task(), false, tid, tgid, true);
 	if (!st)
@@ -233,7 +252,7 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr)
 	st->sys_ts = now;
 	st->call = call;
 	if (TW_CALL_HAS_FD(call))
-		st->call_fd = fd_kind(PT_REGS_PARM1_CORE_SYSCALL(regs));
+		st->call_fd = fd_kind(SYS_ARG1(btf, regs), btf);
 	return 0;
 }
 
@@ -273,13 +292,13 @@ static __always_inline int handle_sys_exit(long ret)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tp_btf_sys_enter, struct pt_regs *regs, long id)
 {
-	return handle_sys_enter(regs, id);
+	return handle_sys_enter(regs, id, true);
 }
 
 SEC("raw_tp/sys_enter")
 int BPF_PROG(raw_tp_sys_enter, struct pt_regs *regs, long id)
 {
-	return handle_sys_enter(regs, id);
+	return handle_sys_enter(regs, id, false);
 }
 
 SEC("tp_btf/sys_exit")
