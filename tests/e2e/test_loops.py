@@ -346,3 +346,43 @@ def test_blocked_now(require_bpf, tmp_path, mode, call):
         elif workers <= set(listed):
             complete += 1
     assert complete >= 1, "no interval report listed all 4 blocked workers" + ctx
+
+
+BOUNDS_SCRIPT = r"""
+import json, select, threading, time
+N, ROUNDS = 20, 5
+bar = threading.Barrier(N + 1)
+def loop():
+    for _ in range(ROUNDS):
+        select.select([], [], [], 0.002)
+    bar.wait()                   # all 20 loops alive at once: 16 map entries cannot hold them
+ts = [threading.Thread(target=loop) for _ in range(N)]
+[t.start() for t in ts]
+bar.wait()
+[t.join() for t in ts]
+for _ in range(4):               # then 4 gaps of 0.15 s: 4 stalls on the main thread
+    select.select([], [], [], 0.001)
+    time.sleep(0.15)
+select.select([], [], [], 0.001)
+"""
+
+
+def test_bounded_loops_and_stalls(require_bpf):
+    """--max-loops and --max-stalls bound memory; what they cut is counted, never silent."""
+    cp = twtest.run([require_bpf, "--format", "json", "--max-loops", "16", "--max-stalls", "1",
+                     "--", PY, "-c", BOUNDS_SCRIPT], timeout=60)
+    ctx = twtest.describe(cp)
+    assert cp.returncode == 0, ctx
+    final = twtest.final_report(twtest.parse_report(cp.stdout, ctx)[0], ctx)
+    twtest.assert_no_loss(final, ctx, allow=("loop_map_full",))
+    # 20 workers + main want an entry while all alive; the map holds 16
+    assert final["lost"]["loop_map_full"] >= 5, ctx
+    procs = final["processes"]
+    assert len(procs) == 1, ctx
+    loops = procs[0]["loops"]
+    assert 16 <= len(loops) <= 21, ctx  # dead workers free their entries for the main loop
+    main = [lp for lp in loops if lp["tid"] == procs[0]["pid"]]
+    assert main, ctx
+    # the kernel counted all 4 stalls of the main loop; only 1 breakdown was kept
+    assert main[0]["stall_count"] == 4, ctx
+    assert len(main[0]["stalls"]) == 1 and final["stalls_not_listed"] == 3, ctx
