@@ -113,7 +113,7 @@ bench: all
 	./bench/run.sh
 
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.[ch] tests/workloads/*.[ch] \
-	tests/fuzz/*.c)
+	tests/fuzz/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_SRCS)
 format-check:

@@ -5,7 +5,8 @@
 Ratios are traced/untraced times, >1 means slower. Each repetition runs every
 configuration back to back, so a ratio is computed per repetition (paired with
 that repetition's untraced run, which cancels slow drift of the machine) and the
-table shows the median of those ratios with their min-max spread.
+table shows the median of those ratios with their min-max spread. The pingpong
+and neighbour benchmarks compare time per loop (strace runs fewer loops).
 """
 import json
 import os
@@ -17,21 +18,68 @@ LABELS = {
     "base": "untraced",
     "tw_p": "bpf-threadwatch -p PID",
     "tw_psc": "bpf-threadwatch -p PID --syscalls",
+    "tw_pns": "bpf-threadwatch -p PID, no syscall timing",
     "tw_sys": "bpf-threadwatch (system-wide)",
     "oc_p": "offcputime -p PID (libbpf-tools)",
     "oc_sys": "offcputime (system-wide)",
     "rq": "runqlat (system-wide)",
+    "strace": "strace -f -p PID",
+    "bt": "bpftrace bench/syscalls.bt PID",
 }
 ORDER = list(LABELS)
+PER_LOOP = ("pingpong", "neighbour")  # compared per loop, shown in us/loop
 # the project's targets (docs/performance.md); the storm has none yet, it is reported for trend
-TARGETS = {("pipe", "tw_p"): 1.05, ("pipe", "tw_sys"): 1.08}
+TARGETS = {("pipe", "tw_p"): 1.05, ("pipe", "tw_sys"): 1.08,
+           ("pingpong", "tw_p"): 1.10, ("neighbour", "tw_p"): 1.01}
 RSS_TARGET_KB = 20 * 1024
 ATTACH_TARGET_S = 0.5
 TITLES = {
     "pipe": "{pin} perf bench sched pipe -T -l {loops} (context-switch storm)",
     "storm": "thread storm: {storm_threads} threads created and joined, {storm_window} alive at once",
+    "pingpong": "{pin} bench/pingpong {pp_loops}: 1-byte read/write ping-pong of two threads "
+                "(syscall-heavy)",
+    "neighbour": "untraced neighbour: B = {pin_b} bench/pingpong {pp_loops}, next to "
+                 "A = {pin_a} bench/pingpong, the traced one",
 }
-OPS = {"pipe": ("loops", "loop"), "storm": ("storm_threads", "thread")}
+OPS = {"pipe": ("loops", "loop"), "storm": ("storm_threads", "thread"),
+       "pingpong": ("pp_loops", "loop"), "neighbour": ("pp_loops", "loop")}
+BENCHES = ("pipe", "storm", "pingpong", "neighbour")
+
+
+def label(bench, cfg, meta):
+    """The configuration as the reader would type it."""
+    flag = meta.get("tw_syscall_flag", "")
+    noflag = meta.get("tw_nosyscall_flag", "")
+    default_on = meta.get("tw_syscall_default") == "1"
+    who = "A" if bench == "neighbour" else "PID"
+    if cfg == "tw_psc":
+        return f"bpf-threadwatch -p {who} {flag}".rstrip()
+    if cfg == "tw_pns":
+        return f"bpf-threadwatch -p {who} " + (noflag or "(no syscall timing)")
+    if cfg == "tw_p":
+        if bench in PER_LOOP and flag:
+            return f"bpf-threadwatch -p {who} {flag}"
+        return f"bpf-threadwatch -p {who}" + (" (syscall timing on by default)" if default_on
+                                              else "")
+    if bench in PER_LOOP:
+        if cfg == "strace":
+            div = meta.get("strace_div", "")
+            return f"strace -f -p {who}" + (f" (1/{div} of the loops)" if bench == "pingpong"
+                                            and div else "")
+        if cfg == "bt":
+            return f"bpftrace bench/syscalls.bt {who}"
+        if cfg == "base" and bench == "neighbour":
+            return "untraced (neither A nor B)"
+    return LABELS[cfg]
+
+
+def per_op(row, bench, meta):
+    """Time of a run in seconds (pipe, storm), or per loop in seconds (pingpong, neighbour)."""
+    secs = num(row["seconds"])
+    if secs is None or bench not in PER_LOOP:
+        return secs
+    ops = num(row.get("ops", "")) or num(meta.get(OPS[bench][0], ""))
+    return secs / ops if ops else None
 
 
 def num(s):
@@ -88,36 +136,45 @@ def main():
         by[r["bench"], r["config"]][r["rep"]] = r
     failed = [r for r in rows if r["ok"] != "1"]
     summary = {}
-    for bench in ("pipe", "storm"):
+    spreads = {}
+    for bench in BENCHES:
         cfgs = [c for c in ORDER if (bench, c) in by]
         if not cfgs:
             continue
+        loop = bench in PER_LOOP
+        unit_t, scale = ("us/loop", 1e6) if loop else ("s", 1)
         w("")
         w("## " + TITLES[bench].format(**meta))
+        if bench == "neighbour":
+            w("")
+            w("The tracer watches A only; the times and ratios are B's, against B's time when "
+              "nothing is traced. Each process is pinned to a CPU of its own; the tracer is "
+              "not pinned.")
         w("")
-        w("| configuration | median s | min-max s | ratio | spread | target | verdict "
-          "| tracer CPU during run | agent max RSS | agent lost (max) |")
+        w(f"| configuration | median {unit_t} | min-max {unit_t} | ratio | spread | target "
+          "| verdict | tracer CPU during run | tracer max RSS | agent lost (max) |")
         w("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
         base = by.get((bench, "base"), {})
         base_med = None
         for cfg in cfgs:
             runs = by[bench, cfg]
-            ok = {rep: r for rep, r in runs.items() if r["ok"] == "1" and num(r["seconds"])}
-            times = [num(r["seconds"]) for r in ok.values()]
-            ratios = [num(r["seconds"]) / num(base[rep]["seconds"]) for rep, r in ok.items()
-                      if rep in base and base[rep]["ok"] == "1" and num(base[rep]["seconds"])]
+            ok = {rep: r for rep, r in runs.items() if r["ok"] == "1" and per_op(r, bench, meta)}
+            times = [per_op(r, bench, meta) for r in ok.values()]
+            ratios = [per_op(r, bench, meta) / per_op(base[rep], bench, meta)
+                      for rep, r in ok.items()
+                      if rep in base and base[rep]["ok"] == "1" and per_op(base[rep], bench, meta)]
             med = statistics.median(times) if times else None
             if cfg == "base":
                 base_med = med
             ratio = statistics.median(ratios) if ratios and cfg != "base" else None
             summary[bench, cfg] = (ratio, med)
+            if ratios and cfg != "base":
+                spreads[bench, cfg] = (min(ratios), max(ratios), len(ratios))
             target = TARGETS.get((bench, cfg))
             verdict = ""
             if target and ratio is not None:
                 verdict = "met" if ratio <= target else "**MISSED**"
             rss = [num(r["maxrss_kb"]) for r in ok.values() if num(r["maxrss_kb"])]
-            cpu = [num(r["run_cpu_s"]) / num(r["seconds"]) for r in ok.values()
-                   if num(r["run_cpu_s"]) is not None]
             lost = {}
             for r in ok.values():
                 for kv in r["lost"].split(","):
@@ -126,30 +183,65 @@ def main():
                         lost[k] = max(lost.get(k, 0), int(v))
             nfail = len(runs) - len(ok)
             is_tw = cfg.startswith("tw")
+            # tracer CPU as a share of the run: seconds of CPU over seconds of workload
+            cpu = [num(r["run_cpu_s"]) / num(r["seconds"]) for r in ok.values()
+                   if num(r["run_cpu_s"]) is not None and num(r["seconds"])]
             cells = [
-                LABELS[cfg] + (f" ({nfail} of {len(runs)} FAILED)" if nfail else ""),
-                f"{med:.3f}" if times else "—",
-                f"{min(times):.3f}-{max(times):.3f}" if times else "—",
+                label(bench, cfg, meta) + (f" ({nfail} of {len(runs)} FAILED)" if nfail else ""),
+                f"{med * scale:.3f}" if times else "—",
+                f"{min(times) * scale:.3f}-{max(times) * scale:.3f}" if times else "—",
                 "1" if cfg == "base" else fmt_ratio(ratio),
                 f"{min(ratios):.3f}-{max(ratios):.3f}" if ratios and cfg != "base" else "",
                 f"<= {target:.2f}x" if target else "",
                 verdict,
                 f"{statistics.median(cpu) * 100:.0f}%" if cpu else "",
-                f"{max(rss) / 1024:.1f} MB" if rss and is_tw else "",
+                f"{max(rss) / 1024:.1f} MB" if rss else "",
                 ", ".join(f"{k} {v}" for k, v in lost.items()) or ("0" if is_tw else ""),
             ]
             w("| " + " | ".join(cells) + " |")
         key, unit = OPS[bench]
-        ops = num(meta.get(key, "")) or None
+        ops = 1 if loop else num(meta.get(key, "")) or None
         if ops and base_med:
             per = [f"untraced {base_med / ops * 1e6:.2f} us/{unit}"]
-            for cfg in ("tw_p", "tw_sys"):
+            for cfg in ("tw_p", "tw_pns", "tw_sys", "bt") if loop else ("tw_p", "tw_sys"):
                 if summary.get((bench, cfg), (None, None))[1]:
                     extra = (summary[bench, cfg][1] - base_med) / ops * 1e9
-                    per.append(f"{LABELS[cfg]} adds {extra:,.0f} ns/{unit}")
+                    per.append(f"{label(bench, cfg, meta)} adds {extra:,.0f} ns/{unit}"
+                               + (f" ({extra / 4:,.0f} ns per syscall)" if loop else ""))
             w("")
-            w("Per " + unit + ": " + "; ".join(per) + ".")
+            w("Per " + unit + (" (4 syscalls, 2 context switches)" if loop else "") + ": "
+              + "; ".join(per) + ".")
+        if bench == "pingpong" and ("pingpong", "strace") in summary:
+            w("")
+            w("strace is compared per loop: it runs 1/" + meta.get("strace_div", "?")
+              + " of the loops (it is that much slower). Its tracer CPU is its whole life's.")
 
+    verdicts = []
+    for bench, what, target in (
+            ("pingpong", "a traced syscall-heavy process", TARGETS["pingpong", "tw_p"]),
+            ("neighbour", "an untraced process next to a traced one",
+             TARGETS["neighbour", "tw_p"])):
+        ratio = summary.get((bench, "tw_p"), (None, None))[0]
+        if ratio is None:
+            continue
+        lo, hi, n = spreads[bench, "tw_p"]
+        line = (f"- **{'met' if ratio <= target else 'MISSED'}**: bpf-threadwatch makes {what} "
+                f"{ratio:.3f}x slower (target <= {target:.2f}x; {lo:.3f}-{hi:.3f} over {n} "
+                f"repetitions{', all within' if hi <= target else ''}"
+                f"{'' if hi <= target else (', some above' if lo <= target else ', all above')}"
+                f" the target)")
+        others = [f"{name} {summary[bench, cfg][0]:.3f}x"
+                  for cfg, name in (("tw_pns", "without syscall timing"), ("strace", "strace -f"),
+                                    ("bt", "bpftrace"))
+                  if summary.get((bench, cfg), (None, None))[0] is not None]
+        if others:
+            line += "; same run: " + ", ".join(others)
+        verdicts.append(line + ".")
+    if verdicts:
+        w("")
+        w("## Syscall-tracing targets")
+        w("")
+        w("\n".join(verdicts))
     tw = [r for r in rows if r["config"].startswith("tw") and r["ok"] == "1"]
     if tw:
         w("")
@@ -196,7 +288,7 @@ def main():
             ops = num(meta.get(key, "")) or 1
             secs = p["seconds"]
             w("")
-            w(f"### {bench}, {LABELS[cfg]}: workload {secs:.3f} s"
+            w(f"### {bench}, {label(bench, cfg, meta)}: workload {secs:.3f} s"
               + (f", agent CPU {p['cpu_s']:.2f} s, max RSS {p['maxrss_kb'] / 1024:.1f} MB"
                  if "cpu_s" in p else ""))
             w("")

@@ -2,21 +2,42 @@
 # SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 #
 # bench/run.sh: what bpf-threadwatch costs the workloads it watches, as RATIOS measured side
-# by side in one run (traced / untraced, and the same for libbpf-tools offcputime and runqlat).
+# by side in one run (traced / untraced, and the same for libbpf-tools offcputime and runqlat,
+# strace and bpftrace).
 #
-#   pipe   perf bench sched pipe -T: two threads ping-pong through pipes, a context-switch
-#          storm, the worst case for a sched_switch tracer. Time from perf's "Total time".
-#   storm  bench/storm.c: 50,000 threads created and joined, 64 alive at once. Time printed
-#          by the program around its create/join loop.
+#   pipe       perf bench sched pipe -T: two threads ping-pong through pipes, a context-switch
+#              storm, the worst case for a sched_switch tracer. Time from perf's "Total time".
+#   storm      bench/storm.c: 50,000 threads created and joined, 64 alive at once. Time printed
+#              by the program around its create/join loop.
+#   pingpong   bench/pingpong.c: two threads of one process pass 1 byte back and forth through
+#              two pipes with read()/write(), pinned to one CPU like pipe: 4 syscalls and 2
+#              context switches a loop, the worst case for a syscall tracer. Time per loop
+#              printed by the program around its loop (CLOCK_MONOTONIC).
+#   neighbour  two pingpong processes at once, A and B, each pinned to a CPU of its own
+#              (A to the second-to-last CPU, B to the last). The tracer watches A only (-p A);
+#              the time is B's: what tracing one process costs the untraced process next to
+#              it (sys_enter/sys_exit and sched programs run for every task and filter out
+#              B). Each on its own CPU, because on a 2-CPU machine two unpinned ping-pongs
+#              fight over the CPUs (migrations, cross-CPU wake-ups) and that noise swamps a
+#              1% effect; the tracer itself stays unpinned, so a tracer that burns CPU
+#              (strace) takes it from the neighbour, as it would on a full machine. A runs
+#              until B is done, then is killed.
 #
 # Configurations, interleaved within each repetition (the starting one rotates) to cancel drift:
 #   base    untraced
-#   tw_p    bpf-threadwatch -p <workload PID>
-#   tw_psc  bpf-threadwatch -p <workload PID> --syscalls (blocking calls timed too)
+#   tw_p    bpf-threadwatch -p <workload PID>: as the agent defaults (pipe, storm); with syscall
+#           timing on, + $TW_SYSCALL_FLAG while it is opt-in (pingpong, neighbour)
+#   tw_psc  bpf-threadwatch -p <workload PID> --syscalls (pipe, while syscall timing is opt-in)
+#   tw_pns  bpf-threadwatch -p <workload PID> without syscall timing (--no-syscalls once it is
+#           on by default; pipe then, pingpong, neighbour): splits scheduler and syscall costs
 #   tw_sys  bpf-threadwatch (system-wide)
 #   oc_p    offcputime -p <workload PID>   (libbpf-tools, pipe only)
 #   oc_sys  offcputime (system-wide)       (pipe only)
 #   rq      runqlat (system-wide)          (pipe only)
+#   strace  strace -f -qq -o /dev/null -p <PID>: every thread (pingpong/neighbour), run with
+#           1/$STRACE_DIV of the loops (it is ~20x slower): its ratio is per loop
+#   bt      bpftrace bench/syscalls.bt <PID>: the same per-thread read/write latency
+#           histograms in bpftrace (pingpong/neighbour; x86_64 only)
 # Every workload starts stopped (SIGSTOP) and is continued once its tracer is attached, so the
 # timed part is fully traced and -p always has a PID. Every bpf-threadwatch run must exit 0 and
 # print its final report, or the run counts as failed and the script exits 1.
@@ -24,15 +45,22 @@
 # Then, with kernel.bpf_stats_enabled=1 (restored afterwards), one traced run of each workload
 # gives run_cnt and run_time_ns per BPF program: where the time goes.
 #
-# Usage: bench/run.sh [-q] [-n REPS] [-l LOOPS] [-s THREADS]
-#   -q  quick mode (~1 minute): 2 repetitions, ~1.2 s pipe runs   (or BENCH_QUICK=1)
+# Usage: bench/run.sh [-q] [-n REPS] [-l LOOPS] [-L LOOPS] [-s THREADS] [-b BENCHES]
+#   -q  quick mode (~2 minutes): 2 repetitions, ~1.2 s pipe runs,   (or BENCH_QUICK=1)
+#       ~1 s pingpong runs
 #   -n  repetitions per configuration (default 5, quick 2)          (or BENCH_REPS)
 #   -l  perf bench sched pipe loops (default: calibrated to ~2.5 s) (or BENCH_LOOPS)
+#   -L  pingpong loops (default: calibrated to ~2 s, quick ~1 s)    (or BENCH_PP_LOOPS)
 #   -s  storm threads (default 50000)                               (or BENCH_STORM_THREADS)
-# Environment: TW=path/to/bpf-threadwatch (default build/bpf-threadwatch).
+#   -b  comma-separated benchmarks to run, default all:             (or BENCH_ONLY)
+#       pipe,storm,pingpong,neighbour
+# Environment: TW=path/to/bpf-threadwatch (default build/bpf-threadwatch);
+# TW_SYSCALL_FLAG / TW_NOSYSCALL_FLAG: what turns syscall timing on / off with -p (default,
+# from the agent's --help: nothing / --no-syscalls when it has --no-syscalls, else
+# --syscalls / nothing). BENCH_PIN=0: no pinning at all.
 # Writes bench/results/<UTC stamp>.md (+ raw .tsv and profile .json) and prints the table.
-# Installs nothing: missing perf/offcputime/runqlat are reported and their columns skipped
-# (`make deps` installs them).
+# Installs nothing: missing perf/offcputime/runqlat/strace/bpftrace are reported and their
+# columns skipped (`make deps` installs the first three).
 set -euo pipefail
 
 ARGS="$*"
@@ -41,15 +69,26 @@ TW=${TW:-$ROOT/build/bpf-threadwatch}
 QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-}
 LOOPS=${BENCH_LOOPS:-}
+PP_LOOPS=${BENCH_PP_LOOPS:-}
+ONLY=${BENCH_ONLY:-pipe,storm,pingpong,neighbour}
 STORM_THREADS=${BENCH_STORM_THREADS:-50000}
 STORM_WINDOW=64
 CALIB_LOOPS=20000
+PP_CALIB_LOOPS=20000
+STRACE_DIV=20 # strace runs 1/20 of the pingpong loops: it is ~20x slower per loop
 # Both pipe threads on one CPU: unpinned, the pair flips between sharing a CPU (2 switches a
 # loop) and spreading over two (4 switches and 2 IPI wake-ups a loop), and run time doubles or
 # halves from one run to the next. BENCH_PIN=0 leaves it unpinned.
 PIN=()
 if [ "${BENCH_PIN:-1}" != 0 ] && command -v taskset >/dev/null; then
 	PIN=(taskset -c "$(($(nproc) - 1))")
+fi
+# neighbour: A (traced) and B (measured) each on a CPU of their own, B on the same CPU as the
+# pingpong runs (see the header); with one CPU they share it
+PIN_A=() PIN_B=()
+if [ ${#PIN[@]} -gt 0 ]; then
+	PIN_A=(taskset -c "$(($(nproc) > 1 ? $(nproc) - 2 : 0))")
+	PIN_B=("${PIN[@]}")
 fi
 CLK_TCK=$(getconf CLK_TCK)
 SETTLE_S=0.2 # after a libbpf-tool shows its first bpf_link: the rest attach within microseconds
@@ -60,31 +99,48 @@ usage() {
 	exit 2
 }
 
-while getopts "qn:l:s:h" opt; do
+while getopts "qn:l:L:s:b:h" opt; do
 	case $opt in
 	q) QUICK=1 ;;
 	n) REPS=$OPTARG ;;
 	l) LOOPS=$OPTARG ;;
+	L) PP_LOOPS=$OPTARG ;;
+	b) ONLY=$OPTARG ;;
 	s) STORM_THREADS=$OPTARG ;;
 	*) usage ;;
 	esac
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
-for v in REPS LOOPS STORM_THREADS; do
+for v in REPS LOOPS PP_LOOPS STORM_THREADS; do
 	val=${!v}
 	if [ -n "$val" ] && ! [[ $val =~ ^[1-9][0-9]*$ ]]; then
 		echo "bench: $v must be a positive integer, not '$val'" >&2
 		exit 2
 	fi
 done
+for b in ${ONLY//,/ }; do
+	case $b in
+	pipe | storm | pingpong | neighbour) ;;
+	*)
+		echo "bench: unknown benchmark '$b' in -b (pipe,storm,pingpong,neighbour)" >&2
+		exit 2
+		;;
+	esac
+done
+# wanted BENCH: is BENCH in -b?
+wanted() {
+	[[ ",$ONLY," == *",$1,"* ]]
+}
 if [ "$QUICK" = 1 ]; then
 	REPS=${REPS:-2}
 	PIPE_TARGET_S=1.2
+	PP_TARGET_S=1.0
 	MODE=quick
 else
 	REPS=${REPS:-5}
 	PIPE_TARGET_S=2.5
+	PP_TARGET_S=2.0
 	MODE=full
 fi
 
@@ -108,11 +164,54 @@ RUNQLAT=$(command -v runqlat || true)
 [ -z "$RUNQLAT" ] && [ -x /usr/sbin/runqlat ] && RUNQLAT=/usr/sbin/runqlat
 [ -n "$RUNQLAT" ] && HAVE_RQ=1
 [ -x /usr/bin/time ] && HAVE_TIME=1
+HAVE_STRACE=0 HAVE_BT=0
+command -v strace >/dev/null && HAVE_STRACE=1
+# syscalls.bt has x86_64 syscall numbers
+command -v bpftrace >/dev/null && [ "$(uname -m)" = x86_64 ] && HAVE_BT=1
+# Syscall timing with -p: opt-in with --syscalls in older agents, on by default (off with
+# --no-syscalls) in newer ones; told apart by --help. SC_ARGS turn it on with -p, NOSC_ARGS
+# keep it off (config tw_pns, to split the cost between the scheduler and the syscall
+# programs); TW_SYSCALL_FLAG and TW_NOSYSCALL_FLAG override them.
+TW_HELP=$("$TW" --help 2>&1 || true)
+has_opt() {
+	grep -Eq -- "(^|[ ,])$1([ =]|\$)" <<<"$TW_HELP"
+}
+SC_DEFAULT=0
+if has_opt --no-syscalls; then
+	SC_DEFAULT=1 SC_FLAG_AUTO='' NOSC_FLAG_AUTO=--no-syscalls
+elif has_opt --syscalls; then
+	SC_FLAG_AUTO=--syscalls NOSC_FLAG_AUTO=
+else
+	SC_FLAG_AUTO='' NOSC_FLAG_AUTO=''
+fi
+TW_SYSCALL_FLAG=${TW_SYSCALL_FLAG-$SC_FLAG_AUTO}
+TW_NOSYSCALL_FLAG=${TW_NOSYSCALL_FLAG-$NOSC_FLAG_AUTO}
+SC_ARGS=() NOSC_ARGS=()
+[ -n "$TW_SYSCALL_FLAG" ] && read -r -a SC_ARGS <<<"$TW_SYSCALL_FLAG"
+[ -n "$TW_NOSYSCALL_FLAG" ] && read -r -a NOSC_ARGS <<<"$TW_NOSYSCALL_FLAG"
+# tw_pns only when "-p PID" without syscall timing can be asked for
+HAVE_NOSC=0
+if [ ${#NOSC_ARGS[@]} -gt 0 ] || { [ $SC_DEFAULT = 0 ] && [ ${#SC_ARGS[@]} -gt 0 ]; }; then
+	HAVE_NOSC=1
+fi
 NOTES=()
 [ $HAVE_PERF = 1 ] || NOTES+=("perf (linux-perf) not found or not working: the pipe benchmark is skipped")
 [ $HAVE_OC = 1 ] || NOTES+=("offcputime (libbpf-tools) not found: its columns are skipped")
 [ $HAVE_RQ = 1 ] || NOTES+=("runqlat (libbpf-tools) not found: its column is skipped")
 [ $HAVE_TIME = 1 ] || NOTES+=("/usr/bin/time (package time) not found: max RSS read from VmHWM, CPU time not measured")
+if wanted pingpong || wanted neighbour; then
+	[ $HAVE_STRACE = 1 ] || NOTES+=("strace not found: its pingpong/neighbour columns are skipped")
+	if [ $HAVE_BT = 0 ]; then
+		if command -v bpftrace >/dev/null; then
+			NOTES+=("bpftrace: bench/syscalls.bt has x86_64 syscall numbers, this is $(uname -m): its columns are skipped")
+		else
+			NOTES+=("bpftrace not found: its pingpong/neighbour columns are skipped")
+		fi
+	fi
+	if wanted neighbour && [ "$(nproc)" -lt 2 ]; then
+		NOTES+=("neighbour: one CPU only, A and B share it: the neighbour ratio includes their competition")
+	fi
+fi
 for n in "${NOTES[@]}"; do echo "bench: $n" >&2; done
 
 RESULTS=$ROOT/bench/results
@@ -168,10 +267,17 @@ spawn_stopped() {
 # Start bpf-threadwatch, tagged $1, with args "${@:2}". Sets AGENT (the agent's PID, to signal)
 # and AGENT_WAIT (the PID to wait for: /usr/bin/time's when it wraps the agent).
 start_agent() {
+	local tag=$1
+	shift
+	start_tracer "$tag" "$TW" "$@"
+}
+
+# Start command "${@:2}" (a tracer), tagged $1, as start_agent does.
+start_tracer() {
 	local tag=$1 kids=
 	shift
 	if [ $HAVE_TIME = 1 ]; then
-		/usr/bin/time -f '%M %U %S' -o "$WORK/$tag.time" "$TW" "$@" \
+		/usr/bin/time -f '%M %U %S' -o "$WORK/$tag.time" "$@" \
 			>"$WORK/$tag.out" 2>"$WORK/$tag.err" &
 		AGENT_WAIT=$!
 		STARTED+=("$AGENT_WAIT")
@@ -180,11 +286,11 @@ start_agent() {
 			[ -n "$kids" ] && break
 			sleep 0.02
 		done
-		[ -n "$kids" ] || die "bpf-threadwatch did not start under /usr/bin/time"
+		[ -n "$kids" ] || die "${1##*/} did not start under /usr/bin/time"
 		AGENT=${kids%% *}
 		STARTED+=("$AGENT")
 	else
-		"$TW" "$@" >"$WORK/$tag.out" 2>"$WORK/$tag.err" &
+		"$@" >"$WORK/$tag.out" 2>"$WORK/$tag.err" &
 		AGENT=$!
 		AGENT_WAIT=$AGENT
 		STARTED+=("$AGENT")
@@ -203,6 +309,29 @@ wait_attached() {
 	local err=$1 pid=$2
 	for _ in $(seq 600); do
 		grep -q 'attached in' "$err" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.02
+	done
+	return 1
+}
+
+# Wait until process $1 is ptrace'd (strace has seized it), or it is gone.
+wait_traced() {
+	local pid=$1 tp
+	for _ in $(seq 500); do
+		tp=$(awk '/^TracerPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+		[ "${tp:-0}" != 0 ] && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.02
+	done
+	return 1
+}
+
+# Wait until $2 (a process) writes a line "$3" to $1, or dies.
+wait_line() {
+	local out=$1 pid=$2 line=$3
+	for _ in $(seq 1000); do
+		grep -qx "$line" "$out" 2>/dev/null && return 0
 		kill -0 "$pid" 2>/dev/null || return 1
 		sleep 0.02
 	done
@@ -248,10 +377,23 @@ reap() {
 	wait "$1" 2>/dev/null || REAPED=$?
 }
 
+# The command of bench $1 under configuration $2 in WL, its operations (loops, threads) in OPS;
+# for neighbour, WL is B (measured) and WL_A the traced process A (runs until killed).
 workload_cmd() {
 	case $1 in
-	pipe) WL=("${PIN[@]}" perf bench sched pipe -T -l "$LOOPS") ;;
-	storm) WL=("$STORM" "$STORM_THREADS" "$STORM_WINDOW") ;;
+	pipe) OPS=$LOOPS WL=("${PIN[@]}" perf bench sched pipe -T -l "$LOOPS") ;;
+	storm) OPS=$STORM_THREADS WL=("$STORM" "$STORM_THREADS" "$STORM_WINDOW") ;;
+	pingpong)
+		OPS=$PP_LOOPS
+		# strace is ~20x slower a loop: fewer loops keep its runs short; compared per loop
+		[ "${2:-}" = strace ] && OPS=$(((PP_LOOPS / STRACE_DIV) > 1000 ? PP_LOOPS / STRACE_DIV : 1000))
+		WL=("${PIN[@]}" "$PINGPONG" "$OPS")
+		;;
+	neighbour)
+		OPS=$PP_LOOPS
+		WL=("${PIN_B[@]}" "$PINGPONG" "$OPS")
+		WL_A=("${PIN_A[@]}" "$PINGPONG" 0)
+		;;
 	esac
 }
 
@@ -260,16 +402,17 @@ workload_seconds() {
 	case $1 in
 	pipe) awk '/Total time:/ {print $3}' "$2" ;;
 	storm) awk '/elapsed_s/ {print $NF}' "$2" ;;
+	pingpong | neighbour) awk '/elapsed_ns/ {printf "%.6f\n", $4 / 1e9}' "$2" ;;
 	esac
 }
 
 # One measured run: bench $1, configuration $2, repetition $3. Appends a row to $RAW:
-# bench config rep seconds ok attach_s maxrss_kb cpu_s run_cpu_s lost note
+# bench config rep seconds ok attach_s maxrss_kb cpu_s run_cpu_s lost ops note
 # cpu_s is the agent's whole life (load, attach, final report included); run_cpu_s is the
 # tracer's CPU time while the workload ran (clock ticks of /proc/PID/stat); lost is the agent's
-# LOST line, as name=count pairs.
+# LOST line, as name=count pairs; ops is the loops (threads) the run did.
 run_one() {
-	local bench=$1 cfg=$2 rep=$3 tag=$1.$2.$3 wl tracer=none bypid=0 tool=() extra=()
+	local bench=$1 cfg=$2 rep=$3 tag=$1.$2.$3 wl wla='' tracer=none bypid=0 tool=() extra=()
 	local tp='' rc wlrc secs ok=1 attach=- rss=- cpu=- runcpu=- c0=0 lost=- note=- selfexit=1
 	case $cfg in
 	base) ;;
@@ -279,14 +422,26 @@ run_one() {
 	oc_p) tracer=tool bypid=1 tool=("$OFFCPUTIME") ;;
 	oc_sys) tracer=tool tool=("$OFFCPUTIME") ;;
 	rq) tracer=tool tool=("$RUNQLAT") ;;
+	tw_pns) tracer=tw bypid=1 ;;
+	strace) tracer=strace bypid=1 ;;
+	bt) tracer=bt bypid=1 ;;
 	esac
-	workload_cmd "$bench"
+	workload_cmd "$bench" "$cfg"
 	# another tracer on the same hooks slows every configuration: flag the run as noisy
 	[ -z "$(foreign_tracers)" ] || NOISY=$((NOISY + 1))
 	spawn_stopped "$WORK/$tag.wl" "${WL[@]}"
 	wl=$SPAWNED
-	[ $bypid = 1 ] && extra=(-p "$wl")
-	[ "$cfg" = tw_psc ] && extra+=(--syscalls)
+	# neighbour: the tracer gets A, the time is B's ($wl)
+	if [ "$bench" = neighbour ]; then
+		spawn_stopped "$WORK/$tag.wla" "${WL_A[@]}"
+		wla=$SPAWNED
+	fi
+	[ $bypid = 1 ] && extra=(-p "${wla:-$wl}")
+	[ "$cfg" = tw_psc ] && extra+=("${SC_ARGS[@]}")
+	case $bench.$cfg in
+	pingpong.tw_p | neighbour.tw_p) extra+=("${SC_ARGS[@]}") ;;
+	*.tw_pns) extra+=("${NOSC_ARGS[@]}") ;;
+	esac
 	case $tracer in
 	tw)
 		start_agent "$tag" "${extra[@]}"
@@ -302,16 +457,40 @@ run_one() {
 		AGENT_WAIT=$tp
 		wait_links "$tp" || { ok=0 note="${tool[0]##*/} did not attach"; }
 		;;
+	strace)
+		# -f with -p: every thread of the process, and the threads it creates
+		start_tracer "$tag" strace -f -qq -o /dev/null "${extra[@]}"
+		tp=$AGENT
+		wait_traced "${wla:-$wl}" || { ok=0 note="strace did not attach"; }
+		;;
+	bt)
+		# prints "attached" from BEGIN, which runs once every probe is attached
+		start_tracer "$tag" bpftrace "$ROOT/bench/syscalls.bt" "${wla:-$wl}"
+		tp=$AGENT
+		wait_line "$WORK/$tag.out" "$tp" attached || { ok=0 note="bpftrace did not attach"; }
+		;;
 	esac
 	[ -n "$tp" ] && c0=$(cpu_ticks "$tp")
+	if [ -n "$wla" ]; then
+		kill -CONT "$wla"
+		sleep 0.05 # A in its loop before B starts
+	fi
 	kill -CONT "$wl"
 	reap "$wl"
 	wlrc=$REAPED
-	if [ -n "$tp" ]; then
+	if [ -n "$tp" ] && kill -0 "$tp" 2>/dev/null; then
 		runcpu=$(awk -v a="$c0" -v b="$(cpu_ticks "$tp")" -v hz="$CLK_TCK" \
 			'BEGIN {printf "%.2f", (b - a) / hz}')
 	fi
 	[ "$wlrc" = 0 ] || { ok=0 note="workload exited $wlrc"; }
+	if [ -n "$wla" ]; then
+		# A must have run (traced) for all of B's loop
+		if ! kill -0 "$wla" 2>/dev/null; then
+			ok=0 note="neighbour A ended before B: $(tail -n 1 "$WORK/$tag.wla")"
+		fi
+		kill -TERM "$wla" 2>/dev/null || true
+		reap "$wla"
+	fi
 	if [ -n "$tp" ]; then
 		# bpf-threadwatch -p ends by itself once its target has exited; the others get SIGINT
 		if [ "$tracer" = tw ] && [ $bypid = 1 ]; then
@@ -332,12 +511,17 @@ run_one() {
 		attach=${attach:--}
 		lost=$(awk '/^LOST:/ {for (i = 2; i + 1 <= NF; i += 2) if ($(i + 1) ~ /^[0-9]+$/)
 			s = s (s ? "," : "") $i "=" $(i + 1)} END {print s ? s : "-"}' "$WORK/$tag.out")
-		if [ -s "$WORK/$tag.time" ]; then
-			read -r rss u s < <(grep -E '^[0-9]+ ' "$WORK/$tag.time" | tail -n 1) || true
-			cpu=$(awk -v u="$u" -v s="$s" 'BEGIN {printf "%.2f", u + s}')
-		elif [ -s "$WORK/$tag.hwm" ]; then
-			read -r rss _ <"$WORK/$tag.hwm"
-		fi
+	fi
+	if [ -s "$WORK/$tag.time" ]; then
+		read -r rss u s < <(grep -E '^[0-9]+ ' "$WORK/$tag.time" | tail -n 1) || true
+		cpu=$(awk -v u="$u" -v s="$s" 'BEGIN {printf "%.2f", u + s}')
+	elif [ -s "$WORK/$tag.hwm" ]; then
+		read -r rss _ <"$WORK/$tag.hwm"
+	fi
+	# strace ends with its tracee, too soon for a last look at its CPU time: its whole life's
+	[ "$tracer" = strace ] && runcpu=$cpu
+	if [ "$tracer" = bt ] && ! grep -q '^@ns\[' "$WORK/$tag.out"; then
+		ok=0 note="bpftrace printed no histogram"
 	fi
 	secs=$(workload_seconds "$bench" "$WORK/$tag.wl")
 	[ -n "$secs" ] || { ok=0 secs=- note="workload printed no time"; }
@@ -346,9 +530,11 @@ run_one() {
 		mkdir -p "$RESULTS/$STAMP.failed"
 		cp "$WORK/$tag".* "$RESULTS/$STAMP.failed/" 2>/dev/null || true
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$bench" "$cfg" "$rep" "$secs" "$ok" \
-		"$attach" "$rss" "$cpu" "$runcpu" "$lost" "$note" >>"$RAW"
-	printf '  %-6s %-7s rep %d: %8.3f s%s%s\n' "$bench" "$cfg" "$rep" "${secs/-/0}" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$bench" "$cfg" "$rep" "$secs" \
+		"$ok" "$attach" "$rss" "$cpu" "$runcpu" "$lost" "$OPS" "$note" >>"$RAW"
+	printf '  %-9s %-7s rep %d: %8.3f s%s%s%s\n' "$bench" "$cfg" "$rep" "${secs/-/0}" \
+		"$(case $bench in pingpong | neighbour) [ "$secs" != - ] &&
+			awk -v s="$secs" -v n="$OPS" 'BEGIN {printf " (%.2f us/loop)", s / n * 1e6}' ;; esac)" \
 		"$([ "$runcpu" != - ] && echo "  tracer cpu ${runcpu}s")" \
 		"$([ "$attach" != - ] && echo ", attach ${attach}s, rss ${rss}kB, lost $lost")"
 	rm -f "$WORK/$tag".*
@@ -374,6 +560,7 @@ profile_one() {
 	spawn_stopped "$WORK/$tag.wl" "${WL[@]}"
 	wl=$SPAWNED
 	[ "$cfg" = tw_p ] && extra=(-p "$wl")
+	[ "$bench" = pingpong ] && extra+=("${SC_ARGS[@]}")
 	start_agent "$tag" "${extra[@]}"
 	wait_attached "$WORK/$tag.err" "$AGENT" || die "profile run $tag: agent did not attach"
 	$PY "$ROOT/bench/progstats.py" "$AGENT" "$WORK/$tag.json" &
@@ -405,7 +592,7 @@ profile_one() {
 		allp.append(s)
 		json.dump(allp, open(prof, "w"), indent=1)
 	EOF
-	printf '  profile %-6s %-7s %8s s\n' "$bench" "$cfg" "$secs"
+	printf '  profile %-9s %-7s %8s s\n' "$bench" "$cfg" "$secs"
 }
 
 # Processes other than ours holding BPF links (other tracers: noise in every configuration).
@@ -429,10 +616,12 @@ TW_VERSION=$("$TW" --version 2>/dev/null | head -n 1)
 TW=$WORK/bpf-threadwatch
 STORM=$WORK/storm
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/storm.c" -o "$STORM"
-printf 'bench\tconfig\trep\tseconds\tok\tattach_s\tmaxrss_kb\tcpu_s\trun_cpu_s\tlost\tnote\n' >"$RAW"
+PINGPONG=$WORK/pingpong
+gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/pingpong.c" -o "$PINGPONG"
+printf 'bench\tconfig\trep\tseconds\tok\tattach_s\tmaxrss_kb\tcpu_s\trun_cpu_s\tlost\tops\tnote\n' >"$RAW"
 
 echo "bench-threadwatch ($MODE mode, $REPS repetitions), results in $MD" >&2
-if [ $HAVE_PERF = 1 ]; then
+if wanted pipe && [ $HAVE_PERF = 1 ]; then
 	if [ -z "$LOOPS" ]; then
 		# the median of three short runs: one may catch a quiet or a busy moment
 		t=$(for _ in 1 2 3; do
@@ -442,25 +631,62 @@ if [ $HAVE_PERF = 1 ]; then
 			'BEGIN {l = int(c * g / t / 1000 + 0.5) * 1000; print (l < 1000 ? 1000 : l)}')
 		echo "calibration: $CALIB_LOOPS loops in ${t}s -> $LOOPS loops (~${PIPE_TARGET_S}s)" >&2
 	fi
-	cfgs=(base tw_p tw_psc tw_sys)
+	# tw_p is plain -p PID, with or without syscall timing as the agent defaults; then the other
+	cfgs=(base tw_p)
+	if [ $SC_DEFAULT = 1 ]; then
+		[ $HAVE_NOSC = 1 ] && cfgs+=(tw_pns)
+	elif [ ${#SC_ARGS[@]} -gt 0 ]; then
+		cfgs+=(tw_psc)
+	fi
+	cfgs+=(tw_sys)
 	[ $HAVE_OC = 1 ] && cfgs+=(oc_p oc_sys)
 	[ $HAVE_RQ = 1 ] && cfgs+=(rq)
 	echo "perf bench sched pipe -T -l $LOOPS: ${cfgs[*]}" >&2
 	run_bench pipe "${cfgs[@]}"
 fi
-echo "storm $STORM_THREADS threads, $STORM_WINDOW alive: base tw_p tw_sys" >&2
-run_bench storm base tw_p tw_sys
+if wanted storm; then
+	echo "storm $STORM_THREADS threads, $STORM_WINDOW alive: base tw_p tw_sys" >&2
+	run_bench storm base tw_p tw_sys
+fi
+if wanted pingpong || wanted neighbour; then
+	if [ -z "$PP_LOOPS" ]; then
+		t=$(for _ in 1 2 3; do
+			"${PIN[@]}" "$PINGPONG" $PP_CALIB_LOOPS | awk '/elapsed_ns/ {print $4 / 1e9}'
+		done | sort -n | sed -n 2p)
+		PP_LOOPS=$(awk -v t="$t" -v c=$PP_CALIB_LOOPS -v g="$PP_TARGET_S" \
+			'BEGIN {l = int(c * g / t / 1000 + 0.5) * 1000; print (l < 1000 ? 1000 : l)}')
+		echo "calibration: $PP_CALIB_LOOPS pingpong loops in ${t}s -> $PP_LOOPS loops" \
+			"(~${PP_TARGET_S}s)" >&2
+	fi
+	cfgs=(base tw_p)
+	[ $HAVE_NOSC = 1 ] && cfgs+=(tw_pns)
+	[ $HAVE_STRACE = 1 ] && cfgs+=(strace)
+	[ $HAVE_BT = 1 ] && cfgs+=(bt)
+	if wanted pingpong; then
+		echo "pingpong $PP_LOOPS loops (strace 1/$STRACE_DIV), tw_p = -p PID" \
+			"${TW_SYSCALL_FLAG:-(syscall timing on by default)}: ${cfgs[*]}" >&2
+		run_bench pingpong "${cfgs[@]}"
+	fi
+	if wanted neighbour; then
+		echo "neighbour: B ${PIN_B[*]} pingpong $PP_LOOPS next to A ${PIN_A[*]} pingpong," \
+			"traced: ${cfgs[*]}" >&2
+		run_bench neighbour "${cfgs[@]}"
+	fi
+fi
 
 if sysctl -n kernel.bpf_stats_enabled >/dev/null 2>&1; then
 	STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
 	sysctl -q -w kernel.bpf_stats_enabled=1
 	echo "per-program cost (kernel.bpf_stats_enabled=1):" >&2
-	if [ $HAVE_PERF = 1 ]; then
+	if wanted pipe && [ $HAVE_PERF = 1 ]; then
 		profile_one pipe tw_p
 		profile_one pipe tw_sys
 	fi
-	profile_one storm tw_p
-	profile_one storm tw_sys
+	if wanted storm; then
+		profile_one storm tw_p
+		profile_one storm tw_sys
+	fi
+	wanted pingpong && profile_one pingpong tw_p
 	sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD"
 	STATS_OLD=
 else
@@ -483,6 +709,14 @@ ELAPSED=$(($(date +%s) - T0))
 	echo "loops=${LOOPS:-}"
 	echo "pin=${PIN[*]}"
 	echo "storm_threads=$STORM_THREADS"
+	echo "pp_loops=${PP_LOOPS:-}"
+	echo "strace_div=$STRACE_DIV"
+	echo "pin_a=${PIN_A[*]}"
+	echo "pin_b=${PIN_B[*]}"
+	echo "tw_syscall_flag=$TW_SYSCALL_FLAG"
+	echo "tw_nosyscall_flag=${NOSC_ARGS[*]}"
+	echo "tw_syscall_default=$SC_DEFAULT"
+	echo "benches=$ONLY"
 	echo "storm_window=$STORM_WINDOW"
 	echo "elapsed_s=$ELAPSED"
 	echo "command=bench/run.sh${ARGS:+ $ARGS}$([ "$QUICK" = 1 ] && [ -n "${BENCH_QUICK:-}" ] && echo ' (BENCH_QUICK=1)')"
