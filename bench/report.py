@@ -25,6 +25,7 @@ LABELS = {
     "rq": "runqlat (system-wide)",
     "strace": "strace -f -p PID",
     "bt": "bpftrace bench/syscalls.bt PID",
+    "floor": "bpftrace bench/floor.bt PID (count only: the floor)",
 }
 ORDER = list(LABELS)
 PER_LOOP = ("pingpong", "neighbour")  # compared per loop, shown in us/loop
@@ -68,6 +69,8 @@ def label(bench, cfg, meta):
                                             and div else "")
         if cfg == "bt":
             return f"bpftrace bench/syscalls.bt {who}"
+        if cfg == "floor":
+            return f"bpftrace bench/floor.bt {who} (count only: the floor)"
         if cfg == "base" and bench == "neighbour":
             return "untraced (neither A nor B)"
     return LABELS[cfg]
@@ -203,7 +206,8 @@ def main():
         ops = 1 if loop else num(meta.get(key, "")) or None
         if ops and base_med:
             per = [f"untraced {base_med / ops * 1e6:.2f} us/{unit}"]
-            for cfg in ("tw_p", "tw_pns", "tw_sys", "bt") if loop else ("tw_p", "tw_sys"):
+            for cfg in (("tw_p", "tw_pns", "tw_sys", "bt", "floor") if loop
+                        else ("tw_p", "tw_sys")):
                 if summary.get((bench, cfg), (None, None))[1]:
                     extra = (summary[bench, cfg][1] - base_med) / ops * 1e9
                     per.append(f"{label(bench, cfg, meta)} adds {extra:,.0f} ns/{unit}"
@@ -232,7 +236,8 @@ def main():
                 f" the target)")
         others = [f"{name} {summary[bench, cfg][0]:.3f}x"
                   for cfg, name in (("tw_pns", "without syscall timing"), ("strace", "strace -f"),
-                                    ("bt", "bpftrace"))
+                                    ("bt", "bpftrace"),
+                                    ("floor", "a count-only bpftrace filter (the floor)"))
                   if summary.get((bench, cfg), (None, None))[0] is not None]
         if others:
             line += "; same run: " + ", ".join(others)

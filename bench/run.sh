@@ -36,6 +36,8 @@
 #   rq      runqlat (system-wide)          (pipe only)
 #   strace  strace -f -qq -o /dev/null -p <PID>: every thread (pingpong/neighbour), run with
 #           1/$STRACE_DIV of the loops (it is ~20x slower): its ratio is per loop
+#   floor   bpftrace bench/floor.bt <PID>: only counts PID's syscalls on the same raw
+#           tracepoints: the price of having syscall tracepoints on at all
 #   bt      bpftrace bench/syscalls.bt <PID>: the same per-thread read/write latency
 #           histograms in bpftrace (pingpong/neighbour; x86_64 only)
 # Every workload starts stopped (SIGSTOP) and is continued once its tracer is attached, so the
@@ -425,6 +427,7 @@ run_one() {
 	tw_pns) tracer=tw bypid=1 ;;
 	strace) tracer=strace bypid=1 ;;
 	bt) tracer=bt bypid=1 ;;
+	floor) tracer=floor bypid=1 ;;
 	esac
 	workload_cmd "$bench" "$cfg"
 	# another tracer on the same hooks slows every configuration: flag the run as noisy
@@ -463,9 +466,10 @@ run_one() {
 		tp=$AGENT
 		wait_traced "${wla:-$wl}" || { ok=0 note="strace did not attach"; }
 		;;
-	bt)
+	bt | floor)
 		# prints "attached" from BEGIN, which runs once every probe is attached
-		start_tracer "$tag" bpftrace "$ROOT/bench/syscalls.bt" "${wla:-$wl}"
+		start_tracer "$tag" bpftrace "$ROOT/bench/$([ "$tracer" = bt ] && echo syscalls ||
+			echo floor).bt" "${wla:-$wl}"
 		tp=$AGENT
 		wait_line "$WORK/$tag.out" "$tp" attached || { ok=0 note="bpftrace did not attach"; }
 		;;
@@ -522,6 +526,9 @@ run_one() {
 	[ "$tracer" = strace ] && runcpu=$cpu
 	if [ "$tracer" = bt ] && ! grep -q '^@ns\[' "$WORK/$tag.out"; then
 		ok=0 note="bpftrace printed no histogram"
+	fi
+	if [ "$tracer" = floor ] && ! grep -q '^@enter' "$WORK/$tag.out"; then
+		ok=0 note="bpftrace floor.bt counted nothing"
 	fi
 	secs=$(workload_seconds "$bench" "$WORK/$tag.wl")
 	[ -n "$secs" ] || { ok=0 secs=- note="workload printed no time"; }
@@ -661,7 +668,7 @@ if wanted pingpong || wanted neighbour; then
 	cfgs=(base tw_p)
 	[ $HAVE_NOSC = 1 ] && cfgs+=(tw_pns)
 	[ $HAVE_STRACE = 1 ] && cfgs+=(strace)
-	[ $HAVE_BT = 1 ] && cfgs+=(bt)
+	[ $HAVE_BT = 1 ] && cfgs+=(bt floor)
 	if wanted pingpong; then
 		echo "pingpong $PP_LOOPS loops (strace 1/$STRACE_DIV), tw_p = -p PID" \
 			"${TW_SYSCALL_FLAG:-(syscall timing on by default)}: ${cfgs[*]}" >&2

@@ -66,16 +66,32 @@ static __always_inline bool current_wanted(__u32 *tid, __u32 *tgid)
 	return tgid_wanted(*tgid);
 }
 
+/* The kind of an open file, from its inode's mode: two helper reads. */
+static __always_inline __u32 file_kind(struct file *file)
+{
+	unsigned int mode = BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT;
+
+	if (mode == S_IFSOCK)
+		return TW_FD_SOCKET;
+	if (mode == S_IFIFO)
+		return TW_FD_PIPE;
+	if (mode == S_IFREG)
+		return TW_FD_FILE;
+	return TW_FD_OTHER;
+}
+
 /*
- * The kind of the calling thread's fd, from its inode's mode, without locks.
- * tp_btf walks current->files->fdt by direct loads from the trusted task
- * pointer and needs three helper reads; raw_tp reads every link with one.
+ * The kind of the calling thread's fd, without locks. tp_btf walks
+ * current->files->fdt by direct loads from the trusted task pointer; raw_tp
+ * reads every link with a helper. The file's kind is then cached per thread
+ * for the last two files (a read/write loop alternates between two): a hit
+ * costs one helper read, the fd table slot.
  */
-static __always_inline __u32 fd_kind(long fd, bool btf)
+static __always_inline __u32 fd_kind(struct tw_thread_stats *st, long fd, bool btf)
 {
 	struct file **fds, *file = NULL;
 	struct fdtable *fdt;
-	unsigned int mode;
+	__u32 kind, slot;
 
 	if (fd < 0)
 		return TW_FD_OTHER;
@@ -94,14 +110,15 @@ static __always_inline __u32 fd_kind(long fd, bool btf)
 	}
 	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
 		return TW_FD_OTHER;
-	mode = BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT;
-	if (mode == S_IFSOCK)
-		return TW_FD_SOCKET;
-	if (mode == S_IFIFO)
-		return TW_FD_PIPE;
-	if (mode == S_IFREG)
-		return TW_FD_FILE;
-	return TW_FD_OTHER;
+	if (st->fdc_file[0] == (__u64)file)
+		return st->fdc_kind[0];
+	if (st->fdc_file[1] == (__u64)file)
+		return st->fdc_kind[1];
+	kind = file_kind(file);
+	slot = st->fdc_next++ & 1;
+	st->fdc_file[slot] = (__u64)file;
+	st->fdc_kind[slot] = kind;
+	return kind;
 }
 
 /* The thread's on-CPU time up to now: it is running, inside a syscall handler. */
@@ -252,7 +269,7 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool 
 	st->sys_ts = now;
 	st->call = call;
 	if (TW_CALL_HAS_FD(call))
-		st->call_fd = fd_kind(SYS_ARG1(btf, regs), btf);
+		st->call_fd = fd_kind(st, SYS_ARG1(btf, regs), btf);
 	return 0;
 }
 

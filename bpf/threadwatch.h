@@ -161,7 +161,10 @@ struct tw_thread_stats {
 	__u64 gap_nsys;
 	__u64 gap_longest_ns; /* the longest syscall completed in the gap */
 	__u32 gap_longest_nr; /* its number + 1; 0: none yet */
-	__u32 __pad2;
+	__u32 fdc_next; /* the fd-kind cache slot to replace next */
+	/* the kinds of the last two files read or written (struct file address, kind) */
+	__u64 fdc_file[2];
+	__u32 fdc_kind[2];
 	__u64 start_ns; /* the task's start_time: tells a reused tid from its last owner */
 	__u64 oncpu_ns;
 	__u64 blocked_ns;
