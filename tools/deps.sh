@@ -7,9 +7,11 @@ set -euo pipefail
 PKGS=(
 	# build
 	clang llvm make gcc libc6-dev pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool
-	libclang-rt-14-dev
+	libclang-rt-14-dev libmicrohttpd-dev
 	# tests
-	python3 python3-pytest strace util-linux libcap2-bin procps
+	python3 python3-pytest python3-yaml strace util-linux libcap2-bin procps
+	# fleet mode tests: promtool and a real Prometheus server; systemd-analyze
+	prometheus systemd
 	# kernel matrix (tests/vm)
 	qemu-system-x86 busybox-static cpio
 	# lint and format
