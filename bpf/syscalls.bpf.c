@@ -235,7 +235,12 @@ static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, 
 		cs->errors++;
 	cs->total_ns += delta;
 	cs->hist[hist_slot(delta)]++;
-	if (TW_CALL_HAS_FD(call) && fd < TW_FD_NR) {
+	if (TW_CALL_HAS_FD(call)) {
+		/*
+		 * a mask, not a compare: the 6.1 verifier lost the bounds of a
+		 * compared index here ("unbounded memory access"; tests/vm)
+		 */
+		fd &= TW_FD_NR - 1;
 		cs->fd_count[fd]++;
 		cs->fd_ns[fd] += delta;
 	}

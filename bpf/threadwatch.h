@@ -84,7 +84,7 @@ enum tw_fd_kind {
 	TW_FD_SOCKET,
 	TW_FD_PIPE, /* pipes and FIFOs */
 	TW_FD_FILE, /* regular files */
-	TW_FD_NR,
+	TW_FD_NR, /* a power of two: BPF indexes by kind & (TW_FD_NR - 1) */
 };
 
 /* Syscall numbers the call table covers (x86_64 and arm64 top out below 470). */
