@@ -21,7 +21,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) $(CWARN) -Wno-unuse
 CFLAGS ?= -O2 -g
 USER_CFLAGS := $(CFLAGS) $(CWARN) -std=gnu11 -D_GNU_SOURCE -DTW_VERSION='"$(VERSION)"' \
 	-Ibpf -Iuser -I$(BUILD)
-LDLIBS := -lbpf -lelf -lz -lm
+LDLIBS := -lbpf -lelf -lz -lm -lmicrohttpd -lpthread
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_HDRS := $(wildcard bpf/*.h)
@@ -29,7 +29,7 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 USER_SRCS := $(wildcard user/*.c)
 USER_HDRS := $(wildcard user/*.h)
 # everything but main.c, so unit tests and fuzzers link the same code
-LIB_SRCS := $(filter-out user/main.c,$(USER_SRCS))
+LIB_SRCS := $(filter-out user/main.c user/daemon.c,$(USER_SRCS))
 
 .PHONY: all deps demo test check unit e2e asan format format-check lint bench clean help
 all: $(BUILD)/bpf-threadwatch workloads

@@ -24,6 +24,7 @@ static const char doc[] =
 	"  sudo bpf-threadwatch -p 1234 -i 2 --blocked-ms 500  # threads stuck 0.5 s+, and where\n"
 	"  sudo bpf-threadwatch -d 5 --top 5         # the 5 busiest processes on the machine\n"
 	"  sudo bpf-threadwatch -- python3 app.py    # start a command and trace it from birth\n"
+	"  sudo bpf-threadwatch daemon --help        # fleet mode: Prometheus metrics on :9464\n"
 	"\n"
 	"Off-CPU time is split into BLOCKED (the thread slept, e.g. in read() or a lock, until\n"
 	"woken) and RUNQ (it was runnable but waited for a CPU: woken or preempted). Histograms\n"

@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 #include "calls.h"
 #include "loader.h"
+#include "prom.h"
 #include "threadwatch.skel.h"
 
 #ifndef CAP_PERFMON
@@ -317,4 +318,36 @@ int tw_bpf_loop_fd(const struct tw_bpf *b)
 int tw_bpf_events_fd(const struct tw_bpf *b)
 {
 	return bpf_map__fd(b->skel->maps.events);
+}
+
+size_t tw_bpf_prog_stats(const struct tw_bpf *b, struct tw_prog_stat *out, size_t n)
+{
+	struct bpf_program *prog;
+	size_t k = 0;
+
+	if (!b->skel)
+		return 0;
+	bpf_object__for_each_program(prog, b->skel->obj)
+	{
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (k == n)
+			break;
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue; /* not loaded: the other flavour, or syscalls off */
+		snprintf(out[k].name, sizeof(out[k].name), "%s", bpf_program__name(prog));
+		out[k].run_ns = info.run_time_ns;
+		out[k].runs = info.run_cnt;
+		k++;
+	}
+	return k;
+}
+
+int tw_bpf_enable_stats(void)
+{
+	int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+
+	return fd < 0 ? -errno : fd;
 }

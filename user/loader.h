@@ -31,4 +31,14 @@ int tw_bpf_events_fd(const struct tw_bpf *b);
 int tw_bpf_call_fd(const struct tw_bpf *b);
 int tw_bpf_loop_fd(const struct tw_bpf *b);
 
+struct tw_prog_stat;
+/*
+ * Run time and run count of each loaded program into out[] (at most n), by
+ * name; the kernel counts them only while BPF statistics are enabled
+ * (tw_bpf_enable_stats). Returns how many were filled.
+ */
+size_t tw_bpf_prog_stats(const struct tw_bpf *b, struct tw_prog_stat *out, size_t n);
+/* An fd that keeps the kernel's BPF run-time statistics on while open, or -errno. */
+int tw_bpf_enable_stats(void);
+
 #endif

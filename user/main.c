@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 #include "cli.h"
 #include "collect.h"
+#include "daemon.h"
 #include "loader.h"
 #include "model.h"
 #include "report.h"
@@ -248,6 +249,8 @@ int main(int argc, char **argv)
 	struct run r = { .cfg = &cfg };
 	int err, status = 1;
 
+	if (argc > 1 && !strcmp(argv[1], "daemon"))
+		return daemon_main(argc - 1, argv + 1);
 	setup_signals();
 	cli_parse(argc, argv, &cfg);
 	if (target_resolve(&cfg))

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "model.h"
@@ -49,6 +50,18 @@ int rec_store(struct tw_thread_rec *r, const struct tw_thread_totals *t)
 	return 0;
 }
 
+void thread_totals_add(struct tw_thread_totals *dst, const struct tw_thread_totals *src)
+{
+	dst->oncpu_ns += src->oncpu_ns;
+	dst->blocked_ns += src->blocked_ns;
+	dst->runq_ns += src->runq_ns;
+	dst->vol_switches += src->vol_switches;
+	dst->invol_switches += src->invol_switches;
+	dst->threads_created += src->threads_created;
+	hist_add(&dst->blocked, &src->blocked);
+	hist_add(&dst->runq, &src->runq);
+}
+
 void rec_free(struct tw_thread_rec *r)
 {
 	free(r->blocked);
@@ -71,6 +84,9 @@ static void thread_free(struct tw_thread *t)
 
 static void proc_free(struct tw_proc *p)
 {
+	if (p->gone)
+		thread_free(p->gone);
+	free(p->ctr);
 	for (size_t i = 0; i < p->nthreads; i++)
 		thread_free(p->threads[i]);
 	free(p->threads);
@@ -362,12 +378,23 @@ int model_thread_live(struct tw_model *m, struct tw_thread *t, const struct tw_t
 	return 0;
 }
 
+int stall_cause_index(const struct tw_stall *s)
+{
+	if (s->oncpu_ns >= s->blocked_ns && s->oncpu_ns >= s->runq_ns)
+		return 0;
+	return s->blocked_ns >= s->runq_ns ? 1 : 2;
+}
+
 int model_stall_add(struct tw_model *m, const struct tw_stall *e)
 {
 	struct tw_proc *p = model_proc(m, e->tgid);
 	struct tw_thread *t = p ? proc_thread(p, e->tid) : NULL;
 	struct tw_loop *l;
 
+	if (p)
+		p->stall_causes[stall_cause_index(e)]++;
+	if (m->on_stall && p)
+		m->on_stall(m->on_stall_ctx, p, t, e);
 	if (!t || m->nstalls_kept >= m->max_stalls) {
 		m->stalls_not_kept++;
 		return 0;
@@ -444,5 +471,91 @@ int model_mark(struct tw_model *m)
 		}
 	}
 	memcpy(m->drops_mark, m->drops, sizeof(m->drops));
+	return 0;
+}
+
+/* Add a dead thread's totals, calls and loop counters into the process's "gone" record. */
+static int fold_gone(struct tw_model *m, struct tw_proc *p, struct tw_thread *t)
+{
+	struct tw_thread_totals a, b;
+	struct tw_thread *g = p->gone;
+
+	if (!g) {
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		g->pid = p->pid;
+		g->harvested = true;
+		snprintf(g->comm, sizeof(g->comm), "(exited)");
+		p->gone = g;
+	}
+	(void)m;
+	rec_expand(&g->tot, &a);
+	rec_expand(&t->tot, &b);
+	thread_totals_add(&a, &b);
+	if (rec_store(&g->tot, &a) || calls_add(&g->tot.calls, &t->tot.calls))
+		return -ENOMEM;
+	if (t->loop) {
+		struct tw_loop *l = model_thread_loop(g);
+
+		if (!l)
+			return -ENOMEM;
+		l->tot.iterations += t->loop->tot.iterations;
+		l->tot.stalls += t->loop->tot.stalls;
+		l->tot.gap_total_ns += t->loop->tot.gap_total_ns;
+		if (t->loop->tot.gap_max_ns > l->tot.gap_max_ns)
+			l->tot.gap_max_ns = t->loop->tot.gap_max_ns;
+		hist_add(&l->tot.gap, &t->loop->tot.gap);
+	}
+	return 0;
+}
+
+static int rebuild_tids(struct tw_proc *p)
+{
+	u32map_free(&p->tids);
+	for (size_t i = 0; i < p->nthreads; i++)
+		if (u32map_put(&p->tids, p->threads[i]->tid, (__u32)i))
+			return -ENOMEM;
+	return 0;
+}
+
+int model_prune(struct tw_model *m, __u64 now_ns, __u64 keep_exited_ns)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < m->nprocs; i++) {
+		struct tw_proc *p = m->procs[i];
+		size_t n = 0;
+		bool changed = false;
+
+		if (p->exited && p->harvested && now_ns > p->exit_ns &&
+		    now_ns - p->exit_ns >= keep_exited_ns) {
+			proc_free(p);
+			continue;
+		}
+		for (size_t j = 0; j < p->nthreads; j++) {
+			struct tw_thread *t = p->threads[j];
+
+			if (t->alive || !t->harvested) {
+				p->threads[n++] = t;
+				continue;
+			}
+			if (fold_gone(m, p, t))
+				return -ENOMEM;
+			thread_free(t);
+			changed = true;
+		}
+		p->nthreads = n;
+		if (changed && rebuild_tids(p))
+			return -ENOMEM;
+		m->procs[out++] = p;
+	}
+	if (out != m->nprocs) {
+		m->nprocs = out;
+		u32map_free(&m->pids);
+		for (size_t i = 0; i < m->nprocs; i++)
+			if (u32map_put(&m->pids, m->procs[i]->pid, (__u32)i))
+				return -ENOMEM;
+	}
 	return 0;
 }

@@ -52,6 +52,7 @@ void rec_expand(const struct tw_thread_rec *r, struct tw_thread_totals *out);
  */
 int rec_store(struct tw_thread_rec *r, const struct tw_thread_totals *t);
 void rec_free(struct tw_thread_rec *r);
+void thread_totals_add(struct tw_thread_totals *dst, const struct tw_thread_totals *src);
 
 struct tw_proc_totals {
 	__u64 threads_created;
@@ -101,6 +102,8 @@ struct tw_thread {
 	__u64 live_state_ts;
 };
 
+struct tw_container;
+
 struct tw_proc {
 	__u32 pid;
 	char comm[TASK_COMM_LEN];
@@ -117,6 +120,11 @@ struct tw_proc {
 	size_t nthreads;
 	size_t cap;
 	struct u32map tids; /* tid -> index in threads of its newest record */
+	__u64 stall_causes[3]; /* stall events by cause: oncpu, blocked, runq (kept or not) */
+	struct tw_thread *gone; /* daemon: the pruned dead threads folded into one record (tid 0) */
+	struct tw_container *ctr; /* daemon: container and pod, owned; NULL if not looked up */
+	bool ctr_done; /* looked up (ctr may still be NULL: not in a container) */
+	__u64 fail_logged[TW_FAIL_NR]; /* daemon: thread creation failures already logged */
 };
 
 struct tw_model {
@@ -132,6 +140,10 @@ struct tw_model {
 	__u64 nstalls_kept;
 	__u64 stalls_not_kept; /* past max_stalls, or of a thread the model does not know */
 	__u64 live_ns; /* CLOCK_MONOTONIC of the last refresh: "now" for the live fields */
+	/* called for every stall event, kept or not (the daemon logs them) */
+	void (*on_stall)(void *ctx, const struct tw_proc *p, const struct tw_thread *t,
+			 const struct tw_stall *e);
+	void *on_stall_ctx;
 };
 
 int model_init(struct tw_model *m, bool keep_marks);
@@ -176,6 +188,14 @@ struct tw_loop *model_thread_loop(struct tw_thread *t);
 int model_loop_fold(struct tw_thread *t, const struct tw_loop_stats *s);
 /* A stall event from the kernel; 0 also when it is only counted (not kept). */
 int model_stall_add(struct tw_model *m, const struct tw_stall *e);
+/* Index of a stall's cause in struct tw_proc's stall_causes: 0 oncpu, 1 blocked, 2 runq. */
+int stall_cause_index(const struct tw_stall *s);
+/*
+ * Bounded memory for long runs (the daemon): dead threads already harvested
+ * are folded into their process's "gone" record, and processes gone for
+ * longer than keep_exited_ns are dropped. 0 or -ENOMEM.
+ */
+int model_prune(struct tw_model *m, __u64 now_ns, __u64 keep_exited_ns);
 bool model_thread_owns(const struct tw_thread *t, const struct tw_thread_stats *s);
 /* Replace a process's totals with the sum of ncpu per-CPU values. */
 void model_proc_fold(struct tw_proc *p, const struct tw_proc_stats *percpu, int ncpu);

@@ -10,18 +10,6 @@ __u64 totals_offcpu(const struct tw_thread_totals *t)
 	return t->blocked_ns + t->runq_ns;
 }
 
-void thread_totals_add(struct tw_thread_totals *dst, const struct tw_thread_totals *src)
-{
-	dst->oncpu_ns += src->oncpu_ns;
-	dst->blocked_ns += src->blocked_ns;
-	dst->runq_ns += src->runq_ns;
-	dst->vol_switches += src->vol_switches;
-	dst->invol_switches += src->invol_switches;
-	dst->threads_created += src->threads_created;
-	hist_add(&dst->blocked, &src->blocked);
-	hist_add(&dst->runq, &src->runq);
-}
-
 static void thread_totals_sub(struct tw_thread_totals *d, const struct tw_thread_totals *a,
 			      const struct tw_thread_totals *b)
 {
@@ -214,16 +202,27 @@ static int cmp_blocked(const void *a, const void *b)
 	return c ? c : (x->tid > y->tid) - (x->tid < y->tid);
 }
 
+/* A process's thread records, and last its pruned dead folded into one (the daemon's). */
+static size_t nrecs(const struct tw_proc *p)
+{
+	return p->nthreads + (p->gone ? 1 : 0);
+}
+
+static const struct tw_thread *rec_at(const struct tw_proc *p, size_t i)
+{
+	return i < p->nthreads ? p->threads[i] : p->gone;
+}
+
 /* Event loops and threads blocked now: per thread, from the model's loop records and live fields. */
 static int build_loops(struct tw_proc_view *pv, const struct tw_proc *p,
 		       const struct tw_view_opts *o, __u64 live_ns)
 {
-	pv->loops = calloc(p->nthreads ? p->nthreads : 1, sizeof(*pv->loops));
-	pv->blocked = calloc(p->nthreads ? p->nthreads : 1, sizeof(*pv->blocked));
+	pv->loops = calloc(p->nthreads + 1, sizeof(*pv->loops));
+	pv->blocked = calloc(p->nthreads + 1, sizeof(*pv->blocked));
 	if (!pv->loops || !pv->blocked)
 		return -ENOMEM;
-	for (size_t i = 0; i < p->nthreads; i++) {
-		const struct tw_thread *t = p->threads[i];
+	for (size_t i = 0; i < nrecs(p); i++) {
+		const struct tw_thread *t = rec_at(p, i);
 		const struct tw_loop *l = t->loop;
 
 		if (!o->final && t->marked_dead)
@@ -274,11 +273,11 @@ static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
 		proc_totals_sub(&pv->pt, &p->tot, p->mark);
 		pv->threads_peak = p->interval_peak;
 	}
-	pv->rows = calloc(p->nthreads ? p->nthreads : 1, sizeof(*pv->rows));
+	pv->rows = calloc(p->nthreads + 1, sizeof(*pv->rows));
 	if (!pv->rows)
 		return -ENOMEM;
-	for (size_t i = 0; i < p->nthreads && !err; i++) {
-		const struct tw_thread *t = p->threads[i];
+	for (size_t i = 0; i < nrecs(p) && !err; i++) {
+		const struct tw_thread *t = rec_at(p, i);
 		struct tw_row *r = &pv->rows[n];
 		struct tw_thread_totals tot, mark;
 
@@ -362,7 +361,7 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 			return -ENOMEM;
 		}
 		/* every target is shown; elsewhere only what did something */
-		if (!p->target && !proc_active(&v->procs[n])) {
+		if (!p->target && !o->all_procs && !proc_active(&v->procs[n])) {
 			proc_view_free(&v->procs[n]);
 			continue;
 		}

@@ -64,6 +64,7 @@ struct tw_view_opts {
 	enum tw_by by;
 	unsigned int top; /* processes shown; 0: all */
 	bool targets_only;
+	bool all_procs; /* every process, idle ones too (the daemon's thread counts) */
 	bool syscalls; /* syscalls were traced: loops and blocked-now calls exist */
 	__u64 run_start_ns; /* CLOCK_MONOTONIC when tracing began: stalls are shown relative */
 	__u64 blocked_ns; /* --blocked-ms */
@@ -83,7 +84,6 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 void view_free(struct tw_view *v);
 
 __u64 totals_offcpu(const struct tw_thread_totals *t);
-void thread_totals_add(struct tw_thread_totals *dst, const struct tw_thread_totals *src);
 __u64 proc_thread_failures(const struct tw_proc_totals *pt);
 /* "oncpu", "blocked" or "runq": where most of a stall's time went */
 const char *stall_cause(const struct tw_stall *s);

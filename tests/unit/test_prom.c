@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/* The daemon's pieces that need no kernel: pruning the model, the Prometheus exposition. */
+#include <stdlib.h>
+#include <string.h>
+#include "cgroup.h"
+#include "model.h"
+#include "prom.h"
+#include "view.h"
+#include "unit.h"
+
+static void blocked_for(struct tw_thread *t, __u64 ns, unsigned int slot)
+{
+	struct tw_thread_totals tot;
+
+	rec_expand(&t->tot, &tot);
+	tot.blocked_ns += ns;
+	tot.blocked.slot[slot] += 1;
+	CHECK(!rec_store(&t->tot, &tot));
+}
+
+/* The rendering of m as a string (caller frees). */
+static char *render(struct tw_model *m, const struct tw_prom_opts *po)
+{
+	struct tw_view_opts vo = { .final = true, .all_procs = true, .attach = "tp_btf" };
+	struct tw_agent_stats as = { .version = "t" };
+	struct tw_view v;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	CHECK(f != NULL);
+	CHECK(!view_build(&v, m, &vo));
+	CHECK(!report_prom(f, &v, po, &as));
+	view_free(&v);
+	fclose(f);
+	return buf;
+}
+
+/* Pruned dead threads keep counting in their process; exited processes go after a while. */
+TEST(prune_keeps_totals_and_bounds_memory)
+{
+	struct tw_prom_opts po = { .by = TW_PROM_PROCESS, .top_k = 10 };
+	struct tw_model m;
+	struct tw_thread *t;
+	struct tw_proc *p;
+	char *out;
+
+	model_init(&m, false);
+	model_thread_born(&m, 10, 10, "app");
+	for (__u32 tid = 11; tid < 15; tid++) {
+		t = model_thread_born(&m, 10, tid, "w");
+		blocked_for(t, 1000, 9); /* [512, 1024) ns */
+		model_thread_died(&m, 10, tid, 100, NULL);
+		t->harvested = true;
+	}
+	p = model_proc(&m, 10);
+	CHECK(!model_prune(&m, 200, 1000));
+	CHECK_EQ(p->nthreads, 1);
+	CHECK(p->gone != NULL);
+	CHECK(proc_thread(p, 10) != NULL && proc_thread(p, 12) == NULL);
+	out = render(&m, &po);
+	CHECK(strstr(out, "threadwatch_threads{pid=\"10\",comm=\"app\"} 1\n") != NULL);
+	/* the four dead threads' intervals: all below 2^10 ns, _sum exact */
+	CHECK(strstr(out, "threadwatch_offcpu_blocked_seconds_bucket{pid=\"10\",comm=\"app\","
+			  "le=\"1.024e-06\"} 4\n") != NULL);
+	CHECK(strstr(out, "threadwatch_offcpu_blocked_seconds_sum{pid=\"10\",comm=\"app\"} "
+			  "0.000004000\n") != NULL);
+	free(out);
+	/* the process exits: it stays keep_exited, then it is dropped */
+	model_thread_died(&m, 10, 10, 300, NULL);
+	p->threads[0]->harvested = true;
+	p->harvested = true;
+	CHECK(!model_prune(&m, 400, 1000));
+	CHECK_EQ(m.nprocs, 1);
+	CHECK(!model_prune(&m, 1300, 1000));
+	CHECK_EQ(m.nprocs, 0);
+	CHECK(model_proc(&m, 10) == NULL);
+	model_free(&m);
+}
+
+/* Top-K by threads, the rest in "other"; labels escaped; pod labels only when known. */
+TEST(prom_top_k_other_and_labels)
+{
+	struct tw_prom_opts po = { .by = TW_PROM_PROCESS, .top_k = 2 };
+	struct tw_model m;
+	struct tw_proc *p;
+	char *out;
+
+	model_init(&m, false);
+	for (__u32 i = 0; i < 3; i++)
+		model_thread_born(&m, 100, 100 + i, "big");
+	model_thread_born(&m, 200, 200, "we\"ird\\");
+	model_thread_born(&m, 200, 201, "we\"ird\\");
+	model_thread_born(&m, 300, 300, "small");
+	model_thread_born(&m, 400, 400, "tiny");
+	p = model_proc(&m, 100);
+	p->ctr = calloc(1, sizeof(*p->ctr));
+	CHECK(p->ctr != NULL);
+	strcpy(p->ctr->container_id, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	strcpy(p->ctr->pod, "web-1");
+	strcpy(p->ctr->namespace, "shop");
+	out = render(&m, &po);
+	CHECK(strstr(out, "threadwatch_threads{pid=\"100\",comm=\"big\",container_id=\"0123456789"
+			  "abcdef0123456789abcdef0123456789abcdef0123456789abcdef\",pod=\"web-1\","
+			  "namespace=\"shop\"} 3\n") != NULL);
+	CHECK(strstr(out, "threadwatch_threads{pid=\"200\",comm=\"we\\\"ird\\\\\"} 2\n") != NULL);
+	CHECK(strstr(out, "threadwatch_threads{pid=\"other\",comm=\"other\"} 2\n") != NULL);
+	CHECK(strstr(out, "pid=\"300\"") == NULL);
+	CHECK(strstr(out, "threadwatch_agent_groups_other 2\n") != NULL);
+	free(out);
+	/* by comm: one group per name, no pid label */
+	po.by = TW_PROM_COMM;
+	po.top_k = 10;
+	out = render(&m, &po);
+	CHECK(strstr(out, "threadwatch_threads{comm=\"tiny\"} 1\n") != NULL);
+	CHECK(strstr(out, "pid=") == NULL);
+	free(out);
+	model_free(&m);
+}

@@ -1,0 +1,929 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * bpf-threadwatch daemon: every process on the node, served as Prometheus
+ * metrics over HTTP (libmicrohttpd), with stalls and thread-creation failure
+ * bursts logged as JSON lines. The same BPF object, collector and model as
+ * the CLI; the model is pruned so memory stays bounded on a long run.
+ *
+ * One thread owns the model: it reads events, refreshes, renders /metrics
+ * into a buffer once per --refresh and swaps it in. libmicrohttpd's thread
+ * only copies that buffer out, so scrapes never touch the model and any
+ * number of them costs the measuring side nothing.
+ */
+#include <argp.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include <microhttpd.h>
+#include "cgroup.h"
+#include "cli.h"
+#include "collect.h"
+#include "daemon.h"
+#include "json.h"
+#include "loader.h"
+#include "model.h"
+#include "parse.h"
+#include "prom.h"
+#include "report.h"
+#include "view.h"
+
+#define POLL_MS 100
+#define MAX_PROGS 64
+#define MAX_CONFIG_ARGS 256
+#define MAX_CONNECTIONS 512
+
+struct dopts {
+	const char *listen;
+	enum tw_prom_by by;
+	enum tw_prom_rank rank;
+	unsigned int top_k;
+	__u64 refresh_ns;
+	__u64 keep_exited_ns;
+	const char *log_path;
+	double events_per_s;
+	const char *pods_dir;
+	const char *containers_dir;
+	const char *config;
+	char **argv_keep; /* the merged arguments, which the options above point into */
+	int nconfig; /* argv_keep[1..nconfig] are the config file's, allocated */
+	struct tw_config cfg; /* what the loader takes: system-wide, syscalls if asked */
+};
+
+/* The last rendering of /metrics, shared with libmicrohttpd's thread. */
+struct body {
+	pthread_mutex_t mu;
+	char *buf;
+	size_t len;
+	__u64 refreshed_ns; /* CLOCK_MONOTONIC of the last refresh; 0 before the first */
+	__u64 stale_ns; /* /healthz fails when the last refresh is older than this */
+};
+
+struct daemon {
+	struct dopts o;
+	struct tw_bpf bpf;
+	struct tw_model model;
+	struct tw_collector col;
+	struct ring_buffer *rb;
+	struct MHD_Daemon *http;
+	struct body body;
+	FILE *log;
+	int stats_fd;
+	struct tw_prog_stat progs[MAX_PROGS];
+	double render_s;
+	/* event log rate limit: a token bucket */
+	double tokens;
+	__u64 tokens_ns;
+	__u64 suppressed;
+};
+
+static volatile sig_atomic_t d_exiting, d_reopen;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	d_exiting = 1;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	d_reopen = 1;
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+enum {
+	D_LISTEN = 0x200,
+	D_BY,
+	D_TOP_K,
+	D_TOP_BY,
+	D_SYSCALLS,
+	D_NO_SYSCALLS,
+	D_STALL_MS,
+	D_BLOCKED_MS,
+	D_REFRESH,
+	D_KEEP_EXITED,
+	D_LOG,
+	D_EVENTS,
+	D_PODS_DIR,
+	D_CONTAINERS_DIR,
+	D_CONFIG,
+	D_MAX_THREADS,
+	D_MAX_PROCS,
+	D_MAX_CALLS,
+	D_MAX_LOOPS,
+	D_BTF,
+	D_ATTACH,
+};
+
+static const char d_doc[] =
+	"Watch every process on this machine and serve Prometheus metrics on /metrics (and "
+	"/healthz), with each event-loop stall and thread-creation failure burst logged as a "
+	"JSON line. docs/metrics.md lists the metrics and labels."
+	"\v"
+	"EXAMPLES:\n"
+	"  sudo bpf-threadwatch daemon                           # 127.0.0.1:9464\n"
+	"  sudo bpf-threadwatch daemon --listen 0.0.0.0:9464 --syscalls --by container\n"
+	"  sudo bpf-threadwatch daemon --config /etc/bpf-threadwatch.conf\n"
+	"  curl -s 127.0.0.1:9464/metrics | grep threadwatch_threads\n"
+	"\n"
+	"A config file holds one long option a line, without the dashes ('top-k 20',\n"
+	"'syscalls'); '#' starts a comment. Flags on the command line override it.\n"
+	"SIGTERM or SIGINT: stop, detach everything, exit 0. SIGHUP: reopen --log.\n"
+	"Exit status: 0 after SIGTERM, 1 runtime failure (BPF, listen socket), 2 bad usage.";
+
+static const struct argp_option d_options[] = {
+	{ "listen", D_LISTEN, "HOST:PORT", 0,
+	  "Where to serve (default 127.0.0.1:9464; [::1]:9464 for IPv6)", 0 },
+	{ "by", D_BY, "process|comm|container|cgroup", 0, "Series per group (default process)", 0 },
+	{ "top-k", D_TOP_K, "N", 0,
+	  "Groups with series of their own; the rest go to 'other' "
+	  "(default 50)",
+	  0 },
+	{ "top-by", D_TOP_BY, "threads|offcpu", 0, "How the top-K are chosen (default threads)",
+	  0 },
+	{ "syscalls", D_SYSCALLS, NULL, 0,
+	  "Trace syscalls: blocking call latency, event loops and stalls (costs every process "
+	  "some: docs/performance.md)",
+	  0 },
+	{ "no-syscalls", D_NO_SYSCALLS, NULL, 0, "Do not trace syscalls (the default)", 0 },
+	{ "stall-ms", D_STALL_MS, "MS", 0, "A loop gap this long is a stall (default 100)", 0 },
+	{ "blocked-ms", D_BLOCKED_MS, "MS", 0,
+	  "Threads asleep this long count as blocked now (default 1000)", 0 },
+	{ "refresh", D_REFRESH, "SECONDS", 0, "How often /metrics is rendered (default 1)", 0 },
+	{ "keep-exited", D_KEEP_EXITED, "SECONDS", 0,
+	  "How long an exited process keeps its series (default 300)", 0 },
+	{ "log", D_LOG, "FILE", 0, "Event log (default stdout); SIGHUP reopens it", 0 },
+	{ "events-per-s", D_EVENTS, "N", 0,
+	  "Event log lines a second, bursts up to 10x (default 10; 0: none)", 0 },
+	{ "pods-dir", D_PODS_DIR, "DIR", 0, "Kubelet pod logs, for pod names (/var/log/pods)", 0 },
+	{ "containers-dir", D_CONTAINERS_DIR, "DIR", 0,
+	  "Container log links, for container names (/var/log/containers)", 0 },
+	{ "config", D_CONFIG, "FILE", 0, "Read options from FILE first", 0 },
+	{ "max-threads", D_MAX_THREADS, "N", 0, "Live threads tracked (default 16384)", 0 },
+	{ "max-procs", D_MAX_PROCS, "N", 0, "Live processes tracked (default 4096)", 0 },
+	{ "max-calls", D_MAX_CALLS, "N", 0, "(thread, call) pairs tracked (default 16384)", 0 },
+	{ "max-loops", D_MAX_LOOPS, "N", 0, "Event-loop threads tracked (default 4096)", 0 },
+	{ "btf", D_BTF, "FILE", 0, "Kernel BTF when /sys/kernel/btf/vmlinux is missing", 0 },
+	{ "attach-mode", D_ATTACH, "auto|tp_btf|raw_tp", 0, "Tracepoint flavour (default auto)",
+	  0 },
+	{ "verbose", 'v', NULL, 0, "Print libbpf's debug output", 0 },
+	{},
+};
+
+static __u64 d_num(struct argp_state *st, const char *name, const char *arg, __u64 min, __u64 max)
+{
+	__u64 v;
+
+	if (parse_u64(arg, min, max, &v))
+		argp_error(st, "invalid %s '%s': expected a whole number from %llu to %llu", name,
+			   arg, (unsigned long long)min, (unsigned long long)max);
+	return v;
+}
+
+static __u64 d_secs(struct argp_state *st, const char *name, const char *arg, double min,
+		    double max)
+{
+	__u64 ns;
+
+	if (parse_seconds(arg, max, &ns) || ns < (__u64)(min * 1e9))
+		argp_error(st, "invalid %s '%s': expected seconds between %g and %g", name, arg,
+			   min, max);
+	return ns;
+}
+
+/* "HOST:PORT" or "[V6]:PORT", numeric. 0 or -EINVAL. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[64];
+	const char *colon;
+	__u64 port;
+	size_t hl;
+
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		hl = (size_t)(end - s - 1);
+		colon = end + 1;
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -EINVAL;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= sizeof(host) || parse_u64(colon + 1, 1, 65535, &port))
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+		*len = sizeof(struct sockaddr_in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+		*len = sizeof(struct sockaddr_in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static error_t d_parse(int key, char *arg, struct argp_state *st)
+{
+	struct dopts *o = st->input;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	switch (key) {
+	case D_LISTEN:
+		if (parse_listen(arg, &ss, &sl))
+			argp_error(st,
+				   "invalid --listen '%s': expected HOST:PORT with a numeric "
+				   "address, e.g. 127.0.0.1:9464, 0.0.0.0:9464 or [::1]:9464",
+				   arg);
+		o->listen = arg;
+		break;
+	case D_BY:
+		if (!strcmp(arg, "process"))
+			o->by = TW_PROM_PROCESS;
+		else if (!strcmp(arg, "comm"))
+			o->by = TW_PROM_COMM;
+		else if (!strcmp(arg, "container"))
+			o->by = TW_PROM_CONTAINER;
+		else if (!strcmp(arg, "cgroup"))
+			o->by = TW_PROM_CGROUP;
+		else
+			argp_error(st,
+				   "invalid --by '%s': expected process, comm, container or cgroup",
+				   arg);
+		break;
+	case D_TOP_K:
+		o->top_k = (unsigned int)d_num(st, "--top-k", arg, 1, 100000);
+		break;
+	case D_TOP_BY:
+		if (!strcmp(arg, "threads"))
+			o->rank = TW_RANK_THREADS;
+		else if (!strcmp(arg, "offcpu"))
+			o->rank = TW_RANK_OFFCPU;
+		else
+			argp_error(st, "invalid --top-by '%s': expected threads or offcpu", arg);
+		break;
+	case D_SYSCALLS:
+	case D_NO_SYSCALLS:
+		o->cfg.syscalls = key == D_SYSCALLS;
+		break;
+	case D_STALL_MS:
+		o->cfg.stall_ns = d_num(st, "--stall-ms", arg, 1, 3600000) * 1000000ULL;
+		break;
+	case D_BLOCKED_MS:
+		o->cfg.blocked_ns = d_num(st, "--blocked-ms", arg, 1, 3600000) * 1000000ULL;
+		break;
+	case D_REFRESH:
+		o->refresh_ns = d_secs(st, "--refresh", arg, 0.1, 3600);
+		break;
+	case D_KEEP_EXITED:
+		o->keep_exited_ns = d_secs(st, "--keep-exited", arg, 0, 7 * 86400);
+		break;
+	case D_LOG:
+		o->log_path = arg;
+		break;
+	case D_EVENTS:
+		o->events_per_s = (double)d_num(st, "--events-per-s", arg, 0, 100000);
+		break;
+	case D_PODS_DIR:
+		o->pods_dir = arg;
+		break;
+	case D_CONTAINERS_DIR:
+		o->containers_dir = arg;
+		break;
+	case D_CONFIG:
+		break; /* read before the command line (daemon_main) */
+	case D_MAX_THREADS:
+		o->cfg.max_threads = (__u32)d_num(st, "--max-threads", arg, 64, 4194304);
+		break;
+	case D_MAX_PROCS:
+		o->cfg.max_procs = (__u32)d_num(st, "--max-procs", arg, 16, 4194304);
+		break;
+	case D_MAX_CALLS:
+		o->cfg.max_calls = (__u32)d_num(st, "--max-calls", arg, 64, 4194304);
+		break;
+	case D_MAX_LOOPS:
+		o->cfg.max_loops = (__u32)d_num(st, "--max-loops", arg, 16, 4194304);
+		break;
+	case D_BTF:
+		o->cfg.btf_path = arg;
+		break;
+	case D_ATTACH:
+		if (!strcmp(arg, "auto"))
+			o->cfg.attach_mode = TW_ATTACH_AUTO;
+		else if (!strcmp(arg, "tp_btf"))
+			o->cfg.attach_mode = TW_ATTACH_TP_BTF;
+		else if (!strcmp(arg, "raw_tp"))
+			o->cfg.attach_mode = TW_ATTACH_RAW_TP;
+		else
+			argp_error(st,
+				   "invalid --attach-mode '%s': expected auto, tp_btf or raw_tp",
+				   arg);
+		break;
+	case 'v':
+		o->cfg.verbose = true;
+		break;
+	case ARGP_KEY_ARG:
+		argp_error(st, "unexpected argument '%s' (the daemon takes options only)", arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static void defaults(struct dopts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->listen = "127.0.0.1:9464";
+	o->top_k = 50;
+	o->refresh_ns = 1000000000ULL;
+	o->keep_exited_ns = 300 * 1000000000ULL;
+	o->events_per_s = 10;
+	o->pods_dir = "/var/log/pods";
+	o->containers_dir = "/var/log/containers";
+	o->cfg.stall_ns = 100 * 1000000ULL;
+	o->cfg.blocked_ns = 1000 * 1000000ULL;
+	o->cfg.max_stalls = 0; /* logged as they come, never kept */
+}
+
+/*
+ * The config file as arguments: "key value" or "key = value" becomes
+ * "--key" "value", a bare "key" becomes "--key". Strings are leaked on
+ * purpose: argp keeps pointers to them for the whole run.
+ */
+static void free_args(char **args, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(args[i]);
+}
+
+static int read_config(const char *path, char **args, int *nargs)
+{
+	char line[4096];
+	FILE *f = fopen(path, "re");
+	int n = 0, lineno = 0;
+
+	if (!f) {
+		fprintf(stderr, "bpf-threadwatch: cannot read --config '%s': %s\n", path,
+			strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *s = line, *key, *val, *end;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			fprintf(stderr, "bpf-threadwatch: %s:%d: line too long\n", path, lineno);
+			fclose(f);
+			free_args(args, n);
+			return -EINVAL;
+		}
+		if ((end = strchr(s, '#')))
+			*end = '\0';
+		s += strspn(s, " \t\r\n");
+		end = s + strlen(s);
+		while (end > s && strchr(" \t\r\n", end[-1]))
+			*--end = '\0';
+		if (!*s)
+			continue;
+		key = s;
+		s += strcspn(s, " \t=");
+		val = s + strspn(s, " \t=");
+		*s = '\0';
+		if (n + 2 > MAX_CONFIG_ARGS) {
+			fprintf(stderr, "bpf-threadwatch: %s: too many options\n", path);
+			fclose(f);
+			free_args(args, n);
+			return -E2BIG;
+		}
+		if (asprintf(&args[n], "--%s", key) < 0) {
+			fclose(f);
+			free_args(args, n);
+			return -ENOMEM;
+		}
+		n++;
+		if (*val && !(args[n++] = strdup(val))) {
+			fclose(f);
+			free_args(args, n - 1);
+			return -ENOMEM;
+		}
+	}
+	fclose(f);
+	*nargs = n;
+	return 0;
+}
+
+/* ---- the HTTP side (libmicrohttpd's thread) ----------------------------- */
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
+			     const char *buf, size_t len, bool copy)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, (void *)buf,
+					    copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, "Allow", "GET, HEAD");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_len, void **req)
+{
+	static const char text[] = "text/plain; charset=utf-8";
+	struct body *b = cls;
+	enum MHD_Result ret;
+
+	(void)version;
+	(void)upload;
+	(void)upload_len;
+	(void)req;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, "method not allowed\n", 19,
+			     false);
+	if (!strcmp(url, "/metrics")) {
+		pthread_mutex_lock(&b->mu);
+		if (b->buf)
+			ret = reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+				    b->buf, b->len, true);
+		else
+			ret = reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, text,
+				    "starting: no refresh yet\n", 24, false);
+		pthread_mutex_unlock(&b->mu);
+		return ret;
+	}
+	if (!strcmp(url, "/healthz")) {
+		__u64 at;
+
+		pthread_mutex_lock(&b->mu);
+		at = b->refreshed_ns;
+		pthread_mutex_unlock(&b->mu);
+		if (at && mono_ns() - at <= b->stale_ns)
+			return reply(conn, MHD_HTTP_OK, text, "ok\n", 3, false);
+		return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, text,
+			     at ? "stale: the measuring loop stopped refreshing\n"
+				: "starting: no refresh yet\n",
+			     at ? 46 : 24, false);
+	}
+	if (!strcmp(url, "/"))
+		return reply(conn, MHD_HTTP_OK, "text/html; charset=utf-8",
+			     "<html><body><a href=\"/metrics\">/metrics</a> "
+			     "<a href=\"/healthz\">/healthz</a></body></html>\n",
+			     92, false);
+	return reply(conn, MHD_HTTP_NOT_FOUND, text, "not found\n", 10, false);
+}
+
+static int http_start(struct daemon *d)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, one = 1;
+
+	if (parse_listen(d->o.listen, &ss, &sl))
+		return -EINVAL; /* checked by the parser already */
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 128)) {
+		int err = errno;
+
+		fprintf(stderr, "bpf-threadwatch: cannot listen on %s: %s\n", d->o.listen,
+			strerror(err));
+		if (fd >= 0)
+			close(fd);
+		return -err;
+	}
+	d->http = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
+		&d->body, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_END);
+	if (!d->http) {
+		fprintf(stderr, "bpf-threadwatch: cannot start the HTTP server on %s\n",
+			d->o.listen);
+		close(fd);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* ---- the event log ------------------------------------------------------- */
+
+static bool take_token(struct daemon *d)
+{
+	__u64 now = mono_ns();
+	double burst = d->o.events_per_s * 10;
+
+	if (d->o.events_per_s <= 0) {
+		d->suppressed++;
+		return false;
+	}
+	d->tokens += (now - d->tokens_ns) / 1e9 * d->o.events_per_s;
+	d->tokens_ns = now;
+	if (d->tokens > burst)
+		d->tokens = burst;
+	if (d->tokens < 1) {
+		d->suppressed++;
+		return false;
+	}
+	d->tokens -= 1;
+	return true;
+}
+
+static void event_begin(struct json *j, FILE *f, const char *event, const struct tw_proc *p)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[40];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03ldZ", ts.tv_nsec / 1000000);
+	json_init(j, f);
+	json_obj_begin(j);
+	json_kstr(j, "time", when);
+	json_kstr(j, "event", event);
+	json_ku64(j, "pid", p->pid);
+	json_key(j, "comm");
+	json_strn(j, p->comm, strnlen(p->comm, TASK_COMM_LEN));
+}
+
+static void event_end(struct json *j, FILE *f, const struct tw_proc *p)
+{
+	const struct tw_container *c = p->ctr;
+
+	if (c && c->container_id[0])
+		json_kstr(j, "container_id", c->container_id);
+	if (c && c->pod_uid[0])
+		json_kstr(j, "pod_uid", c->pod_uid);
+	if (c && c->pod[0])
+		json_kstr(j, "pod", c->pod);
+	if (c && c->namespace[0])
+		json_kstr(j, "namespace", c->namespace);
+	if (c && c->container[0])
+		json_kstr(j, "container", c->container);
+	json_obj_end(j);
+	fputc('\n', f);
+	fflush(f);
+}
+
+static void log_stall(void *ctx, const struct tw_proc *p, const struct tw_thread *t,
+		      const struct tw_stall *e)
+{
+	static const char *const causes[3] = { "oncpu", "blocked", "runq" };
+	struct daemon *d = ctx;
+	struct json j;
+	char buf[24];
+	const char *call = sys_label(e->longest_nr, buf);
+
+	(void)t;
+	if (!d->log || !take_token(d))
+		return;
+	event_begin(&j, d->log, "stall", p);
+	json_ku64(&j, "tid", e->tid);
+	json_kdouble(&j, "duration_s", e->duration_ns / 1e9);
+	json_kstr(&j, "cause", causes[stall_cause_index(e)]);
+	json_kdouble(&j, "oncpu_s", e->oncpu_ns / 1e9);
+	json_kdouble(&j, "blocked_s", e->blocked_ns / 1e9);
+	json_kdouble(&j, "runq_s", e->runq_ns / 1e9);
+	json_ku64(&j, "syscalls", e->nsyscalls);
+	json_key(&j, "longest_call");
+	if (call) {
+		json_obj_begin(&j);
+		json_kstr(&j, "name", call);
+		json_kdouble(&j, "duration_s", e->longest_ns / 1e9);
+		json_obj_end(&j);
+	} else {
+		json_null(&j);
+	}
+	event_end(&j, d->log, p);
+}
+
+/* Thread creation failures since the last line, one line per process that had some. */
+static void log_failures(struct daemon *d, double window_s)
+{
+	for (size_t i = 0; i < d->model.nprocs; i++) {
+		struct tw_proc *p = d->model.procs[i];
+		__u64 delta[TW_FAIL_NR], total = 0;
+		struct json j;
+
+		for (int e = 0; e < TW_FAIL_NR; e++) {
+			delta[e] = p->tot.thread_fail[e] - p->fail_logged[e];
+			total += delta[e];
+		}
+		if (!total)
+			continue;
+		memcpy(p->fail_logged, p->tot.thread_fail, sizeof(p->fail_logged));
+		if (!d->log || !take_token(d))
+			continue;
+		event_begin(&j, d->log, "thread_create_failures", p);
+		json_ku64(&j, "count", total);
+		json_key(&j, "errno");
+		json_obj_begin(&j);
+		for (int e = 0; e < TW_FAIL_NR; e++)
+			json_ku64(&j, tw_fail_names[e], delta[e]);
+		json_obj_end(&j);
+		json_kdouble(&j, "window_s", window_s);
+		event_end(&j, d->log, p);
+	}
+}
+
+static int open_log(struct daemon *d)
+{
+	FILE *f;
+
+	if (!d->o.log_path) {
+		d->log = stdout;
+		return 0;
+	}
+	f = fopen(d->o.log_path, "ae");
+	if (!f) {
+		fprintf(stderr, "bpf-threadwatch: cannot open --log '%s': %s\n", d->o.log_path,
+			strerror(errno));
+		return -errno;
+	}
+	if (d->log && d->log != stdout)
+		fclose(d->log);
+	d->log = f;
+	return 0;
+}
+
+/* ---- the measuring loop --------------------------------------------------- */
+
+/* Container and pod of the processes seen for the first time. */
+static void lookup_containers(struct daemon *d)
+{
+	for (size_t i = 0; i < d->model.nprocs; i++) {
+		struct tw_proc *p = d->model.procs[i];
+
+		if (p->ctr_done || p->exited)
+			continue;
+		p->ctr_done = true;
+		p->ctr = calloc(1, sizeof(*p->ctr));
+		if (!p->ctr)
+			continue;
+		if (cgroup_of_pid(p->pid, p->ctr)) {
+			free(p->ctr);
+			p->ctr = NULL;
+			continue;
+		}
+		if (p->ctr->container_id[0] || p->ctr->pod_uid[0])
+			pods_lookup(d->o.pods_dir, d->o.containers_dir, p->ctr);
+	}
+}
+
+static int render(struct daemon *d, __u64 now)
+{
+	struct tw_view_opts vo = {
+		.final = true,
+		.all_procs = true,
+		.attach = d->bpf.tp_btf ? "tp_btf" : "raw_tp",
+		.syscalls = d->o.cfg.syscalls,
+		.blocked_ns = d->o.cfg.blocked_ns,
+	};
+	struct tw_prom_opts po = { .by = d->o.by, .rank = d->o.rank, .top_k = d->o.top_k };
+	struct tw_agent_stats as = { .version = TW_VERSION, .render_s = d->render_s };
+	struct tw_view v;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err;
+
+	if (d->stats_fd >= 0) {
+		as.progs = d->progs;
+		as.nprogs = tw_bpf_prog_stats(&d->bpf, d->progs, MAX_PROGS);
+	}
+	as.events_suppressed = d->suppressed;
+	err = view_build(&v, &d->model, &vo);
+	if (err)
+		return err;
+	f = open_memstream(&buf, &len);
+	if (!f) {
+		view_free(&v);
+		return -ENOMEM;
+	}
+	err = report_prom(f, &v, &po, &as);
+	view_free(&v);
+	if (fclose(f) && !err)
+		err = -ENOMEM;
+	if (err) {
+		free(buf);
+		return err;
+	}
+	d->render_s = (mono_ns() - now) / 1e9;
+	pthread_mutex_lock(&d->body.mu);
+	free(d->body.buf);
+	d->body.buf = buf;
+	d->body.len = len;
+	d->body.refreshed_ns = now;
+	pthread_mutex_unlock(&d->body.mu);
+	return 0;
+}
+
+static int refresh(struct daemon *d, __u64 now, double window_s)
+{
+	int err;
+
+	ring_buffer__consume(d->rb);
+	collect_harvest(&d->col, now, false);
+	err = collect_refresh(&d->col, now);
+	if (err)
+		return err;
+	lookup_containers(d);
+	log_failures(d, window_s);
+	err = render(d, now);
+	if (err)
+		return err;
+	/* after rendering: what was pruned has been counted in one rendering at least */
+	return model_prune(&d->model, now, d->o.keep_exited_ns);
+}
+
+static int run(struct daemon *d)
+{
+	__u64 next = 0, last = mono_ns(), now;
+	int err;
+
+	while (!d_exiting) {
+		err = ring_buffer__poll(d->rb, POLL_MS);
+		if (err < 0 && err != -EINTR) {
+			fprintf(stderr, "bpf-threadwatch: reading events failed: %s\n",
+				strerror(-err));
+			return err;
+		}
+		if (d->col.err)
+			return d->col.err;
+		if (d_reopen) {
+			d_reopen = 0;
+			if (d->o.log_path)
+				open_log(d); /* on failure the old file stays */
+		}
+		now = mono_ns();
+		if (now < next)
+			continue;
+		err = refresh(d, now, (now - last) / 1e9);
+		if (err) {
+			fprintf(stderr, "bpf-threadwatch: refresh failed: %s\n", strerror(-err));
+			return err;
+		}
+		last = now;
+		next = now + d->o.refresh_ns;
+	}
+	return 0;
+}
+
+static int parse_all(int argc, char **argv, struct dopts *o)
+{
+	static const struct argp argp = {
+		.options = d_options,
+		.parser = d_parse,
+		.doc = d_doc,
+	};
+	char *args[MAX_CONFIG_ARGS + 1];
+	char **all;
+	const char *config = NULL;
+	int nargs = 0, n = 0, err;
+
+	/* --config first: the file's options come before the command line's */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			config = argv[i] + 9;
+	}
+	if (config) {
+		err = read_config(config, args, &nargs);
+		if (err)
+			return err;
+	}
+	all = calloc((size_t)argc + (size_t)nargs + 1, sizeof(*all));
+	if (!all) {
+		free_args(args, nargs);
+		return -ENOMEM;
+	}
+	all[n++] = argv[0];
+	for (int i = 0; i < nargs; i++)
+		all[n++] = args[i];
+	for (int i = 1; i < argc; i++)
+		all[n++] = argv[i];
+	argp_err_exit_status = 2;
+	argp_parse(&argp, n, all, 0, NULL, o);
+	o->config = config;
+	/* all and the config strings stay: argp's results point into them */
+	o->argv_keep = all; /* NOLINT(clang-analyzer-unix.Malloc) */
+	o->nconfig = nargs;
+	return 0;
+}
+
+int daemon_main(int argc, char **argv)
+{
+	struct daemon d = { .stats_fd = -1 };
+	struct sigaction term = { .sa_handler = on_term }, hup = { .sa_handler = on_hup };
+	int err, status = 1;
+
+	defaults(&d.o);
+	err = parse_all(argc, argv, &d.o);
+	if (err)
+		return 2;
+	pthread_mutex_init(&d.body.mu, NULL);
+	d.body.stale_ns = 3 * d.o.refresh_ns + 5000000000ULL;
+	sigemptyset(&term.sa_mask);
+	sigemptyset(&hup.sa_mask);
+	sigaction(SIGINT, &term, NULL);
+	sigaction(SIGTERM, &term, NULL);
+	sigaction(SIGHUP, &hup, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (open_log(&d))
+		return 1;
+	/* listen before loading: a taken port fails fast, with nothing attached */
+	if (http_start(&d))
+		goto out;
+	err = tw_bpf_start(&d.bpf, &d.o.cfg);
+	if (err)
+		goto out;
+	d.stats_fd = tw_bpf_enable_stats();
+	if (d.stats_fd < 0)
+		fprintf(stderr,
+			"bpf-threadwatch: BPF run-time statistics unavailable (%s): "
+			"threadwatch_agent_bpf_* metrics are left out\n",
+			strerror(-d.stats_fd));
+	model_init(&d.model, false);
+	d.model.stall_ns = d.o.cfg.stall_ns;
+	d.model.max_stalls = 0;
+	d.model.on_stall = log_stall;
+	d.model.on_stall_ctx = &d;
+	err = collect_init(&d.col, &d.model, tw_bpf_thread_fd(&d.bpf), tw_bpf_proc_fd(&d.bpf),
+			   tw_bpf_drops_fd(&d.bpf), true);
+	if (err) {
+		fprintf(stderr, "bpf-threadwatch: cannot set up the collector: %s\n",
+			strerror(-err));
+		goto out;
+	}
+	d.col.call_fd = tw_bpf_call_fd(&d.bpf);
+	d.col.loop_fd = tw_bpf_loop_fd(&d.bpf);
+	d.rb = ring_buffer__new(tw_bpf_events_fd(&d.bpf), collect_on_event, &d.col, NULL);
+	if (!d.rb) {
+		fprintf(stderr, "bpf-threadwatch: cannot open the ring buffer: %s\n",
+			strerror(errno));
+		goto out;
+	}
+	/* attached first, seeded second: a restart picks up every running process */
+	err = collect_seed(&d.col, 0, false, NULL);
+	if (err) {
+		fprintf(stderr, "bpf-threadwatch: cannot list processes: %s\n", strerror(-err));
+		goto out;
+	}
+	fprintf(stderr,
+		"bpf-threadwatch daemon: watching every process with %s%s, attached in %.3f s; "
+		"serving http://%s/metrics\n",
+		d.bpf.tp_btf ? "tp_btf" : "raw_tp", d.o.cfg.syscalls ? " and syscalls" : "",
+		d.bpf.attach_s, d.o.listen);
+	err = run(&d);
+	if (!err)
+		status = 0;
+out:
+	/* stop serving before the model goes: no scrape may see a half-freed state */
+	if (d.http)
+		MHD_stop_daemon(d.http);
+	ring_buffer__free(d.rb);
+	tw_bpf_stop(&d.bpf);
+	if (d.stats_fd >= 0)
+		close(d.stats_fd);
+	collect_free(&d.col);
+	model_free(&d.model);
+	free(d.body.buf);
+	if (d.log && d.log != stdout)
+		fclose(d.log);
+	free_args(d.o.argv_keep + 1, d.o.nconfig);
+	free(d.o.argv_keep);
+	if (!status)
+		fprintf(stderr, "bpf-threadwatch daemon: stopped\n");
+	return status;
+}

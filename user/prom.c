@@ -1,0 +1,533 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * Prometheus text exposition (format 0.0.4) of a view. Processes are added
+ * into groups (--by), the top-K groups get series of their own and the rest
+ * are added into one "other" group, so the series count is bounded whatever
+ * runs on the node. The metric names and labels are docs/metrics.md's.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cgroup.h"
+#include "json.h"
+#include "prom.h"
+#include "report.h"
+
+/* Histogram bounds: 2^10, 2^13, ... 2^37 ns (1 us to 137 s), then +Inf. */
+#define PROM_LE_FIRST 10
+#define PROM_LE_STEP 3
+#define PROM_LE_N 10
+
+struct gcall {
+	struct tw_hist h;
+	__u64 count;
+	__u64 errors;
+	__u64 total_ns;
+};
+
+struct pgroup {
+	const struct tw_proc *p; /* the first process of the group: its labels */
+	const char *key; /* what the group is keyed by (not owned) */
+	bool other;
+	__u64 nprocs;
+	__u64 threads, peak, created, exited, fail[TW_FAIL_NR], forked, fork_fail;
+	__u64 oncpu_ns, blocked_ns, runq_ns, blocked_now;
+	__u64 loops, stalled_now, stalls, stall_causes[3];
+	__u64 gap_count, gap_sum;
+	struct tw_hist blocked, runq, gap;
+	struct gcall *calls; /* [TW_CALL_NR], allocated when the group has calls */
+};
+
+static const char *const cause_names[3] = { "oncpu", "blocked", "runq" };
+
+void prom_label_value(FILE *f, const char *s, size_t maxlen)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strnlen(s, maxlen);
+
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq_len(u + i, len - i);
+
+		if (!n) {
+			fputs("\xef\xbf\xbd", f); /* U+FFFD for a byte that is not UTF-8 */
+			i++;
+			continue;
+		}
+		if (u[i] == '\\')
+			fputs("\\\\", f);
+		else if (u[i] == '"')
+			fputs("\\\"", f);
+		else if (u[i] == '\n')
+			fputs("\\n", f);
+		else
+			fwrite(u + i, 1, n, f);
+		i += n;
+	}
+}
+
+static const struct tw_container *ctr_of(const struct tw_proc *p)
+{
+	return p && p->ctr && (p->ctr->container_id[0] || p->ctr->pod_uid[0]) ? p->ctr : NULL;
+}
+
+static const char *group_key(const struct tw_proc *p, enum tw_prom_by by, char *buf, size_t len)
+{
+	const struct tw_container *c = ctr_of(p);
+
+	switch (by) {
+	case TW_PROM_COMM:
+		snprintf(buf, len, "%.*s", TASK_COMM_LEN, p->comm);
+		return buf;
+	case TW_PROM_CONTAINER:
+		if (!c)
+			return "host";
+		return c->container_id[0] ? c->container_id : c->pod_uid;
+	case TW_PROM_CGROUP:
+		return p->ctr ? p->ctr->cgroup : "";
+	case TW_PROM_PROCESS:
+	default:
+		snprintf(buf, len, "%u", p->pid);
+		return buf;
+	}
+}
+
+static void label(FILE *f, bool *first, const char *name, const char *value, size_t maxlen)
+{
+	if (!value || !value[0])
+		return;
+	fprintf(f, "%s%s=\"", *first ? "" : ",", name);
+	prom_label_value(f, value, maxlen);
+	fputc('"', f);
+	*first = false;
+}
+
+/* The group's labels, without braces; *first tells whether any was written. */
+static void group_labels(FILE *f, const struct pgroup *g, enum tw_prom_by by, bool *first)
+{
+	const struct tw_container *c = g->other ? NULL : ctr_of(g->p);
+	char pid[16];
+
+	if (g->other) {
+		switch (by) {
+		case TW_PROM_PROCESS:
+			label(f, first, "pid", "other", 8);
+			label(f, first, "comm", "other", 8);
+			break;
+		case TW_PROM_COMM:
+			label(f, first, "comm", "other", 8);
+			break;
+		case TW_PROM_CONTAINER:
+			label(f, first, "container_id", "other", 8);
+			break;
+		case TW_PROM_CGROUP:
+			label(f, first, "cgroup", "other", 8);
+			break;
+		}
+		return;
+	}
+	switch (by) {
+	case TW_PROM_PROCESS:
+		snprintf(pid, sizeof(pid), "%u", g->p->pid);
+		label(f, first, "pid", pid, sizeof(pid));
+		label(f, first, "comm", g->p->comm, TASK_COMM_LEN);
+		break;
+	case TW_PROM_COMM:
+		label(f, first, "comm", g->p->comm, TASK_COMM_LEN);
+		return;
+	case TW_PROM_CGROUP:
+		label(f, first, "cgroup", g->key, 512);
+		return;
+	case TW_PROM_CONTAINER:
+		if (!c)
+			label(f, first, "container_id", "host", 8);
+		break;
+	}
+	if (!c)
+		return;
+	label(f, first, "container_id", c->container_id, TW_ID_LEN);
+	label(f, first, "pod_uid", c->pod_uid, TW_UID_LEN);
+	label(f, first, "pod", c->pod, TW_NAME_LEN);
+	label(f, first, "namespace", c->namespace, TW_NAME_LEN);
+	label(f, first, "container", c->container, TW_NAME_LEN);
+}
+
+static void add_calls(struct pgroup *g, const struct tw_calls *c)
+{
+	for (__u32 i = 0; i < c->n; i++) {
+		const struct tw_call_rec *r = &c->v[i];
+		struct gcall *gc;
+
+		if (r->call >= TW_CALL_NR)
+			continue;
+		if (!g->calls && !(g->calls = calloc(TW_CALL_NR, sizeof(*g->calls))))
+			return; /* out of memory: the group shows no calls this time */
+		gc = &g->calls[r->call];
+		gc->count += r->count;
+		gc->errors += r->errors;
+		gc->total_ns += r->total_ns;
+		shist_add_to(&gc->h, r->hist);
+	}
+}
+
+static void add_proc(struct pgroup *g, const struct tw_proc_view *pv)
+{
+	const struct tw_proc_totals *pt = &pv->pt;
+
+	g->nprocs++;
+	g->threads += pv->p->threads_now;
+	g->peak += pv->threads_peak;
+	g->created += pt->threads_created;
+	g->exited += pt->threads_exited;
+	for (int i = 0; i < TW_FAIL_NR; i++)
+		g->fail[i] += pt->thread_fail[i];
+	g->forked += pt->procs_forked;
+	g->fork_fail += pt->fork_fail;
+	g->oncpu_ns += pv->sum.oncpu_ns;
+	g->blocked_ns += pv->sum.blocked_ns;
+	g->runq_ns += pv->sum.runq_ns;
+	hist_add(&g->blocked, &pv->sum.blocked);
+	hist_add(&g->runq, &pv->sum.runq);
+	g->blocked_now += pv->nblocked;
+	for (int i = 0; i < 3; i++) {
+		g->stall_causes[i] += pv->p->stall_causes[i];
+	}
+	for (size_t i = 0; i < pv->nrows; i++)
+		add_calls(g, &pv->rows[i].t.calls);
+	for (size_t i = 0; i < pv->nloops; i++) {
+		const struct tw_loop_view *l = &pv->loops[i];
+
+		g->loops += l->alive;
+		g->stalled_now += l->ongoing != NULL;
+		g->stalls += l->lt.stalls;
+		g->gap_count += l->lt.iterations;
+		g->gap_sum += l->lt.gap_total_ns;
+		hist_add(&g->gap, &l->lt.gap);
+	}
+}
+
+static void merge(struct pgroup *dst, const struct pgroup *src)
+{
+	dst->nprocs += src->nprocs;
+	dst->threads += src->threads;
+	dst->peak += src->peak;
+	dst->created += src->created;
+	dst->exited += src->exited;
+	for (int i = 0; i < TW_FAIL_NR; i++)
+		dst->fail[i] += src->fail[i];
+	dst->forked += src->forked;
+	dst->fork_fail += src->fork_fail;
+	dst->oncpu_ns += src->oncpu_ns;
+	dst->blocked_ns += src->blocked_ns;
+	dst->runq_ns += src->runq_ns;
+	dst->blocked_now += src->blocked_now;
+	dst->loops += src->loops;
+	dst->stalled_now += src->stalled_now;
+	dst->stalls += src->stalls;
+	for (int i = 0; i < 3; i++)
+		dst->stall_causes[i] += src->stall_causes[i];
+	dst->gap_count += src->gap_count;
+	dst->gap_sum += src->gap_sum;
+	hist_add(&dst->blocked, &src->blocked);
+	hist_add(&dst->runq, &src->runq);
+	hist_add(&dst->gap, &src->gap);
+	if (src->calls) {
+		if (!dst->calls && !(dst->calls = calloc(TW_CALL_NR, sizeof(*dst->calls))))
+			return;
+		for (int c = 0; c < TW_CALL_NR; c++) {
+			dst->calls[c].count += src->calls[c].count;
+			dst->calls[c].errors += src->calls[c].errors;
+			dst->calls[c].total_ns += src->calls[c].total_ns;
+			hist_add(&dst->calls[c].h, &src->calls[c].h);
+		}
+	}
+}
+
+static enum tw_prom_rank rank_mode;
+
+static int cmp_u64(__u64 x, __u64 y)
+{
+	return (x < y) - (x > y); /* descending */
+}
+
+static int cmp_groups(const void *a, const void *b)
+{
+	const struct pgroup *x = a, *y = b;
+	__u64 ox = x->blocked_ns + x->runq_ns, oy = y->blocked_ns + y->runq_ns;
+	int c;
+
+	if (rank_mode == TW_RANK_OFFCPU) {
+		c = cmp_u64(ox, oy);
+		if (!c)
+			c = cmp_u64(x->threads, y->threads);
+	} else {
+		c = cmp_u64(x->threads, y->threads);
+		if (!c)
+			c = cmp_u64(ox, oy);
+	}
+	if (!c)
+		c = strcmp(x->key, y->key);
+	return c;
+}
+
+static void header(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{group labels[,extra]} */
+static void series(FILE *f, const char *name, const struct pgroup *g, enum tw_prom_by by,
+		   const char *extra)
+{
+	bool first = true;
+
+	fprintf(f, "%s{", name);
+	group_labels(f, g, by, &first);
+	if (extra && extra[0])
+		fprintf(f, "%s%s", first ? "" : ",", extra);
+	fputc('}', f);
+}
+
+static void hist_series(FILE *f, const char *name, const struct pgroup *g, enum tw_prom_by by,
+			const char *extra, const struct tw_hist *h, __u64 sum_ns, __u64 count)
+{
+	char buf[160], lab[256];
+	__u64 cum = 0;
+	unsigned int slot = 0;
+
+	for (int k = 0; k < PROM_LE_N; k++) {
+		unsigned int bound = PROM_LE_FIRST + k * PROM_LE_STEP; /* values < 2^bound ns */
+
+		for (; slot < bound && slot < TW_HIST_SLOTS; slot++)
+			cum += h->slot[slot];
+		snprintf(lab, sizeof(lab), "%s%sle=\"%.9g\"", extra ? extra : "",
+			 extra && extra[0] ? "," : "", (double)(1ULL << bound) / 1e9);
+		snprintf(buf, sizeof(buf), "%s_bucket", name);
+		series(f, buf, g, by, lab);
+		fprintf(f, " %llu\n", (unsigned long long)cum);
+	}
+	snprintf(lab, sizeof(lab), "%s%sle=\"+Inf\"", extra ? extra : "",
+		 extra && extra[0] ? "," : "");
+	snprintf(buf, sizeof(buf), "%s_bucket", name);
+	series(f, buf, g, by, lab);
+	fprintf(f, " %llu\n", (unsigned long long)count);
+	snprintf(buf, sizeof(buf), "%s_sum", name);
+	series(f, buf, g, by, extra);
+	fprintf(f, " %.9f\n", sum_ns / 1e9);
+	snprintf(buf, sizeof(buf), "%s_count", name);
+	series(f, buf, g, by, extra);
+	fprintf(f, " %llu\n", (unsigned long long)count);
+}
+
+#define EACH_GROUP(i) for (size_t(i) = 0; (i) < ng; (i)++)
+
+static void write_groups(FILE *f, const struct pgroup *gs, size_t ng, enum tw_prom_by by)
+{
+	char extra[64];
+
+#define GAUGE_OR_COUNTER(name, type, help, field)                               \
+	do {                                                                    \
+		header(f, name, type, help);                                    \
+		EACH_GROUP(i)                                                   \
+		{                                                               \
+			series(f, name, &gs[i], by, NULL);                      \
+			fprintf(f, " %llu\n", (unsigned long long)gs[i].field); \
+		}                                                               \
+	} while (0)
+
+	GAUGE_OR_COUNTER("threadwatch_threads", "gauge", "Threads alive.", threads);
+	GAUGE_OR_COUNTER("threadwatch_threads_peak", "gauge",
+			 "Most threads alive at once since the daemon started watching.", peak);
+	GAUGE_OR_COUNTER("threadwatch_threads_created_total", "counter",
+			 "Threads created (clone with CLONE_THREAD).", created);
+	GAUGE_OR_COUNTER("threadwatch_threads_exited_total", "counter",
+			 "Threads other than main threads that exited.", exited);
+	header(f, "threadwatch_thread_create_failures_total", "counter",
+	       "Failed thread creations by errno (EAGAIN: thread exhaustion).");
+	EACH_GROUP(i)
+	{
+		for (int e = 0; e < TW_FAIL_NR; e++) {
+			snprintf(extra, sizeof(extra), "errno=\"%s\"", tw_fail_names[e]);
+			series(f, "threadwatch_thread_create_failures_total", &gs[i], by, extra);
+			fprintf(f, " %llu\n", (unsigned long long)gs[i].fail[e]);
+		}
+	}
+	GAUGE_OR_COUNTER("threadwatch_processes_forked_total", "counter",
+			 "Child processes created.", forked);
+	GAUGE_OR_COUNTER("threadwatch_fork_failures_total", "counter",
+			 "Failed child process creations.", fork_fail);
+	header(f, "threadwatch_oncpu_seconds_total", "counter", "Time on a CPU.");
+	EACH_GROUP(i)
+	{
+		series(f, "threadwatch_oncpu_seconds_total", &gs[i], by, NULL);
+		fprintf(f, " %.9f\n", gs[i].oncpu_ns / 1e9);
+	}
+	header(f, "threadwatch_offcpu_blocked_seconds", "histogram",
+	       "Intervals a thread slept until woken (_sum includes intervals still open).");
+	EACH_GROUP(i)
+	hist_series(f, "threadwatch_offcpu_blocked_seconds", &gs[i], by, NULL, &gs[i].blocked,
+		    gs[i].blocked_ns, hist_count(&gs[i].blocked));
+	header(f, "threadwatch_offcpu_runq_seconds", "histogram",
+	       "Intervals a thread was runnable but waited for a CPU (_sum includes intervals "
+	       "still open).");
+	EACH_GROUP(i)
+	hist_series(f, "threadwatch_offcpu_runq_seconds", &gs[i], by, NULL, &gs[i].runq,
+		    gs[i].runq_ns, hist_count(&gs[i].runq));
+	GAUGE_OR_COUNTER("threadwatch_threads_blocked_now", "gauge",
+			 "Threads asleep right now for --blocked-ms or more.", blocked_now);
+	header(f, "threadwatch_syscall_seconds", "histogram",
+	       "Latency of blocking syscalls by call (with --syscalls).");
+	EACH_GROUP(i)
+	{
+		for (__u32 c = 1; gs[i].calls && c < TW_CALL_NR; c++) {
+			const struct gcall *gc = &gs[i].calls[c];
+
+			if (!gc->count)
+				continue;
+			snprintf(extra, sizeof(extra), "call=\"%s\"", call_name(c));
+			hist_series(f, "threadwatch_syscall_seconds", &gs[i], by, extra, &gc->h,
+				    gc->total_ns, gc->count);
+		}
+	}
+	header(f, "threadwatch_syscall_errors_total", "counter",
+	       "Blocking syscalls that returned an error, by call.");
+	EACH_GROUP(i)
+	{
+		for (__u32 c = 1; gs[i].calls && c < TW_CALL_NR; c++) {
+			if (!gs[i].calls[c].count)
+				continue;
+			snprintf(extra, sizeof(extra), "call=\"%s\"", call_name(c));
+			series(f, "threadwatch_syscall_errors_total", &gs[i], by, extra);
+			fprintf(f, " %llu\n", (unsigned long long)gs[i].calls[c].errors);
+		}
+	}
+	GAUGE_OR_COUNTER("threadwatch_loops", "gauge",
+			 "Event-loop threads alive (threads that keep returning to a wait).",
+			 loops);
+	header(f, "threadwatch_loop_gap_seconds", "histogram",
+	       "Event-loop gaps: from a wait's return to the next wait's entry.");
+	EACH_GROUP(i)
+	{
+		if (gs[i].gap_count)
+			hist_series(f, "threadwatch_loop_gap_seconds", &gs[i], by, NULL, &gs[i].gap,
+				    gs[i].gap_sum, gs[i].gap_count);
+	}
+	header(f, "threadwatch_loop_stalls_total", "counter",
+	       "Loop gaps of --stall-ms or more, by their largest part (unknown: event lost).");
+	EACH_GROUP(i)
+	{
+		__u64 known = 0;
+
+		if (!gs[i].stalls && !gs[i].loops)
+			continue;
+		for (int c = 0; c < 3; c++) {
+			known += gs[i].stall_causes[c];
+			snprintf(extra, sizeof(extra), "cause=\"%s\"", cause_names[c]);
+			series(f, "threadwatch_loop_stalls_total", &gs[i], by, extra);
+			fprintf(f, " %llu\n", (unsigned long long)gs[i].stall_causes[c]);
+		}
+		series(f, "threadwatch_loop_stalls_total", &gs[i], by, "cause=\"unknown\"");
+		fprintf(f, " %llu\n",
+			(unsigned long long)(gs[i].stalls > known ? gs[i].stalls - known : 0));
+	}
+	GAUGE_OR_COUNTER("threadwatch_loops_stalled_now", "gauge",
+			 "Loops inside a stall right now.", stalled_now);
+#undef GAUGE_OR_COUNTER
+}
+
+static void write_agent(FILE *f, const struct tw_view *v, const struct tw_agent_stats *a,
+			size_t nother, __u64 nprocs, __u64 nthreads)
+{
+	header(f, "threadwatch_build_info", "gauge", "Always 1; the version in a label.");
+	fprintf(f, "threadwatch_build_info{version=\"");
+	prom_label_value(f, a->version, 64);
+	fprintf(f, "\"} 1\n");
+	header(f, "threadwatch_agent_lost_total", "counter",
+	       "What could not be recorded, by the names of \"lost\" in docs/json.md.");
+	for (int i = 0; i < TW_DROP_NR; i++)
+		fprintf(f, "threadwatch_agent_lost_total{what=\"%s\"} %llu\n", tw_drop_names[i],
+			(unsigned long long)v->drops[i]);
+	if (a->progs) {
+		header(f, "threadwatch_agent_bpf_run_seconds_total", "counter",
+		       "Run time of each BPF program (kernel BPF statistics).");
+		for (size_t i = 0; i < a->nprogs; i++) {
+			fprintf(f, "threadwatch_agent_bpf_run_seconds_total{program=\"");
+			prom_label_value(f, a->progs[i].name, sizeof(a->progs[i].name));
+			fprintf(f, "\"} %.9f\n", a->progs[i].run_ns / 1e9);
+		}
+		header(f, "threadwatch_agent_bpf_runs_total", "counter",
+		       "Runs of each BPF program (kernel BPF statistics).");
+		for (size_t i = 0; i < a->nprogs; i++) {
+			fprintf(f, "threadwatch_agent_bpf_runs_total{program=\"");
+			prom_label_value(f, a->progs[i].name, sizeof(a->progs[i].name));
+			fprintf(f, "\"} %llu\n", (unsigned long long)a->progs[i].runs);
+		}
+	}
+	header(f, "threadwatch_agent_render_seconds", "gauge",
+	       "How long the last rendering of /metrics took.");
+	fprintf(f, "threadwatch_agent_render_seconds %.9f\n", a->render_s);
+	header(f, "threadwatch_agent_processes", "gauge", "Processes the daemon tracks.");
+	fprintf(f, "threadwatch_agent_processes %llu\n", (unsigned long long)nprocs);
+	header(f, "threadwatch_agent_threads", "gauge", "Threads the daemon tracks.");
+	fprintf(f, "threadwatch_agent_threads %llu\n", (unsigned long long)nthreads);
+	header(f, "threadwatch_agent_groups_other", "gauge",
+	       "Groups folded into the \"other\" group by --top-k.");
+	fprintf(f, "threadwatch_agent_groups_other %zu\n", nother);
+	header(f, "threadwatch_agent_events_suppressed_total", "counter",
+	       "Event log lines dropped by the rate limit.");
+	fprintf(f, "threadwatch_agent_events_suppressed_total %llu\n",
+		(unsigned long long)a->events_suppressed);
+}
+
+int report_prom(FILE *f, const struct tw_view *v, const struct tw_prom_opts *o,
+		const struct tw_agent_stats *a)
+{
+	struct pgroup *gs = calloc(v->nprocs + 1, sizeof(*gs));
+	char(*keys)[24] = calloc(v->nprocs + 1, sizeof(*keys));
+	__u64 nthreads = 0;
+	size_t ng = 0, nother = 0;
+	int err = 0;
+
+	if (!gs || !keys) {
+		free(gs);
+		free(keys);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < v->nprocs; i++) {
+		const struct tw_proc_view *pv = &v->procs[i];
+		const char *key = group_key(pv->p, o->by, keys[i], sizeof(keys[i]));
+		size_t g = ng;
+
+		nthreads += pv->p->threads_now;
+		if (o->by != TW_PROM_PROCESS)
+			for (g = 0; g < ng && strcmp(gs[g].key, key) != 0; g++)
+				;
+		if (g == ng) {
+			gs[ng].p = pv->p;
+			gs[ng].key = key;
+			ng++;
+		}
+		add_proc(&gs[g], pv);
+	}
+	rank_mode = o->rank;
+	qsort(gs, ng, sizeof(*gs), cmp_groups);
+	if (o->top_k && ng > o->top_k) {
+		struct pgroup other = { .other = true, .key = "other" };
+
+		for (size_t i = o->top_k; i < ng; i++) {
+			merge(&other, &gs[i]);
+			free(gs[i].calls);
+		}
+		nother = ng - o->top_k;
+		ng = o->top_k;
+		gs[ng++] = other;
+	}
+	write_groups(f, gs, ng, o->by);
+	write_agent(f, v, a, nother, v->nprocs, nthreads);
+	for (size_t i = 0; i < ng; i++)
+		free(gs[i].calls);
+	free(gs);
+	free(keys);
+	if (fflush(f) || ferror(f))
+		err = errno ? -errno : -EIO;
+	return err;
+}
