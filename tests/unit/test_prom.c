@@ -96,7 +96,8 @@ TEST(prom_top_k_other_and_labels)
 	p = model_proc(&m, 100);
 	p->ctr = calloc(1, sizeof(*p->ctr));
 	CHECK(p->ctr != NULL);
-	strcpy(p->ctr->container_id, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	strcpy(p->ctr->container_id,
+	       "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
 	strcpy(p->ctr->pod, "web-1");
 	strcpy(p->ctr->namespace, "shop");
 	out = render(&m, &po);
