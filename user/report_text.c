@@ -15,14 +15,23 @@ static const char *printable(char out[TASK_COMM_LEN], const char *comm)
 	return out;
 }
 
-static const struct tw_call_rec *top_call(const struct tw_calls *c)
+/* "futex 5.7s, read 10ms": the row's two blocking calls with the most time. */
+static void top_calls(char *out, size_t len, const struct tw_calls *c)
 {
-	const struct tw_call_rec *top = NULL;
+	const struct tw_call_rec *order[TW_CALL_NR] = { 0 };
+	__u32 n = calls_by_total(c, order);
+	char t[16];
+	int at = 0;
 
-	for (__u32 i = 0; i < c->n; i++)
-		if (!top || c->v[i].total_ns > top->total_ns)
-			top = &c->v[i];
-	return top;
+	out[0] = '\0';
+	for (__u32 i = 0; i < n && i < 2 && order[i]->total_ns; i++) {
+		int w = snprintf(out + at, len - (size_t)at, "%s%s %s", i ? ", " : "",
+				 call_name(order[i]->call), fmt_ns(t, sizeof(t), order[i]->total_ns));
+
+		if (w < 0 || (size_t)w >= len - (size_t)at)
+			break;
+		at += w;
+	}
 }
 
 /* The blocking calls of all rows, longest total first, with their latency percentiles. */
@@ -197,12 +206,9 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 		const struct tw_row *r = &pv->rows[i];
 		char id[16];
 
-		const struct tw_call_rec *top = top_call(&r->t.calls);
-		char most[48] = "";
+		char most[64];
 
-		if (top)
-			snprintf(most, sizeof(most), "%s %s", call_name(top->call),
-				 fmt_ns(a, sizeof(a), top->total_ns));
+		top_calls(most, sizeof(most), &r->t.calls);
 		snprintf(id, sizeof(id), "%u", r->tid ? r->tid : r->nthreads);
 		fprintf(f, "  %-8s %-16s %5s %10s %10s %10s %9llu %9llu  %s\n", id,
 			printable(comm, r->comm), r->alive ? "yes" : "no",
