@@ -26,7 +26,8 @@ static void top_calls(char *out, size_t len, const struct tw_calls *c)
 	out[0] = '\0';
 	for (__u32 i = 0; i < n && i < 2 && order[i]->total_ns; i++) {
 		int w = snprintf(out + at, len - (size_t)at, "%s%s %s", i ? ", " : "",
-				 call_name(order[i]->call), fmt_ns(t, sizeof(t), order[i]->total_ns));
+				 call_name(order[i]->call),
+				 fmt_ns(t, sizeof(t), order[i]->total_ns));
 
 		if (w < 0 || (size_t)w >= len - (size_t)at)
 			break;
