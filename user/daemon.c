@@ -848,18 +848,19 @@ int daemon_main(int argc, char **argv)
 	struct sigaction term = { .sa_handler = on_term }, hup = { .sa_handler = on_hup };
 	int err, status = 1;
 
-	defaults(&d.o);
-	err = parse_all(argc, argv, &d.o);
-	if (err)
-		return 2;
-	pthread_mutex_init(&d.body.mu, NULL);
-	d.body.stale_ns = 3 * d.o.refresh_ns + 5000000000ULL;
+	/* first: a SIGTERM during start-up must still end in a clean, detached exit */
 	sigemptyset(&term.sa_mask);
 	sigemptyset(&hup.sa_mask);
 	sigaction(SIGINT, &term, NULL);
 	sigaction(SIGTERM, &term, NULL);
 	sigaction(SIGHUP, &hup, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	defaults(&d.o);
+	err = parse_all(argc, argv, &d.o);
+	if (err)
+		return 2;
+	pthread_mutex_init(&d.body.mu, NULL);
+	d.body.stale_ns = 3 * d.o.refresh_ns + 5000000000ULL;
 	if (open_log(&d))
 		return 1;
 	/* listen before loading: a taken port fails fast, with nothing attached */
@@ -905,7 +906,7 @@ int daemon_main(int argc, char **argv)
 		"serving http://%s/metrics\n",
 		d.bpf.tp_btf ? "tp_btf" : "raw_tp", d.o.cfg.syscalls ? " and syscalls" : "",
 		d.bpf.attach_s, d.o.listen);
-	err = run(&d);
+	err = d_exiting ? 0 : run(&d);
 	if (!err)
 		status = 0;
 out:
