@@ -138,8 +138,12 @@ int calls_set(struct tw_calls *c, const struct tw_call_key *key, const struct tw
 {
 	struct tw_hist h = {};
 	struct tw_shist *packed;
-	struct tw_call_rec *r;
+	struct tw_call_rec *r = find(c, key->call);
 	int err = 0;
+
+	/* unchanged since the last refresh: nothing to pack again */
+	if (r && r->count == s->count && r->total_ns == s->total_ns && r->errors == s->errors)
+		return 0;
 
 	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
 		h.slot[i] = s->hist[i];

@@ -42,12 +42,20 @@ int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int 
 		return c->ncpu ? c->ncpu : -EINVAL;
 	/* per-CPU values are laid out 8-byte aligned; both structs are multiples of 8 */
 	c->buf = calloc(c->ncpu > 1 ? c->ncpu : 1, vsz);
-	return c->buf ? 0 : -ENOMEM;
+	c->proc_vsz = sizeof(struct tw_proc_stats) * (size_t)c->ncpu;
+	if (vsz < c->proc_vsz)
+		vsz = c->proc_vsz;
+	c->bkeys = calloc(TW_BATCH, sizeof(struct tw_call_key));
+	c->bvals = calloc(TW_BATCH, vsz);
+	c->thread_names = true;
+	return c->buf && c->bkeys && c->bvals ? 0 : -ENOMEM;
 }
 
 void collect_free(struct tw_collector *c)
 {
 	free(c->buf);
+	free(c->bkeys);
+	free(c->bvals);
 	free(c->pend_t);
 	memset(c, 0, sizeof(*c));
 }
@@ -251,6 +259,118 @@ static struct tw_thread *adopt_thread(struct tw_collector *c, __u32 pid, __u32 t
 	return t;
 }
 
+/* Keys to delete once a walk is over: deleting under a walk would restart it. */
+struct dead_keys {
+	void *v;
+	size_t n, cap, ksz;
+};
+
+static int dead_add(struct dead_keys *d, const void *key)
+{
+	if (d->n == d->cap) {
+		size_t ncap = d->cap ? d->cap * 2 : 64;
+		void *nv = realloc(d->v, ncap * d->ksz);
+
+		if (!nv)
+			return -ENOMEM;
+		d->v = nv;
+		d->cap = ncap;
+	}
+	memcpy((char *)d->v + d->n++ * d->ksz, key, d->ksz);
+	return 0;
+}
+
+static void dead_delete(struct dead_keys *d, int fd)
+{
+	for (size_t i = 0; i < d->n; i++)
+		bpf_map_delete_elem(fd, (char *)d->v + i * d->ksz);
+	free(d->v);
+	memset(d, 0, sizeof(*d));
+}
+
+typedef int (*entry_fn)(struct tw_collector *c, const void *key, const void *val, void *ctx);
+
+/*
+ * Every entry of a hash map: TW_BATCH entries a syscall (BPF_MAP_LOOKUP_BATCH,
+ * kernel 5.6+), or one lookup an entry where the kernel cannot batch, or when
+ * a bucket outgrows a batch (then the whole map is walked again one by one:
+ * every fn folds totals, so seeing an entry twice changes nothing). vsz is the
+ * value's size as the syscall returns it (per-CPU maps: all CPUs).
+ */
+static int map_walk(struct tw_collector *c, int fd, size_t ksz, size_t vsz, entry_fn fn, void *ctx)
+{
+	__u64 in = 0, out = 0, key[2], next[2];
+	bool first = true;
+	int err;
+
+	while (!c->no_batch) {
+		__u32 n = TW_BATCH;
+
+		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, c->bkeys, c->bvals, &n,
+					   NULL);
+		if (err && err != -ENOENT) {
+			if (err != -ENOSPC)
+				c->no_batch = true; /* EINVAL, ENOTSUPP...: an old kernel */
+			break;
+		}
+		for (__u32 i = 0; i < n; i++) {
+			int e = fn(c, (char *)c->bkeys + i * ksz, (char *)c->bvals + i * vsz, ctx);
+
+			if (e)
+				return e;
+		}
+		if (err == -ENOENT)
+			return 0;
+		in = out;
+		first = false;
+	}
+	first = true;
+	while (!bpf_map_get_next_key(fd, first ? NULL : key, next)) {
+		memcpy(key, next, ksz);
+		first = false;
+		if (bpf_map_lookup_elem(fd, key, c->buf))
+			continue; /* deleted meanwhile */
+		err = fn(c, key, c->buf, ctx);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct thread_walk {
+	__u64 now;
+	bool adopt;
+	struct dead_keys dead;
+};
+
+static int thread_entry(struct tw_collector *c, const void *k, const void *v, void *ctx)
+{
+	const struct tw_thread_stats *vals = v;
+	struct thread_walk *w = ctx;
+	__u32 key = *(const __u32 *)k;
+	struct tw_thread *t = NULL;
+	struct tw_proc *p;
+
+	if (!vals->tgid)
+		return 0;
+	p = model_proc(c->m, vals->tgid);
+	if (p)
+		t = proc_thread(p, key);
+	if (t && t->harvested && model_thread_owns(t, vals))
+		/* a dead thread's last switch after we read it: nothing left to count */
+		return dead_add(&w->dead, &key);
+	if (!t || t->harvested || !model_thread_owns(t, vals)) {
+		if (!w->adopt)
+			return 0;
+		t = adopt_thread(c, vals->tgid, key, w->now);
+		if (!t)
+			return -ENOMEM;
+	}
+	if (model_thread_fold(t, vals, w->now) || model_thread_live(c->m, t, vals, w->now))
+		return -ENOMEM;
+	return 0;
+}
+
 /*
  * Fold every kernel entry into its thread's record. The thread set itself
  * changes only through lifecycle events (an entry whose creation event is
@@ -259,96 +379,61 @@ static struct tw_thread *adopt_thread(struct tw_collector *c, __u32 pid, __u32 t
  */
 static int refresh_threads(struct tw_collector *c, __u64 now, bool adopt)
 {
-	const struct tw_thread_stats *vals = c->buf;
-	__u32 key, next, *prev = NULL;
+	struct thread_walk w = { .now = now, .adopt = adopt, .dead.ksz = sizeof(__u32) };
+	int err;
 
-	while (!bpf_map_get_next_key(c->thread_fd, prev, &next)) {
-		struct tw_thread *t = NULL;
-		struct tw_proc *p;
-		__u32 pid = 0;
+	err = map_walk(c, c->thread_fd, sizeof(__u32), sizeof(struct tw_thread_stats), thread_entry,
+		       &w);
+	dead_delete(&w.dead, c->thread_fd);
+	return err;
+}
 
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(c->thread_fd, &key, c->buf))
-			continue; /* deleted meanwhile */
-		pid = vals->tgid;
-		if (!pid)
-			continue;
-		p = model_proc(c->m, pid);
-		if (p)
-			t = proc_thread(p, key);
-		if (t && t->harvested && model_thread_owns(t, vals)) {
-			/* a dead thread's last switch after we read it: nothing left to count */
-			bpf_map_delete_elem(c->thread_fd, &key);
-			continue;
-		}
-		if (!t || t->harvested || !model_thread_owns(t, vals)) {
-			if (!adopt)
-				continue;
-			t = adopt_thread(c, pid, key, now);
-			if (!t)
-				return -ENOMEM;
-		}
-		if (model_thread_fold(t, c->buf, now) || model_thread_live(c->m, t, c->buf, now))
-			return -ENOMEM;
-	}
-	return 0;
+static int loop_entry(struct tw_collector *c, const void *k, const void *val, void *ctx)
+{
+	const struct tw_loop_stats *v = val;
+	struct tw_proc *p = model_proc(c->m, v->tgid);
+	struct tw_thread *t = p ? proc_thread(p, *(const __u32 *)k) : NULL;
+
+	(void)ctx;
+	if (!t || t->harvested || (t->start_ns && v->start_ns && t->start_ns != v->start_ns))
+		return 0;
+	return model_loop_fold(t, v);
 }
 
 /* Event loops' gap counters, into their threads (a dead thread's are taken at its harvest). */
 static int refresh_loops(struct tw_collector *c)
 {
-	const struct tw_loop_stats *v = c->buf;
-	__u32 key, next, *prev = NULL;
-
 	if (c->loop_fd < 0)
 		return 0;
-	while (!bpf_map_get_next_key(c->loop_fd, prev, &next)) {
-		struct tw_proc *p;
-		struct tw_thread *t;
+	return map_walk(c, c->loop_fd, sizeof(__u32), sizeof(struct tw_loop_stats), loop_entry,
+			NULL);
+}
 
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(c->loop_fd, &key, c->buf))
-			continue;
-		p = model_proc(c->m, v->tgid);
-		t = p ? proc_thread(p, key) : NULL;
-		if (!t || t->harvested ||
-		    (t->start_ns && v->start_ns && t->start_ns != v->start_ns))
-			continue;
-		if (model_loop_fold(t, v))
+static int proc_entry(struct tw_collector *c, const void *k, const void *val, void *ctx)
+{
+	__u32 key = *(const __u32 *)k;
+	struct tw_proc *p = model_proc(c->m, key);
+	const __u64 *now = ctx;
+
+	if (!p || p->harvested) {
+		char comm[TASK_COMM_LEN] = "";
+
+		procfs_comm(key, key, comm);
+		p = model_proc_add(c->m, key, comm);
+		if (!p)
 			return -ENOMEM;
+		if (!p->threads_now) {
+			p->exited = true;
+			p->exit_ns = *now;
+		}
 	}
+	model_proc_fold(p, val, c->ncpu);
 	return 0;
 }
 
 static int refresh_procs(struct tw_collector *c, __u64 now)
 {
-	__u32 key, next, *prev = NULL;
-
-	while (!bpf_map_get_next_key(c->proc_fd, prev, &next)) {
-		struct tw_proc *p;
-
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(c->proc_fd, &key, c->buf))
-			continue;
-		p = model_proc(c->m, key);
-		if (!p || p->harvested) {
-			char comm[TASK_COMM_LEN] = "";
-
-			procfs_comm(key, key, comm);
-			p = model_proc_add(c->m, key, comm);
-			if (!p)
-				return -ENOMEM;
-			if (!p->threads_now) {
-				p->exited = true;
-				p->exit_ns = now;
-			}
-		}
-		model_proc_fold(p, c->buf, c->ncpu);
-	}
-	return 0;
+	return map_walk(c, c->proc_fd, sizeof(__u32), c->proc_vsz, proc_entry, &now);
 }
 
 static void refresh_drops(struct tw_collector *c)
@@ -374,6 +459,9 @@ static int refresh_live(struct tw_collector *c, __u64 now, bool sweep)
 {
 	struct tw_model *m = c->m;
 
+	if (!sweep && c->names_every_ns && now - c->names_ns < c->names_every_ns)
+		return 0;
+	c->names_ns = now;
 	for (size_t i = 0; i < m->nprocs; i++) {
 		struct tw_proc *p = m->procs[i];
 
@@ -383,7 +471,9 @@ static int refresh_live(struct tw_collector *c, __u64 now, bool sweep)
 		for (size_t j = 0; j < p->nthreads; j++) {
 			struct tw_thread *t = p->threads[j];
 
-			if (!t->alive || !procfs_comm(p->pid, t->tid, t->comm) || !sweep)
+			if (!t->alive || (!c->thread_names && !sweep))
+				continue;
+			if (!procfs_comm(p->pid, t->tid, t->comm) || !sweep)
 				continue;
 			if (!procfs_task_exists(p->pid, t->tid) &&
 			    (!model_thread_died(m, p->pid, t->tid, now, NULL) || pend(c, t)))
@@ -393,48 +483,32 @@ static int refresh_live(struct tw_collector *c, __u64 now, bool sweep)
 	return 0;
 }
 
+static int call_entry(struct tw_collector *c, const void *k, const void *val, void *ctx)
+{
+	const struct tw_call_key *key = k;
+	const struct tw_call_stats *v = val;
+	struct tw_proc *p = model_proc(c->m, v->tgid);
+	struct tw_thread *t = p ? proc_thread(p, key->tid) : NULL;
+	struct dead_keys *dead = ctx;
+
+	/* a later thread with the same tid: its creation event has not been read yet */
+	if (!t || (t->start_ns && v->start_ns && t->start_ns != v->start_ns))
+		return 0;
+	if (model_thread_call_fold(t, key, v))
+		return -ENOMEM;
+	return t->harvested ? dead_add(dead, key) : 0;
+}
+
 int collect_calls(struct tw_collector *c)
 {
-	const struct tw_call_stats *v = c->buf;
-	struct tw_call_key key, next, *prev = NULL, *dead = NULL;
-	size_t ndead = 0, cap = 0;
-	int err = 0;
+	struct dead_keys dead = { .ksz = sizeof(struct tw_call_key) };
+	int err;
 
 	if (c->call_fd < 0)
 		return 0;
-	while (!err && !bpf_map_get_next_key(c->call_fd, prev, &next)) {
-		struct tw_proc *p;
-		struct tw_thread *t;
-
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(c->call_fd, &key, c->buf))
-			continue;
-		p = model_proc(c->m, v->tgid);
-		t = p ? proc_thread(p, key.tid) : NULL;
-		/* a later thread with the same tid: its creation event has not been read yet */
-		if (!t || (t->start_ns && v->start_ns && t->start_ns != v->start_ns))
-			continue;
-		err = model_thread_call_fold(t, &key, v);
-		if (err || !t->harvested)
-			continue;
-		if (ndead == cap) {
-			struct tw_call_key *nd;
-
-			cap = cap ? cap * 2 : 64;
-			nd = realloc(dead, cap * sizeof(*nd));
-			if (!nd) {
-				err = -ENOMEM;
-				break;
-			}
-			dead = nd;
-		}
-		dead[ndead++] = key;
-	}
-	/* deleted after the walk: deleting under get_next_key would restart it */
-	for (size_t i = 0; i < ndead; i++)
-		bpf_map_delete_elem(c->call_fd, &dead[i]);
-	free(dead);
+	err = map_walk(c, c->call_fd, sizeof(struct tw_call_key), sizeof(struct tw_call_stats),
+		       call_entry, &dead);
+	dead_delete(&dead, c->call_fd);
 	return err;
 }
 

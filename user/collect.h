@@ -16,6 +16,7 @@
  * context switch (on-CPU time of its last slice) lands just after the event.
  */
 #define TW_HARVEST_DELAY_NS 50000000ULL /* 50 ms */
+#define TW_BATCH 256 /* map entries a lookup syscall */
 
 struct tw_collector {
 	struct tw_model *m;
@@ -27,6 +28,12 @@ struct tw_collector {
 	int ncpu;
 	bool skip_kthreads;
 	void *buf; /* one per-CPU value of the larger struct */
+	void *bkeys, *bvals; /* TW_BATCH keys and values of a batched map walk */
+	size_t proc_vsz; /* a per-CPU process value as the kernel returns it: all CPUs */
+	bool no_batch; /* the kernel has no BPF_MAP_LOOKUP_BATCH for hash maps */
+	bool thread_names; /* re-read every live thread's name at each refresh (the CLI) */
+	__u64 names_every_ns; /* 0: names at every refresh; else at most this often */
+	__u64 names_ns; /* when names were last read */
 	struct tw_thread **pend_t; /* dead, not yet harvested */
 	size_t npend_t, cap_t;
 	__u64 swept_ringbuf_drops;

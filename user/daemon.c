@@ -889,6 +889,9 @@ int daemon_main(int argc, char **argv)
 	}
 	d.col.call_fd = tw_bpf_call_fd(&d.bpf);
 	d.col.loop_fd = tw_bpf_loop_fd(&d.bpf);
+	/* no series carries a thread's name; process names (exec) are re-read every 10 s */
+	d.col.thread_names = false;
+	d.col.names_every_ns = 10 * 1000000000ULL;
 	d.rb = ring_buffer__new(tw_bpf_events_fd(&d.bpf), collect_on_event, &d.col, NULL);
 	if (!d.rb) {
 		fprintf(stderr, "bpf-threadwatch: cannot open the ring buffer: %s\n",

@@ -100,6 +100,7 @@ struct tw_thread {
 	__u32 live_state;
 	__u32 live_sys;
 	__u64 live_state_ts;
+	bool folded; /* tot holds the kernel entry's histograms as of live_state_ts */
 };
 
 struct tw_container;
