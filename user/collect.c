@@ -299,7 +299,7 @@ typedef int (*entry_fn)(struct tw_collector *c, const void *key, const void *val
  */
 static int map_walk(struct tw_collector *c, int fd, size_t ksz, size_t vsz, entry_fn fn, void *ctx)
 {
-	__u64 in = 0, out = 0, key[2], next[2];
+	__u64 in = 0, out = 0, key[2] = { 0 }, next[2] = { 0 };
 	bool first = true;
 	int err;
 
