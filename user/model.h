@@ -46,6 +46,8 @@ struct tw_thread_rec {
 };
 
 void rec_expand(const struct tw_thread_rec *r, struct tw_thread_totals *out);
+/* out += r, histograms added straight from their packed form */
+void rec_add_to(struct tw_thread_totals *out, const struct tw_thread_rec *r);
 /*
  * Replace r's numbers and histograms with t's (its calls stay).
  * 0 or -ENOMEM (r is then unchanged).

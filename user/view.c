@@ -283,30 +283,34 @@ static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
 
 		if (!o->final && t->marked_dead)
 			continue; /* died in an earlier interval */
-		rec_expand(&t->tot, &tot);
-		if (!o->final && t->mark) {
-			rec_expand(t->mark, &mark);
-			thread_totals_sub(&tot, &tot, &mark);
-		}
-		if (!o->final && !t->alive && totals_idle(&tot))
-			continue;
 		r->tid = t->tid;
 		r->nthreads = 1;
 		r->alive = t->alive;
 		memcpy(r->comm, t->comm, TASK_COMM_LEN);
-		thread_totals_add(&pv->sum, &tot);
 		if (o->final || !t->mark) {
-			/* the thread's own totals: share its packed histograms */
+			/*
+			 * the thread's own totals: share its packed histograms, and add
+			 * them as they are packed (no unpacking per thread: the daemon
+			 * renders 10,000 of them a second)
+			 */
+			rec_add_to(&pv->sum, &t->tot);
 			r->t = t->tot;
 			r->borrowed = true;
-		} else {
-			err = rec_store(&r->t, &tot);
-			if (!err)
-				err = calls_delta(&r->t.calls, &t->tot.calls, &t->mark->calls);
-			if (err)
-				rec_free(&r->t);
+			n++;
+			continue;
 		}
+		rec_expand(&t->tot, &tot);
+		rec_expand(t->mark, &mark);
+		thread_totals_sub(&tot, &tot, &mark);
+		if (!t->alive && totals_idle(&tot))
+			continue;
+		thread_totals_add(&pv->sum, &tot);
+		err = rec_store(&r->t, &tot);
 		if (!err)
+			err = calls_delta(&r->t.calls, &t->tot.calls, &t->mark->calls);
+		if (err)
+			rec_free(&r->t);
+		else
 			n++;
 	}
 	if (!err && o->by == TW_BY_COMM) {
