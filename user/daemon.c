@@ -32,6 +32,7 @@
 #include "loader.h"
 #include "model.h"
 #include "parse.h"
+#include "procfs.h"
 #include "prom.h"
 #include "report.h"
 #include "view.h"
@@ -454,6 +455,20 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 	return ret;
 }
 
+/* A string literal and its length, without the terminating NUL. */
+#define LIT(s) (s), (sizeof(s) - 1)
+
+/*
+ * URLs are taken as they come: our paths are plain ASCII, and decoding %00
+ * would let "/metrics%00.html" pass for "/metrics".
+ */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_len, void **req)
@@ -467,7 +482,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)upload_len;
 	(void)req;
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, "method not allowed\n", 19,
+		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, LIT("method not allowed\n"),
 			     false);
 	if (!strcmp(url, "/metrics")) {
 		pthread_mutex_lock(&b->mu);
@@ -476,7 +491,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				    b->buf, b->len, true);
 		else
 			ret = reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, text,
-				    "starting: no refresh yet\n", 24, false);
+				    LIT("starting: no refresh yet\n"), false);
 		pthread_mutex_unlock(&b->mu);
 		return ret;
 	}
@@ -487,18 +502,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		at = b->refreshed_ns;
 		pthread_mutex_unlock(&b->mu);
 		if (at && mono_ns() - at <= b->stale_ns)
-			return reply(conn, MHD_HTTP_OK, text, "ok\n", 3, false);
+			return reply(conn, MHD_HTTP_OK, text, LIT("ok\n"), false);
+		if (at)
+			return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, text,
+				     LIT("stale: the measuring loop stopped refreshing\n"), false);
 		return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, text,
-			     at ? "stale: the measuring loop stopped refreshing\n"
-				: "starting: no refresh yet\n",
-			     at ? 46 : 24, false);
+			     LIT("starting: no refresh yet\n"), false);
 	}
 	if (!strcmp(url, "/"))
 		return reply(conn, MHD_HTTP_OK, "text/html; charset=utf-8",
-			     "<html><body><a href=\"/metrics\">/metrics</a> "
-			     "<a href=\"/healthz\">/healthz</a></body></html>\n",
-			     92, false);
-	return reply(conn, MHD_HTTP_NOT_FOUND, text, "not found\n", 10, false);
+			     LIT("<html><body><a href=\"/metrics\">/metrics</a> "
+				 "<a href=\"/healthz\">/healthz</a></body></html>\n"),
+			     false);
+	return reply(conn, MHD_HTTP_NOT_FOUND, text, LIT("not found\n"), false);
 }
 
 static int http_start(struct daemon *d)
@@ -524,7 +540,8 @@ static int http_start(struct daemon *d)
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
 		&d->body, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned int)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_STRICT_FOR_CLIENT,
+		(int)1, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_END);
 	if (!d->http) {
 		fprintf(stderr, "bpf-threadwatch: cannot start the HTTP server on %s\n",
 			d->o.listen);
@@ -687,6 +704,8 @@ static void lookup_containers(struct daemon *d)
 		if (p->ctr_done || p->exited)
 			continue;
 		p->ctr_done = true;
+		/* the name after exec: its creation event carried the parent's */
+		procfs_comm(p->pid, p->pid, p->comm);
 		p->ctr = calloc(1, sizeof(*p->ctr));
 		if (!p->ctr)
 			continue;

@@ -242,6 +242,23 @@ static void merge(struct pgroup *dst, const struct pgroup *src)
 	}
 }
 
+struct keyed {
+	const struct tw_proc_view *pv;
+	const char *key;
+};
+
+/* By key; within a key the live record first: its labels are the group's. */
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (c)
+		return c;
+	c = (int)x->pv->p->exited - (int)y->pv->p->exited;
+	return c ? c : (x->pv->p->pid > y->pv->p->pid) - (x->pv->p->pid < y->pv->p->pid);
+}
+
 static enum tw_prom_rank rank_mode;
 
 static int cmp_u64(__u64 x, __u64 y)
@@ -299,7 +316,7 @@ static void hist_series(FILE *f, const char *name, const struct pgroup *g, enum 
 
 		for (; slot < bound && slot < TW_HIST_SLOTS; slot++)
 			cum += h->slot[slot];
-		snprintf(lab, sizeof(lab), "%s%sle=\"%.9g\"", extra ? extra : "",
+		snprintf(lab, sizeof(lab), "%s%sle=\"%.12g\"", extra ? extra : "",
 			 extra && extra[0] ? "," : "", (double)(1ULL << bound) / 1e9);
 		snprintf(buf, sizeof(buf), "%s_bucket", name);
 		series(f, buf, g, by, lab);
@@ -483,30 +500,35 @@ int report_prom(FILE *f, const struct tw_view *v, const struct tw_prom_opts *o,
 {
 	struct pgroup *gs = calloc(v->nprocs + 1, sizeof(*gs));
 	char(*keys)[24] = calloc(v->nprocs + 1, sizeof(*keys));
+	struct keyed *order = calloc(v->nprocs + 1, sizeof(*order));
 	__u64 nthreads = 0;
 	size_t ng = 0, nother = 0;
 	int err = 0;
 
-	if (!gs || !keys) {
+	if (!gs || !keys || !order) {
 		free(gs);
 		free(keys);
+		free(order);
 		return -ENOMEM;
 	}
+	/*
+	 * Sorted by group key, so equal keys are adjacent: in --by process too,
+	 * where a pid may have two records (it was reused, or a process was seen
+	 * before its creation event): one series, their sum, the live one's labels.
+	 */
 	for (size_t i = 0; i < v->nprocs; i++) {
-		const struct tw_proc_view *pv = &v->procs[i];
-		const char *key = group_key(pv->p, o->by, keys[i], sizeof(keys[i]));
-		size_t g = ng;
-
-		nthreads += pv->p->threads_now;
-		if (o->by != TW_PROM_PROCESS)
-			for (g = 0; g < ng && strcmp(gs[g].key, key) != 0; g++)
-				;
-		if (g == ng) {
-			gs[ng].p = pv->p;
-			gs[ng].key = key;
+		order[i].pv = &v->procs[i];
+		order[i].key = group_key(v->procs[i].p, o->by, keys[i], sizeof(keys[i]));
+		nthreads += v->procs[i].p->threads_now;
+	}
+	qsort(order, v->nprocs, sizeof(*order), cmp_keyed);
+	for (size_t i = 0; i < v->nprocs; i++) {
+		if (!ng || strcmp(gs[ng - 1].key, order[i].key) != 0) {
+			gs[ng].p = order[i].pv->p;
+			gs[ng].key = order[i].key;
 			ng++;
 		}
-		add_proc(&gs[g], pv);
+		add_proc(&gs[ng - 1], order[i].pv);
 	}
 	rank_mode = o->rank;
 	qsort(gs, ng, sizeof(*gs), cmp_groups);
@@ -527,6 +549,7 @@ int report_prom(FILE *f, const struct tw_view *v, const struct tw_prom_opts *o,
 		free(gs[i].calls);
 	free(gs);
 	free(keys);
+	free(order);
 	if (fflush(f) || ferror(f))
 		err = errno ? -errno : -EIO;
 	return err;
