@@ -1,12 +1,16 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
-"""report.py META RAW.tsv PROFILE.json: the markdown results of bench/run.sh, on stdout.
+"""report.py META RAW.tsv PROFILE.json [DAEMON.json]: the markdown results of bench/run.sh,
+on stdout.
 
 Ratios are traced/untraced times, >1 means slower. Each repetition runs every
 configuration back to back, so a ratio is computed per repetition (paired with
 that repetition's untraced run, which cancels slow drift of the machine) and the
 table shows the median of those ratios with their min-max spread. The pingpong
 and neighbour benchmarks compare time per loop (strace runs fewer loops).
+The daemon benchmark (DAEMON.json, from bench/daemonstats.py) has no ratio: it
+reports the daemon's own CPU and memory on a node of many threads, against
+absolute targets.
 """
 import json
 import os
@@ -45,6 +49,136 @@ TITLES = {
 OPS = {"pipe": ("loops", "loop"), "storm": ("storm_threads", "thread"),
        "pingpong": ("pp_loops", "loop"), "neighbour": ("pp_loops", "loop")}
 BENCHES = ("pipe", "storm", "pingpong", "neighbour")
+DAEMON_LABELS = {"dm": "daemon", "dm_sc": "daemon --syscalls"}
+
+
+def daemon_section(w, meta, runs):
+    """The daemon's own CPU and RSS on a node of P x T threads, scraped every second."""
+    procs = int(meta.get("daemon_procs", 0) or 0)
+    threads = procs * int(meta.get("daemon_threads", 0) or 0)
+    cpu_target = float(meta.get("daemon_cpu_target_pct", 0.5))
+    rss_target = float(meta.get("daemon_rss_target_mb", 30))
+    w("")
+    w(f"## daemon: {procs:,} processes / {threads:,} threads, scrape every 1 s")
+    w("")
+    lo, _, hi = meta.get("daemon_sleep_ms", "?-?").partition("-")
+    try:
+        when = f"{int(lo) / 1e3:g}-{int(hi) / 1e3:g} s"
+    except ValueError:
+        when = "? s"
+    w(f"bench/idlers: {procs:,} processes x {meta.get('daemon_threads')} threads, each thread "
+      f"waking every {when} (random) for a pipe write and read, half of them in "
+      f"clock_nanosleep and half in poll(); {meta.get('daemon_churn', '?')}% of the threads "
+      f"exit and are replaced every second ({meta.get('idlers_ready', 'not started')}). "
+      f"`bpf-threadwatch daemon --listen 127.0.0.1:PORT` is scraped with curl once a second "
+      f"for {meta.get('daemon_s')} s, after a warm-up of {meta.get('daemon_warmup_s')} s past "
+      f"the first rendering that shows every idler; {meta.get('reps')} repetitions per "
+      "configuration, interleaved.")
+    w("")
+    w("| configuration | daemon CPU, % of one core | target | verdict | peak RSS | target "
+      "| verdict | series | body | render time | scrapes OK | threads tracked (min) "
+      "| BPF run time/s (node, not daemon) | idlers' CPU |")
+    w("|---|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    verdicts = []
+    for cfg in [c for c in DAEMON_LABELS if any(r["config"] == c for r in runs)]:
+        all_runs = [r for r in runs if r["config"] == cfg]
+        ok = [r for r in all_runs if r["ok"] == 1]
+        nfail = len(all_runs) - len(ok)
+        args = meta.get("daemon_sc_args" if cfg == "dm_sc" else "daemon_args", "")
+        name = "daemon" + (f" {args}" if args else "")
+        name += f" ({nfail} of {len(all_runs)} FAILED)" if nfail else ""
+
+        def vals(key):
+            return [r[key] for r in ok if isinstance(r.get(key), (int, float))]
+
+        def med(key):
+            v = vals(key)
+            return statistics.median(v) if v else None
+        cpu, rss = vals("cpu_pct"), vals("hwm_kb")
+        cpu_med = statistics.median(cpu) if cpu else None
+        rss_max = max(rss) / 1024 if rss else None
+        cv = ("met" if cpu_med <= cpu_target else "**MISSED**") if cpu else ""
+        rv = ("met" if rss_max <= rss_target else "**MISSED**") if rss else ""
+        bpf, runs_s = med("bpf_run_s_per_s"), med("bpf_runs_per_s")
+        render, render_max = med("render_s_median"), max(vals("render_s_max"), default=None)
+        scr = sum(r.get("scrapes_ok", 0) for r in all_runs)
+        scr_all = sum(r.get("scrapes", 0) for r in all_runs)
+        tmin = min(vals("threads_min"), default=None)
+        idl = med("idlers_cpu_pct")
+        cells = [
+            name,
+            f"{cpu_med:.3f}% ({min(cpu):.3f}-{max(cpu):.3f})" if cpu else "—",
+            f"<= {cpu_target:g}%", cv,
+            f"{rss_max:.1f} MB" if rss else "—",
+            f"<= {rss_target:g} MB", rv,
+            f"{med('series'):,.0f}" if med("series") is not None else "—",
+            f"{med('body_bytes') / 1024:,.0f} KiB" if med("body_bytes") is not None else "—",
+            f"{render * 1e3:.1f} ms (max {render_max * 1e3:.1f})" if render is not None else "—",
+            f"{scr:,} of {scr_all:,}",
+            f"{tmin:,.0f}" if tmin is not None else "—",
+            f"{bpf * 1e3:.1f} ms/s = {bpf * 100:.2f}% of a core ({runs_s:,.0f} runs/s)"
+            if bpf is not None else "—",
+            f"{idl:.0f}% of a core" if idl is not None else "—",
+        ]
+        w("| " + " | ".join(cells) + " |")
+        if cpu:
+            verdicts.append(f"- **{'met' if cv == 'met' else 'MISSED'}**: `{name}` uses "
+                            f"{cpu_med:.3f}% of one core (target <= {cpu_target:g}%; "
+                            f"{min(cpu):.3f}-{max(cpu):.3f} over {len(cpu)} runs)")
+        if rss:
+            verdicts.append(f"- **{'met' if rv == 'met' else 'MISSED'}**: `{name}` peaks at "
+                            f"{rss_max:.1f} MB RSS (target <= {rss_target:g} MB)")
+    w("")
+    w("Daemon CPU = utime + stime of the daemon process (all its threads: the measuring loop "
+      "and the HTTP server) over the scrape window, from /proc/PID/stat, as a share of one "
+      "core; the median of the runs, min-max in brackets. Peak RSS = VmHWM at the end of the "
+      "window (the largest of the runs), start-up included. Series and body: one /metrics "
+      "response (median). Render time: threadwatch_agent_render_seconds as the daemon "
+      "reports it, median over the scrapes (the largest seen in brackets).")
+    w("")
+    w("BPF run time/s is NOT the daemon's CPU: it is the kernel time the BPF programs take in "
+      "the context of every thread on the node (the idlers mostly), from the daemon's own "
+      "threadwatch_agent_bpf_run_seconds_total between the first and the last scrape. It "
+      "counts the program bodies only (kernel BPF statistics, which the daemon turns on; they "
+      "add two clock reads per run), not the tracepoint dispatch around them. With --syscalls "
+      "it includes the sys_enter/sys_exit runs on the daemon's own syscalls (its map walks "
+      "and /proc reads: the daemon traces itself like every process). Idlers' CPU is the "
+      "load itself, for scale: the CPU time of the idlers' processes over the same window.")
+    lost = defaultdict(dict)
+    for r in runs:
+        for k, v in (r.get("lost") or {}).items():
+            lost[r["config"]][k] = max(lost[r["config"]].get(k, 0), v)
+    if lost:
+        w("")
+        w("Lost (threadwatch_agent_lost_total at the last scrape, the largest of the runs): "
+          + "; ".join(f"{DAEMON_LABELS[c]}: " + ", ".join(f"{k} {v:,.0f}" for k, v in l.items())
+                      for c, l in lost.items() if c in DAEMON_LABELS) + ".")
+    if verdicts:
+        w("")
+        w("\n".join(verdicts))
+    # per-program: summed over the good runs of each configuration
+    for cfg in DAEMON_LABELS:
+        ok = [r for r in runs if r["config"] == cfg and r["ok"] == 1 and r.get("progs")]
+        if not ok:
+            continue
+        tot = defaultdict(lambda: [0.0, 0.0])
+        for r in ok:
+            for p, v in r["progs"].items():
+                tot[p][0] += v["run_s_per_s"] / len(ok)
+                tot[p][1] += v["runs_per_s"] / len(ok)
+        args = meta.get("daemon_sc_args" if cfg == "dm_sc" else "daemon_args", "")
+        w("")
+        w(f"BPF programs under `daemon{' ' + args if args else ''}` (mean of {len(ok)} runs):")
+        w("")
+        w("| program | runs/s | ns/run | run time/s |")
+        w("|---|---:|---:|---:|")
+        for p, (t, n) in sorted(tot.items(), key=lambda kv: -kv[1][0]):
+            if n <= 0:
+                continue
+            w(f"| {p} | {n:,.0f} | {t / n * 1e9:,.0f} | {t * 1e3:.2f} ms |")
+        t = sum(v[0] for v in tot.values())
+        n = sum(v[1] for v in tot.values())
+        w(f"| **all** | {n:,.0f} | {t / n * 1e9 if n else 0:,.0f} | {t * 1e3:.2f} ms |")
 
 
 def label(bench, cfg, meta):
@@ -98,6 +232,7 @@ def fmt_ratio(r):
 
 def main():
     meta_path, raw_path, prof_path = sys.argv[1:4]
+    dm_path = sys.argv[4] if len(sys.argv) > 4 else ""
     meta, notes = {}, []
     with open(meta_path) as f:
         for line in f:
@@ -115,6 +250,10 @@ def main():
     if os.path.exists(prof_path):
         with open(prof_path) as f:
             prof = json.load(f)
+    dm = []
+    if dm_path and os.path.exists(dm_path):
+        with open(dm_path) as f:
+            dm = json.load(f)
 
     out = []
     w = out.append
@@ -128,11 +267,13 @@ def main():
       f"configuration, interleaved; took {meta['elapsed_s']} s")
     for n in notes:
         w(f"- note: {n}")
-    w("")
-    w("Ratio = traced time / untraced time (>1 is slower), the median of per-repetition ratios, "
-      "each against the untraced run of the same repetition; spread = min-max of those ratios. "
-      "Tracer CPU during run = CPU time of the tracer's own process (user space + syscalls, not "
-      "the BPF programs) while the workload ran, as a share of the workload's time.")
+    if rows:
+        w("")
+        w("Ratio = traced time / untraced time (>1 is slower), the median of per-repetition "
+          "ratios, each against the untraced run of the same repetition; spread = min-max of "
+          "those ratios. Tracer CPU during run = CPU time of the tracer's own process (user "
+          "space + syscalls, not the BPF programs) while the workload ran, as a share of the "
+          "workload's time.")
 
     by = defaultdict(dict)  # (bench, cfg) -> rep -> row
     for r in rows:
@@ -219,6 +360,9 @@ def main():
             w("")
             w("strace is compared per loop: it runs 1/" + meta.get("strace_div", "?")
               + " of the loops (it is that much slower). Its tracer CPU is its whole life's.")
+
+    if dm:
+        daemon_section(w, meta, dm)
 
     verdicts = []
     for bench, what, target in (
@@ -331,12 +475,15 @@ def main():
                 w(f"| {m['name']} | {m['max_entries']:,} | {m['memlock'] / 1024:,.0f} KiB |")
             w(f"| **all** | | {sum(m['memlock'] for m in maps) / 1024:,.0f} KiB |")
 
-    if failed:
+    dm_failed = [r for r in dm if r["ok"] != 1]
+    if failed or dm_failed:
         w("")
         w("## FAILED runs (excluded above; a benchmark of a broken run is meaningless)")
         w("")
         for r in failed:
             w(f"- {r['bench']} {r['config']} rep {r['rep']}: {r['note']}")
+        for r in dm_failed:
+            w(f"- daemon {r['config']} rep {r['rep']}: {r['note']}")
     print("\n".join(out))
 
 

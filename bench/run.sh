@@ -22,6 +22,21 @@
 #              1% effect; the tracer itself stays unpinned, so a tracer that burns CPU
 #              (strace) takes it from the neighbour, as it would on a full machine. A runs
 #              until B is done, then is killed.
+#   daemon     fleet mode's own cost on a busy node (only with -b daemon): bench/idlers.c keeps
+#              $BENCH_DAEMON_PROCS processes x $BENCH_DAEMON_THREADS threads (1,000 x 10 =
+#              10,000) alive, each thread waking every 1-10 s ($BENCH_DAEMON_SLEEP_MS) for a
+#              few syscalls, 1% of them replaced every second. Then `bpf-threadwatch daemon --listen 127.0.0.1:<free
+#              port>` (dm: without syscall timing, dm_sc: --syscalls) is scraped with curl once
+#              a second for -D seconds (default 60, quick 20) after a warm-up of
+#              $DAEMON_WARMUP_S s (the /proc seed of 10,000 threads is start-up, not the steady
+#              state). Measured over that window: the daemon's CPU time (utime + stime of
+#              /proc/PID/stat, all its threads) as a share of one core, its peak RSS (VmHWM),
+#              the /metrics body (series, bytes), threadwatch_agent_render_seconds, and the
+#              BPF programs' run time per second from the daemon's own
+#              threadwatch_agent_bpf_run_seconds_total: kernel time spent in the context of
+#              every thread on the node, NOT the daemon's CPU, listed separately. A run fails
+#              unless every scrape answers 200, threadwatch_agent_threads stays >= P x T and
+#              the daemon exits 0 on SIGTERM.
 #
 # Configurations, interleaved within each repetition (the starting one rotates) to cancel drift:
 #   base    untraced
@@ -47,15 +62,19 @@
 # Then, with kernel.bpf_stats_enabled=1 (restored afterwards), one traced run of each workload
 # gives run_cnt and run_time_ns per BPF program: where the time goes.
 #
-# Usage: bench/run.sh [-q] [-n REPS] [-l LOOPS] [-L LOOPS] [-s THREADS] [-b BENCHES]
+# Usage: bench/run.sh [-q] [-n REPS] [-l LOOPS] [-L LOOPS] [-s THREADS] [-D SECONDS] [-b BENCHES]
 #   -q  quick mode (~2 minutes): 2 repetitions, ~1.2 s pipe runs,   (or BENCH_QUICK=1)
 #       ~1 s pingpong runs
 #   -n  repetitions per configuration (default 5, quick 2)          (or BENCH_REPS)
 #   -l  perf bench sched pipe loops (default: calibrated to ~2.5 s) (or BENCH_LOOPS)
 #   -L  pingpong loops (default: calibrated to ~2 s, quick ~1 s)    (or BENCH_PP_LOOPS)
 #   -s  storm threads (default 50000)                               (or BENCH_STORM_THREADS)
-#   -b  comma-separated benchmarks to run, default all:             (or BENCH_ONLY)
-#       pipe,storm,pingpong,neighbour
+#   -D  daemon: seconds of scraping per run (default 60, quick 20)  (or BENCH_DAEMON_S)
+#   -b  comma-separated benchmarks to run, default all but daemon:  (or BENCH_ONLY)
+#       pipe,storm,pingpong,neighbour; daemon (~2 min quick, ~12 min full) only when named
+# daemon's node: BENCH_DAEMON_PROCS (1000) processes x BENCH_DAEMON_THREADS (10) threads,
+# BENCH_DAEMON_CHURN (1) % of the threads replaced a second, each thread asleep for
+# BENCH_DAEMON_SLEEP_MS (1000-10000: MIN-MAX, random) between wake-ups.
 # Environment: TW=path/to/bpf-threadwatch (default build/bpf-threadwatch);
 # TW_SYSCALL_FLAG / TW_NOSYSCALL_FLAG: what turns syscall timing on / off with -p (default,
 # from the agent's --help: nothing / --no-syscalls when it has --no-syscalls, else
@@ -78,6 +97,14 @@ STORM_WINDOW=64
 CALIB_LOOPS=20000
 PP_CALIB_LOOPS=20000
 STRACE_DIV=20 # strace runs 1/20 of the pingpong loops: it is ~20x slower per loop
+DAEMON_S=${BENCH_DAEMON_S:-}
+DAEMON_PROCS=${BENCH_DAEMON_PROCS:-1000}
+DAEMON_THREADS=${BENCH_DAEMON_THREADS:-10}
+DAEMON_CHURN=${BENCH_DAEMON_CHURN:-1}
+DAEMON_SLEEP_MS=${BENCH_DAEMON_SLEEP_MS:-1000-10000}
+DAEMON_WARMUP_S=3 # after the first scrape that shows every idler: the seed's aftermath settles
+DAEMON_CPU_TARGET_PCT=0.5
+DAEMON_RSS_TARGET_MB=30
 # Both pipe threads on one CPU: unpinned, the pair flips between sharing a CPU (2 switches a
 # loop) and spreading over two (4 switches and 2 IPI wake-ups a loop), and run time doubles or
 # halves from one run to the next. BENCH_PIN=0 leaves it unpinned.
@@ -101,7 +128,7 @@ usage() {
 	exit 2
 }
 
-while getopts "qn:l:L:s:b:h" opt; do
+while getopts "qn:l:L:s:D:b:h" opt; do
 	case $opt in
 	q) QUICK=1 ;;
 	n) REPS=$OPTARG ;;
@@ -109,12 +136,13 @@ while getopts "qn:l:L:s:b:h" opt; do
 	L) PP_LOOPS=$OPTARG ;;
 	b) ONLY=$OPTARG ;;
 	s) STORM_THREADS=$OPTARG ;;
+	D) DAEMON_S=$OPTARG ;;
 	*) usage ;;
 	esac
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
-for v in REPS LOOPS PP_LOOPS STORM_THREADS; do
+for v in REPS LOOPS PP_LOOPS STORM_THREADS DAEMON_S DAEMON_PROCS DAEMON_THREADS; do
 	val=${!v}
 	if [ -n "$val" ] && ! [[ $val =~ ^[1-9][0-9]*$ ]]; then
 		echo "bench: $v must be a positive integer, not '$val'" >&2
@@ -123,9 +151,9 @@ for v in REPS LOOPS PP_LOOPS STORM_THREADS; do
 done
 for b in ${ONLY//,/ }; do
 	case $b in
-	pipe | storm | pingpong | neighbour) ;;
+	pipe | storm | pingpong | neighbour | daemon) ;;
 	*)
-		echo "bench: unknown benchmark '$b' in -b (pipe,storm,pingpong,neighbour)" >&2
+		echo "bench: unknown benchmark '$b' in -b (pipe,storm,pingpong,neighbour,daemon)" >&2
 		exit 2
 		;;
 	esac
@@ -138,11 +166,13 @@ if [ "$QUICK" = 1 ]; then
 	REPS=${REPS:-2}
 	PIPE_TARGET_S=1.2
 	PP_TARGET_S=1.0
+	DAEMON_S=${DAEMON_S:-20}
 	MODE=quick
 else
 	REPS=${REPS:-5}
 	PIPE_TARGET_S=2.5
 	PP_TARGET_S=2.0
+	DAEMON_S=${DAEMON_S:-60}
 	MODE=full
 fi
 
@@ -150,6 +180,13 @@ die() {
 	echo "bench: $*" >&2
 	exit 1
 }
+if ! [[ $DAEMON_CHURN =~ ^[0-9]+$ ]] || [ "$DAEMON_CHURN" -gt 100 ]; then
+	die "BENCH_DAEMON_CHURN must be a percentage 0-100, not '$DAEMON_CHURN'"
+fi
+if ! [[ $DAEMON_SLEEP_MS =~ ^[1-9][0-9]*-[1-9][0-9]*$ ]] ||
+	[ "${DAEMON_SLEEP_MS%-*}" -gt "${DAEMON_SLEEP_MS#*-}" ]; then
+	die "BENCH_DAEMON_SLEEP_MS must be MIN-MAX milliseconds, not '$DAEMON_SLEEP_MS'"
+fi
 
 [ "$(id -u)" = 0 ] || die "needs root (BPF tracing): run it with sudo"
 [ -x "$TW" ] || die "no $TW: build it with 'make' first"
@@ -201,6 +238,20 @@ NOTES=()
 [ $HAVE_OC = 1 ] || NOTES+=("offcputime (libbpf-tools) not found: its columns are skipped")
 [ $HAVE_RQ = 1 ] || NOTES+=("runqlat (libbpf-tools) not found: its column is skipped")
 [ $HAVE_TIME = 1 ] || NOTES+=("/usr/bin/time (package time) not found: max RSS read from VmHWM, CPU time not measured")
+# daemon: --syscalls turns syscall timing on; the other configuration says --no-syscalls when
+# the daemon has it, so the pair stays "without / with" should the default ever change
+DM_ARGS=() DM_SC_ARGS=() HAVE_DM_SC=0
+if wanted daemon; then
+	command -v curl >/dev/null || die "curl is missing: the daemon benchmark scrapes with it"
+	DM_HELP=$("$TW" daemon --help 2>&1 || true)
+	grep -q -- '--listen' <<<"$DM_HELP" || die "$TW has no 'daemon' with --listen"
+	grep -Eq -- '(^|[ ,])--no-syscalls([ =]|$)' <<<"$DM_HELP" && DM_ARGS=(--no-syscalls)
+	if grep -Eq -- '(^|[ ,])--syscalls([ =]|$)' <<<"$DM_HELP"; then
+		DM_SC_ARGS=(--syscalls) HAVE_DM_SC=1
+	else
+		NOTES+=("daemon has no --syscalls: only its default configuration is measured")
+	fi
+fi
 if wanted pingpong || wanted neighbour; then
 	[ $HAVE_STRACE = 1 ] || NOTES+=("strace not found: its pingpong/neighbour columns are skipped")
 	if [ $HAVE_BT = 0 ]; then
@@ -221,14 +272,23 @@ mkdir -p "$RESULTS"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RAW=$RESULTS/$STAMP.tsv
 PROF=$RESULTS/$STAMP.profile.json
+DMJSON=$RESULTS/$STAMP.daemon.json
 MD=$RESULTS/$STAMP.md
 WORK=$(mktemp -d /tmp/tw-bench.XXXXXX)
 STARTED=()
 STATS_OLD=
 NOISY=0
+IDLERS=
 
 cleanup() {
 	local p
+	# the idlers lead a process group of their own: SIGTERM makes them kill their children;
+	# whatever is left of the group after that is killed outright
+	if [ -n "$IDLERS" ]; then
+		kill -TERM "$IDLERS" 2>/dev/null || true
+		wait_gone "$IDLERS" 10 || true
+		kill -KILL -- "-$IDLERS" 2>/dev/null || true
+	fi
 	for p in "${STARTED[@]}"; do
 		if kill -0 "$p" 2>/dev/null; then
 			kill -CONT "$p" 2>/dev/null || true
@@ -612,6 +672,168 @@ foreign_tracers() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# daemon benchmark
+
+# Sleep until $EPOCHREALTIME reaches $1 (seconds; no sleep when it has).
+sleep_until() {
+	local d
+	d=$(awk -v t="$1" -v n="$EPOCHREALTIME" 'BEGIN {d = t - n; if (d > 0) printf "%.3f", d}')
+	[ -z "$d" ] || sleep "$d"
+}
+
+# A TCP port on 127.0.0.1 that nobody listens on right now.
+free_port() {
+	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# /proc/PID/stat of the idlers and each of their children, in IDLERS_STATS.
+idlers_stats() {
+	local kids=() k
+	read -r -a kids <"/proc/$IDLERS/task/$IDLERS/children" || true
+	IDLERS_STATS=("/proc/$IDLERS/stat")
+	for k in "${kids[@]}"; do IDLERS_STATS+=("/proc/$k/stat"); done
+}
+
+# CPU time (clock ticks) of the idlers and all their children so far (their exited threads'
+# included: a process's stat adds up all its threads, past and present).
+idlers_ticks() {
+	idlers_stats
+	awk '{s += $14 + $15} END {print s + 0}' "${IDLERS_STATS[@]}" 2>/dev/null || echo 0
+}
+
+# Start the node's load, once for the whole daemon benchmark, and wait until all are up.
+start_idlers() {
+	local n
+	"$IDLERS_BIN" "$DAEMON_PROCS" "$DAEMON_THREADS" "$DAEMON_CHURN" "${DAEMON_SLEEP_MS%-*}" \
+		"${DAEMON_SLEEP_MS#*-}" \
+		>"$WORK/idlers.out" 2>"$WORK/idlers.err" &
+	IDLERS=$!
+	STARTED+=("$IDLERS")
+	for n in $(seq 1800); do
+		grep -q '^ready ' "$WORK/idlers.out" 2>/dev/null && break
+		kill -0 "$IDLERS" 2>/dev/null || die "idlers died: $(tail -n 1 "$WORK/idlers.err")"
+		sleep 0.1
+	done
+	grep -q '^ready ' "$WORK/idlers.out" || die "idlers did not come up in 180 s"
+	IDLERS_READY=$(grep '^ready ' "$WORK/idlers.out")
+	idlers_stats
+	echo "idlers: $IDLERS_READY; $(awk '{s += $20} END {print s}' "${IDLERS_STATS[@]}")" \
+		"threads alive" >&2
+}
+
+# curl /metrics into $2 (a body file); prints "HTTP_CODE BYTES SECONDS".
+scrape() {
+	curl -s -m 5 -o "$2" -w '%{http_code} %{size_download} %{time_total}' "$1" 2>/dev/null ||
+		true
+}
+
+# One run of the daemon, configuration $1 (dm, dm_sc), repetition $2: a record in $DMJSON.
+run_daemon_one() {
+	local cfg=$1 rep=$2 tag=daemon.$1.$2 port url args=() ok=1 note=- rc i t0 t1 c0 c1 i0 i1
+	local hwm=- rss=- threads=0 code start sdir min=$((DAEMON_PROCS * DAEMON_THREADS)) attach
+	local ti0 ti1
+	case $cfg in
+	dm) args=("${DM_ARGS[@]}") ;;
+	dm_sc) args=("${DM_SC_ARGS[@]}") ;;
+	esac
+	[ -z "$(foreign_tracers)" ] || NOISY=$((NOISY + 1))
+	kill -0 "$IDLERS" 2>/dev/null || die "the idlers died: $(tail -n 1 "$WORK/idlers.err")"
+	port=$(free_port)
+	url=http://127.0.0.1:$port/metrics
+	sdir=$WORK/$tag.scrapes
+	mkdir -p "$sdir"
+	start_agent "$tag" daemon --listen "127.0.0.1:$port" "${args[@]}"
+	if ! wait_attached "$WORK/$tag.err" "$AGENT"; then
+		ok=0 note="daemon did not attach: $(tail -n 1 "$WORK/$tag.err" | tr '\t' ' ')"
+	else
+		# the first rendering that has every idler (the seed from /proc, then a refresh)
+		for i in $(seq 300); do
+			code=$(scrape "$url" "$sdir/warm.prom")
+			if [ "${code%% *}" = 200 ]; then
+				threads=$(awk '$1 == "threadwatch_agent_threads" {print $2}' "$sdir/warm.prom")
+				[ "${threads:-0}" -ge "$min" ] && break
+			fi
+			kill -0 "$AGENT" 2>/dev/null || break
+			sleep 0.2
+		done
+		if [ "${threads:-0}" -lt "$min" ]; then
+			ok=0 note="daemon never showed $min threads (last: ${threads:-none}, HTTP ${code%% *})"
+		fi
+	fi
+	attach=$(sed -n 's/.*attached in \([0-9.]*\) s.*/\1/p' "$WORK/$tag.err" | head -n 1)
+	if [ $ok = 1 ]; then
+		sleep "$DAEMON_WARMUP_S"
+		# the idlers' ticks take a while to read (a file per process): outside the daemon's
+		# window, over a span of their own
+		ti0=$EPOCHREALTIME
+		i0=$(idlers_ticks)
+		c0=$(cpu_ticks "$AGENT")
+		t0=$EPOCHREALTIME
+		# one scrape a second, on the second: a slow one does not shift the next
+		for i in $(seq 0 $((DAEMON_S - 1))); do
+			sleep_until "$(awk -v t="$t0" -v i="$i" 'BEGIN {printf "%.6f", t + i}')"
+			start=$EPOCHREALTIME
+			code=$(scrape "$url" "$sdir/$i.prom")
+			echo "$i $start ${code:-000 0 0}" >>"$WORK/$tag.codes"
+		done
+		sleep_until "$(awk -v t="$t0" -v d="$DAEMON_S" 'BEGIN {printf "%.6f", t + d}')"
+		c1=$(cpu_ticks "$AGENT")
+		t1=$EPOCHREALTIME
+		i1=$(idlers_ticks)
+		ti1=$EPOCHREALTIME
+		hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$AGENT/status" 2>/dev/null || echo -)
+		rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$AGENT/status" 2>/dev/null || echo -)
+		kill -0 "$AGENT" 2>/dev/null || { ok=0 note="daemon died during the window"; }
+		kill -0 "$IDLERS" 2>/dev/null || { ok=0 note="the idlers died during the window"; }
+	fi
+	kill -TERM "$AGENT" 2>/dev/null || true
+	wait_gone "$AGENT" "$EXIT_TIMEOUT_S" || kill -KILL "$AGENT" 2>/dev/null || true
+	reap "$AGENT_WAIT"
+	rc=$REAPED
+	if [ "$rc" != 0 ] && [ $ok = 1 ]; then
+		ok=0 note="daemon exited $rc after SIGTERM: $(grep -v '^\s*$' "$WORK/$tag.err" |
+			tail -n 1 | tr '\t' ' ')"
+	fi
+	if [ "$hwm" = - ] && [ -s "$WORK/$tag.time" ]; then
+		hwm=$(grep -E '^[0-9]+ ' "$WORK/$tag.time" | tail -n 1 | cut -d' ' -f1)
+	fi
+	if ! $PY "$ROOT/bench/daemonstats.py" "$DMJSON" "$sdir" "$WORK/$tag.codes" "$min" \
+		config="$cfg" rep="$rep" ok="$ok" note="$note" scrapes_wanted="$DAEMON_S" \
+		attach_s="${attach:--}" hwm_kb="$hwm" rss_end_kb="$rss" \
+		window_s="$(awk -v a="${t0:-0}" -v b="${t1:-0}" 'BEGIN {printf "%.3f", b - a}')" \
+		cpu_s="$(awk -v a="${c0:-0}" -v b="${c1:-0}" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / hz}')" \
+		idlers_cpu_s="$(awk -v a="${i0:-0}" -v b="${i1:-0}" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / hz}')" \
+		idlers_window_s="$(awk -v a="${ti0:-0}" -v b="${ti1:-0}" 'BEGIN {printf "%.3f", b - a}')" \
+		>"$WORK/$tag.summary"; then
+		echo "bench: FAILED $tag (logs kept in $RESULTS/$STAMP.failed/)" >&2
+		mkdir -p "$RESULTS/$STAMP.failed"
+		cp -r "$WORK/$tag".* "$RESULTS/$STAMP.failed/" 2>/dev/null || true
+	fi
+	printf '  daemon %-6s rep %d: %s\n' "$cfg" "$rep" "$(cat "$WORK/$tag.summary")"
+	rm -rf "$WORK/$tag".*
+}
+
+# The daemon benchmark: the idlers up once, then the configurations interleaved.
+run_daemon_bench() {
+	local cfgs=(dm) n i r
+	[ $HAVE_DM_SC = 1 ] && cfgs+=(dm_sc)
+	n=${#cfgs[@]}
+	echo "daemon: $DAEMON_PROCS processes x $DAEMON_THREADS threads (churn $DAEMON_CHURN%/s," \
+		"asleep $DAEMON_SLEEP_MS ms at a time)," \
+		"scraped every 1 s for $DAEMON_S s: ${cfgs[*]}" >&2
+	start_idlers
+	for r in $(seq "$REPS"); do
+		for i in $(seq 0 $((n - 1))); do
+			run_daemon_one "${cfgs[$(((i + r - 1) % n))]}" "$r"
+		done
+	done
+	kill -TERM "$IDLERS" 2>/dev/null || true
+	wait_gone "$IDLERS" 10 || kill -KILL -- "-$IDLERS" 2>/dev/null || true
+	reap "$IDLERS"
+	IDLERS=
+}
+
+# ---------------------------------------------------------------------------------------------
 T0=$(date +%s)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- bpf user 2>/dev/null || COMMIT="$COMMIT+uncommitted changes"
@@ -625,6 +847,9 @@ STORM=$WORK/storm
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/storm.c" -o "$STORM"
 PINGPONG=$WORK/pingpong
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/pingpong.c" -o "$PINGPONG"
+IDLERS_BIN=$WORK/idlers
+gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/idlers.c" -o "$IDLERS_BIN"
+IDLERS_READY=
 printf 'bench\tconfig\trep\tseconds\tok\tattach_s\tmaxrss_kb\tcpu_s\trun_cpu_s\tlost\tops\tnote\n' >"$RAW"
 
 echo "bench-threadwatch ($MODE mode, $REPS repetitions), results in $MD" >&2
@@ -680,8 +905,12 @@ if wanted pingpong || wanted neighbour; then
 		run_bench neighbour "${cfgs[@]}"
 	fi
 fi
+wanted daemon && run_daemon_bench
 
-if sysctl -n kernel.bpf_stats_enabled >/dev/null 2>&1; then
+# (the daemon benchmark has its per-program costs from the daemon's own statistics)
+if ! wanted pipe && ! wanted storm && ! wanted pingpong; then
+	:
+elif sysctl -n kernel.bpf_stats_enabled >/dev/null 2>&1; then
 	STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
 	sysctl -q -w kernel.bpf_stats_enabled=1
 	echo "per-program cost (kernel.bpf_stats_enabled=1):" >&2
@@ -725,12 +954,27 @@ ELAPSED=$(($(date +%s) - T0))
 	echo "tw_syscall_default=$SC_DEFAULT"
 	echo "benches=$ONLY"
 	echo "storm_window=$STORM_WINDOW"
+	if wanted daemon; then
+		echo "daemon_procs=$DAEMON_PROCS"
+		echo "daemon_threads=$DAEMON_THREADS"
+		echo "daemon_churn=$DAEMON_CHURN"
+		echo "daemon_sleep_ms=$DAEMON_SLEEP_MS"
+		echo "daemon_s=$DAEMON_S"
+		echo "daemon_warmup_s=$DAEMON_WARMUP_S"
+		echo "daemon_args=${DM_ARGS[*]}"
+		echo "daemon_sc_args=${DM_SC_ARGS[*]}"
+		echo "daemon_cpu_target_pct=$DAEMON_CPU_TARGET_PCT"
+		echo "daemon_rss_target_mb=$DAEMON_RSS_TARGET_MB"
+		echo "idlers_ready=$IDLERS_READY"
+	fi
 	echo "elapsed_s=$ELAPSED"
 	echo "command=bench/run.sh${ARGS:+ $ARGS}$([ "$QUICK" = 1 ] && [ -n "${BENCH_QUICK:-}" ] && echo ' (BENCH_QUICK=1)')"
 	for n in "${NOTES[@]}"; do echo "note=$n"; done
 	FOREIGN_END=$(foreign_tracers)
 	if [ $NOISY -gt 0 ]; then
-		echo "note=NOISY: $NOISY of $(($(wc -l <"$RAW") - 1)) measured runs started while another" \
+		echo "note=NOISY: $NOISY of $(($(wc -l <"$RAW") - 1 + $([ -s "$DMJSON" ] &&
+			$PY -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$DMJSON" ||
+			echo 0))) measured runs started while another" \
 			"process held BPF links (another tracer, e.g. a test run): compare with a quiet run"
 	fi
 	if [ -n "$FOREIGN_START$FOREIGN_END" ]; then
@@ -738,10 +982,12 @@ ELAPSED=$(($(date +%s) - T0))
 			"start: ${FOREIGN_START:-none}; at the end: ${FOREIGN_END:-none}"
 	fi
 } >"$WORK/meta"
-$PY "$ROOT/bench/report.py" "$WORK/meta" "$RAW" "$PROF" >"$MD"
+$PY "$ROOT/bench/report.py" "$WORK/meta" "$RAW" "$PROF" "$DMJSON" >"$MD"
 cat "$MD"
 echo >&2
-echo "bench: wrote $MD (raw: $RAW, $PROF) in ${ELAPSED}s" >&2
-if awk -F'\t' 'NR > 1 && $5 != 1 {bad = 1} END {exit !bad}' "$RAW"; then
+echo "bench: wrote $MD (raw: $RAW, $PROF$([ -s "$DMJSON" ] && echo ", $DMJSON")) in ${ELAPSED}s" >&2
+if awk -F'\t' 'NR > 1 && $5 != 1 {bad = 1} END {exit !bad}' "$RAW" ||
+	{ [ -s "$DMJSON" ] && $PY -c 'import json, sys
+sys.exit(0 if any(r["ok"] != 1 for r in json.load(open(sys.argv[1]))) else 1)' "$DMJSON"; }; then
 	die "some runs FAILED (see the table and $RESULTS/$STAMP.failed/): their numbers are meaningless"
 fi
