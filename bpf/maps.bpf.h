@@ -191,6 +191,29 @@ static __always_inline bool task_wanted(struct task_struct *t, bool btf, __u32 *
 }
 
 /*
+ * The entry of key in a hash map, created from zero if absent. NULL, counted
+ * (drop_full when the map is full, TW_DROP_ALLOC otherwise), if it cannot be.
+ * *created tells the caller to fill the new entry's identity fields.
+ */
+static __always_inline void *lookup_or_init(void *map, const void *key, const void *zero,
+					    __u32 drop_full, bool *created)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+	long err;
+
+	*created = false;
+	if (v)
+		return v;
+	err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		count_drop(err == -E2BIG ? drop_full : TW_DROP_ALLOC);
+		return NULL;
+	}
+	*created = !err;
+	return bpf_map_lookup_elem(map, key);
+}
+
+/*
  * A thread's entry, created unless may_create is false (a dying thread must
  * not come back after user space deleted its entry).
  */
@@ -198,18 +221,12 @@ static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t,
 							  __u32 tid, __u32 tgid, bool may_create)
 {
 	struct tw_thread_stats *st;
-	long err;
+	bool created;
 
-	st = bpf_map_lookup_elem(&thread_stats, &tid);
-	if (st || !may_create)
-		return st;
-	err = bpf_map_update_elem(&thread_stats, &tid, &zero_thread_stats, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
-		count_drop(err == -E2BIG ? TW_DROP_THREAD_MAP : TW_DROP_ALLOC);
-		return NULL;
-	}
-	st = bpf_map_lookup_elem(&thread_stats, &tid);
-	if (st) {
+	if (!may_create)
+		return bpf_map_lookup_elem(&thread_stats, &tid);
+	st = lookup_or_init(&thread_stats, &tid, &zero_thread_stats, TW_DROP_THREAD_MAP, &created);
+	if (st && created) {
 		st->tgid = tgid;
 		st->start_ns = TASK_READ(btf, t, start_time);
 	}
@@ -218,18 +235,9 @@ static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t,
 
 static __always_inline struct tw_proc_stats *proc_stats_get(__u32 tgid)
 {
-	struct tw_proc_stats *ps;
-	long err;
+	bool created;
 
-	ps = bpf_map_lookup_elem(&proc_stats, &tgid);
-	if (ps)
-		return ps;
-	err = bpf_map_update_elem(&proc_stats, &tgid, &zero_proc_stats, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
-		count_drop(err == -E2BIG ? TW_DROP_PROC_MAP : TW_DROP_ALLOC);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&proc_stats, &tgid);
+	return lookup_or_init(&proc_stats, &tgid, &zero_proc_stats, TW_DROP_PROC_MAP, &created);
 }
 
 #endif /* __MAPS_BPF_H */

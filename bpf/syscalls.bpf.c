@@ -167,18 +167,10 @@ static __always_inline struct tw_loop_stats *loop_get(struct tw_thread_stats *st
 						      __u32 tgid)
 {
 	struct tw_loop_stats *ls;
-	long err;
+	bool created;
 
-	ls = bpf_map_lookup_elem(&loop_stats, &tid);
-	if (ls)
-		return ls;
-	err = bpf_map_update_elem(&loop_stats, &tid, &zero_loop_stats, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
-		count_drop(err == -E2BIG ? TW_DROP_LOOP_MAP : TW_DROP_ALLOC);
-		return NULL;
-	}
-	ls = bpf_map_lookup_elem(&loop_stats, &tid);
-	if (ls) {
+	ls = lookup_or_init(&loop_stats, &tid, &zero_loop_stats, TW_DROP_LOOP_MAP, &created);
+	if (ls && created) {
 		ls->tgid = tgid;
 		ls->start_ns = st->start_ns;
 		/* lets user space find (and delete) this entry when the thread dies */
@@ -213,18 +205,12 @@ static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, 
 {
 	struct tw_call_key key = { .tid = tid, .call = call };
 	struct tw_call_stats *cs;
-	long err;
+	bool created;
 
-	cs = bpf_map_lookup_elem(&call_stats, &key);
-	if (!cs) {
-		err = bpf_map_update_elem(&call_stats, &key, &zero_call_stats, BPF_NOEXIST);
-		if (err && err != -EEXIST) {
-			count_drop(err == -E2BIG ? TW_DROP_CALL_MAP : TW_DROP_ALLOC);
-			return;
-		}
-		cs = bpf_map_lookup_elem(&call_stats, &key);
-		if (!cs)
-			return;
+	cs = lookup_or_init(&call_stats, &key, &zero_call_stats, TW_DROP_CALL_MAP, &created);
+	if (!cs)
+		return;
+	if (created) {
 		cs->tgid = tgid;
 		cs->start_ns = st->start_ns;
 		/* lets user space find (and delete) this entry when the thread dies */

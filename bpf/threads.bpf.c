@@ -76,7 +76,12 @@ static __always_inline int handle_newtask(struct task_struct *task, bool btf, __
 		 */
 		count_drop(TW_DROP_TID_REUSED);
 		bpf_map_update_elem(&thread_stats, &tid, &zero_thread_stats, BPF_ANY);
-		st = thread_get(task, btf, tid, tgid, true);
+		st = bpf_map_lookup_elem(&thread_stats, &tid);
+		if (st) {
+			/* replaced, not created: thread_get() would not fill these */
+			st->tgid = tgid;
+			st->start_ns = TASK_READ(btf, task, start_time);
+		}
 	}
 	/* never undo a first run already seen on another CPU */
 	if (st && !st->ran) {

@@ -10,6 +10,8 @@
 
 const char *argp_program_version = "bpf-threadwatch " TW_VERSION;
 
+const char *const tw_attach_names[3] = { "auto", "tp_btf", "raw_tp" };
+
 static const char doc[] =
 	"Per-thread off-CPU time (blocked vs waiting for a CPU), context switches and thread "
 	"creation/exit/failures of running processes, measured in the kernel with eBPF."
@@ -193,16 +195,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		cfg->btf_path = arg;
 		break;
 	case OPT_ATTACH:
-		if (!strcmp(arg, "auto"))
-			cfg->attach_mode = TW_ATTACH_AUTO;
-		else if (!strcmp(arg, "tp_btf"))
-			cfg->attach_mode = TW_ATTACH_TP_BTF;
-		else if (!strcmp(arg, "raw_tp"))
-			cfg->attach_mode = TW_ATTACH_RAW_TP;
-		else
+		err = parse_choice(arg, tw_attach_names, 3);
+		if (err < 0)
 			argp_error(state,
 				   "invalid --attach-mode '%s': expected auto, tp_btf or raw_tp",
 				   arg);
+		cfg->attach_mode = (enum tw_attach_mode)err;
 		break;
 	case OPT_KTHREADS:
 		cfg->include_kthreads = true;

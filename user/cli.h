@@ -18,6 +18,9 @@ enum tw_attach_mode {
 	TW_ATTACH_RAW_TP,
 };
 
+/* --attach-mode's values, in enum tw_attach_mode's order */
+extern const char *const tw_attach_names[3];
+
 struct tw_config {
 	__u32 pids[TW_MAX_TARGETS];
 	char comms[TW_MAX_TARGETS][TASK_COMM_LEN]; /* names when checked (target_resolve) */

@@ -244,11 +244,16 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
 	return -EINVAL;
 }
 
+/* in enum tw_prom_by's and enum tw_prom_rank's orders */
+static const char *const by_names[4] = { "process", "comm", "container", "cgroup" };
+static const char *const rank_names[2] = { "threads", "offcpu" };
+
 static error_t d_parse(int key, char *arg, struct argp_state *st)
 {
 	struct dopts *o = st->input;
 	struct sockaddr_storage ss;
 	socklen_t sl;
+	int err;
 
 	switch (key) {
 	case D_LISTEN:
@@ -260,29 +265,21 @@ static error_t d_parse(int key, char *arg, struct argp_state *st)
 		o->listen = arg;
 		break;
 	case D_BY:
-		if (!strcmp(arg, "process"))
-			o->by = TW_PROM_PROCESS;
-		else if (!strcmp(arg, "comm"))
-			o->by = TW_PROM_COMM;
-		else if (!strcmp(arg, "container"))
-			o->by = TW_PROM_CONTAINER;
-		else if (!strcmp(arg, "cgroup"))
-			o->by = TW_PROM_CGROUP;
-		else
+		err = parse_choice(arg, by_names, 4);
+		if (err < 0)
 			argp_error(st,
 				   "invalid --by '%s': expected process, comm, container or cgroup",
 				   arg);
+		o->by = (enum tw_prom_by)err;
 		break;
 	case D_TOP_K:
 		o->top_k = (unsigned int)d_num(st, "--top-k", arg, 1, 100000);
 		break;
 	case D_TOP_BY:
-		if (!strcmp(arg, "threads"))
-			o->rank = TW_RANK_THREADS;
-		else if (!strcmp(arg, "offcpu"))
-			o->rank = TW_RANK_OFFCPU;
-		else
+		err = parse_choice(arg, rank_names, 2);
+		if (err < 0)
 			argp_error(st, "invalid --top-by '%s': expected threads or offcpu", arg);
+		o->rank = (enum tw_prom_rank)err;
 		break;
 	case D_SYSCALLS:
 	case D_NO_SYSCALLS:
@@ -330,16 +327,12 @@ static error_t d_parse(int key, char *arg, struct argp_state *st)
 		o->cfg.btf_path = arg;
 		break;
 	case D_ATTACH:
-		if (!strcmp(arg, "auto"))
-			o->cfg.attach_mode = TW_ATTACH_AUTO;
-		else if (!strcmp(arg, "tp_btf"))
-			o->cfg.attach_mode = TW_ATTACH_TP_BTF;
-		else if (!strcmp(arg, "raw_tp"))
-			o->cfg.attach_mode = TW_ATTACH_RAW_TP;
-		else
+		err = parse_choice(arg, tw_attach_names, 3);
+		if (err < 0)
 			argp_error(st,
 				   "invalid --attach-mode '%s': expected auto, tp_btf or raw_tp",
 				   arg);
+		o->cfg.attach_mode = (enum tw_attach_mode)err;
 		break;
 	case 'v':
 		o->cfg.verbose = true;

@@ -12,19 +12,6 @@ int model_init(struct tw_model *m, bool keep_marks)
 	return 0;
 }
 
-void rec_expand(const struct tw_thread_rec *r, struct tw_thread_totals *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->oncpu_ns = r->oncpu_ns;
-	out->blocked_ns = r->blocked_ns;
-	out->runq_ns = r->runq_ns;
-	out->vol_switches = r->vol_switches;
-	out->invol_switches = r->invol_switches;
-	out->threads_created = r->threads_created;
-	shist_add_to(&out->blocked, r->blocked);
-	shist_add_to(&out->runq, r->runq);
-}
-
 void rec_add_to(struct tw_thread_totals *out, const struct tw_thread_rec *r)
 {
 	out->oncpu_ns += r->oncpu_ns;
@@ -35,6 +22,12 @@ void rec_add_to(struct tw_thread_totals *out, const struct tw_thread_rec *r)
 	out->threads_created += r->threads_created;
 	shist_add_to(&out->blocked, r->blocked);
 	shist_add_to(&out->runq, r->runq);
+}
+
+void rec_expand(const struct tw_thread_rec *r, struct tw_thread_totals *out)
+{
+	memset(out, 0, sizeof(*out));
+	rec_add_to(out, r);
 }
 
 int rec_store(struct tw_thread_rec *r, const struct tw_thread_totals *t)

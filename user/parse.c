@@ -75,3 +75,11 @@ int parse_pid_list(const char *s, __u32 *pids, size_t max, size_t *n)
 		p += len + 1;
 	}
 }
+
+int parse_choice(const char *s, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(s, names[i]))
+			return i;
+	return -EINVAL;
+}

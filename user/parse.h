@@ -16,5 +16,7 @@ int parse_seconds(const char *s, double max_s, __u64 *out_ns);
  * -EEXIST (duplicate).
  */
 int parse_pid_list(const char *s, __u32 *pids, size_t max, size_t *n);
+/* The index of s in names[0..n), or -EINVAL: the values of a flag like --format text|json. */
+int parse_choice(const char *s, const char *const *names, int n);
 
 #endif
