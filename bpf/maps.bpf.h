@@ -112,6 +112,8 @@ const volatile __u32 targ_tgids[TW_MAX_TARGETS] = {};
 const volatile __u32 targ_ntgids = 0; /* 0: every process */
 const volatile __u32 targ_tid = 0; /* 0: every thread of the targets */
 const volatile bool skip_kthreads = true;
+/* the agent itself: system-wide, its own map walks and /proc reads are not the node's load */
+const volatile __u32 self_tgid = 0;
 /* CLOCK_MONOTONIC when user space loaded us: threads started later were born while traced */
 const volatile __u64 tw_load_ns = 0;
 /* zero values to create map entries from; too large for the BPF stack */
@@ -128,6 +130,7 @@ extern const volatile __u32 targ_tgids[TW_MAX_TARGETS];
 extern const volatile __u32 targ_ntgids;
 extern const volatile __u32 targ_tid;
 extern const volatile bool skip_kthreads;
+extern const volatile __u32 self_tgid;
 extern const volatile __u64 tw_load_ns;
 extern const struct tw_thread_stats zero_thread_stats;
 extern const struct tw_call_stats zero_call_stats;
@@ -160,7 +163,7 @@ static __always_inline void events_submit(void *e)
 static __always_inline bool tgid_wanted(__u32 tgid)
 {
 	if (!targ_ntgids)
-		return true;
+		return tgid != self_tgid;
 #pragma unroll
 	for (__u32 i = 0; i < TW_MAX_TARGETS; i++) {
 		if (i >= targ_ntgids)

@@ -36,6 +36,7 @@ struct tw_config {
 	__u32 max_procs;
 	__u32 max_calls;
 	__u32 max_loops;
+	__u32 ringbuf_bytes; /* 0: the BPF object's default (4 MiB) */
 	__u32 max_stalls; /* stalls kept for the report; more are counted */
 	bool syscalls; /* trace syscalls: blocking calls, event loops, blocked-now */
 	int syscalls_opt; /* 1: --syscalls, -1: --no-syscalls, 0: default (on with targets) */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "collect.h"
@@ -102,6 +103,12 @@ static int seed_process(void *ctx, __u32 pid)
 	return err == -ENOENT ? 0 : err;
 }
 
+/* System-wide, every process but the agent itself: its programs skip it too (self_tgid). */
+static int seed_other(void *ctx, __u32 pid)
+{
+	return pid == (__u32)getpid() ? 0 : seed_process(ctx, pid);
+}
+
 int collect_seed(struct tw_collector *c, __u32 pid, bool target, const char *known_comm)
 {
 	struct tw_proc *p;
@@ -109,7 +116,7 @@ int collect_seed(struct tw_collector *c, __u32 pid, bool target, const char *kno
 	int err;
 
 	if (!pid)
-		return procfs_for_each_task(0, seed_process, c);
+		return procfs_for_each_task(0, seed_other, c);
 	if (procfs_comm(pid, pid, comm) && known_comm)
 		snprintf(comm, sizeof(comm), "%s", known_comm); /* gone since we checked it */
 	p = model_proc_add(c->m, pid, comm);

@@ -172,8 +172,8 @@ static const struct argp_option d_options[] = {
 	{ "config", D_CONFIG, "FILE", 0, "Read options from FILE first", 0 },
 	{ "max-threads", D_MAX_THREADS, "N", 0, "Live threads tracked (default 16384)", 0 },
 	{ "max-procs", D_MAX_PROCS, "N", 0, "Live processes tracked (default 4096)", 0 },
-	{ "max-calls", D_MAX_CALLS, "N", 0, "(thread, call) pairs tracked (default 16384)", 0 },
-	{ "max-loops", D_MAX_LOOPS, "N", 0, "Event-loop threads tracked (default 4096)", 0 },
+	{ "max-calls", D_MAX_CALLS, "N", 0, "(thread, call) pairs tracked (default 65536)", 0 },
+	{ "max-loops", D_MAX_LOOPS, "N", 0, "Event-loop threads tracked (default 16384)", 0 },
 	{ "btf", D_BTF, "FILE", 0, "Kernel BTF when /sys/kernel/btf/vmlinux is missing", 0 },
 	{ "attach-mode", D_ATTACH, "auto|tp_btf|raw_tp", 0, "Tracepoint flavour (default auto)",
 	  0 },
@@ -359,6 +359,17 @@ static void defaults(struct dopts *o)
 	o->cfg.stall_ns = 100 * 1000000ULL;
 	o->cfg.blocked_ns = 1000 * 1000000ULL;
 	o->cfg.max_stalls = 0; /* logged as they come, never kept */
+	/*
+	 * A whole node with --syscalls: 10,000 threads use 2-4 calls each and
+	 * thousands may poll (the CLI's 16,384 and 4,096 are for a few targets)
+	 */
+	o->cfg.max_calls = 65536;
+	o->cfg.max_loops = 16384;
+	/*
+	 * 1 MiB of events (~18,000): read every 100 ms, the reader woken past a
+	 * quarter; the mapping is resident twice, so 4 MiB would cost 8 MB of RSS
+	 */
+	o->cfg.ringbuf_bytes = 1 << 20;
 }
 
 /*

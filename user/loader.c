@@ -180,6 +180,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	s->rodata->targ_ntgids = cfg->npids;
 	s->rodata->targ_tid = cfg->tid;
 	s->rodata->skip_kthreads = !cfg->include_kthreads;
+	s->rodata->self_tgid = (__u32)getpid();
 	s->rodata->tw_load_ns = mono_now_ns();
 	if (cfg->max_threads)
 		bpf_map__set_max_entries(s->maps.thread_stats, cfg->max_threads);
@@ -190,6 +191,8 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	if (cfg->max_loops && cfg->syscalls)
 		bpf_map__set_max_entries(s->maps.loop_stats, cfg->max_loops);
 	s->rodata->stall_ns = cfg->stall_ns;
+	if (cfg->ringbuf_bytes)
+		bpf_map__set_max_entries(s->maps.events, cfg->ringbuf_bytes);
 	err = threadwatch_bpf__load(s);
 	if (err) {
 		threadwatch_bpf__destroy(s);

@@ -480,7 +480,7 @@ static void write_agent(FILE *f, const struct tw_view *v, const struct tw_agent_
 		}
 	}
 	header(f, "threadwatch_agent_render_seconds", "gauge",
-	       "How long the last rendering of /metrics took.");
+	       "How long the previous refresh took: reading the maps and rendering /metrics.");
 	fprintf(f, "threadwatch_agent_render_seconds %.9f\n", a->render_s);
 	header(f, "threadwatch_agent_processes", "gauge", "Processes the daemon tracks.");
 	fprintf(f, "threadwatch_agent_processes %llu\n", (unsigned long long)nprocs);
