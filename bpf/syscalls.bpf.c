@@ -246,7 +246,11 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool 
 		call = call_of_syscall[nr];
 	if (call == TW_CALL_FUTEX && !futex_waits(regs, btf))
 		call = TW_CALL_NONE;
-	st = thread_get((struct task_struct *)bpf_get_current_task(), false, tid, tgid, true);
+	/* the task pointer (a helper call) only when the thread needs an entry made */
+	st = bpf_map_lookup_elem(&thread_stats, &tid);
+	if (!st)
+		st = thread_get((struct task_struct *)bpf_get_current_task(), false, tid, tgid,
+				true);
 	if (!st)
 		return 0;
 	/* the clock only for timed calls and for calls inside a loop's gap */
