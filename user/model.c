@@ -281,10 +281,27 @@ static void hist_fold(struct tw_hist *dst, const __u64 *slots)
 		dst->slot[i] += slots[i];
 }
 
+/* Time in state `st` up to now: the kernel's total plus the interval still open. */
+static __u64 with_open(const struct tw_thread_stats *s, __u32 st, __u64 total, __u64 now_ns)
+{
+	return total + (s->state == st && now_ns > s->state_ts ? now_ns - s->state_ts : 0);
+}
+
+/* The entry's counters into r; a live thread's open interval counts up to now_ns. */
+static void fold_scalars(struct tw_thread_rec *r, const struct tw_thread_stats *s, __u64 now_ns)
+{
+	r->oncpu_ns = with_open(s, TW_ST_ONCPU, s->oncpu_ns, now_ns);
+	r->blocked_ns = with_open(s, TW_ST_BLOCKED, s->blocked_ns, now_ns);
+	r->runq_ns = with_open(s, TW_ST_RUNQ, s->runq_ns, now_ns);
+	r->vol_switches = s->vol_switches;
+	r->invol_switches = s->invol_switches;
+	r->threads_created = s->threads_created;
+}
+
 int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns)
 {
 	struct tw_thread_totals tot;
-	__u64 open_ns;
+	__u64 open_until = t->alive ? now_ns : 0;
 	int err;
 
 	if (!t->start_ns)
@@ -296,44 +313,15 @@ int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u6
 	 * refreshes 10,000 mostly idle threads a second).
 	 */
 	if (now_ns && t->folded && s->state == t->live_state && s->state_ts == t->live_state_ts) {
-		struct tw_thread_rec *r = &t->tot;
-
-		r->oncpu_ns = s->oncpu_ns;
-		r->blocked_ns = s->blocked_ns;
-		r->runq_ns = s->runq_ns;
-		r->vol_switches = s->vol_switches;
-		r->invol_switches = s->invol_switches;
-		r->threads_created = s->threads_created;
-		if (t->alive && s->state && now_ns > s->state_ts) {
-			open_ns = now_ns - s->state_ts;
-			if (s->state == TW_ST_ONCPU)
-				r->oncpu_ns += open_ns;
-			else if (s->state == TW_ST_BLOCKED)
-				r->blocked_ns += open_ns;
-			else if (s->state == TW_ST_RUNQ)
-				r->runq_ns += open_ns;
-		}
+		fold_scalars(&t->tot, s, open_until);
 		return 0;
 	}
 	memset(&tot, 0, sizeof(tot));
-	tot.oncpu_ns = s->oncpu_ns;
-	tot.blocked_ns = s->blocked_ns;
-	tot.runq_ns = s->runq_ns;
-	tot.vol_switches = s->vol_switches;
-	tot.invol_switches = s->invol_switches;
-	tot.threads_created = s->threads_created;
 	hist_fold(&tot.blocked, s->blocked_hist);
 	hist_fold(&tot.runq, s->runq_hist);
-	if (t->alive && s->state && now_ns > s->state_ts) {
-		open_ns = now_ns - s->state_ts;
-		if (s->state == TW_ST_ONCPU)
-			tot.oncpu_ns += open_ns;
-		else if (s->state == TW_ST_BLOCKED)
-			tot.blocked_ns += open_ns;
-		else if (s->state == TW_ST_RUNQ)
-			tot.runq_ns += open_ns;
-	}
 	err = rec_store(&t->tot, &tot);
+	if (!err)
+		fold_scalars(&t->tot, s, open_until);
 	/* model_thread_live() records state and state_ts next, when refreshing */
 	t->folded = !err && now_ns;
 	return err;
@@ -365,12 +353,6 @@ int model_loop_fold(struct tw_thread *t, const struct tw_loop_stats *s)
 	memset(&l->tot.gap, 0, sizeof(l->tot.gap));
 	hist_fold(&l->tot.gap, s->gap_hist);
 	return 0;
-}
-
-/* Time in state `st` up to now: the kernel's total plus the interval still open. */
-static __u64 with_open(const struct tw_thread_stats *s, __u32 st, __u64 total, __u64 now_ns)
-{
-	return total + (s->state == st && now_ns > s->state_ts ? now_ns - s->state_ts : 0);
 }
 
 int model_thread_live(struct tw_model *m, struct tw_thread *t, const struct tw_thread_stats *s,
