@@ -1009,8 +1009,10 @@ def test_pod_labels(start_daemon, tmp_path):
         assert not select(m, "threadwatch_threads", pid=pids[0]), "a pid label under --by container"
 
         cgpath = "/" + "/".join(rel)
+        # the exits are events of their own: wait for them too, as for the container group
         m = dg.wait_for(lambda m: maybe(m, "threadwatch_threads_created_total", cgroup=cgpath)
-                        == created, 5, "the container's cgroup group", show={"cgroup": cgpath})
+                        == created and maybe(m, "threadwatch_threads", cgroup=cgpath) == 2,
+                        5, "the container's cgroup group", show={"cgroup": cgpath})
         assert labels_of(m, "threadwatch_threads", cgroup=cgpath) == {"cgroup": cgpath}
         assert value(m, "threadwatch_threads", cgroup=cgpath) == 2, dump(m, cgroup=cgpath)
     finally:
