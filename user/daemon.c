@@ -26,6 +26,7 @@
 #include <microhttpd.h>
 #include "cgroup.h"
 #include "cli.h"
+#include "clock.h"
 #include "collect.h"
 #include "daemon.h"
 #include "json.h"
@@ -578,19 +579,20 @@ static bool take_token(struct daemon *d)
 	return true;
 }
 
-static void event_begin(struct json *j, FILE *f, const char *event, const struct tw_proc *p)
+/*
+ * An event line: "time" is when the event happened (a stall's start, not
+ * when it was flushed), with its CLOCK_MONOTONIC twin in "mono_ns" so lines
+ * can be put next to the kernel's own timestamps.
+ */
+static void event_begin(struct json *j, FILE *f, const char *event, const struct tw_proc *p,
+			const struct tw_clock *c, __u64 mono_ns)
 {
-	struct timespec ts;
-	struct tm tm;
-	char when[40];
+	char when[TW_RFC3339_LEN];
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03ldZ", ts.tv_nsec / 1000000);
 	json_init(j, f);
 	json_obj_begin(j);
-	json_kstr(j, "time", when);
+	json_kstr(j, "time", fmt_rfc3339(when, sizeof(when), tw_wall_of(c, mono_ns)));
+	json_ku64(j, "mono_ns", mono_ns);
 	json_kstr(j, "event", event);
 	json_ku64(j, "pid", p->pid);
 	json_key(j, "comm");
@@ -625,10 +627,16 @@ static void log_stall(void *ctx, const struct tw_proc *p, const struct tw_thread
 	char buf[24];
 	const char *call = sys_label(e->longest_nr, buf);
 
+	struct tw_clock c;
+	char end[TW_RFC3339_LEN];
+
 	(void)t;
 	if (!d->log || !take_token(d))
 		return;
-	event_begin(&j, d->log, "stall", p);
+	tw_clock_now(&c);
+	event_begin(&j, d->log, "stall", p, &c, e->start_ns);
+	json_kstr(&j, "end_time",
+		  fmt_rfc3339(end, sizeof(end), tw_wall_of(&c, e->start_ns + e->duration_ns)));
 	json_ku64(&j, "tid", e->tid);
 	json_kdouble(&j, "duration_s", e->duration_ns / 1e9);
 	json_kstr(&j, "cause", causes[stall_cause_index(e)]);
@@ -654,6 +662,7 @@ static void log_failures(struct daemon *d, double window_s)
 	for (size_t i = 0; i < d->model.nprocs; i++) {
 		struct tw_proc *p = d->model.procs[i];
 		__u64 delta[TW_FAIL_NR], total = 0;
+		struct tw_clock c;
 		struct json j;
 
 		for (int e = 0; e < TW_FAIL_NR; e++) {
@@ -665,7 +674,9 @@ static void log_failures(struct daemon *d, double window_s)
 		memcpy(p->fail_logged, p->tot.thread_fail, sizeof(p->fail_logged));
 		if (!d->log || !take_token(d))
 			continue;
-		event_begin(&j, d->log, "thread_create_failures", p);
+		tw_clock_now(&c);
+		/* counted over the window that ends now: its time is now */
+		event_begin(&j, d->log, "thread_create_failures", p, &c, c.mono_ns);
 		json_ku64(&j, "count", total);
 		json_key(&j, "errno");
 		json_obj_begin(&j);

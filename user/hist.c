@@ -76,18 +76,45 @@ __u64 hist_percentile(const struct tw_hist *h, double p)
 	return hist_hi(TW_HIST_SLOTS - 1);
 }
 
+/*
+ * Three significant digits in fixed notation, never an exponent ("1e+03ms"): the
+ * unit is chosen after rounding, so 999.7 ms prints as "1s", not "1e+03ms".
+ */
+static void fmt_sig3(char *buf, size_t len, double v, const char *unit)
+{
+	int prec = v < 9.995 ? 2 : v < 99.95 ? 1 : 0;
+	char num[32];
+	size_t n = (size_t)snprintf(num, sizeof(num), "%.*f", prec, v);
+
+	/* as %g would, but never with an exponent: "1.5us", "2s", "250ms" */
+	if (prec && n < sizeof(num)) {
+		while (n > 0 && num[n - 1] == '0')
+			num[--n] = 0;
+		if (n > 0 && num[n - 1] == '.')
+			num[--n] = 0;
+	}
+	snprintf(buf, len, "%s%s", num, unit);
+}
+
 const char *fmt_ns(char *buf, size_t len, __u64 ns)
 {
+	static const struct {
+		double scale;
+		const char *unit;
+	} units[] = { { 1e3, "us" }, { 1e6, "ms" }, { 1e9, "s" } };
 	double v = (double)ns;
 
-	if (ns < 1000)
+	if (ns < 1000) {
 		snprintf(buf, len, "%lluns", (unsigned long long)ns);
-	else if (ns < 1000000)
-		snprintf(buf, len, "%.3gus", v / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, len, "%.3gms", v / 1e6);
-	else
-		snprintf(buf, len, "%.3gs", v / 1e9);
+		return buf;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		/* 999.5 units rounds to 1000: the next unit says it in three digits */
+		if (i + 1 < sizeof(units) / sizeof(units[0]) && v / units[i].scale >= 999.5)
+			continue;
+		fmt_sig3(buf, len, v / units[i].scale, units[i].unit);
+		break;
+	}
 	return buf;
 }
 

@@ -150,13 +150,49 @@ void json_u64(struct json *j, __u64 v)
 	fprintf(j->f, "%llu", (unsigned long long)v);
 }
 
+/*
+ * A number in plain decimal notation, never an exponent (1e+06), so every reader
+ * and every grep sees the same digits: 6 significant digits, at most 9
+ * decimals, trailing zeros dropped.
+ */
+static void json_fixed(FILE *f, double v)
+{
+	double a = fabs(v);
+	int prec = 0;
+	char buf[64];
+	size_t n;
+
+	if (a >= 1e15) {
+		fprintf(f, "%.0f", v);
+		return;
+	}
+	if (a > 0) {
+		prec = 5 - (int)floor(log10(a));
+		if (prec < 0)
+			prec = 0;
+		if (prec > 9)
+			prec = 9;
+	}
+	n = (size_t)snprintf(buf, sizeof(buf), "%.*f", prec, v);
+	if (prec > 0 && n < sizeof(buf)) {
+		while (n > 0 && buf[n - 1] == '0')
+			buf[--n] = 0;
+		if (n > 0 && buf[n - 1] == '.')
+			buf[--n] = 0;
+	}
+	if (!strcmp(buf, "-0"))
+		strcpy(buf, "0");
+	fputs(buf, f);
+}
+
 void json_double(struct json *j, double v)
 {
 	sep(j);
-	if (isfinite(v))
-		fprintf(j->f, "%.6g", v);
-	else
+	if (!isfinite(v)) {
 		fputs("null", j->f);
+		return;
+	}
+	json_fixed(j->f, v);
 }
 
 void json_bool(struct json *j, bool v)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
+#include "clock.h"
 #include "collect.h"
 #include "daemon.h"
 #include "loader.h"
@@ -62,6 +63,7 @@ static int report(struct run *r, bool final, __u64 now)
 {
 	struct tw_view_opts o = {
 		.final = final,
+		.span_start_ns = final ? r->start_ns : r->last_report_ns,
 		.duration_s = (now - (final ? r->start_ns : r->last_report_ns)) / 1e9,
 		.attach = r->bpf.tp_btf ? "tp_btf" : "raw_tp",
 		.by = r->cfg->by,
@@ -74,6 +76,8 @@ static int report(struct run *r, bool final, __u64 now)
 	struct tw_view v;
 	int err;
 
+	tw_clock_now(&o.clock);
+	o.clock.mono_ns = now; /* the report covers up to now: its time is now's */
 	err = view_build(&v, &r->model, &o);
 	if (err)
 		return err;

@@ -97,9 +97,14 @@ static void json_row(struct json *j, const struct tw_row *r)
 		json_u64(j, r->tid);
 	else
 		json_null(j);
-	json_comm(j, r->comm);
-	if (!r->tid)
+	if (r->pattern[0])
+		json_kstr(j, "comm", r->pattern);
+	else
+		json_comm(j, r->comm);
+	if (!r->tid) {
 		json_ku64(j, "nthreads", r->nthreads);
+		json_ku64(j, "names", r->nnames);
+	}
 	json_kbool(j, "alive", r->alive);
 	json_ku64(j, "oncpu_ns", r->t.oncpu_ns);
 	json_ku64(j, "blocked_ns", r->t.blocked_ns);
@@ -126,11 +131,22 @@ static void json_sys(struct json *j, const char *key, __u32 sys1)
 		json_null(j);
 }
 
-static void json_stall(struct json *j, const struct tw_stall *s, bool ongoing)
+/* "key": "2026-12-01T06:50:01.123456789Z", the wall time of a CLOCK_MONOTONIC instant */
+static void json_ktime(struct json *j, const char *key, const struct tw_clock *c, __u64 mono_ns)
+{
+	char buf[TW_RFC3339_LEN];
+
+	json_kstr(j, key, fmt_rfc3339(buf, sizeof(buf), tw_wall_of(c, mono_ns)));
+}
+
+static void json_stall(struct json *j, const struct tw_stall *s, bool ongoing,
+		       const struct tw_clock *c)
 {
 	json_obj_begin(j);
 	json_ku64(j, "tid", s->tid);
+	json_ktime(j, "start_time", c, s->start_ns);
 	json_ku64(j, "start_ns", s->start_ns);
+	json_ktime(j, "end_time", c, s->start_ns + s->duration_ns);
 	json_ku64(j, "duration_ns", s->duration_ns);
 	json_ku64(j, "oncpu_ns", s->oncpu_ns);
 	json_ku64(j, "blocked_ns", s->blocked_ns);
@@ -150,7 +166,7 @@ static void json_stall(struct json *j, const struct tw_stall *s, bool ongoing)
 	json_obj_end(j);
 }
 
-static void json_loop(struct json *j, const struct tw_loop_view *l)
+static void json_loop(struct json *j, const struct tw_loop_view *l, const struct tw_clock *c)
 {
 	const struct tw_hist *h = &l->lt.gap;
 
@@ -168,24 +184,26 @@ static void json_loop(struct json *j, const struct tw_loop_view *l)
 	json_key(j, "stalls");
 	json_arr_begin(j);
 	for (size_t i = 0; i < l->nstalls; i++)
-		json_stall(j, &l->stalls[i], false);
+		json_stall(j, &l->stalls[i], false, c);
 	if (l->ongoing)
-		json_stall(j, l->ongoing, true);
+		json_stall(j, l->ongoing, true, c);
 	json_arr_end(j);
 	json_obj_end(j);
 }
 
-static void json_blocked(struct json *j, const struct tw_blocked_view *b)
+static void json_blocked(struct json *j, const struct tw_blocked_view *b, const struct tw_clock *c)
 {
 	json_obj_begin(j);
 	json_ku64(j, "tid", b->tid);
 	json_comm(j, b->comm);
 	json_sys(j, "call", b->sys);
 	json_ku64(j, "blocked_ns", b->blocked_ns);
+	json_ktime(j, "since_time", c, c->mono_ns - b->blocked_ns);
 	json_obj_end(j);
 }
 
-static void json_proc(struct json *j, const struct tw_proc_view *pv, double duration_s)
+static void json_proc(struct json *j, const struct tw_proc_view *pv, double duration_s,
+		      const struct tw_clock *c)
 {
 	const struct tw_proc *p = pv->p;
 	const struct tw_proc_totals *pt = &pv->pt;
@@ -217,12 +235,12 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, double dura
 	json_key(j, "loops");
 	json_arr_begin(j);
 	for (size_t i = 0; i < pv->nloops; i++)
-		json_loop(j, &pv->loops[i]);
+		json_loop(j, &pv->loops[i], c);
 	json_arr_end(j);
 	json_key(j, "blocked_now");
 	json_arr_begin(j);
 	for (size_t i = 0; i < pv->nblocked; i++)
-		json_blocked(j, &pv->blocked[i]);
+		json_blocked(j, &pv->blocked[i], c);
 	json_arr_end(j);
 	json_obj_end(j);
 }
@@ -234,6 +252,10 @@ int report_json(FILE *f, const struct tw_view *v)
 	json_init(&j, f);
 	json_obj_begin(&j);
 	json_kstr(&j, "type", v->o.final ? "final" : "interval");
+	json_ktime(&j, "time", &v->o.clock, v->o.clock.mono_ns);
+	json_ku64(&j, "mono_ns", v->o.clock.mono_ns);
+	json_ktime(&j, "start_time", &v->o.clock, v->o.span_start_ns);
+	json_ku64(&j, "start_mono_ns", v->o.span_start_ns);
 	json_kdouble(&j, "duration_s", v->o.duration_s);
 	json_kstr(&j, "attach", v->o.attach);
 	json_key(&j, "lost");
@@ -249,7 +271,7 @@ int report_json(FILE *f, const struct tw_view *v)
 	json_key(&j, "processes");
 	json_arr_begin(&j);
 	for (size_t i = 0; i < v->nprocs; i++)
-		json_proc(&j, &v->procs[i], v->o.duration_s);
+		json_proc(&j, &v->procs[i], v->o.duration_s, &v->o.clock);
 	json_arr_end(&j);
 	json_obj_end(&j);
 	fputc('\n', f);

@@ -5,14 +5,23 @@
 #include "report.h"
 
 /* Thread names are arbitrary bytes: show control and non-ASCII bytes as '?'. */
-static const char *printable(char out[TASK_COMM_LEN], const char *comm)
+/* A name (at most max bytes, NUL-terminated or not) with unprintable bytes as '?'. */
+static const char *printable_n(char out[TASK_COMM_LEN + 2], const char *comm, size_t max)
 {
 	size_t i;
 
-	for (i = 0; i < TASK_COMM_LEN - 1 && comm[i]; i++)
+	if (max > TASK_COMM_LEN + 1)
+		max = TASK_COMM_LEN + 1;
+	for (i = 0; i < max && comm[i]; i++)
 		out[i] = isprint((unsigned char)comm[i]) ? comm[i] : '?';
 	out[i] = '\0';
 	return out;
+}
+
+/* A kernel comm: 15 bytes and a NUL. */
+static const char *printable(char out[TASK_COMM_LEN + 2], const char *comm)
+{
+	return printable_n(out, comm, TASK_COMM_LEN - 1);
 }
 
 /* "futex 5.7s, read 10ms": the row's two blocking calls with the most time. */
@@ -72,10 +81,11 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv)
 }
 
 /* "2.00 s blocked in clock_nanosleep", "300 ms on CPU", "120 ms waiting for a CPU" */
-static void stall_line(FILE *f, const struct tw_stall *s, bool ongoing, __u64 run_start_ns)
+static void stall_line(FILE *f, const struct tw_stall *s, bool ongoing, const struct tw_view *v)
 {
 	const char *cause = stall_cause(s);
-	char d[16], x[16], y[16], z[16], l[16], buf[24];
+	char d[16], x[16], y[16], z[16], l[16], buf[24], when[TW_RFC3339_LEN];
+	__u64 run_start_ns = v->o.run_start_ns;
 	const char *call = sys_label(s->longest_nr, buf);
 	double at = s->start_ns > run_start_ns ? (s->start_ns - run_start_ns) / 1e9 : 0;
 
@@ -88,10 +98,12 @@ static void stall_line(FILE *f, const struct tw_stall *s, bool ongoing, __u64 ru
 		fprintf(f, "%s on CPU", fmt_ns(x, sizeof(x), s->oncpu_ns));
 	else
 		fprintf(f, "%s waiting for a CPU", fmt_ns(x, sizeof(x), s->runq_ns));
-	fprintf(f, " (stall of %s%s at +%.2f s: on CPU %s, blocked %s, run-queue %s; %llu syscalls",
-		d, ongoing ? " AND COUNTING" : "", at, fmt_ns(x, sizeof(x), s->oncpu_ns),
-		fmt_ns(y, sizeof(y), s->blocked_ns), fmt_ns(z, sizeof(z), s->runq_ns),
-		(unsigned long long)s->nsyscalls);
+	fprintf(f,
+		" (stall of %s%s at %s +%.2f s: on CPU %s, blocked %s, run-queue %s; %llu syscalls",
+		d, ongoing ? " AND COUNTING" : "",
+		fmt_clock_ms(when, sizeof(when), tw_wall_of(&v->o.clock, s->start_ns)), at,
+		fmt_ns(x, sizeof(x), s->oncpu_ns), fmt_ns(y, sizeof(y), s->blocked_ns),
+		fmt_ns(z, sizeof(z), s->runq_ns), (unsigned long long)s->nsyscalls);
 	if (call)
 		fprintf(f, ", longest %s %s", call, fmt_ns(l, sizeof(l), s->longest_ns));
 	fprintf(f, ")\n");
@@ -100,7 +112,7 @@ static void stall_line(FILE *f, const struct tw_stall *s, bool ongoing, __u64 ru
 /* Loops stalled and threads blocked right now: the first thing to read during an incident. */
 static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
 {
-	char comm[TASK_COMM_LEN], a[16], buf[24];
+	char comm[TASK_COMM_LEN + 2], a[16], buf[24];
 
 	for (size_t i = 0; i < pv->nloops; i++) {
 		const struct tw_loop_view *l = &pv->loops[i];
@@ -108,7 +120,7 @@ static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_vie
 		if (!l->ongoing)
 			continue;
 		fprintf(f, "  STALLED NOW: loop %u (%s) ", l->tid, printable(comm, l->comm));
-		stall_line(f, l->ongoing, true, v->o.run_start_ns);
+		stall_line(f, l->ongoing, true, v);
 	}
 	if (!pv->nblocked)
 		return;
@@ -130,7 +142,7 @@ static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_vie
 /* Event loops with their gap percentiles, then each stall with its cause. */
 static void text_loops(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
 {
-	char comm[TASK_COMM_LEN], a[16], b[16], c[16], d[16];
+	char comm[TASK_COMM_LEN + 2], a[16], b[16], c[16], d[16];
 	size_t shown = 0;
 
 	if (!pv->nloops)
@@ -160,7 +172,7 @@ static void text_loops(FILE *f, const struct tw_proc_view *pv, const struct tw_v
 			if (shown > TW_TEXT_MAX_ROWS)
 				continue;
 			fprintf(f, "    stall, loop %u: ", l->tid);
-			stall_line(f, &l->stalls[k], false, v->o.run_start_ns);
+			stall_line(f, &l->stalls[k], false, v);
 		}
 	}
 	fputc('\n', f);
@@ -170,7 +182,7 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 {
 	const struct tw_proc *p = pv->p;
 	const struct tw_proc_totals *pt = &pv->pt;
-	char comm[TASK_COMM_LEN], a[16], b[16], c[16];
+	char comm[TASK_COMM_LEN + 2], a[16], b[16], c[16];
 	__u64 fails = proc_thread_failures(pt);
 	double duration_s = v->o.duration_s;
 
@@ -212,9 +224,11 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 		top_calls(most, sizeof(most), &r->t.calls);
 		snprintf(id, sizeof(id), "%u", r->tid ? r->tid : r->nthreads);
 		fprintf(f, "  %-8s %-16s %5s %10s %10s %10s %9llu %9llu  %s\n", id,
-			printable(comm, r->comm), r->alive ? "yes" : "no",
-			fmt_ns(a, sizeof(a), r->t.oncpu_ns), fmt_ns(b, sizeof(b), r->t.blocked_ns),
-			fmt_ns(c, sizeof(c), r->t.runq_ns), (unsigned long long)r->t.vol_switches,
+			r->pattern[0] ? printable_n(comm, r->pattern, sizeof(r->pattern))
+				      : printable(comm, r->comm),
+			r->alive ? "yes" : "no", fmt_ns(a, sizeof(a), r->t.oncpu_ns),
+			fmt_ns(b, sizeof(b), r->t.blocked_ns), fmt_ns(c, sizeof(c), r->t.runq_ns),
+			(unsigned long long)r->t.vol_switches,
 			(unsigned long long)r->t.invol_switches, most);
 	}
 	if (pv->nrows > TW_TEXT_MAX_ROWS)
@@ -230,26 +244,69 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 	hist_print(f, &pt->lifetime, "thread lifetimes (threads that exited):", "  ");
 }
 
-int report_text(FILE *f, const struct tw_view *v)
+/*
+ * What each lost counter means in plain words, with the bound it puts on the
+ * numbers: "%llu" is the count. Counters without a sentence print their name.
+ */
+static const char *const drop_words[TW_DROP_NR] = {
+	[TW_DROP_RINGBUF] = "%llu thread births/exits not received (ring buffer full): thread "
+			    "counts may be off by up to that many",
+	[TW_DROP_THREAD_MAP] = "%llu threads not measured: the thread map was full "
+			       "(raise --max-threads)",
+	[TW_DROP_PROC_MAP] = "%llu process counter updates dropped: the process map was full "
+			     "(raise --max-procs)",
+	[TW_DROP_CLONE_MAP] = "%llu clone calls not followed: up to that many creation failures "
+			      "unclassified",
+	[TW_DROP_ALLOC] = "%llu kernel map entries could not be allocated: up to that many events "
+			  "not recorded",
+	[TW_DROP_TID_REUSED] = "%llu threads restarted from zero: their tid was reused before "
+			       "their numbers were read",
+	[TW_DROP_SWITCH_IN] = "%llu switch-ins the kernel did not report: that many on-CPU slices "
+			      "and run-queue waits are missing",
+	[TW_DROP_FIRST_RUN] = "%llu first runs the kernel did not report: that many creation to "
+			      "first run samples are missing",
+	[TW_DROP_CALL_MAP] = "%llu syscalls not timed: the call map was full (raise --max-calls)",
+	[TW_DROP_LOOP_MAP] = "%llu event-loop gaps not counted: the loop map was full "
+			     "(raise --max-loops)",
+	[TW_DROP_STALL_EVENT] = "%llu stall details not received (ring buffer full): the stalls "
+				"are still counted",
+};
+
+static void text_lost(FILE *f, const struct tw_view *v)
 {
 	bool lost = false;
 
-	fprintf(f, "%s %.2f s, attach %s: %zu process%s",
-		v->o.final ? "==== final" : "---- interval", v->o.duration_s, v->o.attach,
-		v->nprocs_active, v->nprocs_active == 1 ? "" : "es");
+	for (int i = 0; i < TW_DROP_NR; i++)
+		lost |= v->drops[i] != 0;
+	if (!lost)
+		return;
+	fprintf(f,
+		"LOST (what could not be recorded, and what it bounds; docs/json.md \"lost\"):\n");
+	for (int i = 0; i < TW_DROP_NR; i++) {
+		if (!v->drops[i])
+			continue;
+		fputs("  ", f);
+		if (drop_words[i])
+			fprintf(f, drop_words[i], (unsigned long long)v->drops[i]);
+		else
+			fprintf(f, "%s %llu", tw_drop_names[i], (unsigned long long)v->drops[i]);
+		fputc('\n', f);
+	}
+}
+
+int report_text(FILE *f, const struct tw_view *v)
+{
+	char t0[TW_RFC3339_LEN], t1[TW_RFC3339_LEN];
+
+	fprintf(f, "%s %.2f s (%s to %s UTC), attach %s: %zu process%s",
+		v->o.final ? "==== final" : "---- interval", v->o.duration_s,
+		fmt_clock_ms(t0, sizeof(t0), tw_wall_of(&v->o.clock, v->o.span_start_ns)),
+		fmt_clock_ms(t1, sizeof(t1), tw_wall_of(&v->o.clock, v->o.clock.mono_ns)),
+		v->o.attach, v->nprocs_active, v->nprocs_active == 1 ? "" : "es");
 	if (v->nprocs < v->nprocs_active)
 		fprintf(f, " (top %zu by off-CPU time shown)", v->nprocs);
 	fputs("\n", f);
-	for (int i = 0; i < TW_DROP_NR; i++)
-		lost |= v->drops[i] != 0;
-	if (lost) {
-		fprintf(f, "LOST:");
-		for (int i = 0; i < TW_DROP_NR; i++)
-			if (v->drops[i])
-				fprintf(f, " %s %llu", tw_drop_names[i],
-					(unsigned long long)v->drops[i]);
-		fprintf(f, " (what each means: docs/json.md, \"lost\")\n");
-	}
+	text_lost(f, v);
 	if (v->stalls_not_kept)
 		fprintf(f, "%llu stalls counted but not listed (--max-stalls)\n",
 			(unsigned long long)v->stalls_not_kept);

@@ -83,11 +83,29 @@ static __u64 rec_offcpu(const struct tw_thread_rec *r)
 	return r->blocked_ns + r->runq_ns;
 }
 
+void comm_fold_key(const char *comm, char *key)
+{
+	size_t n = strnlen(comm, TASK_COMM_LEN), end = n;
+	bool cut = n >= TASK_COMM_LEN - 1; /* the kernel keeps 15 bytes: longer names lost a tail */
+
+	while (end > 0 && comm[end - 1] >= '0' && comm[end - 1] <= '9')
+		end--;
+	if (end == 0) /* all digits: a name, not a numbered one */
+		end = n;
+	memcpy(key, comm, end);
+	if (end < n || cut)
+		key[end++] = '*';
+	key[end] = 0;
+}
+
+/* by fold key, then name, then tid: a group's rows are adjacent */
 static int cmp_rows_comm(const void *a, const void *b)
 {
 	const struct tw_row *x = a, *y = b;
-	int c = strncmp(x->comm, y->comm, TASK_COMM_LEN);
+	int c = strcmp(x->pattern, y->pattern);
 
+	if (!c)
+		c = strncmp(x->comm, y->comm, TASK_COMM_LEN);
 	return c ? c : (x->tid > y->tid) - (x->tid < y->tid);
 }
 
@@ -124,7 +142,7 @@ static void row_free(struct tw_row *r)
 	r->borrowed = false;
 }
 
-/* Fold rows sharing a comm into one; rows must be sorted by comm. */
+/* Fold rows sharing a fold key (pattern) into one; rows must be sorted by cmp_rows_comm. */
 static int fold_by_comm(struct tw_row *rows, size_t *n)
 {
 	size_t out = 0, i = 0;
@@ -138,11 +156,14 @@ static int fold_by_comm(struct tw_row *rows, size_t *n)
 		memset(&sum, 0, sizeof(sum));
 		g.tid = 0;
 		g.nthreads = 0;
+		g.nnames = 0;
 		g.alive = false;
 		g.borrowed = false;
 		memset(&g.t, 0, sizeof(g.t));
 		err = 0;
-		for (j = i; j < *n && !strncmp(rows[j].comm, g.comm, TASK_COMM_LEN); j++) {
+		for (j = i; j < *n && !strcmp(rows[j].pattern, g.pattern); j++) {
+			if (j == i || strncmp(rows[j].comm, rows[j - 1].comm, TASK_COMM_LEN))
+				g.nnames++;
 			rec_expand(&rows[j].t, &one);
 			thread_totals_add(&sum, &one);
 			if (!err)
@@ -150,6 +171,8 @@ static int fold_by_comm(struct tw_row *rows, size_t *n)
 			g.nthreads++;
 			g.alive |= rows[j].alive;
 		}
+		if (g.nnames < 2)
+			g.pattern[0] = 0; /* one name: it is shown as it is */
 		if (!err)
 			err = rec_store(&g.t, &sum);
 		if (err)
@@ -314,6 +337,8 @@ static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
 			n++;
 	}
 	if (!err && o->by == TW_BY_COMM) {
+		for (size_t i = 0; i < n; i++)
+			comm_fold_key(pv->rows[i].comm, pv->rows[i].pattern);
 		qsort(pv->rows, n, sizeof(*pv->rows), cmp_rows_comm);
 		err = fold_by_comm(pv->rows, &n);
 	}

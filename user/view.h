@@ -8,6 +8,7 @@
 #define TW_VIEW_H
 
 #include <stdbool.h>
+#include "clock.h"
 #include "model.h"
 
 enum tw_by {
@@ -21,6 +22,14 @@ struct tw_row {
 	char comm[TASK_COMM_LEN];
 	bool alive; /* the thread, or any thread of the group */
 	bool borrowed; /* t's histograms are the model's (final, per thread), not ours */
+	/*
+	 * --by comm: the pattern the group's names share when it folds several
+	 * numbered names ("pool-1-thread-*" for pool-1-thread-1...401, whatever
+	 * the kernel's 15-byte cut left of each); "" when all its threads have
+	 * one name (comm). nnames: how many distinct names it folds.
+	 */
+	char pattern[TASK_COMM_LEN + 2];
+	__u32 nnames;
 	struct tw_thread_rec t;
 };
 
@@ -68,6 +77,8 @@ struct tw_view_opts {
 	bool syscalls; /* syscalls were traced: loops and blocked-now calls exist */
 	__u64 run_start_ns; /* CLOCK_MONOTONIC when tracing began: stalls are shown relative */
 	__u64 blocked_ns; /* --blocked-ms */
+	struct tw_clock clock; /* when the report was made: both clocks, for timestamps */
+	__u64 span_start_ns; /* CLOCK_MONOTONIC start of what it covers (the run, or the interval) */
 };
 
 struct tw_view {
@@ -81,6 +92,14 @@ struct tw_view {
 };
 
 int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view_opts *o);
+/*
+ * The --by comm group of a thread name: a trailing run of digits becomes '*'
+ * ("worker-12" -> "worker-*"), and so does whatever the kernel may have cut
+ * from a name of the full 15 bytes ("pool-1-thread-1", the cut form of
+ * pool-1-thread-123, and "pool-12-thread-" both end in "-*"). Other names are
+ * their own group. key holds TASK_COMM_LEN + 2 bytes.
+ */
+void comm_fold_key(const char *comm, char *key);
 void view_free(struct tw_view *v);
 
 __u64 totals_offcpu(const struct tw_thread_totals *t);

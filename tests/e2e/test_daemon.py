@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 import twtest
-from twtest import workload
+from twtest import ns, workload
 
 PY = "/usr/bin/python3"
 ASYNCIO_SERVER = str(twtest.ROOT / "tests" / "workloads" / "asyncio_server.py")
@@ -52,7 +52,7 @@ LE_268MS, LE_2S, LE_17S = 6, 7, 8  # indexes into a histogram's sorted bounds
 # returns at once, so it only lengthens failures)
 SLACK = float(os.environ.get("TW_TIMEOUT_SCALE", "2"))
 
-TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+TIME_RE = twtest.RFC3339_NS  # RFC 3339, UTC, ns
 POD_LABELS = ("container_id", "pod_uid", "pod", "namespace", "container")
 
 
@@ -492,6 +492,13 @@ def check_stall_event(ev, wl, ctx=""):
     lc = ev["longest_call"]
     assert lc is not None and lc["name"] == "clock_nanosleep", ctx
     assert near(lc["duration_s"], 0.3), ctx
+    # the event is stamped with the stall's own start, not the time it was flushed
+    assert ev["mono_ns"] <= wl["slow_start_ns"] + ns(1), ctx
+    assert ev["mono_ns"] >= wl["slow_start_ns"] - ns(50), ctx
+    wall = twtest.rfc3339_ns(ev["time"])
+    assert abs(wall - wl["slow_start_wall_ns"]) <= ns(50), ctx
+    end = twtest.rfc3339_ns(ev["end_time"])
+    assert abs(end - wall - ev["duration_s"] * 1e9) <= ns(1), ctx
 
 
 # --- 1. numbers --------------------------------------------------------------------------

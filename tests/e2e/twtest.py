@@ -4,8 +4,10 @@ workloads, parsing the tool's JSON report, histograms, cgroups, bpftool.
 
 Standard library only (Debian's /usr/bin/python3 + python3-pytest).
 """
+import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -29,6 +31,19 @@ def workload(name):
 
 def ns(ms):
     return int(ms * 1_000_000)
+
+
+RFC3339_NS = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.(\d{9})Z$")
+
+
+def rfc3339_ns(text):
+    """ns since the epoch of the tool's timestamps, which must be RFC 3339 UTC with 9
+    decimals ("2026-12-01T06:50:01.123456789Z")."""
+    m = RFC3339_NS.match(text)
+    assert m, f"not an RFC 3339 UTC time with ns: {text!r}"
+    sec = datetime.datetime.strptime(m[1], "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    return int(sec) * 1_000_000_000 + int(m[2])
 
 
 # --- running things ----------------------------------------------------------

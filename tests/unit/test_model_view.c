@@ -279,7 +279,12 @@ TEST(every_counter_has_a_name)
 
 TEST(json_report_shape)
 {
-	struct tw_view_opts o = { .final = true, .duration_s = 2, .attach = "tp_btf" };
+	struct tw_view_opts o = { .final = true,
+				  .duration_s = 2,
+				  .attach = "tp_btf",
+				  .clock = { .mono_ns = 3000000000ULL,
+					     .wall_off_ns = 1764571800000000000LL },
+				  .span_start_ns = 1000000000ULL };
 	struct tw_model m;
 	struct tw_view v;
 	char *buf = NULL;
@@ -295,7 +300,10 @@ TEST(json_report_shape)
 	f = open_memstream(&buf, &len);
 	CHECK(!report_json(f, &v));
 	fclose(f);
-	CHECK(strstr(buf, "{\"type\":\"final\",\"duration_s\":2,\"attach\":\"tp_btf\"") == buf);
+	CHECK(strstr(buf,
+		     "{\"type\":\"final\",\"time\":\"2025-12-01T06:50:03.000000000Z\","
+		     "\"mono_ns\":3000000000,\"start_time\":\"2025-12-01T06:50:01.000000000Z\","
+		     "\"start_mono_ns\":1000000000,\"duration_s\":2,\"attach\":\"tp_btf\"") == buf);
 	CHECK(strstr(buf, "\"ringbuf\":3") != NULL);
 	CHECK(strstr(buf, "\"threads_created\":4") != NULL);
 	CHECK(strstr(buf, "\"create_rate_per_s\":2") != NULL);

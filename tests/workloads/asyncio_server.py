@@ -29,9 +29,10 @@ only the executor thread is.
 Prints ONE JSON line at the end:
   {"workload":"asyncio_server","pid","mode","loop_tid","client_tid",
    "executor_tid" (null unless MODE is executor),"requests","replies","slow_request",
-   "delay_ns","slow_start_ns","slow_end_ns"}
+   "delay_ns","slow_start_ns","slow_end_ns","slow_start_wall_ns"}
 slow_start_ns/slow_end_ns are time.monotonic_ns() (CLOCK_MONOTONIC) in the loop
-thread just before and just after the slow part of the slow request.
+thread just before and just after the slow part of the slow request;
+slow_start_wall_ns is time.time_ns() (CLOCK_REALTIME) right after slow_start_ns.
 Exit status 0; 2 on a bad command line; 1 if anything failed.
 """
 import argparse
@@ -111,6 +112,7 @@ async def serve(args, result):
                 n = int(line.split()[1])
                 if n == args.slow:
                     result["slow_start_ns"] = time.monotonic_ns()
+                    result["slow_start_wall_ns"] = time.time_ns()
                     if args.mode in ("sleep", "hang"):
                         time.sleep(args.delay)  # blocks the whole loop
                     elif args.mode == "executor":
@@ -158,6 +160,7 @@ def main():
         "replies": result["replies"], "slow_request": args.slow,
         "delay_ns": int(args.delay * 1e9),
         "slow_start_ns": result["slow_start_ns"], "slow_end_ns": result["slow_end_ns"],
+        "slow_start_wall_ns": result.get("slow_start_wall_ns"),
     }
     out.write(json.dumps(line, separators=(",", ":")) + "\n")
     out.flush()
