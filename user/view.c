@@ -162,7 +162,7 @@ static int fold_by_comm(struct tw_row *rows, size_t *n)
 		memset(&g.t, 0, sizeof(g.t));
 		err = 0;
 		for (j = i; j < *n && !strcmp(rows[j].pattern, g.pattern); j++) {
-			if (j == i || strncmp(rows[j].comm, rows[j - 1].comm, TASK_COMM_LEN))
+			if (j == i || strncmp(rows[j].comm, rows[j - 1].comm, TASK_COMM_LEN) != 0)
 				g.nnames++;
 			rec_expand(&rows[j].t, &one);
 			thread_totals_add(&sum, &one);
