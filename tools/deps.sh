@@ -18,6 +18,8 @@ PKGS=(
 	clang-format clang-tidy cppcheck
 	# reference tools for cross-checks and benchmarks
 	libbpf-tools bpftrace linux-perf
+	# a real service to benchmark against (bench/run.sh -b nginx)
+	nginx wrk
 )
 
 missing=()
@@ -34,6 +36,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages that ship a service (nginx, prometheus) must not start it: the benchmarks and
+# tests start their own on loopback. policy-rc.d answering 101 is Debian's way to say so.
+guard=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	guard=/usr/sbin/policy-rc.d
+fi
+trap '[ -z "$guard" ] || rm -f "$guard"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "deps: installed ${#missing[@]} packages"

@@ -49,34 +49,32 @@ static void split(__s64 wall_ns, time_t *sec, long *nsec)
 	}
 }
 
-const char *fmt_rfc3339(char *buf, size_t len, __s64 wall_ns)
+/* wall_ns as strftime's fmt (UTC) then '.' and the first `digits` digits of its ns, then tail. */
+static const char *fmt_wall(char *buf, size_t len, __s64 wall_ns, const char *fmt, int digits,
+			    const char *tail)
 {
+	static const long div[10] = { 1000000000, 100000000, 10000000, 1000000, 100000,
+				      10000,	  1000,	     100,      10,	1 };
 	struct tm tm;
 	time_t sec;
 	long nsec;
 	size_t n;
 
 	split(wall_ns, &sec, &nsec);
-	if (!gmtime_r(&sec, &tm) || !(n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm))) {
-		snprintf(buf, len, "1970-01-01T00:00:00.000000000Z");
+	if (!gmtime_r(&sec, &tm) || !(n = strftime(buf, len, fmt, &tm))) {
+		snprintf(buf, len, "?");
 		return buf;
 	}
-	snprintf(buf + n, len - n, ".%09ldZ", nsec);
+	snprintf(buf + n, len - n, ".%0*ld%s", digits, nsec / div[digits], tail);
 	return buf;
+}
+
+const char *fmt_rfc3339(char *buf, size_t len, __s64 wall_ns)
+{
+	return fmt_wall(buf, len, wall_ns, "%Y-%m-%dT%H:%M:%S", 9, "Z");
 }
 
 const char *fmt_clock_ms(char *buf, size_t len, __s64 wall_ns)
 {
-	struct tm tm;
-	time_t sec;
-	long nsec;
-	size_t n;
-
-	split(wall_ns, &sec, &nsec);
-	if (!gmtime_r(&sec, &tm) || !(n = strftime(buf, len, "%H:%M:%S", &tm))) {
-		snprintf(buf, len, "??:??:??");
-		return buf;
-	}
-	snprintf(buf + n, len - n, ".%03ld", nsec / 1000000);
-	return buf;
+	return fmt_wall(buf, len, wall_ns, "%H:%M:%S", 3, "");
 }
