@@ -85,7 +85,7 @@
 #
 # Usage: bench/run.sh [-q] [-n REPS] [-l LOOPS] [-L LOOPS] [-s THREADS] [-D SECONDS] [-b BENCHES]
 #                     [-N SECONDS]
-#   -q  quick mode (~2 minutes): 2 repetitions, ~1.2 s pipe runs,   (or BENCH_QUICK=1)
+#   -q  quick mode (~5 minutes): 2 repetitions, ~1.2 s pipe runs,   (or BENCH_QUICK=1)
 #       ~1 s pingpong runs
 #   -n  repetitions per configuration (default 5, quick 2)          (or BENCH_REPS)
 #   -l  perf bench sched pipe loops (default: calibrated to ~2.5 s) (or BENCH_LOOPS)
