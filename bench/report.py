@@ -684,8 +684,9 @@ def main():
             for what, hooks, target in ABOVE_EMPTY_TARGETS:
                 if not all(h in above for h in hooks):
                     continue
-                # a hook seen a handful of times (a fork in the pipe run) says nothing
-                if min(above[h][2] for h in hooks) < 1000:
+                # only hooks the workload itself drives (at least one run per two loops or
+                # threads): the forks other processes make during the pipe run say nothing
+                if min(above[h][2] for h in hooks) < 0.5 * ops:
                     continue
                 ns = sum(above[h][0] for h in hooks)
                 ens = sum(above[h][1] for h in hooks)
