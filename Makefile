@@ -31,8 +31,8 @@ USER_HDRS := $(wildcard user/*.h)
 # everything but main.c, so unit tests and fuzzers link the same code
 LIB_SRCS := $(filter-out user/main.c user/daemon.c,$(USER_SRCS))
 
-.PHONY: all deps demo test check unit e2e asan format format-check lint bench clean help
-all: $(BUILD)/bpf-threadwatch workloads
+.PHONY: all deps demo test check unit e2e asan format format-check lint bench bench-tools clean help
+all: $(BUILD)/bpf-threadwatch workloads bench-tools
 
 help:
 	@echo "make            build $(BUILD)/bpf-threadwatch and the test workloads"
@@ -43,6 +43,7 @@ help:
 	@echo "make e2e        end-to-end tests (root, real BPF)"
 	@echo "make asan       ASan+UBSan build of user space into $(BUILD)-asan/"
 	@echo "make bench      overhead benchmarks (writes bench/results/)"
+	@echo "make bench-tools  the benchmarks' empty-program floor (part of make all)"
 	@echo "make format / format-check / lint"
 
 deps:
@@ -111,6 +112,15 @@ demo: deps
 
 bench: all
 	./bench/run.sh
+
+# The physical floor for bench/run.sh: empty BPF programs on the agent's hooks, and their loader.
+bench-tools: $(BUILD)/bench/floor.bpf.o $(BUILD)/bench/floorload
+$(BUILD)/bench:
+	mkdir -p $@
+$(BUILD)/bench/floor.bpf.o: bench/floor.bpf.c | $(BUILD)/bench
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/bench/floorload: bench/floorload.c | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(CWARN) -std=gnu11 -D_GNU_SOURCE $< -o $@ -lbpf -lelf -lz
 
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.[ch] tests/workloads/*.[ch] \
 	tests/fuzz/*.c bench/*.c)

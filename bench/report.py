@@ -11,6 +11,12 @@ and neighbour benchmarks compare time per loop (strace runs fewer loops).
 The daemon benchmark (DAEMON.json, from bench/daemonstats.py) has no ratio: it
 reports the daemon's own CPU and memory on a node of many threads, against
 absolute targets.
+
+The empty configurations (bench/floor.bpf.c: return-0 programs on the agent's
+hooks) are the physical floor: every bpf-threadwatch configuration is also
+printed as "floor + X", X being what our programs add above empty ones, and the
+per-program table puts each program's ns/run next to the empty program's on
+the same hook (measured in the same run).
 """
 import json
 import os
@@ -30,6 +36,8 @@ LABELS = {
     "strace": "strace -f -p PID",
     "bt": "bpftrace bench/syscalls.bt PID",
     "floor": "bpftrace bench/floor.bt PID (count only: the floor)",
+    "empty": "empty programs on every hook of the agent (the physical floor)",
+    "empty_ns": "empty programs on the agent's hooks but sys_enter/sys_exit",
 }
 ORDER = list(LABELS)
 PER_LOOP = ("pingpong", "neighbour")  # compared per loop, shown in us/loop
@@ -37,6 +45,12 @@ PER_LOOP = ("pingpong", "neighbour")  # compared per loop, shown in us/loop
 TARGETS = {("pipe", "tw_p"): 1.05, ("pipe", "tw_sys"): 1.08,
            ("pingpong", "tw_p"): 1.10, ("neighbour", "tw_p"): 1.01}
 RSS_TARGET_KB = 20 * 1024
+# issue 10: what a program may cost per event ABOVE the empty program on its hook (ns/run);
+# sys_enter and sys_exit are judged together (one syscall runs both)
+ABOVE_EMPTY_TARGETS = (("sched_switch", ("sched_switch",), 40),
+                       ("sched_wakeup", ("sched_wakeup",), 25),
+                       ("sys_enter + sys_exit", ("sys_enter", "sys_exit"), 80),
+                       ("task_newtask", ("task_newtask",), 400))
 ATTACH_TARGET_S = 0.5
 TITLES = {
     "pipe": "{pin} perf bench sched pipe -T -l {loops} (context-switch storm)",
@@ -181,6 +195,140 @@ def daemon_section(w, meta, runs):
         w(f"| **all** | {n:,.0f} | {t / n * 1e9 if n else 0:,.0f} | {t * 1e3:.2f} ms |")
 
 
+NGINX_CFGS = ("base", "tw_p", "tw_pns", "empty", "empty_ns", "rq", "floor")
+
+
+def nginx_label(cfg, meta):
+    who = ("MASTER --children" if meta.get("nginx_children") == "1"
+           else "MASTER,WORKER1,WORKER2")
+    flag, noflag = meta.get("tw_syscall_flag", ""), meta.get("tw_nosyscall_flag", "")
+    if cfg == "tw_p":
+        return f"bpf-threadwatch -p {who} {flag}".rstrip() + (
+            " (everything on: the default)" if not flag else "")
+    if cfg == "tw_pns":
+        return f"bpf-threadwatch -p {who} " + (noflag or "(no syscall timing)")
+    if cfg == "floor":
+        return "bpftrace bench/floor.bt MASTER WORKER1 WORKER2 (count only)"
+    return LABELS[cfg]
+
+
+def cpu_cell(shares, runs, tick):
+    """The median CPU share of one core; below one clock tick over the run, say so."""
+    if not shares:
+        return ""
+    med = statistics.median(shares)
+    if med > 0:
+        return f"{med * 100:.1f}%"
+    secs = [num(r["seconds"]) for r in runs if num(r["seconds"])]
+    return f"< {tick / statistics.median(secs) * 100:.1f}% (under a clock tick)" if secs else "0%"
+
+
+def nginx_section(w, meta, rows):
+    """requests/s of nginx under wrk per configuration, and what each loses against base."""
+    by = defaultdict(dict)
+    for r in rows:
+        by[r["config"]][r["rep"]] = r
+
+    def rps(r):
+        secs, reqs = num(r["seconds"]), num(r.get("ops", ""))
+        return reqs / secs if secs and reqs else None
+
+    loss_t = float(meta.get("nginx_loss_target_pct", 5))
+    cheap_t = float(meta.get("nginx_cheap_target_pct", 1))
+    targets = {"tw_p": loss_t, "tw_pns": cheap_t}
+    w("")
+    w(f"## nginx {meta.get('nginx_version', '')}: 2 workers, a {meta.get('nginx_page_bytes', '?')}"
+      f"-byte static page, `wrk {meta.get('wrk_args', '')}` on loopback")
+    w("")
+    w("Requests/s = wrk's completed requests / its own duration; ratio = requests/s over the "
+      "untraced run's of the same repetition (<1 is a loss), the median of the repetitions; "
+      "loss = 1 - ratio. Nothing pinned: nginx, wrk and the tracer share the CPUs. Tracer CPU "
+      "= utime + stime of the tracer process (/proc/PID/stat) over the wrk run, as a share of "
+      "one core (user space only: the BPF programs run in nginx's and wrk's time).")
+    w("")
+    w("| configuration | median requests/s | min-max | ratio | loses | spread of loss | target "
+      "| verdict | tracer CPU, % of one core | tracer max RSS | agent lost (max) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+    base = by.get("base", {})
+    summary, spreads = {}, {}
+    for cfg in [c for c in NGINX_CFGS if c in by]:
+        runs = by[cfg]
+        ok = {rep: r for rep, r in runs.items() if r["ok"] == "1" and rps(r)}
+        vals = [rps(r) for r in ok.values()]
+        ratios = [rps(r) / rps(base[rep]) for rep, r in ok.items()
+                  if rep in base and base[rep]["ok"] == "1" and rps(base[rep])]
+        med = statistics.median(vals) if vals else None
+        ratio = statistics.median(ratios) if ratios and cfg != "base" else None
+        summary[cfg] = (ratio, med)
+        if ratios and cfg != "base":
+            spreads[cfg] = ((1 - max(ratios)) * 100, (1 - min(ratios)) * 100, len(ratios))
+        target = targets.get(cfg)
+        loss = (1 - ratio) * 100 if ratio is not None else None
+        verdict = ""
+        if target is not None and loss is not None:
+            verdict = "met" if loss <= target else "**MISSED**"
+        cpu = [num(r["run_cpu_s"]) / num(r["seconds"]) for r in ok.values()
+               if num(r["run_cpu_s"]) is not None and num(r["seconds"])]
+        rss = [num(r["maxrss_kb"]) for r in ok.values() if num(r["maxrss_kb"])]
+        lost = {}
+        for r in ok.values():
+            for kv in r["lost"].split(","):
+                k, _, v = kv.partition("=")
+                if v.isdigit():
+                    lost[k] = max(lost.get(k, 0), int(v))
+        nfail = len(runs) - len(ok)
+        cells = [
+            nginx_label(cfg, meta) + (f" ({nfail} of {len(runs)} FAILED)" if nfail else ""),
+            f"{med:,.0f}" if med else "—",
+            f"{min(vals):,.0f}-{max(vals):,.0f}" if vals else "—",
+            "1" if cfg == "base" else fmt_ratio(ratio),
+            f"{loss:+.1f}%" if loss is not None else "",
+            f"{(1 - max(ratios)) * 100:+.1f} to {(1 - min(ratios)) * 100:+.1f}%"
+            if ratios and cfg != "base" else "",
+            f"<= {target:g}%" + (" (cheaper mode)" if cfg == "tw_pns" else "")
+            if target is not None else "",
+            verdict,
+            cpu_cell(cpu, ok.values(), 1 / float(meta.get("clk_tck") or 100)),
+            f"{max(rss) / 1024:.1f} MB" if rss else "",
+            ", ".join(f"{k} {v}" for k, v in lost.items()) or ("0" if cfg.startswith("tw") else ""),
+        ]
+        w("| " + " | ".join(cells) + " |")
+    lines = []
+    bmed = summary.get("base", (None, None))[1]
+    for cfg in ("tw_p", "tw_pns"):
+        ratio, med = summary.get(cfg, (None, None))
+        if ratio is None:
+            continue
+        fcfg = "empty" if cfg == "tw_p" else "empty_ns"
+        er = summary.get(fcfg, (None, None))[0]
+        loss = (1 - ratio) * 100
+        lo, hi, n = spreads[cfg]
+        line = (f"- **{'met' if loss <= targets[cfg] else 'MISSED'}**: with "
+                f"`{nginx_label(cfg, meta)}` nginx "
+                + (f"loses {loss:.1f}% of its requests per second" if loss >= 0 else
+                   f"serves {-loss:.1f}% more requests per second than untraced (noise)")
+                + f" (target <= {targets[cfg]:g}% lost; {lo:+.1f} to {hi:+.1f}% over "
+                f"{n} repetitions, "
+                + ("all within" if hi <= targets[cfg] else
+                   "some above" if lo <= targets[cfg] else "all above") + " the target)")
+        if er is not None:
+            line += (f"; floor + X: loss {loss:+.1f}% = `{fcfg}`'s {(1 - er) * 100:+.1f}% + "
+                     f"ours {(er - ratio) * 100:+.1f} points")
+            if bmed:
+                # time per request = 1 / requests/s, from the paired ratios
+                line += (f"; per request, the empty programs add "
+                         f"{(1 / er - 1) / bmed * 1e9:+,.0f} ns, ours "
+                         f"{(1 / ratio - 1 / er) / bmed * 1e9:+,.0f} ns")
+        lines.append(line + ".")
+    if lines:
+        w("")
+        w("\n".join(lines))
+    if "empty" in summary:
+        w("")
+        w("`empty` (all hooks, sys_enter/sys_exit included) is the floor under `tw_p`, "
+          "`empty_ns` (all but sys_enter/sys_exit) the floor under `tw_pns`.")
+
+
 def label(bench, cfg, meta):
     """The configuration as the reader would type it."""
     flag = meta.get("tw_syscall_flag", "")
@@ -205,9 +353,55 @@ def label(bench, cfg, meta):
             return f"bpftrace bench/syscalls.bt {who}"
         if cfg == "floor":
             return f"bpftrace bench/floor.bt {who} (count only: the floor)"
+    if cfg in ("empty", "empty_ns"):
+        return LABELS[cfg] + (", system-wide" if bench == "neighbour" else "")
         if cfg == "base" and bench == "neighbour":
             return "untraced (neither A nor B)"
     return LABELS[cfg]
+
+
+def syscalls_on(bench, cfg, meta):
+    """Whether configuration cfg of bench times syscalls (runs sys_enter/sys_exit)."""
+    default_on = meta.get("tw_syscall_default") == "1"
+    if cfg == "tw_pns":
+        return False
+    if cfg == "tw_psc":
+        return True
+    if cfg == "tw_p" and bench in PER_LOOP and meta.get("tw_syscall_flag"):
+        return True
+    return default_on
+
+
+def floor_plus_x(bench, meta, summary, base_med, ops, unit):
+    """ "tw_p 1.35x = empty 1.20x + 0.15x; per loop: empty adds N ns, we add M ns" lines."""
+    out = []
+    for cfg in ("tw_p", "tw_psc", "tw_pns", "tw_sys"):
+        ratio, med = summary.get((bench, cfg), (None, None))
+        if ratio is None:
+            continue
+        fcfg = "empty" if syscalls_on(bench, cfg, meta) else "empty_ns"
+        fratio, fmed = summary.get((bench, fcfg), (None, None))
+        if fratio is None:
+            continue
+        line = (f"- `{cfg}` ({label(bench, cfg, meta)}) {ratio:.3f}x = `{fcfg}` {fratio:.3f}x "
+                f"{'+' if ratio >= fratio else '-'} {abs(ratio - fratio):.3f}x")
+        if ops and base_med:
+            # from the paired ratios, so that the two terms add up as the ratios do
+            per = base_med / ops * 1e9
+            line += (f"; per {unit}: the empty programs add {(fratio - 1) * per:+,.0f} ns, "
+                     f"ours {(ratio - fratio) * per:+,.0f} ns")
+        if cfg == "tw_sys":
+            line += " (the empty programs filter nothing: system-wide is their like)"
+        out.append(line + ".")
+    return out
+
+
+def hook_of(name):
+    """The hook of a program named as the agent's (tp_btf_sched_switch -> sched_switch)."""
+    for prefix in ("tp_btf_", "raw_tp_"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
 
 
 def per_op(row, bench, meta):
@@ -267,7 +461,7 @@ def main():
       f"configuration, interleaved; took {meta['elapsed_s']} s")
     for n in notes:
         w(f"- note: {n}")
-    if rows:
+    if any(r["bench"] != "nginx" for r in rows):
         w("")
         w("Ratio = traced time / untraced time (>1 is slower), the median of per-repetition "
           "ratios, each against the untraced run of the same repetition; spread = min-max of "
@@ -356,11 +550,23 @@ def main():
             w("")
             w("Per " + unit + (" (4 syscalls, 2 context switches)" if loop else "") + ": "
               + "; ".join(per) + ".")
+        floor_lines = floor_plus_x(bench, meta, summary, base_med, ops, unit)
+        if floor_lines:
+            w("")
+            w("Floor + X: each bpf-threadwatch configuration as the empty programs on the same "
+              "hooks (`empty`: all of them, `empty_ns`: all but sys_enter/sys_exit; the floor, "
+              "what any BPF program there costs) plus what our programs add above them "
+              "(medians; a negative X is noise):")
+            w("")
+            w("\n".join(floor_lines))
         if bench == "pingpong" and ("pingpong", "strace") in summary:
             w("")
             w("strace is compared per loop: it runs 1/" + meta.get("strace_div", "?")
               + " of the loops (it is that much slower). Its tracer CPU is its whole life's.")
 
+    nginx_rows = [r for r in rows if r["bench"] == "nginx"]
+    if nginx_rows:
+        nginx_section(w, meta, nginx_rows)
     if dm:
         daemon_section(w, meta, dm)
 
@@ -441,22 +647,56 @@ def main():
               + (f", agent CPU {p['cpu_s']:.2f} s, max RSS {p['maxrss_kb'] / 1024:.1f} MB"
                  if "cpu_s" in p else ""))
             w("")
-            w(f"| program | runs | runs/{unit} | ns/run | total ms | % of workload time |")
-            w("|---|---:|---:|---:|---:|---:|")
+            empty = {hook_of(g["name"]): g for g in p.get("empty_progs", []) if g["run_cnt"]}
+            if empty:
+                w("Empty programs (bench/floor.bpf.c) were attached on the same hooks in the "
+                  "same run" + (" (without sys_enter/sys_exit, as the agent here)"
+                                if p.get("empty_args") else "") + ": `empty ns/run` is "
+                  "theirs on the same events (mostly the statistics' own clock read and the "
+                  "call into a program), `above empty` what our program's body costs more.")
+                w("")
+            w(f"| program | runs | runs/{unit} | ns/run | empty ns/run | above empty "
+              "| total ms | % of workload time |")
+            w("|---|---:|---:|---:|---:|---:|---:|---:|")
             tot_ns = tot_runs = 0
+            above = {}
             for g in sorted(p["progs"], key=lambda g: -g["run_time_ns"]):
                 if not g["run_cnt"]:
                     continue
                 tot_ns += g["run_time_ns"]
                 tot_runs += g["run_cnt"]
+                ns = g["run_time_ns"] / g["run_cnt"]
+                e = empty.get(hook_of(g["name"]))
+                ens = e["run_time_ns"] / e["run_cnt"] if e else None
+                if ens is not None:
+                    above[hook_of(g["name"])] = (ns, ens, g["run_cnt"])
                 w(f"| {g['name']} | {g['run_cnt']:,} | {g['run_cnt'] / ops:.2f} "
-                  f"| {g['run_time_ns'] / g['run_cnt']:.0f} | {g['run_time_ns'] / 1e6:.1f} "
+                  f"| {ns:.0f} | {f'{ens:.0f}' if ens is not None else '—'} "
+                  f"| {f'{ns - ens:+.0f}' if ens is not None else '—'} "
+                  f"| {g['run_time_ns'] / 1e6:.1f} "
                   f"| {g['run_time_ns'] / 1e7 / secs:.1f}% |")
                 if g.get("recursion_misses"):
                     w(f"| (recursion misses of {g['name']}) | {g['recursion_misses']:,} | | | | |")
             w(f"| **all** | {tot_runs:,} | {tot_runs / ops:.2f} | "
-              f"{tot_ns / tot_runs if tot_runs else 0:.0f} | {tot_ns / 1e6:.1f} "
+              f"{tot_ns / tot_runs if tot_runs else 0:.0f} | | | {tot_ns / 1e6:.1f} "
               f"| {tot_ns / 1e7 / secs:.1f}% |")
+            judged = []
+            for what, hooks, target in ABOVE_EMPTY_TARGETS:
+                if not all(h in above for h in hooks):
+                    continue
+                # only hooks the workload itself drives (at least one run per two loops or
+                # threads): the forks other processes make during the pipe run say nothing
+                if min(above[h][2] for h in hooks) < 0.5 * ops:
+                    continue
+                ns = sum(above[h][0] for h in hooks)
+                ens = sum(above[h][1] for h in hooks)
+                judged.append(f"{what} {ns:.0f} ns = empty {ens:.0f} + **{ns - ens:.0f} ns** "
+                              f"(target <= +{target} ns: "
+                              f"{'met' if ns - ens <= target else 'MISSED'})")
+            if judged:
+                w("")
+                w("Above the empty program (issue 10's measure of a program's cost, per event): "
+                  + "; ".join(judged) + ".")
             w("")
             line = f"BPF time per {unit}: {tot_ns / ops:,.0f} ns."
             if p.get("agent_wakeups") is not None:

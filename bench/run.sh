@@ -22,6 +22,18 @@
 #              1% effect; the tracer itself stays unpinned, so a tracer that burns CPU
 #              (strace) takes it from the neighbour, as it would on a full machine. A runs
 #              until B is done, then is killed.
+#   nginx      a real service: Debian's nginx (worker_processes 2, access_log off, one static
+#              file of 600 bytes, listening on 127.0.0.1:<free port>, its own prefix, config,
+#              pid and temp dirs under this run's mktemp dir, run as root in the foreground
+#              with `daemon off;`, started once for the benchmark and stopped at its end) under
+#              Debian's wrk on loopback: `wrk -t2 -c32 -d${NGINX_S}s` per run
+#              ($BENCH_NGINX_S, default 5), after one unmeasured 1 s warm-up. Unpinned: nginx,
+#              wrk and the tracer share the CPUs as they would on a server. Result: requests/s
+#              (wrk's requests / its own duration) and the ratio to base, plus the tracer's own
+#              CPU (utime + stime of /proc/PID/stat over the wrk run) as a share of one core.
+#              A run fails if wrk reports a socket error or a non-2xx/3xx response, or nginx
+#              dies. tw_p/tw_pns name the master and both workers with -p (or -p MASTER
+#              --children once the agent's --help has --children).
 #   daemon     fleet mode's own cost on a busy node (only with -b daemon): bench/idlers.c keeps
 #              $BENCH_DAEMON_PROCS processes x $BENCH_DAEMON_THREADS threads (1,000 x 10 =
 #              10,000) alive, each thread waking every 1-10 s ($BENCH_DAEMON_SLEEP_MS) for a
@@ -48,11 +60,18 @@
 #   tw_sys  bpf-threadwatch (system-wide)
 #   oc_p    offcputime -p <workload PID>   (libbpf-tools, pipe only)
 #   oc_sys  offcputime (system-wide)       (pipe only)
-#   rq      runqlat (system-wide)          (pipe only)
+#   rq      runqlat (system-wide)          (pipe, nginx)
 #   strace  strace -f -qq -o /dev/null -p <PID>: every thread (pingpong/neighbour), run with
 #           1/$STRACE_DIV of the loops (it is ~20x slower): its ratio is per loop
 #   floor   bpftrace bench/floor.bt <PID>: only counts PID's syscalls on the same raw
-#           tracepoints: the price of having syscall tracepoints on at all
+#           tracepoints: the price of having syscall tracepoints on at all (nginx: its three
+#           PIDs)
+#   empty   build/bench/floorload: EMPTY programs (return 0, bench/floor.bpf.c) on every hook
+#           the agent uses, same flavour (tp_btf, else raw_tp), system-wide (pipe, pingpong,
+#           neighbour, nginx): the physical floor of the hooks; the tables print each bpf-threadwatch
+#           configuration as "floor + X", X being what our programs' bodies and filters add
+#   empty_ns  the same without sys_enter/sys_exit (floorload -S): the floor under tw_pns
+#           (and under tw_p of an agent whose syscall timing is opt-in)
 #   bt      bpftrace bench/syscalls.bt <PID>: the same per-thread read/write latency
 #           histograms in bpftrace (pingpong/neighbour; x86_64 only)
 # Every workload starts stopped (SIGSTOP) and is continued once its tracer is attached, so the
@@ -60,18 +79,23 @@
 # print its final report, or the run counts as failed and the script exits 1.
 #
 # Then, with kernel.bpf_stats_enabled=1 (restored afterwards), one traced run of each workload
-# gives run_cnt and run_time_ns per BPF program: where the time goes.
+# gives run_cnt and run_time_ns per BPF program: where the time goes. The empty programs are
+# attached in that same run (with or without the syscall pair, as the agent), so every program
+# is printed as our ns/event, the empty program's ns/event on the same hook, and the difference.
 #
 # Usage: bench/run.sh [-q] [-n REPS] [-l LOOPS] [-L LOOPS] [-s THREADS] [-D SECONDS] [-b BENCHES]
-#   -q  quick mode (~2 minutes): 2 repetitions, ~1.2 s pipe runs,   (or BENCH_QUICK=1)
+#                     [-N SECONDS]
+#   -q  quick mode (~5 minutes): 2 repetitions, ~1.2 s pipe runs,   (or BENCH_QUICK=1)
 #       ~1 s pingpong runs
 #   -n  repetitions per configuration (default 5, quick 2)          (or BENCH_REPS)
 #   -l  perf bench sched pipe loops (default: calibrated to ~2.5 s) (or BENCH_LOOPS)
 #   -L  pingpong loops (default: calibrated to ~2 s, quick ~1 s)    (or BENCH_PP_LOOPS)
 #   -s  storm threads (default 50000)                               (or BENCH_STORM_THREADS)
 #   -D  daemon: seconds of scraping per run (default 60, quick 20)  (or BENCH_DAEMON_S)
+#   -N  nginx: seconds of wrk per run (default 5)                   (or BENCH_NGINX_S)
 #   -b  comma-separated benchmarks to run, default all but daemon:  (or BENCH_ONLY)
-#       pipe,storm,pingpong,neighbour; daemon (~2 min quick, ~12 min full) only when named
+#       pipe,storm,pingpong,neighbour,nginx; daemon (~2 min quick, ~12 min full) only when
+#       named
 # daemon's node: BENCH_DAEMON_PROCS (1000) processes x BENCH_DAEMON_THREADS (10) threads,
 # BENCH_DAEMON_CHURN (1) % of the threads replaced a second, each thread asleep for
 # BENCH_DAEMON_SLEEP_MS (1000-10000: MIN-MAX, random) between wake-ups.
@@ -81,7 +105,9 @@
 # --syscalls / nothing). BENCH_PIN=0: no pinning at all.
 # Writes bench/results/<UTC stamp>.md (+ raw .tsv and profile .json) and prints the table.
 # Installs nothing: missing perf/offcputime/runqlat/strace/bpftrace are reported and their
-# columns skipped (`make deps` installs the first three).
+# columns skipped (`make deps` installs the first three), missing nginx/wrk the nginx
+# benchmark (`make deps` installs both); so is the empty floor when `make`
+# has not built build/bench/floorload and build/bench/floor.bpf.o.
 set -euo pipefail
 
 ARGS="$*"
@@ -91,13 +117,18 @@ QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-}
 LOOPS=${BENCH_LOOPS:-}
 PP_LOOPS=${BENCH_PP_LOOPS:-}
-ONLY=${BENCH_ONLY:-pipe,storm,pingpong,neighbour}
+ONLY=${BENCH_ONLY:-pipe,storm,pingpong,neighbour,nginx}
 STORM_THREADS=${BENCH_STORM_THREADS:-50000}
 STORM_WINDOW=64
 CALIB_LOOPS=20000
 PP_CALIB_LOOPS=20000
 STRACE_DIV=20 # strace runs 1/20 of the pingpong loops: it is ~20x slower per loop
 DAEMON_S=${BENCH_DAEMON_S:-}
+NGINX_S=${BENCH_NGINX_S:-5}
+NGINX_WRK=(-t2 -c32)   # wrk's threads and connections
+NGINX_TIMEOUT_S=30     # the most a wrk run may take beyond its -d
+NGINX_LOSS_TARGET_PCT=5    # issue 10: requests/s lost with the default -p
+NGINX_CHEAP_TARGET_PCT=1   # ... and in a documented cheaper mode (tw_pns, for now)
 DAEMON_PROCS=${BENCH_DAEMON_PROCS:-1000}
 DAEMON_THREADS=${BENCH_DAEMON_THREADS:-10}
 DAEMON_CHURN=${BENCH_DAEMON_CHURN:-1}
@@ -128,7 +159,7 @@ usage() {
 	exit 2
 }
 
-while getopts "qn:l:L:s:D:b:h" opt; do
+while getopts "qn:l:L:s:D:N:b:h" opt; do
 	case $opt in
 	q) QUICK=1 ;;
 	n) REPS=$OPTARG ;;
@@ -137,12 +168,13 @@ while getopts "qn:l:L:s:D:b:h" opt; do
 	b) ONLY=$OPTARG ;;
 	s) STORM_THREADS=$OPTARG ;;
 	D) DAEMON_S=$OPTARG ;;
+	N) NGINX_S=$OPTARG ;;
 	*) usage ;;
 	esac
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
-for v in REPS LOOPS PP_LOOPS STORM_THREADS DAEMON_S DAEMON_PROCS DAEMON_THREADS; do
+for v in REPS LOOPS PP_LOOPS STORM_THREADS DAEMON_S NGINX_S DAEMON_PROCS DAEMON_THREADS; do
 	val=${!v}
 	if [ -n "$val" ] && ! [[ $val =~ ^[1-9][0-9]*$ ]]; then
 		echo "bench: $v must be a positive integer, not '$val'" >&2
@@ -151,9 +183,9 @@ for v in REPS LOOPS PP_LOOPS STORM_THREADS DAEMON_S DAEMON_PROCS DAEMON_THREADS;
 done
 for b in ${ONLY//,/ }; do
 	case $b in
-	pipe | storm | pingpong | neighbour | daemon) ;;
+	pipe | storm | pingpong | neighbour | nginx | daemon) ;;
 	*)
-		echo "bench: unknown benchmark '$b' in -b (pipe,storm,pingpong,neighbour,daemon)" >&2
+		echo "bench: unknown benchmark '$b' in -b (pipe,storm,pingpong,neighbour,nginx,daemon)" >&2
 		exit 2
 		;;
 	esac
@@ -203,7 +235,10 @@ RUNQLAT=$(command -v runqlat || true)
 [ -z "$RUNQLAT" ] && [ -x /usr/sbin/runqlat ] && RUNQLAT=/usr/sbin/runqlat
 [ -n "$RUNQLAT" ] && HAVE_RQ=1
 [ -x /usr/bin/time ] && HAVE_TIME=1
-HAVE_STRACE=0 HAVE_BT=0
+HAVE_STRACE=0 HAVE_BT=0 HAVE_EMPTY=0
+FLOORLOAD=$ROOT/build/bench/floorload
+FLOOR_OBJ=$ROOT/build/bench/floor.bpf.o
+[ -x "$FLOORLOAD" ] && [ -s "$FLOOR_OBJ" ] && HAVE_EMPTY=1
 command -v strace >/dev/null && HAVE_STRACE=1
 # syscalls.bt has x86_64 syscall numbers
 command -v bpftrace >/dev/null && [ "$(uname -m)" = x86_64 ] && HAVE_BT=1
@@ -237,6 +272,7 @@ NOTES=()
 [ $HAVE_PERF = 1 ] || NOTES+=("perf (linux-perf) not found or not working: the pipe benchmark is skipped")
 [ $HAVE_OC = 1 ] || NOTES+=("offcputime (libbpf-tools) not found: its columns are skipped")
 [ $HAVE_RQ = 1 ] || NOTES+=("runqlat (libbpf-tools) not found: its column is skipped")
+[ $HAVE_EMPTY = 1 ] || NOTES+=("no build/bench/floorload or floor.bpf.o ('make' builds them): the empty-program floor is skipped")
 [ $HAVE_TIME = 1 ] || NOTES+=("/usr/bin/time (package time) not found: max RSS read from VmHWM, CPU time not measured")
 # daemon: --syscalls turns syscall timing on; the other configuration says --no-syscalls when
 # the daemon has it, so the pair stays "without / with" should the default ever change
@@ -250,6 +286,19 @@ if wanted daemon; then
 		DM_SC_ARGS=(--syscalls) HAVE_DM_SC=1
 	else
 		NOTES+=("daemon has no --syscalls: only its default configuration is measured")
+	fi
+fi
+HAVE_NGINX=0 HAVE_CHILDREN=0
+NGINX_BIN=$(command -v nginx || true)
+[ -z "$NGINX_BIN" ] && [ -x /usr/sbin/nginx ] && NGINX_BIN=/usr/sbin/nginx
+WRK=$(command -v wrk || true)
+has_opt --children && HAVE_CHILDREN=1
+if wanted nginx; then
+	if [ -z "$NGINX_BIN" ] || [ -z "$WRK" ]; then
+		NOTES+=("nginx benchmark skipped: $([ -z "$NGINX_BIN" ] && echo 'nginx ')$([ -z "$WRK" ] &&
+			echo 'wrk ')not found ('make deps' installs Debian's nginx and wrk)")
+	else
+		HAVE_NGINX=1
 	fi
 fi
 if wanted pingpong || wanted neighbour; then
@@ -279,6 +328,7 @@ STARTED=()
 STATS_OLD=
 NOISY=0
 IDLERS=
+NGINX='' NGINX_PIDS=()
 
 cleanup() {
 	local p
@@ -289,6 +339,7 @@ cleanup() {
 		wait_gone "$IDLERS" 10 || true
 		kill -KILL -- "-$IDLERS" 2>/dev/null || true
 	fi
+	[ -z "$NGINX" ] || stop_nginx
 	for p in "${STARTED[@]}"; do
 		if kill -0 "$p" 2>/dev/null; then
 			kill -CONT "$p" 2>/dev/null || true
@@ -488,6 +539,8 @@ run_one() {
 	strace) tracer=strace bypid=1 ;;
 	bt) tracer=bt bypid=1 ;;
 	floor) tracer=floor bypid=1 ;;
+	empty) tracer=empty ;;
+	empty_ns) tracer=empty extra=(-S) ;;
 	esac
 	workload_cmd "$bench" "$cfg"
 	# another tracer on the same hooks slows every configuration: flag the run as noisy
@@ -525,6 +578,12 @@ run_one() {
 		start_tracer "$tag" strace -f -qq -o /dev/null "${extra[@]}"
 		tp=$AGENT
 		wait_traced "${wla:-$wl}" || { ok=0 note="strace did not attach"; }
+		;;
+	empty)
+		start_tracer "$tag" "$FLOORLOAD" "${extra[@]}" "$FLOOR_OBJ"
+		tp=$AGENT
+		wait_line "$WORK/$tag.out" "$tp" 'attached [0-9]* programs .*' ||
+			{ ok=0 note="floorload did not attach: $(tail -n 1 "$WORK/$tag.err")"; }
 		;;
 	bt | floor)
 		# prints "attached" from BEGIN, which runs once every probe is attached
@@ -599,7 +658,7 @@ run_one() {
 	fi
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$bench" "$cfg" "$rep" "$secs" \
 		"$ok" "$attach" "$rss" "$cpu" "$runcpu" "$lost" "$OPS" "$note" >>"$RAW"
-	printf '  %-9s %-7s rep %d: %8.3f s%s%s%s\n' "$bench" "$cfg" "$rep" "${secs/-/0}" \
+	printf '  %-9s %-8s rep %d: %8.3f s%s%s%s\n' "$bench" "$cfg" "$rep" "${secs/-/0}" \
 		"$(case $bench in pingpong | neighbour) [ "$secs" != - ] &&
 			awk -v s="$secs" -v n="$OPS" 'BEGIN {printf " (%.2f us/loop)", s / n * 1e6}' ;; esac)" \
 		"$([ "$runcpu" != - ] && echo "  tracer cpu ${runcpu}s")" \
@@ -620,14 +679,31 @@ run_bench() {
 	done
 }
 
-# One traced run with kernel.bpf_stats_enabled=1, following the agent's programs.
+# One traced run with kernel.bpf_stats_enabled=1, following the agent's programs, and the empty
+# programs (bench/floor.bpf.c) on the same hooks in the same run, attached first: each hook's
+# events run both, so our ns/event and the empty program's are measured on the same events.
 profile_one() {
-	local bench=$1 cfg=$2 tag=prof.$1.$2 wl extra=() secs rc sampler
+	local bench=$1 cfg=$2 tag=prof.$1.$2 wl extra=() secs rc sampler floor='' fsampler='' frc=0
+	local fargs=()
 	workload_cmd "$bench"
 	spawn_stopped "$WORK/$tag.wl" "${WL[@]}"
 	wl=$SPAWNED
 	[ "$cfg" = tw_p ] && extra=(-p "$wl")
 	[ "$bench" = pingpong ] && extra+=("${SC_ARGS[@]}")
+	if [ $HAVE_EMPTY = 1 ]; then
+		# the syscall pair only when the agent times syscalls in this run
+		if [ $SC_DEFAULT = 0 ] && ! { [ "$bench" = pingpong ] && [ ${#SC_ARGS[@]} -gt 0 ]; }; then
+			fargs=(-S)
+		fi
+		"$FLOORLOAD" "${fargs[@]}" "$FLOOR_OBJ" >"$WORK/$tag.floor.out" 2>"$WORK/$tag.floor.err" &
+		floor=$!
+		STARTED+=("$floor")
+		wait_line "$WORK/$tag.floor.out" "$floor" 'attached [0-9]* programs .*' ||
+			die "profile run $tag: floorload did not attach: $(tail -n 1 "$WORK/$tag.floor.err")"
+		$PY "$ROOT/bench/progstats.py" "$floor" "$WORK/$tag.floor.json" &
+		fsampler=$!
+		STARTED+=("$fsampler")
+	fi
 	start_agent "$tag" "${extra[@]}"
 	wait_attached "$WORK/$tag.err" "$AGENT" || die "profile run $tag: agent did not attach"
 	$PY "$ROOT/bench/progstats.py" "$AGENT" "$WORK/$tag.json" &
@@ -645,13 +721,25 @@ profile_one() {
 	rc=$REAPED
 	reap "$sampler"
 	[ "$rc" = 0 ] || die "profile run $tag: agent exited $rc"
+	if [ -n "$floor" ]; then
+		kill -INT "$floor" 2>/dev/null || true
+		wait_gone "$floor" "$EXIT_TIMEOUT_S" || die "profile run $tag: floorload did not exit"
+		reap "$floor"
+		frc=$REAPED
+		reap "$fsampler"
+		[ "$frc" = 0 ] || die "profile run $tag: floorload exited $frc"
+	fi
 	secs=$(workload_seconds "$bench" "$WORK/$tag.wl")
-	$PY - "$WORK/$tag.json" "$bench" "$cfg" "$secs" "$WORK/$tag.time" "$PROF" <<-'EOF'
+	$PY - "$WORK/$tag.json" "$bench" "$cfg" "$secs" "$WORK/$tag.time" "$PROF" \
+		"$WORK/$tag.floor.json" "${fargs[*]}" <<-'EOF'
 		import json, os, sys
-		sample, bench, cfg, secs, timef, prof = sys.argv[1:]
+		sample, bench, cfg, secs, timef, prof, floorf, fargs = sys.argv[1:]
 		with open(sample) as f:
 		    s = json.load(f)
 		s.update(bench=bench, cfg=cfg, seconds=float(secs))
+		if os.path.exists(floorf):
+		    with open(floorf) as f:
+		        s.update(empty_progs=json.load(f)["progs"], empty_args=fargs)
 		if os.path.exists(timef):
 		    rss, u, st = open(timef).read().split()[-3:]
 		    s.update(maxrss_kb=int(rss), cpu_s=float(u) + float(st))
@@ -834,6 +922,250 @@ run_daemon_bench() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# nginx benchmark
+
+# Start nginx for the whole benchmark: master (in the foreground, `daemon off;`) and two workers,
+# all under $WORK/nginx, on 127.0.0.1:$NGINX_PORT. Sets NGINX (the master's PID), NGINX_PIDS
+# (master and workers) and NGINX_URL.
+start_nginx() {
+	local d=$WORK/nginx kids=() i
+	mkdir -p "$d/html" "$d/tmp"
+	# ~600 bytes, the size of a small static page
+	{
+		printf '<!DOCTYPE html>\n<html><head><title>bench</title></head><body>\n'
+		for i in $(seq 7); do
+			printf '<p>bpf-threadwatch nginx benchmark, line %d of a small static page.</p>\n' "$i"
+		done
+		printf '</body></html>\n'
+	} >"$d/html/index.html"
+	NGINX_PAGE_BYTES=$(wc -c <"$d/html/index.html")
+	NGINX_PORT=$(free_port)
+	NGINX_URL=http://127.0.0.1:$NGINX_PORT/index.html
+	# run as root: the workers read files under this run's 0700 mktemp dir
+	cat >"$d/nginx.conf" <<-EOF
+		worker_processes 2;
+		daemon off;
+		master_process on;
+		user root;
+		pid $d/nginx.pid;
+		error_log $d/error.log warn;
+		events { worker_connections 512; }
+		http {
+			access_log off;
+			client_body_temp_path $d/tmp/body;
+			proxy_temp_path $d/tmp/proxy;
+			fastcgi_temp_path $d/tmp/fastcgi;
+			uwsgi_temp_path $d/tmp/uwsgi;
+			scgi_temp_path $d/tmp/scgi;
+			server {
+				listen 127.0.0.1:$NGINX_PORT;
+				root $d/html;
+			}
+		}
+	EOF
+	"$NGINX_BIN" -p "$d" -e "$d/error.log" -c "$d/nginx.conf" >"$d/stdout" 2>&1 &
+	NGINX=$!
+	STARTED+=("$NGINX")
+	for _ in $(seq 250); do
+		kill -0 "$NGINX" 2>/dev/null ||
+			die "nginx did not start: $(tail -n 1 "$d/stdout" "$d/error.log" 2>/dev/null | tr '\n' ' ')"
+		kids=()
+		read -r -a kids <"/proc/$NGINX/task/$NGINX/children" || true
+		if [ ${#kids[@]} -ge 2 ] && $PY -c 'import sys, urllib.request
+sys.exit(urllib.request.urlopen(sys.argv[1], timeout=2).status != 200)' "$NGINX_URL" 2>/dev/null; then
+			break
+		fi
+		sleep 0.02
+	done
+	[ ${#kids[@]} -eq 2 ] || die "nginx has ${#kids[@]} worker processes, not 2"
+	NGINX_PIDS=("$NGINX" "${kids[@]}")
+	STARTED+=("${kids[@]}")
+	# one unmeasured run: caches and the page warm, connections' memory allocated
+	"$WRK" "${NGINX_WRK[@]}" -d1s "$NGINX_URL" >"$d/warmup" 2>&1 ||
+		die "wrk's warm-up failed: $(tail -n 1 "$d/warmup")"
+	echo "nginx: master $NGINX, workers ${kids[*]}, $NGINX_URL ($NGINX_PAGE_BYTES bytes)" >&2
+}
+
+# Stop nginx: SIGTERM (fast shutdown) to the master, then SIGKILL to whatever is left of it
+# and its workers.
+stop_nginx() {
+	local p
+	kill -TERM "$NGINX" 2>/dev/null || true
+	wait_gone "$NGINX" 10 || true
+	for p in "${NGINX_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	reap "$NGINX"
+	NGINX=
+}
+
+# requests and seconds from wrk's "N requests in 5.00s, 4.0MB read" ("1.00m" in minutes,
+# "900.00ms" in milliseconds).
+wrk_requests() {
+	awk '/ requests in / {
+		d = $4; sub(/,$/, "", d)
+		if (d ~ /ms$/) { sub(/ms$/, "", d); d /= 1000 }
+		else if (d ~ /m$/) { sub(/m$/, "", d); d *= 60 }
+		else sub(/s$/, "", d)
+		printf "%d %.6f\n", $1, d
+	}' "$1"
+}
+
+# One measured run of nginx under configuration $1, repetition $2: a row in $RAW, whose seconds
+# and ops are wrk's duration and completed requests, run_cpu_s the tracer's CPU over the wrk run.
+run_nginx_one() {
+	local cfg=$1 rep=$2 tag=nginx.$1.$2 tracer=none args=() tp='' ok=1 note=- c0=0 c1 t0 t1
+	local rc wrc secs=- reqs=- attach=- rss=- cpu=- runcpu=- lost=- errs p
+	local pids
+	pids=$(
+		IFS=,
+		echo "${NGINX_PIDS[*]}"
+	)
+	case $cfg in
+	base) ;;
+	tw_p | tw_pns)
+		tracer=tw
+		if [ $HAVE_CHILDREN = 1 ]; then
+			args=(-p "$NGINX" --children)
+		else
+			args=(-p "$pids")
+		fi
+		if [ "$cfg" = tw_p ]; then
+			args+=("${SC_ARGS[@]}")
+		else
+			args+=("${NOSC_ARGS[@]}")
+		fi
+		;;
+	rq) tracer=rq ;;
+	floor) tracer=floor ;;
+	empty | empty_ns) tracer=$cfg ;;
+	esac
+	[ -z "$(foreign_tracers)" ] || NOISY=$((NOISY + 1))
+	for p in "${NGINX_PIDS[@]}"; do
+		kill -0 "$p" 2>/dev/null || die "nginx process $p is gone: $(tail -n 1 "$WORK/nginx/error.log")"
+	done
+	case $tracer in
+	tw)
+		start_agent "$tag" "${args[@]}"
+		tp=$AGENT
+		wait_attached "$WORK/$tag.err" "$AGENT" ||
+			{ ok=0 note="agent did not attach: $(tail -n 1 "$WORK/$tag.err" | tr '\t' ' ')"; }
+		;;
+	rq)
+		"$RUNQLAT" >"$WORK/$tag.out" 2>"$WORK/$tag.err" &
+		tp=$!
+		STARTED+=("$tp")
+		AGENT_WAIT=$tp
+		wait_links "$tp" || { ok=0 note="runqlat did not attach"; }
+		;;
+	floor)
+		start_tracer "$tag" bpftrace "$ROOT/bench/floor.bt" "${NGINX_PIDS[@]}"
+		tp=$AGENT
+		wait_line "$WORK/$tag.out" "$tp" attached || { ok=0 note="bpftrace did not attach"; }
+		;;
+	empty | empty_ns)
+		[ "$cfg" = empty_ns ] && args=(-S)
+		start_tracer "$tag" "$FLOORLOAD" "${args[@]}" "$FLOOR_OBJ"
+		tp=$AGENT
+		wait_line "$WORK/$tag.out" "$tp" 'attached [0-9]* programs .*' ||
+			{ ok=0 note="floorload did not attach: $(tail -n 1 "$WORK/$tag.err")"; }
+		;;
+	esac
+	[ -n "$tp" ] && c0=$(cpu_ticks "$tp")
+	t0=$EPOCHREALTIME
+	wrc=0
+	timeout $((NGINX_S + NGINX_TIMEOUT_S)) "$WRK" "${NGINX_WRK[@]}" -d"${NGINX_S}s" "$NGINX_URL" \
+		>"$WORK/$tag.wl" 2>&1 || wrc=$?
+	t1=$EPOCHREALTIME
+	if [ -n "$tp" ] && kill -0 "$tp" 2>/dev/null; then
+		c1=$(cpu_ticks "$tp")
+		runcpu=$(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / hz}')
+	fi
+	[ "$wrc" = 0 ] || { ok=0 note="wrk exited $wrc: $(tail -n 1 "$WORK/$tag.wl")"; }
+	read -r reqs secs < <(wrk_requests "$WORK/$tag.wl") || true
+	if [ -z "${reqs:-}" ] || [ -z "${secs:-}" ]; then
+		ok=0 reqs=- secs=- note="wrk printed no request count"
+	fi
+	errs=$(grep -E 'Socket errors|Non-2xx' "$WORK/$tag.wl" | tr -s ' \n' ' ' || true)
+	[ -z "$errs" ] || { ok=0 note="wrk:${errs% }"; }
+	for p in "${NGINX_PIDS[@]}"; do
+		kill -0 "$p" 2>/dev/null || { ok=0 note="nginx process $p died during the run"; }
+	done
+	if [ -n "$tp" ]; then
+		# nginx stays up: every tracer is stopped with SIGINT (the agent prints its final report)
+		kill -INT "$tp" 2>/dev/null || true
+		wait_gone "$tp" "$EXIT_TIMEOUT_S" || kill -KILL "$tp" 2>/dev/null || true
+		reap "$AGENT_WAIT"
+		rc=$REAPED
+		if [ "$rc" != 0 ]; then
+			ok=0 note="tracer exited $rc: $(grep -v '^\s*$' "$WORK/$tag.err" | tail -n 1 | tr '\t' ' ')"
+		fi
+	fi
+	if [ "$tracer" = tw ]; then
+		grep -q '^==== final' "$WORK/$tag.out" || { ok=0 note="no final report"; }
+		attach=$(sed -n 's/.*attached in \([0-9.]*\) s.*/\1/p' "$WORK/$tag.err" | head -n 1)
+		attach=${attach:--}
+		lost=$(awk '/^LOST:/ {for (i = 2; i + 1 <= NF; i += 2) if ($(i + 1) ~ /^[0-9]+$/)
+			s = s (s ? "," : "") $i "=" $(i + 1)} END {print s ? s : "-"}' "$WORK/$tag.out")
+	fi
+	if [ "$tracer" = floor ] && ! grep -q '^@enter' "$WORK/$tag.out"; then
+		ok=0 note="bpftrace floor.bt counted nothing"
+	fi
+	if [ -s "$WORK/$tag.time" ]; then
+		read -r rss u st < <(grep -E '^[0-9]+ ' "$WORK/$tag.time" | tail -n 1) || true
+		cpu=$(awk -v u="$u" -v s="$st" 'BEGIN {printf "%.2f", u + s}')
+	elif [ -s "$WORK/$tag.hwm" ]; then
+		read -r rss _ <"$WORK/$tag.hwm"
+	fi
+	# the tracer's share of one core over the wrk run, from wall-clock time (wrk's own duration
+	# leaves out its connection set-up)
+	[ "$runcpu" = - ] || runcpu=$(awk -v c="$runcpu" -v a="$t0" -v b="$t1" -v s="$secs" \
+		'BEGIN {printf "%.2f", c * s / (b - a)}')
+	if [ $ok = 0 ]; then
+		echo "bench: FAILED $tag: $note (logs kept in $RESULTS/$STAMP.failed/)" >&2
+		mkdir -p "$RESULTS/$STAMP.failed"
+		cp "$WORK/$tag".* "$RESULTS/$STAMP.failed/" 2>/dev/null || true
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' nginx "$cfg" "$rep" "$secs" \
+		"$ok" "$attach" "$rss" "$cpu" "$runcpu" "$lost" "$reqs" "$note" >>"$RAW"
+	printf '  nginx     %-8s rep %d: %s%s%s\n' "$cfg" "$rep" \
+		"$(awk -v r="$reqs" -v s="$secs" 'BEGIN {if (s + 0 > 0) printf "%10.0f requests/s", r / s;
+			else printf "%10s requests/s", "-"}')" \
+		"$([ "$runcpu" != - ] && awk -v c="$runcpu" -v s="$secs" \
+			'BEGIN {printf "  tracer cpu %.1f%% of a core", c / s * 100}')" \
+		"$([ "$attach" != - ] && echo ", attach ${attach}s, rss ${rss}kB, lost $lost")"
+	rm -f "$WORK/$tag".*
+}
+
+# The nginx benchmark: nginx up once, then the configurations interleaved.
+run_nginx_bench() {
+	local cfgs=(base tw_p) n i r
+	[ $HAVE_NOSC = 1 ] && cfgs+=(tw_pns)
+	if [ $HAVE_EMPTY = 1 ]; then
+		cfgs+=(empty)
+		[ $HAVE_NOSC = 1 ] && cfgs+=(empty_ns)
+	fi
+	[ $HAVE_RQ = 1 ] && cfgs+=(rq)
+	# bench/floor.bt counts the syscalls of up to three PIDs: master and both workers
+	if command -v bpftrace >/dev/null; then
+		cfgs+=(floor)
+	else
+		NOTES+=("bpftrace not found: the nginx floor column is skipped")
+	fi
+	n=${#cfgs[@]}
+	start_nginx
+	echo "nginx: wrk ${NGINX_WRK[*]} -d${NGINX_S}s per run, tw_p = -p" \
+		"$([ $HAVE_CHILDREN = 1 ] && echo 'MASTER --children' || echo 'MASTER,WORKER1,WORKER2')" \
+		"${TW_SYSCALL_FLAG:-(syscall timing on by default)}: ${cfgs[*]}" >&2
+	for r in $(seq "$REPS"); do
+		for i in $(seq 0 $((n - 1))); do
+			run_nginx_one "${cfgs[$(((i + r - 1) % n))]}" "$r"
+		done
+	done
+	stop_nginx
+}
+
+# ---------------------------------------------------------------------------------------------
 T0=$(date +%s)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- bpf user 2>/dev/null || COMMIT="$COMMIT+uncommitted changes"
@@ -843,6 +1175,10 @@ FOREIGN_START=$(foreign_tracers)
 cp "$TW" "$WORK/bpf-threadwatch"
 TW_VERSION=$("$TW" --version 2>/dev/null | head -n 1)
 TW=$WORK/bpf-threadwatch
+if [ $HAVE_EMPTY = 1 ]; then
+	cp "$FLOORLOAD" "$WORK/floorload" && cp "$FLOOR_OBJ" "$WORK/floor.bpf.o"
+	FLOORLOAD=$WORK/floorload FLOOR_OBJ=$WORK/floor.bpf.o
+fi
 STORM=$WORK/storm
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/storm.c" -o "$STORM"
 PINGPONG=$WORK/pingpong
@@ -871,6 +1207,12 @@ if wanted pipe && [ $HAVE_PERF = 1 ]; then
 		cfgs+=(tw_psc)
 	fi
 	cfgs+=(tw_sys)
+	# the floor under them: empty programs on all hooks, and without the syscall pair when a
+	# configuration above runs without syscall timing (tw_pns, or tw_p of an opt-in agent)
+	if [ $HAVE_EMPTY = 1 ]; then
+		cfgs+=(empty)
+		{ [ $HAVE_NOSC = 1 ] || [ $SC_DEFAULT = 0 ]; } && cfgs+=(empty_ns)
+	fi
 	[ $HAVE_OC = 1 ] && cfgs+=(oc_p oc_sys)
 	[ $HAVE_RQ = 1 ] && cfgs+=(rq)
 	echo "perf bench sched pipe -T -l $LOOPS: ${cfgs[*]}" >&2
@@ -892,6 +1234,10 @@ if wanted pingpong || wanted neighbour; then
 	fi
 	cfgs=(base tw_p)
 	[ $HAVE_NOSC = 1 ] && cfgs+=(tw_pns)
+	if [ $HAVE_EMPTY = 1 ]; then
+		cfgs+=(empty)
+		[ $HAVE_NOSC = 1 ] && cfgs+=(empty_ns)
+	fi
 	[ $HAVE_STRACE = 1 ] && cfgs+=(strace)
 	[ $HAVE_BT = 1 ] && cfgs+=(bt floor)
 	if wanted pingpong; then
@@ -905,6 +1251,7 @@ if wanted pingpong || wanted neighbour; then
 		run_bench neighbour "${cfgs[@]}"
 	fi
 fi
+[ $HAVE_NGINX = 1 ] && run_nginx_bench
 wanted daemon && run_daemon_bench
 
 # (the daemon benchmark has its per-program costs from the daemon's own statistics)
@@ -954,6 +1301,16 @@ ELAPSED=$(($(date +%s) - T0))
 	echo "tw_syscall_default=$SC_DEFAULT"
 	echo "benches=$ONLY"
 	echo "storm_window=$STORM_WINDOW"
+	echo "clk_tck=$CLK_TCK"
+	if [ $HAVE_NGINX = 1 ]; then
+		echo "nginx_version=$("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')"
+		echo "wrk_args=${NGINX_WRK[*]} -d${NGINX_S}s"
+		echo "nginx_s=$NGINX_S"
+		echo "nginx_children=$HAVE_CHILDREN"
+		echo "nginx_page_bytes=${NGINX_PAGE_BYTES:-}"
+		echo "nginx_loss_target_pct=$NGINX_LOSS_TARGET_PCT"
+		echo "nginx_cheap_target_pct=$NGINX_CHEAP_TARGET_PCT"
+	fi
 	if wanted daemon; then
 		echo "daemon_procs=$DAEMON_PROCS"
 		echo "daemon_threads=$DAEMON_THREADS"
