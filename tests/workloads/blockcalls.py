@@ -9,6 +9,10 @@ measures itself. One JSON line at the end ("workload": "blockcalls").
   blockcalls.py connect N M       N non-blocking connects to a loopback listener
                                   (EINPROGRESS, or 0), M connects to a closed port
                                   (ECONNREFUSED); counts every result by errno
+  blockcalls.py churn DIR N       N threads, each makes several distinct blocking
+                                  calls (clock_nanosleep, select, fsync, fdatasync on a
+                                  file in DIR) and exits; prints its line when all are
+                                  joined (then --hold keeps the process alive)
   blockcalls.py long S            one thread sleeps S s (clock_nanosleep, a timed
                                   call), one waits S s in flock (untimed); with
                                   --wait-stdin it starts on a line from stdin, and
@@ -19,6 +23,7 @@ import errno
 import fcntl
 import json
 import os
+import select
 import socket
 import sys
 import tempfile
@@ -129,6 +134,29 @@ def run_connect(n, m):
     return {"connect": results}
 
 
+def run_churn(d, n):
+    tids = []
+
+    def worker(i):
+        tids.append(threading.get_native_id())
+        time.sleep(0.005)
+        select.select([], [], [], 0.005)
+        fd = os.open(os.path.join(d, f"churn-{i}"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        for _ in range(3):
+            os.write(fd, b"y" * 4096)
+            os.fsync(fd)
+            os.write(fd, b"y" * 4096)
+            os.fdatasync(fd)
+        os.close(fd)
+
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return {"churn": tids}
+
+
 def run_long(secs):
     res = {}
     lock_fd, path = tempfile.mkstemp(prefix="blockcalls-")
@@ -169,6 +197,8 @@ def main(argv):
         out = run_calls(args[1], int(args[2]))
     elif len(args) == 3 and args[0] == "connect":
         out = run_connect(int(args[1]), int(args[2]))
+    elif len(args) == 3 and args[0] == "churn":
+        out = run_churn(args[1], int(args[2]))
     elif len(args) == 2 and args[0] == "long":
         out = run_long(float(args[1]))
     else:
