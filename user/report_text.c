@@ -110,13 +110,14 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv)
 			if (h.slot[i])
 				last = i;
 		errs |= r->errors || r->timedout || r->interrupted;
+		/* a call seen only in flight (or inside exit) has no sample yet */
 		fprintf(f, "  %-16s %9llu %7llu %9llu %10s %10s %9s %9s %9s\n", nr_name(r->nr, buf),
 			(unsigned long long)r->count, (unsigned long long)r->errors,
 			(unsigned long long)r->wouldblock, fmt_ns(b, sizeof(b), r->blocked_ns),
 			call_of(r->nr) ? fmt_ns(t, sizeof(t), r->total_ns) : "-",
-			fmt_ns(p50, sizeof(p50), hist_percentile(&h, 0.5)),
-			fmt_ns(p99, sizeof(p99), hist_percentile(&h, 0.99)),
-			fmt_ns(mx, sizeof(mx), hist_hi(last)));
+			r->count ? fmt_ns(p50, sizeof(p50), hist_percentile(&h, 0.5)) : "-",
+			r->count ? fmt_ns(p99, sizeof(p99), hist_percentile(&h, 0.99)) : "-",
+			r->count ? fmt_ns(mx, sizeof(mx), hist_hi(last)) : "-");
 	}
 	if (errs) {
 		fprintf(f, "  errors by errno (would-block results are not errors):\n");
