@@ -70,6 +70,8 @@ enum tw_call {
 	TW_CALL_CONNECT,
 	TW_CALL_ACCEPT,
 	TW_CALL_ACCEPT4,
+	TW_CALL_FSYNC, /* I/O waits by nature, and their latency is a database's own metric */
+	TW_CALL_FDATASYNC,
 	TW_CALL_NR,
 };
 

@@ -32,6 +32,8 @@ static const char *const names[TW_CALL_NR] = {
 	[TW_CALL_CONNECT] = "connect",
 	[TW_CALL_ACCEPT] = "accept",
 	[TW_CALL_ACCEPT4] = "accept4",
+	[TW_CALL_FSYNC] = "fsync",
+	[TW_CALL_FDATASYNC] = "fdatasync",
 };
 
 const char *call_name(__u32 call)
@@ -105,6 +107,8 @@ void calls_fill_table(volatile __u8 *table, size_t n)
 	set(table, n, SYS_accept, TW_CALL_ACCEPT);
 #endif
 	set(table, n, SYS_accept4, TW_CALL_ACCEPT4);
+	set(table, n, SYS_fsync, TW_CALL_FSYNC);
+	set(table, n, SYS_fdatasync, TW_CALL_FDATASYNC);
 }
 
 static __u8 kind_table[TW_SYSCALL_NR_MAX];
