@@ -18,7 +18,9 @@
 #define TASK_DEAD 0x00000080 /* include/linux/sched.h, stable since v4.14 */
 #define TASK_RUNNING 0
 #define CLONE_THREAD 0x00010000
-#define EAGAIN 11
+#define EAGAIN 11 /* also EWOULDBLOCK */
+#define EALREADY 114
+#define EINPROGRESS 115
 #define ENOMEM 12
 #define EEXIST 17
 #define E2BIG 7
@@ -27,7 +29,7 @@
  * Default map sizes; user space resizes them from --max-threads and
  * --max-procs before load. The thread map holds live threads only: user
  * space deletes a dead thread's entry once it has read its totals. It is
- * preallocated (~740 bytes an entry: 16384 entries take 12 MiB) because
+ * preallocated (~910 bytes an entry: 16384 entries take 15 MiB) because
  * allocating in the scheduler hot path fails under thread storms.
  */
 #define TW_DEF_MAX_THREADS 16384 /* 2x a busy 200-process VM's live threads */
@@ -54,7 +56,7 @@ TW_EXTERN struct {
 	__type(value, struct tw_thread_stats);
 } thread_stats SEC(".maps");
 
-/* 360-byte values: 16384 entries (5.6 MiB) hold ~4 calls each for 4096 threads */
+/* 504-byte values: 16384 entries (8 MiB) hold ~4 calls each for 4096 threads */
 #define TW_DEF_MAX_CALLS 16384
 
 TW_EXTERN struct {

@@ -33,6 +33,14 @@ static __always_inline void end_offcpu(struct tw_thread_stats *st, __u64 now)
 		st->runq_hist[hist_slot(delta)] += 1;
 	} else if (st->state == TW_ST_BLOCKED) {
 		st->blocked_ns += delta;
+		/*
+		 * The syscall in flight when it slept (the interval ends before its
+		 * sys_exit, which accounts it), or none: a page fault, a signal stop.
+		 */
+		if (st->sys_cur)
+			st->sys_blocked_ns += delta;
+		else
+			st->blocked_nosys_ns += delta;
 		st->blocked_hist[hist_slot(delta)] += 1;
 	}
 }

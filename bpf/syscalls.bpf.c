@@ -4,7 +4,10 @@
  *
  *  - Blocking calls: entry to exit latency per thread and call, for the
  *    read/write family (with the kind of fd), the wait family
- *    (epoll/poll/select), futex waits, sleeps and connect/accept.
+ *    (epoll/poll/select), futex waits, sleeps and connect/accept; and for
+ *    every syscall, the time it slept (the scheduler side adds each blocked
+ *    interval to the syscall in flight), so any call a thread blocked in is
+ *    named. Errors by errno, would-block results apart.
  *  - Event loops: a wait's return starts a gap that the next wait's entry
  *    ends; the gap is when the loop could serve no one. Gaps go into a
  *    histogram per loop thread, and one of stall_ns or more is a stall,
@@ -200,12 +203,48 @@ static __always_inline void gap_end(struct tw_thread_stats *st, __u32 tid, __u32
 	st->gap_ts = 0;
 }
 
-static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, __u32 tgid,
-					 __u32 call, __u32 fd, long ret, __u64 delta)
+/*
+ * An error return, by class: would-block results apart (a non-blocking
+ * socket's normal answer), the others by errno in the entry's first free
+ * slot. User space names them and tells timeouts and interruptions from
+ * failures (user/calls.c).
+ */
+static __always_inline void call_error(struct tw_call_stats *cs, long ret)
 {
-	struct tw_call_key key = { .tid = tid, .call = call };
+	__u32 e = (__u32)-ret;
+
+	if (e == EAGAIN || e == EINPROGRESS || e == EALREADY) {
+		cs->wouldblock++;
+		return;
+	}
+	cs->errors++;
+#pragma unroll
+	for (int i = 0; i < TW_ERRNO_SLOTS; i++) {
+		if (cs->err_nr[i] == e) {
+			cs->err_count[i]++;
+			return;
+		}
+		if (!cs->err_nr[i]) {
+			cs->err_nr[i] = e;
+			cs->err_count[i] = 1;
+			return;
+		}
+	}
+	cs->errors_other++;
+}
+
+/*
+ * One call into its (thread, syscall) entry: wall is its entry-to-exit time
+ * (timed calls only), blocked the time it slept inside (the scheduler side
+ * added it up in sys_blocked_ns).
+ */
+static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, __u32 tgid,
+					 __u32 nr, __u32 call, long ret, __u64 wall, __u64 blocked)
+{
+	struct tw_call_key key = { .tid = tid, .nr = nr };
 	struct tw_call_stats *cs;
 	bool created;
+	__u32 fd;
 
 	cs = lookup_or_init(&call_stats, &key, &zero_call_stats, TW_DROP_CALL_MAP, &created);
 	if (!cs)
@@ -214,21 +253,28 @@ static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, 
 		cs->tgid = tgid;
 		cs->start_ns = st->start_ns;
 		/* lets user space find (and delete) this entry when the thread dies */
-		st->calls_used |= 1U << call;
+		st->calls_used[(nr >> 6) & (TW_SYSCALL_NR_MAX / 64 - 1)] |= 1ULL << (nr & 63);
 	}
 	cs->count++;
+	cs->last_seq = st->nsyscalls;
+	cs->blocked_ns += blocked;
 	if (ret < 0)
-		cs->errors++;
-	cs->total_ns += delta;
-	cs->hist[hist_slot(delta)]++;
+		call_error(cs, ret);
+	if (!call) {
+		/* untimed: its sample is the time it slept */
+		cs->hist[hist_slot(blocked)]++;
+		return;
+	}
+	cs->total_ns += wall;
+	cs->hist[hist_slot(wall)]++;
 	if (TW_CALL_HAS_FD(call)) {
 		/*
 		 * a mask, not a compare: the 6.1 verifier lost the bounds of a
 		 * compared index here ("unbounded memory access"; tests/vm)
 		 */
-		fd &= TW_FD_NR - 1;
+		fd = st->call_fd & (TW_FD_NR - 1);
 		cs->fd_count[fd]++;
-		cs->fd_ns[fd] += delta;
+		cs->fd_ns[fd] += wall;
 	}
 }
 
@@ -262,6 +308,7 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool 
 	st->nsyscalls++;
 	st->sys_cur = nr + 1;
 	st->sys_ts = now;
+	st->sys_blocked_ns = 0;
 	st->call = call;
 	if (TW_CALL_HAS_FD(call))
 		st->call_fd = fd_kind(st, SYS_ARG1(btf, regs), btf);
@@ -271,8 +318,8 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool 
 static __always_inline int handle_sys_exit(long ret)
 {
 	struct tw_thread_stats *st;
-	__u32 tid, tgid, call;
-	__u64 now, delta;
+	__u32 tid, tgid, call, nr;
+	__u64 now, delta, blocked;
 
 	if (!current_wanted(&tid, &tgid))
 		return 0;
@@ -280,9 +327,15 @@ static __always_inline int handle_sys_exit(long ret)
 	if (!st || !st->sys_cur)
 		return 0;
 	call = st->call;
+	nr = st->sys_cur - 1;
+	blocked = st->sys_blocked_ns;
 	if (!st->sys_ts) {
-		/* neither timed nor in a gap */
+		/* neither timed nor in a gap: accounted only if it slept, with no clock read */
 		st->sys_cur = 0;
+		if (blocked) {
+			st->sys_blocked_ns = 0;
+			call_account(st, tid, tgid, nr, TW_CALL_NONE, ret, 0, blocked);
+		}
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
@@ -293,9 +346,9 @@ static __always_inline int handle_sys_exit(long ret)
 	}
 	st->sys_cur = 0;
 	st->call = TW_CALL_NONE;
-	if (!call)
-		return 0;
-	call_account(st, tid, tgid, call, st->call_fd, ret, delta);
+	st->sys_blocked_ns = 0;
+	if (call || blocked)
+		call_account(st, tid, tgid, nr, call, ret, delta, blocked);
 	if (TW_CALL_IS_WAIT(call))
 		gap_begin(st, now);
 	return 0;

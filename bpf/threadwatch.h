@@ -70,7 +70,9 @@ enum tw_call {
 	TW_CALL_CONNECT,
 	TW_CALL_ACCEPT,
 	TW_CALL_ACCEPT4,
-	TW_CALL_NR, /* <= 32: struct tw_thread_stats keeps a bit per call */
+	TW_CALL_FSYNC, /* I/O waits by nature, and their latency is a database's own metric */
+	TW_CALL_FDATASYNC,
+	TW_CALL_NR,
 };
 
 /* The wait family: a thread that keeps returning to one of these is an event loop. */
@@ -92,20 +94,33 @@ enum tw_fd_kind {
 
 struct tw_call_key {
 	__u32 tid;
-	__u32 call; /* enum tw_call */
+	__u32 nr; /* the syscall number: every syscall a thread blocked in has an entry */
 };
 
-/* Per thread and call (BPF_MAP_TYPE_HASH keyed by struct tw_call_key, preallocated). */
+/* Error returns a call entry keeps apart by errno; the rest are counted in errors_other. */
+#define TW_ERRNO_SLOTS 4
+
+/*
+ * Per thread and syscall (BPF_MAP_TYPE_HASH keyed by struct tw_call_key,
+ * preallocated). A timed call (enum tw_call) is accounted at every exit, any
+ * other syscall at an exit after it slept (blocked_ns > 0).
+ */
 struct tw_call_stats {
 	__u32 tgid;
 	__u32 __pad;
 	__u64 start_ns; /* the thread's start_time, as in struct tw_thread_stats */
-	__u64 count;
-	__u64 errors; /* returned < 0 */
-	__u64 total_ns;
+	__u64 count; /* calls accounted: every change to the entry counts one */
+	__u64 errors; /* returned < 0, other than would-block (by errno in err_nr) */
+	__u64 total_ns; /* timed calls: entry to exit */
 	__u64 fd_count[TW_FD_NR]; /* read/write family: calls by fd kind */
 	__u64 fd_ns[TW_FD_NR]; /* and their time */
-	__u64 hist[TW_HIST_SLOTS]; /* latency, entry to exit */
+	__u64 hist[TW_HIST_SLOTS]; /* timed calls: entry to exit; others: time asleep */
+	__u64 blocked_ns; /* asleep inside the call: the scheduler's blocked intervals */
+	__u64 wouldblock; /* returned -EAGAIN, -EINPROGRESS or -EALREADY (not in errors) */
+	__u64 last_seq; /* the thread's nsyscalls at the last call accounted: its entry */
+	__u64 err_count[TW_ERRNO_SLOTS]; /* errors by errno: */
+	__u32 err_nr[TW_ERRNO_SLOTS]; /* the errno of each slot (positive); 0: free */
+	__u64 errors_other; /* errors past the slots */
 };
 
 /*
@@ -147,12 +162,15 @@ struct tw_thread_stats {
 	__u32 ran; /* switched in at least once since we saw it */
 	__u32 tgid;
 	__u32 call; /* enum tw_call in flight, TW_CALL_NONE outside one */
-	__u32 calls_used; /* bit (1 << enum tw_call) for each call with an entry in call_stats */
+	__u32 __pad0; /* was the 32-bit calls_used: see calls_used[] below */
 	__u32 call_fd; /* enum tw_fd_kind of the call in flight */
 	__u32 sys_cur; /* syscall number + 1 of the syscall in flight, 0 outside one */
 	__u32 has_loop; /* the thread has an entry in loop_stats */
 	__u64 sys_ts; /* CLOCK_MONOTONIC ns of that syscall's entry (timed calls and gaps only) */
+	__u64 sys_blocked_ns; /* asleep so far inside the syscall in flight */
 	__u64 nsyscalls; /* syscalls entered (with syscall tracing on) */
+	/* bit nr for each syscall with an entry in call_stats: the harvest takes them */
+	__u64 calls_used[TW_SYSCALL_NR_MAX / 64];
 	/* the loop gap in progress: since a wait returned, until the next wait's entry */
 	__u64 gap_ts; /* when the wait returned; 0 outside a gap */
 	__u64 gap_oncpu; /* oncpu_ns, blocked_ns, runq_ns, nsyscalls at gap_ts */
@@ -168,6 +186,7 @@ struct tw_thread_stats {
 	__u64 start_ns; /* the task's start_time: tells a reused tid from its last owner */
 	__u64 oncpu_ns;
 	__u64 blocked_ns;
+	__u64 blocked_nosys_ns; /* of blocked_ns, asleep outside any syscall (page faults...) */
 	__u64 runq_ns;
 	__u64 vol_switches;
 	__u64 invol_switches;

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -30,6 +32,8 @@ static const char *const names[TW_CALL_NR] = {
 	[TW_CALL_CONNECT] = "connect",
 	[TW_CALL_ACCEPT] = "accept",
 	[TW_CALL_ACCEPT4] = "accept4",
+	[TW_CALL_FSYNC] = "fsync",
+	[TW_CALL_FDATASYNC] = "fdatasync",
 };
 
 const char *call_name(__u32 call)
@@ -103,20 +107,80 @@ void calls_fill_table(volatile __u8 *table, size_t n)
 	set(table, n, SYS_accept, TW_CALL_ACCEPT);
 #endif
 	set(table, n, SYS_accept4, TW_CALL_ACCEPT4);
+	set(table, n, SYS_fsync, TW_CALL_FSYNC);
+	set(table, n, SYS_fdatasync, TW_CALL_FDATASYNC);
 }
 
-static struct tw_call_rec *find(const struct tw_calls *c, __u32 call)
+static __u8 kind_table[TW_SYSCALL_NR_MAX];
+static pthread_once_t kind_once = PTHREAD_ONCE_INIT;
+
+static void kind_fill(void)
+{
+	calls_fill_table(kind_table, TW_SYSCALL_NR_MAX);
+}
+
+__u32 call_of(__u32 nr)
+{
+	pthread_once(&kind_once, kind_fill);
+	return nr < TW_SYSCALL_NR_MAX ? kind_table[nr] : TW_CALL_NONE;
+}
+
+const char *nr_name(__u32 nr, char buf[24])
+{
+	const char *name = syscall_name(nr);
+
+	if (name)
+		return name;
+	snprintf(buf, 24, "syscall_%u", nr);
+	return buf;
+}
+
+const char *errno_name(__u32 e, char buf[16])
+{
+	/* the kernel's restart codes (include/linux/errno.h): seen at sys_exit, never by a program */
+	static const char *const restart[] = {
+		"ERESTARTSYS", "ERESTARTNOINTR",	"ERESTARTNOHAND",
+		"ENOIOCTLCMD", "ERESTART_RESTARTBLOCK",
+	};
+	const char *name = e && e < 512 ? strerrorname_np((int)e) : NULL;
+
+	if (name)
+		return name;
+	if (e >= 512 && e < 512 + sizeof(restart) / sizeof(restart[0]))
+		return restart[e - 512];
+	snprintf(buf, 16, "E%u", e);
+	return buf;
+}
+
+enum tw_err_class errno_class(__u32 nr, __u32 e)
+{
+	/* EINTR, ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK */
+	if (e == EINTR || (e >= 512 && e <= 514) || e == 516)
+		return TW_ERR_INTERRUPTED;
+	if (e != ETIMEDOUT)
+		return TW_ERR_FAILURE;
+	/* a timed wait that timed out did what it was asked; a connect that did, failed */
+	if (nr == SYS_futex || nr == SYS_mq_timedsend || nr == SYS_mq_timedreceive)
+		return TW_ERR_TIMEDOUT;
+#ifdef SYS_futex_waitv
+	if (nr == SYS_futex_waitv)
+		return TW_ERR_TIMEDOUT;
+#endif
+	return TW_ERR_FAILURE;
+}
+
+static struct tw_call_rec *find(const struct tw_calls *c, __u32 nr)
 {
 	for (__u32 i = 0; i < c->n; i++)
-		if (c->v[i].call == call)
+		if (c->v[i].nr == nr)
 			return &c->v[i];
 	return NULL;
 }
 
-/* The record of call, inserted in order (zeroed) if absent. */
-static struct tw_call_rec *get(struct tw_calls *c, __u32 call)
+/* The record of nr, inserted in order (zeroed) if absent. */
+static struct tw_call_rec *get(struct tw_calls *c, __u32 nr)
 {
-	struct tw_call_rec *r = find(c, call), *nv;
+	struct tw_call_rec *r = find(c, nr), *nv;
 	__u32 at = 0;
 
 	if (r)
@@ -125,24 +189,93 @@ static struct tw_call_rec *get(struct tw_calls *c, __u32 call)
 	if (!nv)
 		return NULL;
 	c->v = nv;
-	while (at < c->n && c->v[at].call < call)
+	while (at < c->n && c->v[at].nr < nr)
 		at++;
 	memmove(&c->v[at + 1], &c->v[at], (c->n - at) * sizeof(*nv));
 	memset(&c->v[at], 0, sizeof(*nv));
-	c->v[at].call = call;
+	c->v[at].nr = nr;
 	c->n++;
 	return &c->v[at];
+}
+
+static int cmp_errno(const void *a, const void *b)
+{
+	const struct tw_errno_count *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n < y->n ? 1 : -1;
+	return (x->e > y->e) - (x->e < y->e);
+}
+
+void errnos_merge(struct tw_call_rec *r, const struct tw_call_rec *src, bool subtract)
+{
+	__u32 out = 0;
+
+	for (__u32 i = 0; i < src->nerrnos; i++) {
+		const struct tw_errno_count *s = &src->errnos[i];
+		__u32 k;
+
+		for (k = 0; k < r->nerrnos && r->errnos[k].e != s->e; k++)
+			;
+		if (k < r->nerrnos)
+			r->errnos[k].n += subtract ? -s->n : s->n;
+		else if (subtract)
+			r->errnos_other -= s->n; /* r had it among its others */
+		else if (r->nerrnos < TW_REC_ERRNOS)
+			r->errnos[r->nerrnos++] = *s;
+		else
+			r->errnos_other += s->n;
+	}
+	r->errnos_other += subtract ? -src->errnos_other : src->errnos_other;
+	for (__u32 k = 0; k < r->nerrnos; k++)
+		if (r->errnos[k].n)
+			r->errnos[out++] = r->errnos[k];
+	r->nerrnos = out;
+	qsort(r->errnos, r->nerrnos, sizeof(r->errnos[0]), cmp_errno);
+}
+
+/* The kernel's error counters as failures by errno, timeouts and interruptions. */
+static void set_errors(struct tw_call_rec *r, __u32 nr, const struct tw_call_stats *s)
+{
+	__u64 other = s->errors;
+
+	r->wouldblock = s->wouldblock;
+	r->timedout = 0;
+	r->interrupted = 0;
+	r->nerrnos = 0;
+	for (int i = 0; i < TW_ERRNO_SLOTS; i++) {
+		__u32 e = s->err_nr[i];
+
+		if (!e)
+			continue;
+		other -= s->err_count[i];
+		switch (errno_class(nr, e)) {
+		case TW_ERR_TIMEDOUT:
+			r->timedout += s->err_count[i];
+			break;
+		case TW_ERR_INTERRUPTED:
+			r->interrupted += s->err_count[i];
+			break;
+		default:
+			r->errnos[r->nerrnos].e = e;
+			r->errnos[r->nerrnos++].n = s->err_count[i];
+		}
+	}
+	/* errors = the slots' and errors_other; what is left is other, even if inconsistent */
+	r->errnos_other = other;
+	r->errors = s->errors - r->timedout - r->interrupted;
+	qsort(r->errnos, r->nerrnos, sizeof(r->errnos[0]), cmp_errno);
 }
 
 int calls_set(struct tw_calls *c, const struct tw_call_key *key, const struct tw_call_stats *s)
 {
 	struct tw_hist h = {};
 	struct tw_shist *packed;
-	struct tw_call_rec *r = find(c, key->call);
+	struct tw_call_rec *r = find(c, key->nr);
 	int err = 0;
 
-	/* unchanged since the last refresh: nothing to pack again */
-	if (r && r->count == s->count && r->total_ns == s->total_ns && r->errors == s->errors)
+	/* unchanged since the last refresh (every change counts a call): nothing to pack again */
+	if (r && r->count == s->count)
 		return 0;
 
 	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
@@ -150,22 +283,67 @@ int calls_set(struct tw_calls *c, const struct tw_call_key *key, const struct tw
 	packed = shist_pack(&h, &err);
 	if (err)
 		return err;
-	r = get(c, key->call);
+	r = get(c, key->nr);
 	if (!r) {
 		free(packed);
 		return -ENOMEM;
 	}
 	free(r->hist);
+	/* the call that was in flight is in the kernel's numbers now */
+	if (r->open && s->last_seq >= r->open_seq) {
+		r->open = false;
+		r->open_total_ns = r->open_blocked_ns = 0;
+	}
 	r->count = s->count;
-	r->errors = s->errors;
-	r->total_ns = s->total_ns;
+	set_errors(r, key->nr, s);
+	r->total_ns = s->total_ns + r->open_total_ns;
+	r->blocked_ns = s->blocked_ns + r->open_blocked_ns;
 	memcpy(r->fd_count, s->fd_count, sizeof(r->fd_count));
 	memcpy(r->fd_ns, s->fd_ns, sizeof(r->fd_ns));
 	r->hist = packed;
 	return 0;
 }
 
-/* r = a + sign * b, histograms included; a or b may be NULL. */
+int calls_set_open(struct tw_calls *c, __u32 nr, __u64 seq, __u64 total_ns, __u64 blocked_ns)
+{
+	struct tw_call_rec *r;
+
+	for (__u32 i = 0; i < c->n; i++) {
+		r = &c->v[i];
+		if (!r->open || (r->nr == nr && r->open_seq == seq))
+			continue;
+		/* no longer in flight: the kernel's entry has it, or will at the next read */
+		r->total_ns -= r->open_total_ns;
+		r->blocked_ns -= r->open_blocked_ns;
+		r->open = false;
+		r->open_total_ns = r->open_blocked_ns = 0;
+		if (!r->count) {
+			/* only ever seen in flight: nothing of it is left to show */
+			free(r->hist);
+			memmove(r, r + 1, (c->n - i - 1) * sizeof(*r));
+			c->n--;
+			i--;
+		}
+	}
+	if (nr == TW_NR_NONE || (!total_ns && !blocked_ns))
+		return 0;
+	r = get(c, nr);
+	if (!r)
+		return -ENOMEM;
+	if (!r->open) {
+		r->open = true;
+		r->open_seq = seq;
+	}
+	r->total_ns += total_ns - r->open_total_ns;
+	r->blocked_ns += blocked_ns - r->open_blocked_ns;
+	r->open_total_ns = total_ns;
+	r->open_blocked_ns = blocked_ns;
+	return 0;
+}
+
+#define SUM(f) ((a ? a->f : 0) + (subtract ? -(b ? b->f : 0) : (b ? b->f : 0)))
+
+/* r = a + sign * b, histograms included; a or b may be NULL, a may be r. */
 static int combine(struct tw_call_rec *r, const struct tw_call_rec *a, const struct tw_call_rec *b,
 		   bool subtract)
 {
@@ -187,18 +365,34 @@ static int combine(struct tw_call_rec *r, const struct tw_call_rec *a, const str
 		return err;
 	free(r->hist);
 	r->hist = packed;
-	r->count = (a ? a->count : 0) + (subtract ? -(b ? b->count : 0) : (b ? b->count : 0));
-	r->errors = (a ? a->errors : 0) + (subtract ? -(b ? b->errors : 0) : (b ? b->errors : 0));
-	r->total_ns =
-		(a ? a->total_ns : 0) + (subtract ? -(b ? b->total_ns : 0) : (b ? b->total_ns : 0));
+	r->count = SUM(count);
+	r->errors = SUM(errors);
+	r->wouldblock = SUM(wouldblock);
+	r->timedout = SUM(timedout);
+	r->interrupted = SUM(interrupted);
+	r->total_ns = SUM(total_ns);
+	r->blocked_ns = SUM(blocked_ns);
 	for (int k = 0; k < TW_FD_NR; k++) {
-		__u64 bc = b ? b->fd_count[k] : 0, bn = b ? b->fd_ns[k] : 0;
-
-		r->fd_count[k] = (a ? a->fd_count[k] : 0) + (subtract ? -bc : bc);
-		r->fd_ns[k] = (a ? a->fd_ns[k] : 0) + (subtract ? -bn : bn);
+		r->fd_count[k] = SUM(fd_count[k]);
+		r->fd_ns[k] = SUM(fd_ns[k]);
 	}
+	if (a && a != r) {
+		memcpy(r->errnos, a->errnos, sizeof(r->errnos));
+		r->nerrnos = a->nerrnos;
+		r->errnos_other = a->errnos_other;
+	} else if (!a) {
+		r->nerrnos = 0;
+		r->errnos_other = 0;
+	}
+	if (b)
+		errnos_merge(r, b, subtract);
+	/* a sum or a difference has nothing in flight of its own */
+	r->open = false;
+	r->open_seq = r->open_total_ns = r->open_blocked_ns = 0;
 	return 0;
 }
+
+#undef SUM
 
 int calls_copy(struct tw_calls *dst, const struct tw_calls *src)
 {
@@ -209,7 +403,7 @@ int calls_copy(struct tw_calls *dst, const struct tw_calls *src)
 int calls_add(struct tw_calls *dst, const struct tw_calls *src)
 {
 	for (__u32 i = 0; i < src->n; i++) {
-		struct tw_call_rec *r = get(dst, src->v[i].call);
+		struct tw_call_rec *r = get(dst, src->v[i].nr);
 		int err;
 
 		if (!r)
@@ -226,13 +420,14 @@ int calls_delta(struct tw_calls *dst, const struct tw_calls *cur, const struct t
 {
 	calls_free(dst);
 	for (__u32 i = 0; i < cur->n; i++) {
-		const struct tw_call_rec *m = find(mark, cur->v[i].call);
+		const struct tw_call_rec *m = find(mark, cur->v[i].nr);
 		struct tw_call_rec *r;
 		int err;
 
-		if (m && m->count == cur->v[i].count && m->total_ns == cur->v[i].total_ns)
+		if (m && m->count == cur->v[i].count && m->total_ns == cur->v[i].total_ns &&
+		    m->blocked_ns == cur->v[i].blocked_ns)
 			continue;
-		r = get(dst, cur->v[i].call);
+		r = get(dst, cur->v[i].nr);
 		if (!r)
 			return -ENOMEM;
 		err = combine(r, &cur->v[i], m, true);
@@ -251,21 +446,28 @@ void calls_free(struct tw_calls *c)
 	c->n = 0;
 }
 
+__u64 call_time_ns(const struct tw_call_rec *r)
+{
+	/* a timed call's wall time holds its sleep; an untimed one has only its sleep */
+	return r->total_ns > r->blocked_ns ? r->total_ns : r->blocked_ns;
+}
+
 static int cmp_total(const void *a, const void *b)
 {
 	const struct tw_call_rec *x = *(const struct tw_call_rec *const *)a;
 	const struct tw_call_rec *y = *(const struct tw_call_rec *const *)b;
+	__u64 tx = call_time_ns(x), ty = call_time_ns(y);
 
-	if (x->total_ns != y->total_ns)
-		return x->total_ns < y->total_ns ? 1 : -1;
-	return (x->call > y->call) - (x->call < y->call);
+	if (tx != ty)
+		return tx < ty ? 1 : -1;
+	return (x->nr > y->nr) - (x->nr < y->nr);
 }
 
-__u32 calls_by_total(const struct tw_calls *c, const struct tw_call_rec *out[TW_CALL_NR])
+__u32 calls_by_total(const struct tw_calls *c, const struct tw_call_rec *out[TW_SYSCALL_NR_MAX])
 {
 	__u32 n = 0;
 
-	for (__u32 i = 0; i < c->n && n < TW_CALL_NR; i++)
+	for (__u32 i = 0; i < c->n && n < TW_SYSCALL_NR_MAX; i++)
 		out[n++] = &c->v[i];
 	qsort(out, n, sizeof(const struct tw_call_rec *), cmp_total);
 	return n;

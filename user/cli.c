@@ -75,7 +75,9 @@ static const struct argp_option options[] = {
 	  "Live threads tracked in the kernel (default 16384)", 0 },
 	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Live processes tracked (default 4096)", 0 },
 	{ "max-calls", OPT_MAX_CALLS, "N", 0,
-	  "(thread, blocking call) pairs tracked in the kernel (default 16384)", 0 },
+	  "(thread, syscall) pairs tracked in the kernel: every call a thread slept in, and the "
+	  "timed calls (default 16384)",
+	  0 },
 	{ "syscalls", OPT_SYSCALLS, NULL, 0,
 	  "Trace syscalls system-wide too (default: only with -p, -t or a command)", 0 },
 	{ "no-syscalls", OPT_NO_SYSCALLS, NULL, 0,

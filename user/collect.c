@@ -158,18 +158,21 @@ int collect_on_event(void *ctx, void *data, size_t len)
 }
 
 /* The dead thread's per-call entries, found by the bits its thread entry kept. */
-static void harvest_calls(struct tw_collector *c, struct tw_thread *t, __u32 used)
+static void harvest_calls(struct tw_collector *c, struct tw_thread *t, const __u64 *used)
 {
 	const struct tw_call_stats *v = c->buf;
 
-	for (__u32 call = 1; call < TW_CALL_NR; call++) {
-		struct tw_call_key key = { .tid = t->tid, .call = call };
+	for (__u32 w = 0; w < TW_SYSCALL_NR_MAX / 64; w++) {
+		for (__u64 bits = used[w]; bits; bits &= bits - 1) {
+			struct tw_call_key key = { .tid = t->tid,
+						   .nr = w * 64 + (__u32)__builtin_ctzll(bits) };
 
-		if (!(used & (1U << call)) || bpf_map_lookup_elem(c->call_fd, &key, c->buf))
-			continue;
-		if (model_thread_call_fold(t, &key, v))
-			c->err = -ENOMEM;
-		bpf_map_delete_elem(c->call_fd, &key);
+			if (bpf_map_lookup_elem(c->call_fd, &key, c->buf))
+				continue;
+			if (model_thread_call_fold(t, &key, v))
+				c->err = -ENOMEM;
+			bpf_map_delete_elem(c->call_fd, &key);
+		}
 	}
 }
 
@@ -179,13 +182,13 @@ static void harvest_thread(struct tw_collector *c, struct tw_thread *t)
 	__u32 key = t->tid;
 
 	const struct tw_thread_stats *s = c->buf;
-	__u32 used;
+	__u64 used[TW_SYSCALL_NR_MAX / 64];
 
 	/* an entry a new thread with the same tid already owns is not ours to take */
 	if (!bpf_map_lookup_elem(c->thread_fd, &key, c->buf) && model_thread_owns(t, c->buf)) {
 		bool loop = s->has_loop;
 
-		used = s->calls_used;
+		memcpy(used, s->calls_used, sizeof(used));
 		if (model_thread_fold(t, c->buf, 0))
 			c->err = -ENOMEM;
 		bpf_map_delete_elem(c->thread_fd, &key);

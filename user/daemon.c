@@ -361,7 +361,8 @@ static void defaults(struct dopts *o)
 	o->cfg.blocked_ns = 1000 * 1000000ULL;
 	o->cfg.max_stalls = 0; /* logged as they come, never kept */
 	/*
-	 * A whole node with --syscalls: 10,000 threads use 2-4 calls each and
+	 * A whole node with --syscalls: 10,000 threads use 2-6 calls each (the
+	 * timed ones, and any other they slept in: mmap, openat, fsync...) and
 	 * thousands may poll (the CLI's 16,384 and 4,096 are for a few targets)
 	 */
 	o->cfg.max_calls = 65536;

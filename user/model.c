@@ -16,6 +16,7 @@ void rec_add_to(struct tw_thread_totals *out, const struct tw_thread_rec *r)
 {
 	out->oncpu_ns += r->oncpu_ns;
 	out->blocked_ns += r->blocked_ns;
+	out->blocked_nosys_ns += r->blocked_nosys_ns;
 	out->runq_ns += r->runq_ns;
 	out->vol_switches += r->vol_switches;
 	out->invol_switches += r->invol_switches;
@@ -46,6 +47,7 @@ int rec_store(struct tw_thread_rec *r, const struct tw_thread_totals *t)
 	free(r->runq);
 	r->oncpu_ns = t->oncpu_ns;
 	r->blocked_ns = t->blocked_ns;
+	r->blocked_nosys_ns = t->blocked_nosys_ns;
 	r->runq_ns = t->runq_ns;
 	r->vol_switches = t->vol_switches;
 	r->invol_switches = t->invol_switches;
@@ -59,6 +61,7 @@ void thread_totals_add(struct tw_thread_totals *dst, const struct tw_thread_tota
 {
 	dst->oncpu_ns += src->oncpu_ns;
 	dst->blocked_ns += src->blocked_ns;
+	dst->blocked_nosys_ns += src->blocked_nosys_ns;
 	dst->runq_ns += src->runq_ns;
 	dst->vol_switches += src->vol_switches;
 	dst->invol_switches += src->invol_switches;
@@ -292,10 +295,30 @@ static void fold_scalars(struct tw_thread_rec *r, const struct tw_thread_stats *
 {
 	r->oncpu_ns = with_open(s, TW_ST_ONCPU, s->oncpu_ns, now_ns);
 	r->blocked_ns = with_open(s, TW_ST_BLOCKED, s->blocked_ns, now_ns);
+	/* the open blocked interval belongs to the syscall in flight, if any (bpf/sched.bpf.c) */
+	r->blocked_nosys_ns = s->sys_cur ? s->blocked_nosys_ns
+					 : with_open(s, TW_ST_BLOCKED, s->blocked_nosys_ns, now_ns);
 	r->runq_ns = with_open(s, TW_ST_RUNQ, s->runq_ns, now_ns);
 	r->vol_switches = s->vol_switches;
 	r->invol_switches = s->invol_switches;
 	r->threads_created = s->threads_created;
+}
+
+/*
+ * The syscall in flight into its call's record, so that interval reports
+ * split a long call across the intervals it spans: its entry-to-exit time so
+ * far (timed calls; a dead thread's ended at its exit) and its sleep so far.
+ */
+static int fold_open_call(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns)
+{
+	__u64 until = t->alive ? now_ns : t->exit_ns, total = 0;
+
+	if (!s->sys_cur)
+		return calls_set_open(&t->tot.calls, TW_NR_NONE, 0, 0, 0);
+	if (s->call && s->sys_ts && until > s->sys_ts)
+		total = until - s->sys_ts;
+	return calls_set_open(&t->tot.calls, s->sys_cur - 1, s->nsyscalls, total,
+			      with_open(s, TW_ST_BLOCKED, s->sys_blocked_ns, now_ns));
 }
 
 int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns)
@@ -314,7 +337,7 @@ int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u6
 	 */
 	if (now_ns && t->folded && s->state == t->live_state && s->state_ts == t->live_state_ts) {
 		fold_scalars(&t->tot, s, open_until);
-		return 0;
+		return fold_open_call(t, s, open_until);
 	}
 	memset(&tot, 0, sizeof(tot));
 	hist_fold(&tot.blocked, s->blocked_hist);
@@ -322,6 +345,8 @@ int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u6
 	err = rec_store(&t->tot, &tot);
 	if (!err)
 		fold_scalars(&t->tot, s, open_until);
+	if (!err)
+		err = fold_open_call(t, s, open_until);
 	/* model_thread_live() records state and state_ts next, when refreshing */
 	t->folded = !err && now_ns;
 	return err;

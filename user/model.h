@@ -21,6 +21,7 @@
 struct tw_thread_totals {
 	__u64 oncpu_ns;
 	__u64 blocked_ns;
+	__u64 blocked_nosys_ns; /* of blocked_ns, outside any syscall (page faults...) */
 	__u64 runq_ns;
 	__u64 vol_switches;
 	__u64 invol_switches;
@@ -36,6 +37,7 @@ struct tw_thread_totals {
 struct tw_thread_rec {
 	__u64 oncpu_ns;
 	__u64 blocked_ns;
+	__u64 blocked_nosys_ns;
 	__u64 runq_ns;
 	__u64 vol_switches;
 	__u64 invol_switches;
@@ -177,7 +179,9 @@ struct tw_thread *model_apply_event(struct tw_model *m, const struct tw_event *e
  * Replace a thread's totals with its kernel entry. For a live thread the
  * off-CPU or on-CPU interval in progress counts up to now_ns, so interval
  * reports partition time even for a thread asleep across several of them
- * (its histogram sample still comes when the interval ends).
+ * (its histogram sample still comes when the interval ends). So does the
+ * syscall in flight, in its call's record: its time so far (timed calls)
+ * and its sleep so far; its count and sample come when it returns.
  */
 int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns);
 /* Replace one call's numbers of a thread with its kernel entry. */

@@ -18,11 +18,26 @@
 #define PROM_LE_STEP 3
 #define PROM_LE_N 10
 
+/*
+ * Calls with series of their own per group, most time first; the group's
+ * other calls are added into call="other". Failures by errno likewise: the
+ * most frequent few, then errno="other". docs/metrics.md counts the series.
+ */
+#define PROM_TOP_CALLS 16
+#define PROM_TOP_ERRNOS 3
+
 struct gcall {
+	struct tw_call_rec r; /* its counters and errnos (r.hist unused) */
 	struct tw_hist h;
-	__u64 count;
-	__u64 errors;
-	__u64 total_ns;
+	__u64 time_ns; /* each record's call_time_ns(), added up */
+	bool other; /* the calls past the top PROM_TOP_CALLS */
+};
+
+/* A group's calls by syscall number: at[nr] is 1 + the index in v, 0 if absent. */
+struct gcalls {
+	struct gcall *v;
+	__u32 n, cap;
+	__u16 at[TW_SYSCALL_NR_MAX];
 };
 
 struct pgroup {
@@ -32,10 +47,11 @@ struct pgroup {
 	__u64 nprocs;
 	__u64 threads, peak, created, exited, fail[TW_FAIL_NR], forked, fork_fail;
 	__u64 oncpu_ns, blocked_ns, runq_ns, blocked_now;
+	__u64 blocked_nosys_ns;
 	__u64 loops, stalled_now, stalls, stall_causes[3];
 	__u64 gap_count, gap_sum;
 	struct tw_hist blocked, runq, gap;
-	struct gcall *calls; /* [TW_CALL_NR], allocated when the group has calls */
+	struct gcalls *calls; /* allocated when the group has calls */
 };
 
 static const char *const cause_names[3] = { "oncpu", "blocked", "runq" };
@@ -151,21 +167,112 @@ static void group_labels(FILE *f, const struct pgroup *g, enum tw_prom_by by, bo
 	label(f, first, "container", c->container, TW_NAME_LEN);
 }
 
+static void gcalls_free(struct gcalls *gc)
+{
+	if (gc)
+		free(gc->v);
+	free(gc);
+}
+
+/* The group's entry for syscall nr, added if absent; NULL when out of memory. */
+static struct gcall *gcall_get(struct gcalls *gc, __u32 nr)
+{
+	if (nr >= TW_SYSCALL_NR_MAX)
+		nr = 0;
+	if (!gc->at[nr]) {
+		if (gc->n == gc->cap) {
+			__u32 ncap = gc->cap ? gc->cap * 2 : 16;
+			struct gcall *nv = realloc(gc->v, ncap * sizeof(*nv));
+
+			if (!nv)
+				return NULL;
+			gc->v = nv;
+			gc->cap = ncap;
+		}
+		memset(&gc->v[gc->n], 0, sizeof(gc->v[0]));
+		gc->v[gc->n].r.nr = nr;
+		gc->at[nr] = (__u16)++gc->n;
+	}
+	return &gc->v[gc->at[nr] - 1];
+}
+
+/* c's counters += r's (r.hist is not read) */
+static void gcall_add(struct gcall *c, const struct tw_call_rec *r)
+{
+	c->r.count += r->count;
+	c->r.errors += r->errors;
+	c->r.wouldblock += r->wouldblock;
+	c->r.timedout += r->timedout;
+	c->r.interrupted += r->interrupted;
+	c->r.total_ns += r->total_ns;
+	c->r.blocked_ns += r->blocked_ns;
+	errnos_merge(&c->r, r, false);
+}
+
+/* dst += src, call by call */
+static void gcalls_merge(struct gcalls *dst, const struct gcalls *src)
+{
+	for (__u32 i = 0; i < src->n; i++) {
+		struct gcall *c = gcall_get(dst, src->v[i].r.nr);
+
+		if (!c)
+			return;
+		gcall_add(c, &src->v[i].r);
+		c->time_ns += src->v[i].time_ns;
+		hist_add(&c->h, &src->v[i].h);
+	}
+}
+
+static int cmp_gcall(const void *a, const void *b)
+{
+	const struct gcall *x = a, *y = b;
+
+	if (x->time_ns != y->time_ns)
+		return x->time_ns < y->time_ns ? 1 : -1;
+	return (x->r.nr > y->r.nr) - (x->r.nr < y->r.nr);
+}
+
+/* Most time first, and the calls past PROM_TOP_CALLS added into one "other" (at[] is stale). */
+static void gcalls_cut(struct gcalls *gc)
+{
+	struct gcall *o;
+
+	if (!gc)
+		return;
+	qsort(gc->v, gc->n, sizeof(gc->v[0]), cmp_gcall);
+	if (gc->n <= PROM_TOP_CALLS + 1)
+		return;
+	o = &gc->v[PROM_TOP_CALLS];
+	o->other = true;
+	for (__u32 i = PROM_TOP_CALLS + 1; i < gc->n; i++) {
+		gcall_add(o, &gc->v[i].r);
+		o->time_ns += gc->v[i].time_ns;
+		hist_add(&o->h, &gc->v[i].h);
+	}
+	gc->n = PROM_TOP_CALLS + 1;
+}
+
+/* call="NAME" (or "other") for the group's c-th call, in buf */
+static void call_label(char *buf, size_t len, const struct gcalls *gc, __u32 c)
+{
+	char nb[24];
+
+	snprintf(buf, len, "call=\"%s\"", gc->v[c].other ? "other" : nr_name(gc->v[c].r.nr, nb));
+}
+
 static void add_calls(struct pgroup *g, const struct tw_calls *c)
 {
 	for (__u32 i = 0; i < c->n; i++) {
-		const struct tw_call_rec *r = &c->v[i];
 		struct gcall *gc;
 
-		if (r->call >= TW_CALL_NR)
-			continue;
-		if (!g->calls && !(g->calls = calloc(TW_CALL_NR, sizeof(*g->calls))))
+		if (!g->calls && !(g->calls = calloc(1, sizeof(*g->calls))))
 			return; /* out of memory: the group shows no calls this time */
-		gc = &g->calls[r->call];
-		gc->count += r->count;
-		gc->errors += r->errors;
-		gc->total_ns += r->total_ns;
-		shist_add_to(&gc->h, r->hist);
+		gc = gcall_get(g->calls, c->v[i].nr);
+		if (!gc)
+			return;
+		gcall_add(gc, &c->v[i]);
+		gc->time_ns += call_time_ns(&c->v[i]);
+		shist_add_to(&gc->h, c->v[i].hist);
 	}
 }
 
@@ -184,6 +291,7 @@ static void add_proc(struct pgroup *g, const struct tw_proc_view *pv)
 	g->fork_fail += pt->fork_fail;
 	g->oncpu_ns += pv->sum.oncpu_ns;
 	g->blocked_ns += pv->sum.blocked_ns;
+	g->blocked_nosys_ns += pv->sum.blocked_nosys_ns;
 	g->runq_ns += pv->sum.runq_ns;
 	hist_add(&g->blocked, &pv->sum.blocked);
 	hist_add(&g->runq, &pv->sum.runq);
@@ -218,6 +326,7 @@ static void merge(struct pgroup *dst, const struct pgroup *src)
 	dst->fork_fail += src->fork_fail;
 	dst->oncpu_ns += src->oncpu_ns;
 	dst->blocked_ns += src->blocked_ns;
+	dst->blocked_nosys_ns += src->blocked_nosys_ns;
 	dst->runq_ns += src->runq_ns;
 	dst->blocked_now += src->blocked_now;
 	dst->loops += src->loops;
@@ -231,14 +340,9 @@ static void merge(struct pgroup *dst, const struct pgroup *src)
 	hist_add(&dst->runq, &src->runq);
 	hist_add(&dst->gap, &src->gap);
 	if (src->calls) {
-		if (!dst->calls && !(dst->calls = calloc(TW_CALL_NR, sizeof(*dst->calls))))
+		if (!dst->calls && !(dst->calls = calloc(1, sizeof(*dst->calls))))
 			return;
-		for (int c = 0; c < TW_CALL_NR; c++) {
-			dst->calls[c].count += src->calls[c].count;
-			dst->calls[c].errors += src->calls[c].errors;
-			dst->calls[c].total_ns += src->calls[c].total_ns;
-			hist_add(&dst->calls[c].h, &src->calls[c].h);
-		}
+		gcalls_merge(dst->calls, src->calls);
 	}
 }
 
@@ -337,9 +441,12 @@ static void hist_series(FILE *f, const char *name, const struct pgroup *g, enum 
 
 #define EACH_GROUP(i) for (size_t(i) = 0; (i) < ng; (i)++)
 
-static void write_groups(FILE *f, const struct pgroup *gs, size_t ng, enum tw_prom_by by)
+static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by by, bool syscalls)
 {
 	char extra[64];
+
+	EACH_GROUP(i)
+	gcalls_cut(gs[i].calls);
 
 #define GAUGE_OR_COUNTER(name, type, help, field)                               \
 	do {                                                                    \
@@ -392,29 +499,82 @@ static void write_groups(FILE *f, const struct pgroup *gs, size_t ng, enum tw_pr
 	GAUGE_OR_COUNTER("threadwatch_threads_blocked_now", "gauge",
 			 "Threads asleep right now for --blocked-ms or more.", blocked_now);
 	header(f, "threadwatch_syscall_seconds", "histogram",
-	       "Latency of blocking syscalls by call (with --syscalls).");
+	       "Syscalls by call (with --syscalls): entry to exit for the timed calls, time "
+	       "asleep for any other call that slept.");
 	EACH_GROUP(i)
 	{
-		for (__u32 c = 1; gs[i].calls && c < TW_CALL_NR; c++) {
-			const struct gcall *gc = &gs[i].calls[c];
+		for (__u32 c = 0; gs[i].calls && c < gs[i].calls->n; c++) {
+			const struct gcall *gc = &gs[i].calls->v[c];
 
-			if (!gc->count)
-				continue;
-			snprintf(extra, sizeof(extra), "call=\"%s\"", call_name(c));
+			call_label(extra, sizeof(extra), gs[i].calls, c);
 			hist_series(f, "threadwatch_syscall_seconds", &gs[i], by, extra, &gc->h,
-				    gc->total_ns, gc->count);
+				    gc->time_ns, gc->r.count);
 		}
 	}
-	header(f, "threadwatch_syscall_errors_total", "counter",
-	       "Blocking syscalls that returned an error, by call.");
+	header(f, "threadwatch_syscall_blocked_seconds_total", "counter",
+	       "Time asleep inside syscalls, by call (a thread's blocked time is this plus "
+	       "threadwatch_blocked_outside_syscalls_seconds_total).");
 	EACH_GROUP(i)
 	{
-		for (__u32 c = 1; gs[i].calls && c < TW_CALL_NR; c++) {
-			if (!gs[i].calls[c].count)
-				continue;
-			snprintf(extra, sizeof(extra), "call=\"%s\"", call_name(c));
-			series(f, "threadwatch_syscall_errors_total", &gs[i], by, extra);
-			fprintf(f, " %llu\n", (unsigned long long)gs[i].calls[c].errors);
+		for (__u32 c = 0; gs[i].calls && c < gs[i].calls->n; c++) {
+			call_label(extra, sizeof(extra), gs[i].calls, c);
+			series(f, "threadwatch_syscall_blocked_seconds_total", &gs[i], by, extra);
+			fprintf(f, " %.9f\n", gs[i].calls->v[c].r.blocked_ns / 1e9);
+		}
+	}
+	header(f, "threadwatch_blocked_outside_syscalls_seconds_total", "counter",
+	       "Time asleep outside any syscall: page faults, signal stops (with --syscalls).");
+	EACH_GROUP(i)
+	{
+		if (!syscalls)
+			break;
+		series(f, "threadwatch_blocked_outside_syscalls_seconds_total", &gs[i], by, NULL);
+		fprintf(f, " %.9f\n", gs[i].blocked_nosys_ns / 1e9);
+	}
+	header(f, "threadwatch_syscall_errors_total", "counter",
+	       "Syscalls that failed, by call and errno (not would-block results, timeouts of "
+	       "timed waits or interruptions by a signal).");
+	EACH_GROUP(i)
+	{
+		for (__u32 c = 0; gs[i].calls && c < gs[i].calls->n; c++) {
+			const struct tw_call_rec *r = &gs[i].calls->v[c].r;
+			char lab[128], ebuf[16];
+			__u64 shown = 0;
+
+			call_label(extra, sizeof(extra), gs[i].calls, c);
+			for (__u32 k = 0; k < r->nerrnos && k < PROM_TOP_ERRNOS; k++) {
+				snprintf(lab, sizeof(lab), "%s,errno=\"%s\"", extra,
+					 errno_name(r->errnos[k].e, ebuf));
+				series(f, "threadwatch_syscall_errors_total", &gs[i], by, lab);
+				fprintf(f, " %llu\n", (unsigned long long)r->errnos[k].n);
+				shown += r->errnos[k].n;
+			}
+			if (r->errors > shown) {
+				snprintf(lab, sizeof(lab), "%s,errno=\"other\"", extra);
+				series(f, "threadwatch_syscall_errors_total", &gs[i], by, lab);
+				fprintf(f, " %llu\n", (unsigned long long)(r->errors - shown));
+			}
+		}
+	}
+	header(f, "threadwatch_syscall_results_total", "counter",
+	       "Syscall error returns that are not failures, by call and result: wouldblock "
+	       "(EAGAIN, EINPROGRESS, EALREADY), timedout (a timed wait's ETIMEDOUT), "
+	       "interrupted (EINTR, or restarted after a signal).");
+	EACH_GROUP(i)
+	{
+		for (__u32 c = 0; gs[i].calls && c < gs[i].calls->n; c++) {
+			const struct tw_call_rec *r = &gs[i].calls->v[c].r;
+			const __u64 vals[3] = { r->wouldblock, r->timedout, r->interrupted };
+			static const char *const results[3] = { "wouldblock", "timedout",
+								"interrupted" };
+			char lab[128];
+
+			call_label(extra, sizeof(extra), gs[i].calls, c);
+			for (int k = 0; k < 3; k++) {
+				snprintf(lab, sizeof(lab), "%s,result=\"%s\"", extra, results[k]);
+				series(f, "threadwatch_syscall_results_total", &gs[i], by, lab);
+				fprintf(f, " %llu\n", (unsigned long long)vals[k]);
+			}
 		}
 	}
 	GAUGE_OR_COUNTER("threadwatch_loops", "gauge",
@@ -537,16 +697,16 @@ int report_prom(FILE *f, const struct tw_view *v, const struct tw_prom_opts *o,
 
 		for (size_t i = o->top_k; i < ng; i++) {
 			merge(&other, &gs[i]);
-			free(gs[i].calls);
+			gcalls_free(gs[i].calls);
 		}
 		nother = ng - o->top_k;
 		ng = o->top_k;
 		gs[ng++] = other;
 	}
-	write_groups(f, gs, ng, o->by);
+	write_groups(f, gs, ng, o->by, v->o.syscalls);
 	write_agent(f, v, a, nother, v->nprocs, nthreads);
 	for (size_t i = 0; i < ng; i++)
-		free(gs[i].calls);
+		gcalls_free(gs[i].calls);
 	free(gs);
 	free(keys);
 	free(order);

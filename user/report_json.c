@@ -62,26 +62,42 @@ static void json_comm(struct json *j, const char *comm)
 	json_strn(j, comm, strnlen(comm, TASK_COMM_LEN));
 }
 
-/* Longest total first: the call a thread waits in most leads. */
+/* Most time first: the call a thread waits in most leads. */
 static void json_calls(struct json *j, const struct tw_calls *c)
 {
-	const struct tw_call_rec *order[TW_CALL_NR] = { 0 };
+	const struct tw_call_rec *order[TW_SYSCALL_NR_MAX] = { 0 };
 	__u32 n = calls_by_total(c, order);
+	char buf[24];
 
 	json_key(j, "syscalls");
 	json_arr_begin(j);
 	for (__u32 i = 0; i < n; i++) {
+		const struct tw_call_rec *r = order[i];
+		__u32 kind = call_of(r->nr);
+
 		json_obj_begin(j);
-		json_kstr(j, "name", call_name(order[i]->call));
-		json_ku64(j, "count", order[i]->count);
-		json_ku64(j, "errors", order[i]->errors);
-		json_ku64(j, "total_ns", order[i]->total_ns);
-		json_shist(j, "hist", order[i]->hist);
-		if (TW_CALL_HAS_FD(order[i]->call)) {
+		json_kstr(j, "name", nr_name(r->nr, buf));
+		json_kbool(j, "timed", kind != TW_CALL_NONE);
+		json_ku64(j, "count", r->count);
+		json_ku64(j, "errors", r->errors);
+		json_key(j, "errnos");
+		json_obj_begin(j);
+		for (__u32 k = 0; k < r->nerrnos; k++)
+			json_ku64(j, errno_name(r->errnos[k].e, buf), r->errnos[k].n);
+		if (r->errnos_other)
+			json_ku64(j, "other", r->errnos_other);
+		json_obj_end(j);
+		json_ku64(j, "wouldblock", r->wouldblock);
+		json_ku64(j, "timedout", r->timedout);
+		json_ku64(j, "interrupted", r->interrupted);
+		json_ku64(j, "total_ns", r->total_ns);
+		json_ku64(j, "blocked_ns", r->blocked_ns);
+		json_shist(j, "hist", r->hist);
+		if (TW_CALL_HAS_FD(kind)) {
 			json_key(j, "fd");
 			json_obj_begin(j);
 			for (__u32 k = 0; k < TW_FD_NR; k++)
-				json_ku64(j, fd_kind_name(k), order[i]->fd_count[k]);
+				json_ku64(j, fd_kind_name(k), r->fd_count[k]);
 			json_obj_end(j);
 		}
 		json_obj_end(j);
@@ -89,7 +105,7 @@ static void json_calls(struct json *j, const struct tw_calls *c)
 	json_arr_end(j);
 }
 
-static void json_row(struct json *j, const struct tw_row *r)
+static void json_row(struct json *j, const struct tw_row *r, bool syscalls)
 {
 	json_obj_begin(j);
 	json_key(j, "tid");
@@ -108,6 +124,11 @@ static void json_row(struct json *j, const struct tw_row *r)
 	json_kbool(j, "alive", r->alive);
 	json_ku64(j, "oncpu_ns", r->t.oncpu_ns);
 	json_ku64(j, "blocked_ns", r->t.blocked_ns);
+	json_key(j, "blocked_outside_syscalls_ns");
+	if (syscalls)
+		json_u64(j, r->t.blocked_nosys_ns);
+	else
+		json_null(j);
 	json_ku64(j, "runq_ns", r->t.runq_ns);
 	json_ku64(j, "vol_switches", r->t.vol_switches);
 	json_ku64(j, "invol_switches", r->t.invol_switches);
@@ -202,9 +223,10 @@ static void json_blocked(struct json *j, const struct tw_blocked_view *b, const 
 	json_obj_end(j);
 }
 
-static void json_proc(struct json *j, const struct tw_proc_view *pv, double duration_s,
-		      const struct tw_clock *c)
+static void json_proc(struct json *j, const struct tw_proc_view *pv, const struct tw_view *v)
 {
+	const struct tw_clock *c = &v->o.clock;
+	double duration_s = v->o.duration_s;
 	const struct tw_proc *p = pv->p;
 	const struct tw_proc_totals *pt = &pv->pt;
 
@@ -225,12 +247,18 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, double dura
 	json_ku64(j, "processes_forked", pt->procs_forked);
 	json_ku64(j, "fork_failures", pt->fork_fail);
 	json_kdouble(j, "create_rate_per_s", duration_s > 0 ? pt->threads_created / duration_s : 0);
+	json_ku64(j, "blocked_ns", pv->sum.blocked_ns);
+	json_key(j, "blocked_outside_syscalls_ns");
+	if (v->o.syscalls)
+		json_u64(j, pv->sum.blocked_nosys_ns);
+	else
+		json_null(j);
 	json_hist(j, "first_run_hist", &pt->first_run);
 	json_hist(j, "lifetime_hist", &pt->lifetime);
 	json_key(j, "threads");
 	json_arr_begin(j);
 	for (size_t i = 0; i < pv->nrows; i++)
-		json_row(j, &pv->rows[i]);
+		json_row(j, &pv->rows[i], v->o.syscalls);
 	json_arr_end(j);
 	json_key(j, "loops");
 	json_arr_begin(j);
@@ -271,7 +299,7 @@ int report_json(FILE *f, const struct tw_view *v)
 	json_key(&j, "processes");
 	json_arr_begin(&j);
 	for (size_t i = 0; i < v->nprocs; i++)
-		json_proc(&j, &v->procs[i], v->o.duration_s, &v->o.clock);
+		json_proc(&j, &v->procs[i], v);
 	json_arr_end(&j);
 	json_obj_end(&j);
 	fputc('\n', f);

@@ -24,19 +24,38 @@ static const char *printable(char out[TASK_COMM_LEN + 2], const char *comm)
 	return printable_n(out, comm, TASK_COMM_LEN - 1);
 }
 
-/* "futex 5.7s, read 10ms": the row's two blocking calls with the most time. */
-static void top_calls(char *out, size_t len, const struct tw_calls *c)
+/*
+ * "flock 1.4s, wait4 700ms": the row's two blocking calls with the most time,
+ * where sleeping outside any syscall (page faults...) competes as "no syscall".
+ */
+static void top_calls(char *out, size_t len, const struct tw_calls *c, __u64 nosys_ns)
 {
-	const struct tw_call_rec *order[TW_CALL_NR] = { 0 };
-	__u32 n = calls_by_total(c, order);
-	char t[16];
+	const struct tw_call_rec *order[TW_SYSCALL_NR_MAX] = { 0 };
+	__u32 n = calls_by_total(c, order), k = 0;
+	bool nosys = nosys_ns > 0;
+	char t[16], buf[24];
 	int at = 0;
 
 	out[0] = '\0';
-	for (__u32 i = 0; i < n && i < 2 && order[i]->total_ns; i++) {
-		int w = snprintf(out + at, len - (size_t)at, "%s%s %s", i ? ", " : "",
-				 call_name(order[i]->call),
-				 fmt_ns(t, sizeof(t), order[i]->total_ns));
+	for (__u32 i = 0; i < 2; i++) {
+		const char *name;
+		__u64 ns;
+		int w;
+
+		if (nosys && (k >= n || nosys_ns > call_time_ns(order[k]))) {
+			name = "(no syscall)";
+			ns = nosys_ns;
+			nosys = false;
+		} else if (k < n) {
+			name = nr_name(order[k]->nr, buf);
+			ns = call_time_ns(order[k++]);
+		} else {
+			break;
+		}
+		if (!ns)
+			break;
+		w = snprintf(out + at, len - (size_t)at, "%s%s %s", i ? ", " : "", name,
+			     fmt_ns(t, sizeof(t), ns));
 
 		if (w < 0 || (size_t)w >= len - (size_t)at)
 			break;
@@ -44,11 +63,38 @@ static void top_calls(char *out, size_t len, const struct tw_calls *c)
 	}
 }
 
-/* The blocking calls of all rows, longest total first, with their latency percentiles. */
+/* "ECONNREFUSED 3, ENETUNREACH 1; timed out 2": a call's error returns other than would-block */
+static void errno_line(FILE *f, const struct tw_call_rec *r)
+{
+	char buf[24], ebuf[16];
+	const char *sep = "";
+
+	if (!r->errors && !r->timedout && !r->interrupted)
+		return;
+	fprintf(f, "  %-16s ", nr_name(r->nr, buf));
+	for (__u32 k = 0; k < r->nerrnos; k++, sep = ", ")
+		fprintf(f, "%s%s %llu", sep, errno_name(r->errnos[k].e, ebuf),
+			(unsigned long long)r->errnos[k].n);
+	if (r->errnos_other) {
+		fprintf(f, "%sother %llu", sep, (unsigned long long)r->errnos_other);
+		sep = ", ";
+	}
+	if (r->timedout) {
+		fprintf(f, "%stimed out %llu", sep, (unsigned long long)r->timedout);
+		sep = ", ";
+	}
+	if (r->interrupted)
+		fprintf(f, "%sinterrupted %llu", sep, (unsigned long long)r->interrupted);
+	fputc('\n', f);
+}
+
+/* The blocking calls of all rows, most time first, with their latency percentiles. */
 static void text_calls(FILE *f, const struct tw_proc_view *pv)
 {
-	const struct tw_call_rec *order[TW_CALL_NR] = { 0 };
+	const struct tw_call_rec *order[TW_SYSCALL_NR_MAX] = { 0 };
 	struct tw_calls sum = {};
+	bool errs = false;
+	char buf[24];
 	__u32 n;
 
 	for (size_t i = 0; i < pv->nrows; i++)
@@ -56,11 +102,15 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv)
 			break;
 	n = calls_by_total(&sum, order);
 	if (n)
-		fprintf(f, "  blocking calls, all threads:\n  %-16s %9s %7s %10s %9s %9s %9s\n",
-			"CALL", "COUNT", "ERRORS", "TOTAL", "P50", "P99", "MAX<");
+		fprintf(f,
+			"  blocking calls, all threads (TOTAL: entry to exit, timed calls only; "
+			"P50..MAX: of TOTAL, or of BLOCKED for the others):\n"
+			"  %-16s %9s %7s %9s %10s %10s %9s %9s %9s\n",
+			"CALL", "COUNT", "ERRORS", "WOULDBLK", "BLOCKED", "TOTAL", "P50", "P99",
+			"MAX<");
 	for (__u32 k = 0; k < n; k++) {
 		const struct tw_call_rec *r = order[k];
-		char t[16], p50[16], p99[16], mx[16];
+		char t[16], b[16], p50[16], p99[16], mx[16];
 		struct tw_hist h = {};
 		unsigned int last = 0;
 
@@ -68,12 +118,20 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv)
 		for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
 			if (h.slot[i])
 				last = i;
-		fprintf(f, "  %-16s %9llu %7llu %10s %9s %9s %9s\n", call_name(r->call),
+		errs |= r->errors || r->timedout || r->interrupted;
+		/* a call seen only in flight (or inside exit) has no sample yet */
+		fprintf(f, "  %-16s %9llu %7llu %9llu %10s %10s %9s %9s %9s\n", nr_name(r->nr, buf),
 			(unsigned long long)r->count, (unsigned long long)r->errors,
-			fmt_ns(t, sizeof(t), r->total_ns),
-			fmt_ns(p50, sizeof(p50), hist_percentile(&h, 0.5)),
-			fmt_ns(p99, sizeof(p99), hist_percentile(&h, 0.99)),
-			fmt_ns(mx, sizeof(mx), hist_hi(last)));
+			(unsigned long long)r->wouldblock, fmt_ns(b, sizeof(b), r->blocked_ns),
+			call_of(r->nr) ? fmt_ns(t, sizeof(t), r->total_ns) : "-",
+			r->count ? fmt_ns(p50, sizeof(p50), hist_percentile(&h, 0.5)) : "-",
+			r->count ? fmt_ns(p99, sizeof(p99), hist_percentile(&h, 0.99)) : "-",
+			r->count ? fmt_ns(mx, sizeof(mx), hist_hi(last)) : "-");
+	}
+	if (errs) {
+		fprintf(f, "  errors by errno (would-block results are not errors):\n");
+		for (__u32 k = 0; k < n; k++)
+			errno_line(f, order[k]);
 	}
 	if (n)
 		fputc('\n', f);
@@ -209,6 +267,11 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 	fprintf(f, "  on CPU %s, blocked %s, run-queue wait %s\n",
 		fmt_ns(a, sizeof(a), pv->sum.oncpu_ns), fmt_ns(b, sizeof(b), pv->sum.blocked_ns),
 		fmt_ns(c, sizeof(c), pv->sum.runq_ns));
+	if (v->o.syscalls)
+		fprintf(f,
+			"  blocked in syscalls %s, blocked outside syscalls (page faults...) %s\n",
+			fmt_ns(a, sizeof(a), pv->sum.blocked_ns - pv->sum.blocked_nosys_ns),
+			fmt_ns(b, sizeof(b), pv->sum.blocked_nosys_ns));
 	text_now(f, pv, v);
 	if (pv->nrows) {
 		fprintf(f, "\n  %-8s %-16s %5s %10s %10s %10s %9s %9s  %s\n",
@@ -221,7 +284,8 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 
 		char most[64];
 
-		top_calls(most, sizeof(most), &r->t.calls);
+		top_calls(most, sizeof(most), &r->t.calls,
+			  v->o.syscalls ? r->t.blocked_nosys_ns : 0);
 		snprintf(id, sizeof(id), "%u", r->tid ? r->tid : r->nthreads);
 		fprintf(f, "  %-8s %-16s %5s %10s %10s %10s %9llu %9llu  %s\n", id,
 			r->pattern[0] ? printable_n(comm, r->pattern, sizeof(r->pattern))

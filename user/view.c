@@ -15,6 +15,7 @@ static void thread_totals_sub(struct tw_thread_totals *d, const struct tw_thread
 {
 	d->oncpu_ns = a->oncpu_ns - b->oncpu_ns;
 	d->blocked_ns = a->blocked_ns - b->blocked_ns;
+	d->blocked_nosys_ns = a->blocked_nosys_ns - b->blocked_nosys_ns;
 	d->runq_ns = a->runq_ns - b->runq_ns;
 	d->vol_switches = a->vol_switches - b->vol_switches;
 	d->invol_switches = a->invol_switches - b->invol_switches;

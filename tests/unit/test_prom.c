@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 /* The daemon's pieces that need no kernel: pruning the model, the Prometheus exposition. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include "cgroup.h"
 #include "model.h"
 #include "prom.h"
@@ -115,6 +117,66 @@ TEST(prom_top_k_other_and_labels)
 	out = render(&m, &po);
 	CHECK(strstr(out, "threadwatch_threads{comm=\"tiny\"} 1\n") != NULL);
 	CHECK(strstr(out, "pid=") == NULL);
+	free(out);
+	model_free(&m);
+}
+
+/*
+ * Calls by syscall name: failures by errno (the top few, then "other"),
+ * would-block apart, the blocked time; past PROM_TOP_CALLS (16) calls a
+ * group's others are added into call="other".
+ */
+TEST(prom_calls_errnos_and_top_calls)
+{
+	struct tw_prom_opts po = { .by = TW_PROM_PROCESS, .top_k = 10 };
+	struct tw_call_stats s = {};
+	struct tw_model m;
+	struct tw_thread *t;
+	char *out, want[96], nb[24];
+
+	CHECK(SYS_connect >= 20);
+	model_init(&m, false);
+	t = model_thread_born(&m, 10, 10, "app");
+	s.count = 30;
+	s.total_ns = 5000000000ULL; /* most time: listed first */
+	s.hist[20] = 30;
+	s.wouldblock = 20;
+	s.errors = 10;
+	s.err_nr[0] = ECONNREFUSED;
+	s.err_count[0] = 4;
+	s.err_nr[1] = ENETUNREACH;
+	s.err_count[1] = 3;
+	s.err_nr[2] = EHOSTUNREACH;
+	s.err_count[2] = 1;
+	s.err_nr[3] = EINTR; /* not a failure */
+	s.err_count[3] = 1;
+	s.errors_other = 1;
+	CHECK(!model_thread_call_fold(t, &(struct tw_call_key){ .tid = 10, .nr = SYS_connect },
+				      &s));
+	/* 19 untimed calls that slept 1 us each, and one of 2 us (none is connect) */
+	for (__u32 nr = 0; nr < 20; nr++) {
+		struct tw_call_stats u = { .count = 1, .blocked_ns = nr == 19 ? 2000 : 1000 };
+
+		u.hist[10] = 1;
+		CHECK(!model_thread_call_fold(t, &(struct tw_call_key){ .tid = 10, .nr = nr }, &u));
+	}
+	out = render(&m, &po);
+	CHECK(strstr(out, "threadwatch_syscall_errors_total{pid=\"10\",comm=\"app\","
+			  "call=\"connect\",errno=\"ECONNREFUSED\"} 4\n") != NULL);
+	CHECK(strstr(out, "call=\"connect\",errno=\"EHOSTUNREACH\"} 1\n") != NULL);
+	/* past the top 3 errnos, and errors_other: 10 - 1 (EINTR) - 4 - 3 - 1 */
+	CHECK(strstr(out, "call=\"connect\",errno=\"other\"} 1\n") != NULL);
+	CHECK(strstr(out, "call=\"connect\",errno=\"EINTR\"") == NULL);
+	CHECK(strstr(out, "threadwatch_syscall_results_total{pid=\"10\",comm=\"app\","
+			  "call=\"connect\",result=\"wouldblock\"} 20\n") != NULL);
+	CHECK(strstr(out, "call=\"connect\",result=\"interrupted\"} 1\n") != NULL);
+	snprintf(want, sizeof(want), "call=\"%s\"} 0.000002000\n", nr_name(19, nb));
+	CHECK(strstr(out, want) != NULL);
+	/* 21 calls: 16 of their own (ties by number), the other 5 (1 us each) in one */
+	CHECK(strstr(out, "threadwatch_syscall_blocked_seconds_total{pid=\"10\",comm=\"app\","
+			  "call=\"other\"} 0.000005000\n") != NULL);
+	CHECK(strstr(out, "threadwatch_syscall_seconds_count{pid=\"10\",comm=\"app\","
+			  "call=\"other\"} 5\n") != NULL);
 	free(out);
 	model_free(&m);
 }
