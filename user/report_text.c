@@ -48,23 +48,19 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv)
 	n = calls_by_total(&sum, order);
 	if (n)
 		fprintf(f, "  blocking calls, all threads:\n  %-16s %9s %7s %10s %9s %9s %9s\n",
-			"CALL", "COUNT", "ERRORS", "TOTAL", "P50", "P99", "MAX<");
+			"CALL", "COUNT", "ERRORS", "TOTAL", "P50", "P99", "MAX");
 	for (__u32 k = 0; k < n; k++) {
 		const struct tw_call_rec *r = order[k];
 		char t[16], p50[16], p99[16], mx[16];
 		struct tw_hist h = {};
-		unsigned int last = 0;
 
 		shist_add_to(&h, r->hist);
-		for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
-			if (h.slot[i])
-				last = i;
 		fprintf(f, "  %-16s %9llu %7llu %10s %9s %9s %9s\n", call_name(r->call),
 			(unsigned long long)r->count, (unsigned long long)r->errors,
 			fmt_ns(t, sizeof(t), r->total_ns),
 			fmt_ns(p50, sizeof(p50), hist_percentile(&h, 0.5)),
 			fmt_ns(p99, sizeof(p99), hist_percentile(&h, 0.99)),
-			fmt_ns(mx, sizeof(mx), hist_hi(last)));
+			fmt_ns(mx, sizeof(mx), h.max));
 	}
 	if (n)
 		fputc('\n', f);

@@ -156,6 +156,7 @@ static void set_thread(struct tw_thread *t, __u64 blocked, __u64 runq)
 	tot.blocked_ns = blocked;
 	tot.runq_ns = runq;
 	tot.blocked.slot[hist_slot_of(blocked)] = 1;
+	tot.blocked.min = tot.blocked.max = blocked;
 	CHECK(!rec_store(&t->tot, &tot));
 }
 
@@ -300,7 +301,12 @@ TEST(json_report_shape)
 	CHECK(strstr(buf, "\"threads_created\":4") != NULL);
 	CHECK(strstr(buf, "\"create_rate_per_s\":2") != NULL);
 	CHECK(strstr(buf, "\"comm\":\"w\\\"\\n\\ufffd\"") != NULL);
-	CHECK(strstr(buf, "\"blocked_hist\":[[134217728,268435456,1]]") != NULL);
+	/* 200 ms: the bucket (2^27.5, 2^27.75] ns holds the integers [189812532, 225726413) */
+	CHECK(strstr(buf, "\"blocked_hist\":[[189812532,225726413,1]]") != NULL);
+	CHECK(strstr(buf, "\"blocked_min_ns\":200000000,\"blocked_max_ns\":200000000,"
+			  "\"blocked_p50_ns\":200000000,\"blocked_p99_ns\":200000000,") != NULL);
+	CHECK(strstr(buf, "\"hist_schema\":{\"schema\":2,\"zero_threshold_ns\":64,"
+			  "\"overflow_above_ns\":4398046511104}") != NULL);
 	CHECK(buf[len - 1] == '\n' && !memchr(buf, '\n', len - 1));
 	free(buf);
 	view_free(&v);
@@ -383,7 +389,8 @@ TEST(loop_stalls_kept_counted_and_interval)
 	ls.iterations = 10;
 	ls.stalls = 1;
 	ls.gap_max_ns = 300;
-	ls.gap_hist[8] = 10;
+	ls.gap_min_inv = ~280ULL;
+	ls.gap_hist[hist_slot_of(300)] = 10;
 	CHECK(!model_loop_fold(t, &ls));
 	CHECK(!model_mark(&m));
 	e.tid = 9;
@@ -394,7 +401,8 @@ TEST(loop_stalls_kept_counted_and_interval)
 	ls.iterations = 15;
 	ls.stalls = 3;
 	ls.gap_max_ns = 400;
-	ls.gap_hist[8] = 15;
+	ls.gap_hist[hist_slot_of(300)] = 14;
+	ls.gap_hist[hist_slot_of(400)] = 1;
 	CHECK(!model_loop_fold(t, &ls));
 	CHECK(!view_build(&v, &m, &o));
 	CHECK_EQ(v.procs[0].nloops, 1);
@@ -402,7 +410,11 @@ TEST(loop_stalls_kept_counted_and_interval)
 	CHECK_EQ(v.procs[0].loops[0].lt.stalls, 2);
 	CHECK_EQ(v.procs[0].loops[0].nstalls, 1);
 	CHECK_EQ(v.procs[0].loops[0].stalls[0].duration_ns, 400);
-	CHECK_EQ(loop_gap_percentile(&v.procs[0].loops[0], 0.99), 400); /* capped by the max */
+	/* the interval's 5 gaps: its longest is the run's new max, exact; p99 is rank 5, the max */
+	CHECK_EQ(v.procs[0].loops[0].lt.gap_max_ns, 400);
+	CHECK_EQ(loop_gap_percentile(&v.procs[0].loops[0], 0.99), 400);
+	CHECK(loop_gap_percentile(&v.procs[0].loops[0], 0.5) >= 280);
+	CHECK(loop_gap_percentile(&v.procs[0].loops[0], 0.5) < hist_hi(hist_slot_of(300)));
 	view_free(&v);
 	model_free(&m);
 }
