@@ -68,7 +68,7 @@ __u64 hist_percentile(const struct tw_hist *h, double p);
 /*
  * A histogram stored as its non-empty buckets only: what the model keeps per
  * thread (a storm leaves tens of thousands of dead threads with a bucket or
- * two each, where a full histogram takes 320 bytes). NULL is the empty one.
+ * two each, where a full histogram takes 1184 bytes). NULL is the empty one.
  */
 struct tw_shist {
 	__u32 n;

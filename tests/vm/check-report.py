@@ -220,7 +220,7 @@ def check_report(rep, mode, a, errs, notes, body):
             elif isinstance(rn, int) and rn > 1.2 * target:
                 # Slow emulation: the read() took longer than asked; the tool saw it.
                 notes.append(f"{tw}: read() took {rn / 1e6:.1f} ms (asked {a.ms} ms); "
-                             f"blocked_max_ns {mx / 1e6:.1f} ms matches the real duration")
+                             f"blocked_max_ns {mx / 1e6:.1f} ms (the rest of it waited for a CPU)")
     return attach
 
 
