@@ -126,6 +126,47 @@ TEST(fold_thread_and_open_interval)
 	model_free(&m);
 }
 
+/* The kernel's u32 bucket counts wrap; the model's 64-bit ones keep counting, extremes exact. */
+TEST(fold_wraps_u32_counts)
+{
+	struct tw_thread_stats s = {};
+	struct tw_call_stats cs = {};
+	struct tw_call_key key = { .tid = 2, .call = TW_CALL_READ };
+	struct tw_hist h = {};
+	struct tw_model m;
+	struct tw_thread *t;
+	unsigned int k = hist_slot_of(5000);
+
+	model_init(&m, false);
+	t = model_thread_born(&m, 1, 2, "x");
+	s.blocked_hist[k] = 0xfffffff0u;
+	s.blocked_max_ns = 5100;
+	s.blocked_min_inv = ~4900ULL;
+	s.state_ts = 1;
+	CHECK(!model_thread_fold(t, &s, 10));
+	s.blocked_hist[k] = 0x10; /* 0x20 more samples: past 2^32 */
+	s.blocked_max_ns = 5200;
+	s.state_ts = 2;
+	CHECK(!model_thread_fold(t, &s, 20));
+	CHECK(t->tot.blocked && t->tot.blocked->n == 1);
+	CHECK_EQ(t->tot.blocked->b[0].count, (1ULL << 32) + 0x10);
+	CHECK(t->tot.blocked->min == 4900 && t->tot.blocked->max == 5200);
+	/* a call's histogram the same way */
+	cs.count = 0xfffffff0u;
+	cs.hist[k] = 0xfffffff0u;
+	cs.max_ns = 5000;
+	cs.min_inv = ~5000ULL;
+	CHECK(!model_thread_call_fold(t, &key, &cs));
+	cs.count = (1ULL << 32) + 0x10;
+	cs.hist[k] = 0x10;
+	CHECK(!model_thread_call_fold(t, &key, &cs));
+	CHECK(t->tot.calls.n == 1 && t->tot.calls.v[0].hist);
+	shist_add_to(&h, t->tot.calls.v[0].hist);
+	CHECK_EQ(hist_count(&h), cs.count);
+	CHECK_EQ(hist_percentile(&h, 0.5), 5000);
+	model_free(&m);
+}
+
 TEST(percpu_fold_sums_cpus)
 {
 	struct tw_proc_stats ps[2] = {};
