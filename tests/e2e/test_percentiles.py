@@ -50,7 +50,7 @@ def test_fixed_sleeps_and_reads(require_bpf, tmp_path):
     cp, wl, ctx = run_timed(require_bpf, tmp_path)
     objs, _ = twtest.parse_report(cp.stdout, ctx)
     rep = twtest.final_report(objs, ctx)
-    twtest.assert_no_loss(rep, ctx, allow=("switch_in_unseen",))
+    twtest.assert_no_loss(rep, ctx)
     assert rep["hist_schema"] == {"schema": 2, "zero_threshold_ns": 64,
                                   "overflow_above_ns": 2 ** 42}, ctx
     threads = twtest.threads_by_tid(twtest.find_proc(rep, wl["pid"], ctx))
