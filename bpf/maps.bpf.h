@@ -29,8 +29,10 @@
  * Default map sizes; user space resizes them from --max-threads and
  * --max-procs before load. The thread map holds live threads only: user
  * space deletes a dead thread's entry once it has read its totals. It is
- * preallocated (~910 bytes an entry: 16384 entries take 15 MiB) because
- * allocating in the scheduler hot path fails under thread storms.
+ * preallocated (1472-byte values, two 146-bucket u32 histograms of 584 bytes
+ * each; ~1550 bytes an entry with the hash's own: 16384 entries take 25 MB;
+ * 832-byte values and 14.8 MB with log2 u64 histograms) because allocating in
+ * the scheduler hot path fails under thread storms.
  */
 #define TW_DEF_MAX_THREADS 16384 /* 2x a busy 200-process VM's live threads */
 #define TW_DEF_MAX_PROCS 4096
@@ -56,7 +58,10 @@ TW_EXTERN struct {
 	__type(value, struct tw_thread_stats);
 } thread_stats SEC(".maps");
 
-/* 504-byte values: 16384 entries (8 MiB) hold ~4 calls each for 4096 threads */
+/*
+ * 784-byte values (a 146-bucket u32 histogram, 584 bytes; 424-byte values with
+ * log2 u64): 16384 entries (13.5 MB) hold ~4 calls each for 4096 threads
+ */
 #define TW_DEF_MAX_CALLS 16384
 
 TW_EXTERN struct {
@@ -66,7 +71,7 @@ TW_EXTERN struct {
 	__type(value, struct tw_call_stats);
 } call_stats SEC(".maps");
 
-/* 400-byte values: 4096 loops take 1.6 MiB */
+/* 640-byte values (368 with log2 u64 histograms): 4096 loops take 2.9 MB */
 #define TW_DEF_MAX_LOOPS 4096
 
 TW_EXTERN struct {
@@ -78,7 +83,8 @@ TW_EXTERN struct {
 
 /*
  * Per-CPU: every thread of a process updates its entry, from every CPU at
- * once. Entries are few (processes), allocated on demand.
+ * once. Entries are few (processes), allocated on demand: 1224 bytes a CPU
+ * (two u32 histograms; 696 with log2 u64).
  */
 TW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);

@@ -31,6 +31,7 @@ static __always_inline void end_offcpu(struct tw_thread_stats *st, __u64 now)
 	if (st->state == TW_ST_RUNQ) {
 		st->runq_ns += delta;
 		st->runq_hist[hist_slot(delta)] += 1;
+		hist_extremes(&st->runq_max_ns, &st->runq_min_inv, delta);
 	} else if (st->state == TW_ST_BLOCKED) {
 		st->blocked_ns += delta;
 		/*
@@ -42,6 +43,7 @@ static __always_inline void end_offcpu(struct tw_thread_stats *st, __u64 now)
 		else
 			st->blocked_nosys_ns += delta;
 		st->blocked_hist[hist_slot(delta)] += 1;
+		hist_extremes(&st->blocked_max_ns, &st->blocked_min_inv, delta);
 	}
 }
 

@@ -192,9 +192,8 @@ static __always_inline void gap_end(struct tw_thread_stats *st, __u32 tid, __u32
 	if (ls) {
 		ls->iterations++;
 		ls->gap_total_ns += gap;
-		if (gap > ls->gap_max_ns)
-			ls->gap_max_ns = gap;
 		ls->gap_hist[hist_slot(gap)]++;
+		hist_extremes(&ls->gap_max_ns, &ls->gap_min_inv, gap);
 		if (gap >= stall_ns)
 			ls->stalls++;
 	}
@@ -263,10 +262,12 @@ static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, 
 	if (!call) {
 		/* untimed: its sample is the time it slept */
 		cs->hist[hist_slot(blocked)]++;
+		hist_extremes(&cs->max_ns, &cs->min_inv, blocked);
 		return;
 	}
 	cs->total_ns += wall;
 	cs->hist[hist_slot(wall)]++;
+	hist_extremes(&cs->max_ns, &cs->min_inv, wall);
 	if (TW_CALL_HAS_FD(call)) {
 		/*
 		 * a mask, not a compare: the 6.1 verifier lost the bounds of a

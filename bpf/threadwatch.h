@@ -9,11 +9,31 @@
 #define TASK_COMM_LEN 16
 
 /*
- * log2 histograms of nanoseconds: slot i counts values in [2^i, 2^(i+1)),
- * slot 0 counts [0, 2). 40 slots reach 2^40 ns (18 minutes); longer values
- * are clamped into the last slot.
+ * Histograms of nanoseconds in the bucket schema of Prometheus native
+ * histograms, schema 2: four buckets per power of two, bucket bounds 2^(k/4)
+ * ns, each bucket (2^((k-1)/4), 2^(k/4)] (upper bound included, as
+ * Prometheus has it). The bounds nest into powers of two, so log2 and
+ * classic `le` buckets are exact sums of these. Slot 0 is the zero bucket
+ * [0, 2^TW_HIST_LO_SHIFT]; slot s in 1..TW_HIST_SLOTS-2 is Prometheus bucket
+ * index s + 4 * TW_HIST_LO_SHIFT; the last slot counts everything above
+ * 2^TW_HIST_HI_SHIFT ns (73 minutes). Counts are __u32 in the kernel, to
+ * keep the per-thread entry within twice its log2 size; user space folds
+ * them into 64-bit counts (user/hist.c: hist_fold_u32()).
  */
-#define TW_HIST_SLOTS 40
+#define TW_HIST_SCHEMA 2
+#define TW_HIST_PER_POW2 4 /* 2^TW_HIST_SCHEMA */
+#define TW_HIST_LO_SHIFT 6 /* zero bucket: [0, 64] ns */
+#define TW_HIST_HI_SHIFT 42 /* overflow bucket: above 2^42 ns */
+#define TW_HIST_SLOTS (TW_HIST_PER_POW2 * (TW_HIST_HI_SHIFT - TW_HIST_LO_SHIFT) + 2)
+/*
+ * floor(2^(63 + j/4)) + 1 for j = 1, 2, 3: a value normalised to bit 63, m,
+ * is above 2^(e + j/4) exactly when m >= TW_HIST_Cj (the bounds are
+ * irrational, so no integer equals one). Computed with integer roots:
+ * isqrt(isqrt(2^253)) + 1, isqrt(2^127) + 1, isqrt(isqrt(2^255)) + 1.
+ */
+#define TW_HIST_C1 0x9837f0518db8a970ULL
+#define TW_HIST_C2 0xb504f333f9de6485ULL
+#define TW_HIST_C3 0xd744fccad69d6af5ULL
 
 /* -p takes at most this many PIDs; they are compared in the first lines of every handler. */
 #define TW_MAX_TARGETS 16
@@ -114,7 +134,9 @@ struct tw_call_stats {
 	__u64 total_ns; /* timed calls: entry to exit */
 	__u64 fd_count[TW_FD_NR]; /* read/write family: calls by fd kind */
 	__u64 fd_ns[TW_FD_NR]; /* and their time */
-	__u64 hist[TW_HIST_SLOTS]; /* timed calls: entry to exit; others: time asleep */
+	__u64 max_ns; /* the longest sample (below), exact */
+	__u64 min_inv; /* ~ the shortest: a zeroed entry holds "none yet", one compare keeps it */
+	__u32 hist[TW_HIST_SLOTS]; /* timed calls: entry to exit; others: time asleep */
 	__u64 blocked_ns; /* asleep inside the call: the scheduler's blocked intervals */
 	__u64 wouldblock; /* returned -EAGAIN, -EINPROGRESS or -EALREADY (not in errors) */
 	__u64 last_seq; /* the thread's nsyscalls at the last call accounted: its entry */
@@ -137,7 +159,8 @@ struct tw_loop_stats {
 	__u64 stalls; /* gaps of stall_ns or more, exact even when their events are lost */
 	__u64 gap_total_ns;
 	__u64 gap_max_ns;
-	__u64 gap_hist[TW_HIST_SLOTS];
+	__u64 gap_min_inv; /* ~ the shortest gap (see min_inv in struct tw_call_stats) */
+	__u32 gap_hist[TW_HIST_SLOTS];
 };
 
 /* Thread-creation failures, by the errno the clone family returned. */
@@ -191,8 +214,13 @@ struct tw_thread_stats {
 	__u64 vol_switches;
 	__u64 invol_switches;
 	__u64 threads_created; /* threads this thread created */
-	__u64 blocked_hist[TW_HIST_SLOTS];
-	__u64 runq_hist[TW_HIST_SLOTS];
+	/* exact extremes of the samples in the histograms (min as ~min, see struct tw_call_stats) */
+	__u64 blocked_max_ns;
+	__u64 blocked_min_inv;
+	__u64 runq_max_ns;
+	__u64 runq_min_inv;
+	__u32 blocked_hist[TW_HIST_SLOTS];
+	__u32 runq_hist[TW_HIST_SLOTS];
 };
 
 /* Per process, per CPU (BPF_MAP_TYPE_PERCPU_HASH keyed by tgid). */
@@ -202,8 +230,8 @@ struct tw_proc_stats {
 	__u64 procs_forked; /* new processes (clone without CLONE_THREAD) */
 	__u64 thread_fail[TW_FAIL_NR]; /* failed thread creations by errno */
 	__u64 fork_fail; /* failed process creations */
-	__u64 first_run_hist[TW_HIST_SLOTS]; /* thread creation -> first time on CPU */
-	__u64 lifetime_hist[TW_HIST_SLOTS]; /* thread creation -> exit */
+	__u32 first_run_hist[TW_HIST_SLOTS]; /* thread creation -> first time on CPU */
+	__u32 lifetime_hist[TW_HIST_SLOTS]; /* thread creation -> exit */
 };
 
 enum tw_event_type {

@@ -278,8 +278,10 @@ int calls_set(struct tw_calls *c, const struct tw_call_key *key, const struct tw
 	if (r && r->count == s->count)
 		return 0;
 
-	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
-		h.slot[i] = s->hist[i];
+	/* the record's 64-bit counts, for the kernel's 32-bit ones to fold into */
+	if (r)
+		shist_add_to(&h, r->hist);
+	hist_fold_u32(&h, s->hist, s->max_ns, s->min_inv);
 	packed = shist_pack(&h, &err);
 	if (err)
 		return err;

@@ -17,6 +17,13 @@
  */
 #define TW_HARVEST_DELAY_NS 50000000ULL /* 50 ms */
 #define TW_BATCH 256 /* map entries a lookup syscall */
+/*
+ * The kernel counts histogram buckets in 32 bits (bpf/threadwatch.h) and the
+ * model folds them into 64 (hist_fold_u32()), which is right while fewer than
+ * 2^32 samples land in one bucket between two refreshes: refresh at least this
+ * often (2^32 in 60 s is 71 million switches a second of one thread).
+ */
+#define TW_FOLD_EVERY_NS (60 * 1000000000ULL)
 
 struct tw_collector {
 	struct tw_model *m;

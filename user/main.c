@@ -56,6 +56,7 @@ struct run {
 	bool have_child;
 	__u64 start_ns;
 	__u64 last_report_ns;
+	__u64 last_fold_ns; /* the last refresh (TW_FOLD_EVERY_NS) */
 	bool out_broken;
 };
 
@@ -148,6 +149,7 @@ static int run_loop(struct run *r)
 	int err;
 
 	r->last_report_ns = r->start_ns;
+	r->last_fold_ns = r->start_ns;
 	while (!exiting && !r->out_broken) {
 		/*
 		 * The BPF side wakes us only when the buffer fills up (see emit() in
@@ -182,6 +184,15 @@ static int run_loop(struct run *r)
 				err = report(r, false, now);
 			if (err)
 				return err;
+			r->last_fold_ns = now;
+		}
+		/* without -i (or a long one), fold the kernel's 32-bit counts before one wraps */
+		if (now - r->last_fold_ns >= TW_FOLD_EVERY_NS) {
+			ring_buffer__consume(r->rb);
+			err = collect_refresh(&r->col, now);
+			if (err)
+				return err;
+			r->last_fold_ns = now;
 		}
 	}
 	return 0;

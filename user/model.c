@@ -278,12 +278,6 @@ struct tw_thread *model_apply_event(struct tw_model *m, const struct tw_event *e
 	return t;
 }
 
-static void hist_fold(struct tw_hist *dst, const __u64 *slots)
-{
-	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
-		dst->slot[i] += slots[i];
-}
-
 /* Time in state `st` up to now: the kernel's total plus the interval still open. */
 static __u64 with_open(const struct tw_thread_stats *s, __u32 st, __u64 total, __u64 now_ns)
 {
@@ -339,9 +333,10 @@ int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u6
 		fold_scalars(&t->tot, s, open_until);
 		return fold_open_call(t, s, open_until);
 	}
-	memset(&tot, 0, sizeof(tot));
-	hist_fold(&tot.blocked, s->blocked_hist);
-	hist_fold(&tot.runq, s->runq_hist);
+	/* the record's own 64-bit counts, for the kernel's 32-bit ones to fold into */
+	rec_expand(&t->tot, &tot);
+	hist_fold_u32(&tot.blocked, s->blocked_hist, s->blocked_max_ns, s->blocked_min_inv);
+	hist_fold_u32(&tot.runq, s->runq_hist, s->runq_max_ns, s->runq_min_inv);
 	err = rec_store(&t->tot, &tot);
 	if (!err)
 		fold_scalars(&t->tot, s, open_until);
@@ -375,8 +370,7 @@ int model_loop_fold(struct tw_thread *t, const struct tw_loop_stats *s)
 	l->tot.stalls = s->stalls;
 	l->tot.gap_total_ns = s->gap_total_ns;
 	l->tot.gap_max_ns = s->gap_max_ns;
-	memset(&l->tot.gap, 0, sizeof(l->tot.gap));
-	hist_fold(&l->tot.gap, s->gap_hist);
+	hist_fold_u32(&l->tot.gap, s->gap_hist, s->gap_max_ns, s->gap_min_inv);
 	return 0;
 }
 
@@ -466,8 +460,11 @@ bool model_thread_owns(const struct tw_thread *t, const struct tw_thread_stats *
 void model_proc_fold(struct tw_proc *p, const struct tw_proc_stats *percpu, int ncpu)
 {
 	struct tw_proc_totals *tot = &p->tot;
+	/* the per-CPU 32-bit counts add up modulo 2^32, which is all the fold needs */
+	__u32 first_run[TW_HIST_SLOTS] = { 0 }, lifetime[TW_HIST_SLOTS] = { 0 };
 
-	memset(tot, 0, sizeof(*tot));
+	tot->threads_created = tot->threads_exited = tot->procs_forked = tot->fork_fail = 0;
+	memset(tot->thread_fail, 0, sizeof(tot->thread_fail));
 	for (int c = 0; c < ncpu; c++) {
 		const struct tw_proc_stats *s = &percpu[c];
 
@@ -477,9 +474,16 @@ void model_proc_fold(struct tw_proc *p, const struct tw_proc_stats *percpu, int 
 		for (int i = 0; i < TW_FAIL_NR; i++)
 			tot->thread_fail[i] += s->thread_fail[i];
 		tot->fork_fail += s->fork_fail;
-		hist_fold(&tot->first_run, s->first_run_hist);
-		hist_fold(&tot->lifetime, s->lifetime_hist);
+		for (unsigned int i = 0; i < TW_HIST_SLOTS; i++) {
+			first_run[i] += s->first_run_hist[i];
+			lifetime[i] += s->lifetime_hist[i];
+		}
 	}
+	/* no extremes in the kernel for these two: the outermost buckets' bounds */
+	hist_fold_u32(&tot->first_run, first_run, 0, 0);
+	hist_fold_u32(&tot->lifetime, lifetime, 0, 0);
+	hist_bound_extremes(&tot->first_run);
+	hist_bound_extremes(&tot->lifetime);
 }
 
 int model_mark(struct tw_model *m)

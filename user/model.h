@@ -73,7 +73,7 @@ struct tw_loop_totals {
 	__u64 iterations;
 	__u64 stalls; /* exact, from the kernel's counter */
 	__u64 gap_total_ns;
-	__u64 gap_max_ns; /* since the run started, in interval reports too */
+	__u64 gap_max_ns; /* the longest gap, exact (gap.max holds it too) */
 	struct tw_hist gap;
 };
 

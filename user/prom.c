@@ -13,7 +13,10 @@
 #include "prom.h"
 #include "report.h"
 
-/* Histogram bounds: 2^10, 2^13, ... 2^37 ns (1 us to 137 s), then +Inf. */
+/*
+ * Histogram bounds: 2^10, 2^13, ... 2^37 ns (1 us to 137 s), then +Inf, each
+ * an exact sum of the kernel's schema-2 buckets, which end on every power of two.
+ */
 #define PROM_LE_FIRST 10
 #define PROM_LE_STEP 3
 #define PROM_LE_N 10
@@ -416,9 +419,11 @@ static void hist_series(FILE *f, const char *name, const struct pgroup *g, enum 
 	unsigned int slot = 0;
 
 	for (int k = 0; k < PROM_LE_N; k++) {
-		unsigned int bound = PROM_LE_FIRST + k * PROM_LE_STEP; /* values < 2^bound ns */
+		unsigned int bound = PROM_LE_FIRST + k * PROM_LE_STEP; /* values <= 2^bound ns */
+		/* the fine buckets nest: slot 4 (bound - LO) is the last to end at or below 2^bound */
+		unsigned int end = TW_HIST_PER_POW2 * (bound - TW_HIST_LO_SHIFT) + 1;
 
-		for (; slot < bound && slot < TW_HIST_SLOTS; slot++)
+		for (; slot < end && slot < TW_HIST_SLOTS; slot++)
 			cum += h->slot[slot];
 		snprintf(lab, sizeof(lab), "%s%sle=\"%.12g\"", extra ? extra : "",
 			 extra && extra[0] ? "," : "", (double)(1ULL << bound) / 1e9);

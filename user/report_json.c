@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include "json.h"
 #include "report.h"
@@ -56,6 +57,27 @@ static void json_shist(struct json *j, const char *key, const struct tw_shist *h
 	json_arr_end(j);
 }
 
+/* PREFIXmin_ns, PREFIXmax_ns, PREFIXp50_ns, PREFIXp99_ns of a packed histogram (0 if empty) */
+static void json_extremes(struct json *j, const char *prefix, const struct tw_shist *s)
+{
+	static const char *const names[4] = { "min_ns", "max_ns", "p50_ns", "p99_ns" };
+	struct tw_hist h = {};
+	__u64 v[4] = { 0 };
+	char key[32];
+
+	if (s) {
+		shist_add_to(&h, s);
+		v[0] = h.min;
+		v[1] = h.max;
+		v[2] = hist_percentile(&h, 0.5);
+		v[3] = hist_percentile(&h, 0.99);
+	}
+	for (int k = 0; k < 4; k++) {
+		snprintf(key, sizeof(key), "%s%s", prefix, names[k]);
+		json_ku64(j, key, v[k]);
+	}
+}
+
 static void json_comm(struct json *j, const char *comm)
 {
 	json_key(j, "comm");
@@ -92,6 +114,7 @@ static void json_calls(struct json *j, const struct tw_calls *c)
 		json_ku64(j, "interrupted", r->interrupted);
 		json_ku64(j, "total_ns", r->total_ns);
 		json_ku64(j, "blocked_ns", r->blocked_ns);
+		json_extremes(j, "", r->hist);
 		json_shist(j, "hist", r->hist);
 		if (TW_CALL_HAS_FD(kind)) {
 			json_key(j, "fd");
@@ -133,7 +156,9 @@ static void json_row(struct json *j, const struct tw_row *r, bool syscalls)
 	json_ku64(j, "vol_switches", r->t.vol_switches);
 	json_ku64(j, "invol_switches", r->t.invol_switches);
 	json_ku64(j, "threads_created", r->t.threads_created);
+	json_extremes(j, "blocked_", r->t.blocked);
 	json_shist(j, "blocked_hist", r->t.blocked);
+	json_extremes(j, "runq_", r->t.runq);
 	json_shist(j, "runq_hist", r->t.runq);
 	json_calls(j, &r->t.calls);
 	json_obj_end(j);
@@ -200,6 +225,7 @@ static void json_loop(struct json *j, const struct tw_loop_view *l, const struct
 	json_ku64(j, "gap_p50_ns", loop_gap_percentile(l, 0.5));
 	json_ku64(j, "gap_p99_ns", loop_gap_percentile(l, 0.99));
 	json_ku64(j, "gap_max_ns", l->lt.gap_max_ns);
+	json_ku64(j, "gap_min_ns", h->min);
 	json_hist(j, "gap_hist", h);
 	json_ku64(j, "stall_count", l->lt.stalls + (l->ongoing ? 1 : 0));
 	json_key(j, "stalls");
@@ -286,6 +312,13 @@ int report_json(FILE *f, const struct tw_view *v)
 	json_ku64(&j, "start_mono_ns", v->o.span_start_ns);
 	json_kdouble(&j, "duration_s", v->o.duration_s);
 	json_kstr(&j, "attach", v->o.attach);
+	/* what a reader needs to rebuild every histogram's bucket bounds (docs/json.md) */
+	json_key(&j, "hist_schema");
+	json_obj_begin(&j);
+	json_ku64(&j, "schema", TW_HIST_SCHEMA);
+	json_ku64(&j, "zero_threshold_ns", 1ULL << TW_HIST_LO_SHIFT);
+	json_ku64(&j, "overflow_above_ns", 1ULL << TW_HIST_HI_SHIFT);
+	json_obj_end(&j);
 	json_key(&j, "lost");
 	json_obj_begin(&j);
 	for (int i = 0; i < TW_DROP_NR; i++)

@@ -107,17 +107,13 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv)
 			"P50..MAX: of TOTAL, or of BLOCKED for the others):\n"
 			"  %-16s %9s %7s %9s %10s %10s %9s %9s %9s\n",
 			"CALL", "COUNT", "ERRORS", "WOULDBLK", "BLOCKED", "TOTAL", "P50", "P99",
-			"MAX<");
+			"MAX");
 	for (__u32 k = 0; k < n; k++) {
 		const struct tw_call_rec *r = order[k];
 		char t[16], b[16], p50[16], p99[16], mx[16];
 		struct tw_hist h = {};
-		unsigned int last = 0;
 
 		shist_add_to(&h, r->hist);
-		for (unsigned int i = 0; i < TW_HIST_SLOTS; i++)
-			if (h.slot[i])
-				last = i;
 		errs |= r->errors || r->timedout || r->interrupted;
 		/* a call seen only in flight (or inside exit) has no sample yet */
 		fprintf(f, "  %-16s %9llu %7llu %9llu %10s %10s %9s %9s %9s\n", nr_name(r->nr, buf),
@@ -126,7 +122,7 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv)
 			call_of(r->nr) ? fmt_ns(t, sizeof(t), r->total_ns) : "-",
 			r->count ? fmt_ns(p50, sizeof(p50), hist_percentile(&h, 0.5)) : "-",
 			r->count ? fmt_ns(p99, sizeof(p99), hist_percentile(&h, 0.99)) : "-",
-			r->count ? fmt_ns(mx, sizeof(mx), hist_hi(last)) : "-");
+			r->count ? fmt_ns(mx, sizeof(mx), h.max) : "-");
 	}
 	if (errs) {
 		fprintf(f, "  errors by errno (would-block results are not errors):\n");

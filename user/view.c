@@ -55,9 +55,8 @@ const char *stall_cause(const struct tw_stall *s)
 
 __u64 loop_gap_percentile(const struct tw_loop_view *l, double p)
 {
-	__u64 v = hist_percentile(&l->lt.gap, p);
-
-	return v > l->lt.gap_max_ns ? l->lt.gap_max_ns : v;
+	/* clamped to the histogram's extremes, the kernel's exact gap_max_ns among them */
+	return hist_percentile(&l->lt.gap, p);
 }
 
 const char *sys_label(__u32 sys1, char buf[24])
@@ -207,8 +206,9 @@ static void loop_totals_sub(struct tw_loop_totals *d, const struct tw_loop_total
 	d->iterations = a->iterations - b->iterations;
 	d->stalls = a->stalls - b->stalls;
 	d->gap_total_ns = a->gap_total_ns - b->gap_total_ns;
-	d->gap_max_ns = a->gap_max_ns;
 	hist_sub(&d->gap, &a->gap, &b->gap);
+	/* the interval's longest gap: exact if the run's grew in it, else a bound (hist_sub) */
+	d->gap_max_ns = d->gap.max;
 }
 
 static int cmp_loops(const void *a, const void *b)

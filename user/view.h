@@ -39,7 +39,7 @@ struct tw_loop_view {
 	char comm[TASK_COMM_LEN];
 	bool alive;
 	struct tw_loop_totals
-		lt; /* since the last report in interval mode (gap_max_ns: the run's) */
+		lt; /* since the last report in interval mode (gap_max_ns: see hist_sub()) */
 	const struct tw_stall *stalls; /* ended in this report's span, oldest first (the model's) */
 	size_t nstalls;
 	const struct tw_stall *ongoing; /* the gap it is stalled in right now, or NULL */
@@ -106,7 +106,7 @@ __u64 totals_offcpu(const struct tw_thread_totals *t);
 __u64 proc_thread_failures(const struct tw_proc_totals *pt);
 /* "oncpu", "blocked" or "runq": where most of a stall's time went */
 const char *stall_cause(const struct tw_stall *s);
-/* A loop's gap percentile (p in 0..1) from its histogram, never above its longest gap. */
+/* A loop's gap percentile (p in 0..1) from its histogram, within its shortest and longest gap. */
 __u64 loop_gap_percentile(const struct tw_loop_view *l, double p);
 /* A syscall number + 1 as a name ("read", or "syscall_N" when unknown); NULL for 0. */
 const char *sys_label(__u32 sys1, char buf[24]);

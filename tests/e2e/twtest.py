@@ -6,6 +6,7 @@ Standard library only (Debian's /usr/bin/python3 + python3-pytest).
 """
 import datetime
 import json
+import math
 import os
 import re
 import signal
@@ -294,12 +295,42 @@ def read_workload_out(path):
 # --- histograms ---------------------------------------------------------------
 
 
+# docs/json.md: Prometheus schema 2, bucket k holds (2^((k-1)/4 + 6), 2^(k/4 + 6)] ns as the
+# integers [lo, hi); bucket 0 is [0, 64] ns, the last everything above 2^42 ns
+HIST_LO_SHIFT, HIST_HI_SHIFT = 6, 42
+HIST_SLOTS = 4 * (HIST_HI_SHIFT - HIST_LO_SHIFT) + 2
+
+
+def _iroot4(n):
+    x = int(round(n ** 0.25))
+    while x ** 4 > n:
+        x -= 1
+    while (x + 1) ** 4 <= n:
+        x += 1
+    return x
+
+
+def hist_hi(i):
+    """The first integer past bucket i: floor(2^(i/4 + 6)) + 1 (2^64 - 1 for the last)."""
+    return 2 ** 64 - 1 if i >= HIST_SLOTS - 1 else _iroot4(2 ** (4 * HIST_LO_SHIFT + i)) + 1
+
+
+def hist_lo(i):
+    return 0 if i == 0 else hist_hi(i - 1)
+
+
+def hist_slot(value):
+    """The smallest k with value <= 2^(k/4 + 6), i.e. value^4 <= 2^(k + 24); clamped."""
+    value = int(value)
+    if value <= 2 ** HIST_LO_SHIFT:
+        return 0
+    return min((value ** 4 - 1).bit_length() - 4 * HIST_LO_SHIFT, HIST_SLOTS - 1)
+
+
 def hist_bucket(value):
-    """[lo, hi) of the log2 bucket holding value ns: bucket i is [2^i, 2^(i+1)), bucket 0 [0, 2)."""
-    if value < 2:
-        return 0, 2
-    i = int(value).bit_length() - 1
-    return 1 << i, 1 << (i + 1)
+    """[lo, hi) of the bucket holding value ns."""
+    k = hist_slot(value)
+    return hist_lo(k), hist_hi(k)
 
 
 def check_hist_shape(hist, ctx=""):
@@ -307,12 +338,17 @@ def check_hist_shape(hist, ctx=""):
         assert len(b) == 3, f"histogram bucket {b} is not [lo, hi, count]" + ctx
         lo, hi, n = b
         assert n > 0, f"empty bucket {b} listed" + ctx
-        if lo == 0:
-            assert hi == 2, f"bucket 0 must be [0, 2): {b}" + ctx
-        else:
-            assert lo & (lo - 1) == 0 and hi == 2 * lo, f"bucket {b} is not [2^i, 2^(i+1))" + ctx
+        assert (lo, hi) == hist_bucket(lo), \
+            f"bucket {b} is not a schema-2 bucket {hist_bucket(lo)}" + ctx
     los = [b[0] for b in hist]
     assert los == sorted(set(los)), f"buckets not sorted/unique: {los}" + ctx
+
+
+def nearest_rank(values, p):
+    """The p-quantile of values by nearest rank, as the tool defines it (docs/json.md)."""
+    v = sorted(values)
+    rank = max(1, math.ceil(p * len(v) - 1e-9))
+    return v[min(rank, len(v)) - 1]
 
 
 def hist_count(hist, value):

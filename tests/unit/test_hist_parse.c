@@ -5,58 +5,6 @@
 #include "parse.h"
 #include "unit.h"
 
-TEST(hist_slots_match_bpf_side)
-{
-	CHECK_EQ(hist_slot_of(0), 0);
-	CHECK_EQ(hist_slot_of(1), 0);
-	CHECK_EQ(hist_slot_of(2), 1);
-	CHECK_EQ(hist_slot_of(3), 1);
-	CHECK_EQ(hist_slot_of(1024), 10);
-	CHECK_EQ(hist_slot_of(200000000), 27); /* 200 ms */
-	CHECK_EQ(hist_slot_of(~0ULL), TW_HIST_SLOTS - 1); /* clamped */
-	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++) {
-		CHECK(hist_lo(i) < hist_hi(i));
-		CHECK_EQ(hist_slot_of(hist_lo(i)), i);
-		if (i < TW_HIST_SLOTS - 1)
-			CHECK_EQ(hist_slot_of(hist_hi(i) - 1), i);
-	}
-	CHECK_EQ(hist_lo(0), 0);
-	CHECK_EQ(hist_hi(0), 2);
-	CHECK_EQ(hist_lo(27), 134217728);
-}
-
-TEST(hist_add_sub_count)
-{
-	struct tw_hist a = {}, b = {}, d;
-
-	a.slot[3] = 5;
-	a.slot[10] = 7;
-	b.slot[3] = 2;
-	hist_add(&a, &b);
-	CHECK_EQ(a.slot[3], 7);
-	CHECK_EQ(hist_count(&a), 14);
-	hist_sub(&d, &a, &b);
-	CHECK_EQ(d.slot[3], 5);
-	CHECK_EQ(d.slot[10], 7);
-	CHECK(!hist_empty(&d));
-	memset(&d, 0, sizeof(d));
-	CHECK(hist_empty(&d));
-}
-
-TEST(hist_percentiles)
-{
-	struct tw_hist h = {};
-
-	CHECK_EQ(hist_percentile(&h, 0.5), 0);
-	h.slot[20] = 100; /* [1048576, 2097152) */
-	CHECK(hist_percentile(&h, 0.5) >= 1048576 && hist_percentile(&h, 0.5) < 2097152);
-	CHECK_EQ(hist_percentile(&h, 1.0), 2097152);
-	h.slot[30] = 1;
-	/* p99 of 101 samples stays in the big bucket; max lands in the outlier's */
-	CHECK(hist_percentile(&h, 0.99) < 2097152);
-	CHECK(hist_percentile(&h, 1.0) >= (1ULL << 30));
-}
-
 TEST(fmt_ns_units)
 {
 	char b[16];

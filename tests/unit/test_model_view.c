@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include "model.h"
 #include "report.h"
 #include "view.h"
@@ -126,6 +127,47 @@ TEST(fold_thread_and_open_interval)
 	model_free(&m);
 }
 
+/* The kernel's u32 bucket counts wrap; the model's 64-bit ones keep counting, extremes exact. */
+TEST(fold_wraps_u32_counts)
+{
+	struct tw_thread_stats s = {};
+	struct tw_call_stats cs = {};
+	struct tw_call_key key = { .tid = 2, .nr = SYS_read };
+	struct tw_hist h = {};
+	struct tw_model m;
+	struct tw_thread *t;
+	unsigned int k = hist_slot_of(5000);
+
+	model_init(&m, false);
+	t = model_thread_born(&m, 1, 2, "x");
+	s.blocked_hist[k] = 0xfffffff0u;
+	s.blocked_max_ns = 5100;
+	s.blocked_min_inv = ~4900ULL;
+	s.state_ts = 1;
+	CHECK(!model_thread_fold(t, &s, 10));
+	s.blocked_hist[k] = 0x10; /* 0x20 more samples: past 2^32 */
+	s.blocked_max_ns = 5200;
+	s.state_ts = 2;
+	CHECK(!model_thread_fold(t, &s, 20));
+	CHECK(t->tot.blocked && t->tot.blocked->n == 1);
+	CHECK_EQ(t->tot.blocked->b[0].count, (1ULL << 32) + 0x10);
+	CHECK(t->tot.blocked->min == 4900 && t->tot.blocked->max == 5200);
+	/* a call's histogram the same way */
+	cs.count = 0xfffffff0u;
+	cs.hist[k] = 0xfffffff0u;
+	cs.max_ns = 5000;
+	cs.min_inv = ~5000ULL;
+	CHECK(!model_thread_call_fold(t, &key, &cs));
+	cs.count = (1ULL << 32) + 0x10;
+	cs.hist[k] = 0x10;
+	CHECK(!model_thread_call_fold(t, &key, &cs));
+	CHECK(t->tot.calls.n == 1 && t->tot.calls.v[0].hist);
+	shist_add_to(&h, t->tot.calls.v[0].hist);
+	CHECK_EQ(hist_count(&h), cs.count);
+	CHECK_EQ(hist_percentile(&h, 0.5), 5000);
+	model_free(&m);
+}
+
 TEST(percpu_fold_sums_cpus)
 {
 	struct tw_proc_stats ps[2] = {};
@@ -156,6 +198,7 @@ static void set_thread(struct tw_thread *t, __u64 blocked, __u64 runq)
 	tot.blocked_ns = blocked;
 	tot.runq_ns = runq;
 	tot.blocked.slot[hist_slot_of(blocked)] = 1;
+	tot.blocked.min = tot.blocked.max = blocked;
 	CHECK(!rec_store(&t->tot, &tot));
 }
 
@@ -308,7 +351,12 @@ TEST(json_report_shape)
 	CHECK(strstr(buf, "\"threads_created\":4") != NULL);
 	CHECK(strstr(buf, "\"create_rate_per_s\":2") != NULL);
 	CHECK(strstr(buf, "\"comm\":\"w\\\"\\n\\ufffd\"") != NULL);
-	CHECK(strstr(buf, "\"blocked_hist\":[[134217728,268435456,1]]") != NULL);
+	/* 200 ms: the bucket (2^27.5, 2^27.75] ns holds the integers [189812532, 225726413) */
+	CHECK(strstr(buf, "\"blocked_hist\":[[189812532,225726413,1]]") != NULL);
+	CHECK(strstr(buf, "\"blocked_min_ns\":200000000,\"blocked_max_ns\":200000000,"
+			  "\"blocked_p50_ns\":200000000,\"blocked_p99_ns\":200000000,") != NULL);
+	CHECK(strstr(buf, "\"hist_schema\":{\"schema\":2,\"zero_threshold_ns\":64,"
+			  "\"overflow_above_ns\":4398046511104}") != NULL);
 	CHECK(buf[len - 1] == '\n' && !memchr(buf, '\n', len - 1));
 	free(buf);
 	view_free(&v);
@@ -391,7 +439,8 @@ TEST(loop_stalls_kept_counted_and_interval)
 	ls.iterations = 10;
 	ls.stalls = 1;
 	ls.gap_max_ns = 300;
-	ls.gap_hist[8] = 10;
+	ls.gap_min_inv = ~280ULL;
+	ls.gap_hist[hist_slot_of(300)] = 10;
 	CHECK(!model_loop_fold(t, &ls));
 	CHECK(!model_mark(&m));
 	e.tid = 9;
@@ -402,7 +451,8 @@ TEST(loop_stalls_kept_counted_and_interval)
 	ls.iterations = 15;
 	ls.stalls = 3;
 	ls.gap_max_ns = 400;
-	ls.gap_hist[8] = 15;
+	ls.gap_hist[hist_slot_of(300)] = 14;
+	ls.gap_hist[hist_slot_of(400)] = 1;
 	CHECK(!model_loop_fold(t, &ls));
 	CHECK(!view_build(&v, &m, &o));
 	CHECK_EQ(v.procs[0].nloops, 1);
@@ -410,7 +460,11 @@ TEST(loop_stalls_kept_counted_and_interval)
 	CHECK_EQ(v.procs[0].loops[0].lt.stalls, 2);
 	CHECK_EQ(v.procs[0].loops[0].nstalls, 1);
 	CHECK_EQ(v.procs[0].loops[0].stalls[0].duration_ns, 400);
-	CHECK_EQ(loop_gap_percentile(&v.procs[0].loops[0], 0.99), 400); /* capped by the max */
+	/* the interval's 5 gaps: its longest is the run's new max, exact; p99 is rank 5, the max */
+	CHECK_EQ(v.procs[0].loops[0].lt.gap_max_ns, 400);
+	CHECK_EQ(loop_gap_percentile(&v.procs[0].loops[0], 0.99), 400);
+	CHECK(loop_gap_percentile(&v.procs[0].loops[0], 0.5) >= 280);
+	CHECK(loop_gap_percentile(&v.procs[0].loops[0], 0.5) < hist_hi(hist_slot_of(300)));
 	view_free(&v);
 	model_free(&m);
 }

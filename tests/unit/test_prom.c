@@ -51,7 +51,7 @@ TEST(prune_keeps_totals_and_bounds_memory)
 	model_thread_born(&m, 10, 10, "app");
 	for (__u32 tid = 11; tid < 15; tid++) {
 		t = model_thread_born(&m, 10, tid, "w");
-		blocked_for(t, 1000, 9); /* [512, 1024) ns */
+		blocked_for(t, 1000, hist_slot_of(1000)); /* (2^9.75, 2^10] ns */
 		model_thread_died(&m, 10, tid, 100, NULL);
 		t->harvested = true;
 	}
@@ -81,6 +81,32 @@ TEST(prune_keeps_totals_and_bounds_memory)
 }
 
 /* Top-K by threads, the rest in "other"; labels escaped; pod labels only when known. */
+/* le buckets are exact sums of the fine buckets: a value of exactly 2^k ns is in le=2^k. */
+TEST(prom_le_buckets_exact_at_bounds)
+{
+	static const __u64 vals[] = { 1024, 1025, 8192, 8193, (1ULL << 37), (1ULL << 37) + 1 };
+	struct tw_prom_opts po = { .by = TW_PROM_PROCESS, .top_k = 10 };
+	struct tw_model m;
+	char *out;
+
+	model_init(&m, false);
+	for (__u32 i = 0; i < 6; i++)
+		blocked_for(model_thread_born(&m, 20, 20 + i, "b"), vals[i], hist_slot_of(vals[i]));
+	out = render(&m, &po);
+#define LE(bound, n)                                                                         \
+	CHECK(strstr(out, "threadwatch_offcpu_blocked_seconds_bucket{pid=\"20\",comm=\"b\"," \
+			  "le=\"" bound "\"} " #n "\n") != NULL)
+	LE("1.024e-06", 1);
+	LE("8.192e-06", 3);
+	LE("6.5536e-05", 4);
+	LE("17.179869184", 4);
+	LE("137.438953472", 5);
+	LE("+Inf", 6);
+#undef LE
+	free(out);
+	model_free(&m);
+}
+
 TEST(prom_top_k_other_and_labels)
 {
 	struct tw_prom_opts po = { .by = TW_PROM_PROCESS, .top_k = 2 };
