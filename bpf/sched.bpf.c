@@ -23,17 +23,24 @@
 #include "bits.bpf.h"
 #include "maps.bpf.h"
 
-/* An off-CPU interval [st->state_ts, now) ends: account it by its kind. */
+/*
+ * An off-CPU interval [st->state_ts, now) ends: account it by its kind. The
+ * one the trace began in (bpf/attach.bpf.c) counts from the attach, but is
+ * no histogram sample: it began earlier.
+ */
 static __always_inline void end_offcpu(struct tw_thread_stats *st, __u64 now)
 {
 	__u64 delta = now - st->state_ts;
+	bool whole = st->state_ts != st->att_ts;
 
 	if (st->state == TW_ST_RUNQ) {
 		st->runq_ns += delta;
-		st->runq_hist[hist_slot(delta)] += 1;
+		if (whole)
+			st->runq_hist[hist_slot(delta)] += 1;
 	} else if (st->state == TW_ST_BLOCKED) {
 		st->blocked_ns += delta;
-		st->blocked_hist[hist_slot(delta)] += 1;
+		if (whole)
+			st->blocked_hist[hist_slot(delta)] += 1;
 	}
 }
 
@@ -100,7 +107,8 @@ static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 
 static __always_inline int handle_switch(bool btf, bool preempt, struct task_struct *prev,
 					 struct task_struct *next)
 {
-	__u32 ptid, ptgid, ntid, ntgid;
+	/* initialised: clang may move an unused one between registers, which the verifier refuses */
+	__u32 ptid = 0, ptgid = 0, ntid = 0, ntgid = 0;
 	bool out, in;
 	__u64 now;
 

@@ -200,8 +200,9 @@ static __always_inline void gap_end(struct tw_thread_stats *st, __u32 tid, __u32
 	st->gap_ts = 0;
 }
 
+/* whole: timed from its entry; a call entered before the trace adds its time, no sample */
 static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, __u32 tgid,
-					 __u32 call, __u32 fd, long ret, __u64 delta)
+					 __u32 call, __u32 fd, long ret, __u64 delta, bool whole)
 {
 	struct tw_call_key key = { .tid = tid, .call = call };
 	struct tw_call_stats *cs;
@@ -220,7 +221,8 @@ static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, 
 	if (ret < 0)
 		cs->errors++;
 	cs->total_ns += delta;
-	cs->hist[hist_slot(delta)]++;
+	if (whole)
+		cs->hist[hist_slot(delta)]++;
 	if (TW_CALL_HAS_FD(call)) {
 		/*
 		 * a mask, not a compare: the 6.1 verifier lost the bounds of a
@@ -260,6 +262,7 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool 
 			gap_end(st, tid, tgid, now);
 	}
 	st->nsyscalls++;
+	st->sys_pre = 0;
 	st->sys_cur = nr + 1;
 	st->sys_ts = now;
 	st->call = call;
@@ -295,7 +298,8 @@ static __always_inline int handle_sys_exit(long ret)
 	st->call = TW_CALL_NONE;
 	if (!call)
 		return 0;
-	call_account(st, tid, tgid, call, st->call_fd, ret, delta);
+	call_account(st, tid, tgid, call, st->call_fd, ret, delta, !st->sys_pre);
+	st->sys_pre = 0;
 	if (TW_CALL_IS_WAIT(call))
 		gap_begin(st, now);
 	return 0;

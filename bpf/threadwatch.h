@@ -172,6 +172,18 @@ struct tw_thread_stats {
 	__u64 vol_switches;
 	__u64 invol_switches;
 	__u64 threads_created; /* threads this thread created */
+	/*
+	 * The state at attach, from the task iterator (bpf/attach.bpf.c): att_ts
+	 * is the state_ts it wrote, so while state_ts == att_ts the thread is
+	 * still where it was when the trace began; pre_ts, for a thread blocked
+	 * then, is when the kernel says it last ran (CLOCK_MONOTONIC, never
+	 * earlier than the truth), 0 if unknown. 0 for threads first seen by an
+	 * event.
+	 */
+	__u64 att_ts;
+	__u64 pre_ts;
+	__u32 sys_pre; /* the syscall in flight began before the trace: no latency sample */
+	__u32 __pad_att;
 	__u64 blocked_hist[TW_HIST_SLOTS];
 	__u64 runq_hist[TW_HIST_SLOTS];
 };

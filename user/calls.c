@@ -251,6 +251,42 @@ void calls_free(struct tw_calls *c)
 	c->n = 0;
 }
 
+int calls_copy_shallow(struct tw_calls *dst, const struct tw_calls *src)
+{
+	dst->v = NULL;
+	dst->n = 0;
+	if (!src->n)
+		return 0;
+	dst->v = malloc(src->n * sizeof(*dst->v));
+	if (!dst->v)
+		return -ENOMEM;
+	memcpy(dst->v, src->v, src->n * sizeof(*dst->v));
+	dst->n = src->n;
+	return 0;
+}
+
+void calls_free_shallow(struct tw_calls *c)
+{
+	free(c->v);
+	c->v = NULL;
+	c->n = 0;
+}
+
+int calls_add_open(struct tw_calls *c, __u32 call, __u32 fd, __u64 ns)
+{
+	struct tw_call_rec *r;
+
+	if (!call || call >= TW_CALL_NR || !ns)
+		return 0;
+	r = get(c, call);
+	if (!r)
+		return -ENOMEM;
+	r->total_ns += ns;
+	if (TW_CALL_HAS_FD(call))
+		r->fd_ns[fd & (TW_FD_NR - 1)] += ns;
+	return 0;
+}
+
 static int cmp_total(const void *a, const void *b)
 {
 	const struct tw_call_rec *x = *(const struct tw_call_rec *const *)a;

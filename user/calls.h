@@ -45,6 +45,14 @@ int calls_add(struct tw_calls *dst, const struct tw_calls *src);
 /* dst = cur - mark, calls that did nothing left out (dst is freed first). */
 int calls_delta(struct tw_calls *dst, const struct tw_calls *cur, const struct tw_calls *mark);
 void calls_free(struct tw_calls *c);
+/* dst = src's records with their histograms shared (free with calls_free_shallow()). */
+int calls_copy_shallow(struct tw_calls *dst, const struct tw_calls *src);
+void calls_free_shallow(struct tw_calls *c);
+/*
+ * ns more in call (a call still in flight, fd its kind): its total and fd
+ * time, no count and no latency sample (it has not returned). 0 or -ENOMEM.
+ */
+int calls_add_open(struct tw_calls *c, __u32 call, __u32 fd, __u64 ns);
 /* Pointers to c's records, longest total first, in out[TW_CALL_NR]; returns how many. */
 __u32 calls_by_total(const struct tw_calls *c, const struct tw_call_rec *out[TW_CALL_NR]);
 

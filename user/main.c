@@ -58,6 +58,16 @@ struct run {
 	bool out_broken;
 };
 
+/* CLOCK_REALTIME - CLOCK_MONOTONIC now: the wall-clock time of a monotonic one */
+static __s64 wall_offset_ns(void)
+{
+	struct timespec rt, mt;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mt);
+	return ((__s64)rt.tv_sec - mt.tv_sec) * 1000000000LL + (rt.tv_nsec - mt.tv_nsec);
+}
+
 static int report(struct run *r, bool final, __u64 now)
 {
 	struct tw_view_opts o = {
@@ -70,6 +80,7 @@ static int report(struct run *r, bool final, __u64 now)
 		.syscalls = r->cfg->syscalls,
 		.run_start_ns = r->start_ns,
 		.blocked_ns = r->cfg->blocked_ns,
+		.wall_offset_ns = wall_offset_ns(),
 	};
 	struct tw_view v;
 	int err;

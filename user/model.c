@@ -298,6 +298,20 @@ static void fold_scalars(struct tw_thread_rec *r, const struct tw_thread_stats *
 	r->threads_created = s->threads_created;
 }
 
+/*
+ * The timed call in flight, up to now (a dead thread's: up to its exit, when
+ * it died in it). The kernel adds the whole call when it returns, so only the
+ * latest value is kept, never added up.
+ */
+static void fold_open_call(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns)
+{
+	__u64 end = t->alive ? now_ns : t->exit_ns;
+
+	t->live_call = s->call;
+	t->live_call_fd = s->call_fd;
+	t->live_call_ns = s->call && s->sys_ts && end > s->sys_ts ? end - s->sys_ts : 0;
+}
+
 int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns)
 {
 	struct tw_thread_totals tot;
@@ -306,6 +320,7 @@ int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u6
 
 	if (!t->start_ns)
 		t->start_ns = s->start_ns;
+	fold_open_call(t, s, now_ns);
 	/*
 	 * Histograms change only when an interval ends, and every interval end
 	 * moves state_ts: an entry with the same state since the last refresh
@@ -331,6 +346,26 @@ int model_thread_call_fold(struct tw_thread *t, const struct tw_call_key *key,
 			   const struct tw_call_stats *s)
 {
 	return calls_set(&t->tot.calls, key, s);
+}
+
+int model_thread_calls_now(const struct tw_thread *t, struct tw_calls *out, bool *shallow)
+{
+	int err;
+
+	*shallow = false;
+	if (!t->live_call_ns) {
+		*out = t->tot.calls;
+		return 0;
+	}
+	err = calls_copy_shallow(out, &t->tot.calls);
+	if (!err)
+		err = calls_add_open(out, t->live_call, t->live_call_fd, t->live_call_ns);
+	if (err) {
+		calls_free_shallow(out);
+		return err;
+	}
+	*shallow = true;
+	return 0;
 }
 
 struct tw_loop *model_thread_loop(struct tw_thread *t)
@@ -364,6 +399,9 @@ int model_thread_live(struct tw_model *m, struct tw_thread *t, const struct tw_t
 	t->live_state = s->state;
 	t->live_state_ts = s->state_ts;
 	t->live_sys = s->sys_cur;
+	t->live_att = s->att_ts && s->state_ts == s->att_ts;
+	t->live_att_ts = s->att_ts;
+	t->live_pre_ts = s->pre_ts;
 	if (!s->has_loop && !t->loop)
 		return 0;
 	l = model_thread_loop(t);
@@ -479,7 +517,10 @@ int model_mark(struct tw_model *m)
 				continue;
 			}
 			rec_expand(&t->tot, &tot);
-			if (rec_store(t->mark, &tot) || calls_copy(&t->mark->calls, &t->tot.calls))
+			if (rec_store(t->mark, &tot) ||
+			    calls_copy(&t->mark->calls, &t->tot.calls) ||
+			    calls_add_open(&t->mark->calls, t->live_call, t->live_call_fd,
+					   t->live_call_ns))
 				return -ENOMEM;
 			if (t->loop) {
 				t->loop->mark = t->loop->tot;

@@ -103,6 +103,14 @@ struct tw_thread {
 	__u32 live_sys;
 	__u64 live_state_ts;
 	bool folded; /* tot holds the kernel entry's histograms as of live_state_ts */
+	/* the state the trace began with, while it lasts (struct tw_thread_stats att_ts, pre_ts) */
+	bool live_att; /* still where it was when the trace began (state_ts == att_ts) */
+	__u64 live_att_ts; /* when that was read */
+	__u64 live_pre_ts; /* blocked then: when the kernel says it last ran; 0 unknown */
+	/* the timed call in flight: its time so far counts in that call's totals */
+	__u32 live_call; /* enum tw_call, TW_CALL_NONE outside one */
+	__u32 live_call_fd;
+	__u64 live_call_ns; /* time in it up to the last refresh */
 };
 
 struct tw_container;
@@ -188,6 +196,13 @@ int model_thread_call_fold(struct tw_thread *t, const struct tw_call_key *key,
 int model_thread_live(struct tw_model *m, struct tw_thread *t, const struct tw_thread_stats *s,
 		      __u64 now_ns);
 struct tw_loop *model_thread_loop(struct tw_thread *t);
+/*
+ * A thread's calls as of the last refresh, the one in flight included (its
+ * time so far): *out is a shallow copy of t's (histograms shared, free it
+ * with calls_free_shallow()), or t's own when no call is in flight (*shallow
+ * false). 0 or -ENOMEM.
+ */
+int model_thread_calls_now(const struct tw_thread *t, struct tw_calls *out, bool *shallow);
 int model_loop_fold(struct tw_thread *t, const struct tw_loop_stats *s);
 /* A stall event from the kernel; 0 also when it is only counted (not kept). */
 int model_stall_add(struct tw_model *m, const struct tw_stall *e);

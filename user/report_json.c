@@ -182,6 +182,17 @@ static void json_blocked(struct json *j, const struct tw_blocked_view *b)
 	json_comm(j, b->comm);
 	json_sys(j, "call", b->sys);
 	json_ku64(j, "blocked_ns", b->blocked_ns);
+	json_kbool(j, "since_before_trace", b->before_trace);
+	json_key(j, "since_ns");
+	if (b->since_ns)
+		json_u64(j, b->since_ns);
+	else
+		json_null(j);
+	json_key(j, "last_ran_before_trace_ns");
+	if (b->before_trace && b->since_ns)
+		json_u64(j, b->before_ns);
+	else
+		json_null(j);
 	json_obj_end(j);
 }
 
@@ -224,6 +235,7 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, double dura
 	for (size_t i = 0; i < pv->nblocked; i++)
 		json_blocked(j, &pv->blocked[i]);
 	json_arr_end(j);
+	json_ku64(j, "idle_waiting", pv->idle_waiting);
 	json_obj_end(j);
 }
 

@@ -120,8 +120,11 @@ static void row_free(struct tw_row *r)
 {
 	if (!r->borrowed)
 		rec_free(&r->t);
+	else if (r->calls_shallow)
+		calls_free_shallow(&r->t.calls);
 	memset(&r->t, 0, sizeof(r->t));
 	r->borrowed = false;
+	r->calls_shallow = false;
 }
 
 /* Fold rows sharing a comm into one; rows must be sorted by comm. */
@@ -140,6 +143,7 @@ static int fold_by_comm(struct tw_row *rows, size_t *n)
 		g.nthreads = 0;
 		g.alive = false;
 		g.borrowed = false;
+		g.calls_shallow = false;
 		memset(&g.t, 0, sizeof(g.t));
 		err = 0;
 		for (j = i; j < *n && !strncmp(rows[j].comm, g.comm, TASK_COMM_LEN); j++) {
@@ -213,6 +217,42 @@ static const struct tw_thread *rec_at(const struct tw_proc *p, size_t i)
 	return i < p->nthreads ? p->threads[i] : p->gone;
 }
 
+/*
+ * A thread asleep now, since its state began; for one asleep since before the
+ * trace, since the kernel says it last ran, or (unknown) at least since the
+ * trace began. Listed past --blocked-ms, unless it waits in the wait family.
+ */
+static void add_blocked(struct tw_proc_view *pv, const struct tw_thread *t,
+			const struct tw_view_opts *o, __u64 live_ns)
+{
+	struct tw_blocked_view *b = &pv->blocked[pv->nblocked];
+	__u64 since = t->live_state_ts;
+	bool before = t->live_att;
+	__u64 from;
+
+	if (before)
+		since = t->live_pre_ts && t->live_pre_ts <= t->live_att_ts ? t->live_pre_ts : 0;
+	from = since ? since : t->live_state_ts;
+	if (live_ns <= from || live_ns - from < o->blocked_ns)
+		return;
+	if (TW_CALL_IS_WAIT(t->live_call)) {
+		pv->idle_waiting++;
+		return;
+	}
+	memset(b, 0, sizeof(*b));
+	b->tid = t->tid;
+	memcpy(b->comm, t->comm, TASK_COMM_LEN);
+	b->sys = t->live_sys;
+	b->before_trace = before;
+	b->since_ns = since;
+	b->blocked_ns = live_ns - from;
+	if (since && (__s64)since + o->wall_offset_ns > 0)
+		b->since_wall_ns = (__u64)((__s64)since + o->wall_offset_ns);
+	if (before && since)
+		b->before_ns = t->live_att_ts - since;
+	pv->nblocked++;
+}
+
 /* Event loops and threads blocked now: per thread, from the model's loop records and live fields. */
 static int build_loops(struct tw_proc_view *pv, const struct tw_proc *p,
 		       const struct tw_view_opts *o, __u64 live_ns)
@@ -227,15 +267,8 @@ static int build_loops(struct tw_proc_view *pv, const struct tw_proc *p,
 
 		if (!o->final && t->marked_dead)
 			continue;
-		if (t->alive && t->live_state == TW_ST_BLOCKED && live_ns > t->live_state_ts &&
-		    live_ns - t->live_state_ts >= o->blocked_ns) {
-			struct tw_blocked_view *b = &pv->blocked[pv->nblocked++];
-
-			b->tid = t->tid;
-			memcpy(b->comm, t->comm, TASK_COMM_LEN);
-			b->sys = t->live_sys;
-			b->blocked_ns = live_ns - t->live_state_ts;
-		}
+		if (t->alive && t->live_state == TW_ST_BLOCKED)
+			add_blocked(pv, t, o, live_ns);
 		if (l) {
 			struct tw_loop_view *lv = &pv->loops[pv->nloops];
 			size_t from = o->final ? 0 : l->stalls_mark;
@@ -296,7 +329,10 @@ static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
 			rec_add_to(&pv->sum, &t->tot);
 			r->t = t->tot;
 			r->borrowed = true;
-			n++;
+			/* the call in flight: its time so far, in a copy (histograms shared) */
+			err = model_thread_calls_now(t, &r->t.calls, &r->calls_shallow);
+			if (!err)
+				n++;
 			continue;
 		}
 		rec_expand(&t->tot, &tot);
@@ -306,8 +342,16 @@ static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
 			continue;
 		thread_totals_add(&pv->sum, &tot);
 		err = rec_store(&r->t, &tot);
-		if (!err)
-			err = calls_delta(&r->t.calls, &t->tot.calls, &t->mark->calls);
+		if (!err) {
+			struct tw_calls now;
+			bool shallow;
+
+			err = model_thread_calls_now(t, &now, &shallow);
+			if (!err)
+				err = calls_delta(&r->t.calls, &now, &t->mark->calls);
+			if (shallow)
+				calls_free_shallow(&now);
+		}
 		if (err)
 			rec_free(&r->t);
 		else
