@@ -154,7 +154,7 @@ static __always_inline __u32 task_where(struct task_struct *task, __u64 now, __u
 }
 
 SEC("iter/task")
-int seed_tasks(struct bpf_iter__task *ctx)
+int iter_seed_tasks(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct tw_thread_stats *st = &seed;

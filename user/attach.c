@@ -78,7 +78,7 @@ static int run_iter(struct tw_bpf *b)
 	int fd, err = 0;
 	ssize_t n;
 
-	link = bpf_program__attach_iter(b->skel->progs.seed_tasks, NULL);
+	link = bpf_program__attach_iter(b->skel->progs.iter_seed_tasks, NULL);
 	if (!link)
 		return -errno;
 	fd = bpf_iter_create(bpf_link__fd(link));
@@ -97,6 +97,8 @@ static int run_iter(struct tw_bpf *b)
 	}
 	close(fd);
 	bpf_link__destroy(link);
+	/* it has done its one job: the tool keeps only the programs it keeps using */
+	bpf_program__unload(b->skel->progs.iter_seed_tasks);
 	return err;
 }
 

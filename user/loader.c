@@ -177,8 +177,8 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	set_flavour(s, tp_btf);
 	set_syscalls(s, tp_btf, cfg->syscalls);
 	/* run once after the attach (user/attach.c), not attached with the others */
-	bpf_program__set_autoload(s->progs.seed_tasks, iter);
-	bpf_program__set_autoattach(s->progs.seed_tasks, false);
+	bpf_program__set_autoload(s->progs.iter_seed_tasks, iter);
+	bpf_program__set_autoattach(s->progs.iter_seed_tasks, false);
 	s->rodata->attach_syscalls = cfg->syscalls;
 	for (size_t i = 0; i < cfg->npids; i++)
 		s->rodata->targ_tgids[i] = cfg->pids[i];
