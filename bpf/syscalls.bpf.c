@@ -200,7 +200,7 @@ static __always_inline void gap_end(struct tw_thread_stats *st, __u32 tid, __u32
 	st->gap_ts = 0;
 }
 
-/* whole: timed from its entry; a call entered before the trace adds its time, no sample */
+/* whole: timed from its entry; a call entered before the trace adds its time only */
 static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, __u32 tgid,
 					 __u32 call, __u32 fd, long ret, __u64 delta, bool whole)
 {
@@ -217,21 +217,23 @@ static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, 
 		/* lets user space find (and delete) this entry when the thread dies */
 		st->calls_used |= 1U << call;
 	}
+	cs->total_ns += delta;
+	/*
+	 * a mask, not a compare: the 6.1 verifier lost the bounds of a
+	 * compared index here ("unbounded memory access"; tests/vm)
+	 */
+	fd &= TW_FD_NR - 1;
+	if (TW_CALL_HAS_FD(call))
+		cs->fd_ns[fd] += delta;
+	/* entered before the trace: its time since the attach, but not a call we timed */
+	if (!whole)
+		return;
 	cs->count++;
 	if (ret < 0)
 		cs->errors++;
-	cs->total_ns += delta;
-	if (whole)
-		cs->hist[hist_slot(delta)]++;
-	if (TW_CALL_HAS_FD(call)) {
-		/*
-		 * a mask, not a compare: the 6.1 verifier lost the bounds of a
-		 * compared index here ("unbounded memory access"; tests/vm)
-		 */
-		fd &= TW_FD_NR - 1;
+	cs->hist[hist_slot(delta)]++;
+	if (TW_CALL_HAS_FD(call))
 		cs->fd_count[fd]++;
-		cs->fd_ns[fd] += delta;
-	}
 }
 
 static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool btf)

@@ -392,7 +392,8 @@ static void write_groups(FILE *f, const struct pgroup *gs, size_t ng, enum tw_pr
 	GAUGE_OR_COUNTER("threadwatch_threads_blocked_now", "gauge",
 			 "Threads asleep right now for --blocked-ms or more.", blocked_now);
 	header(f, "threadwatch_syscall_seconds", "histogram",
-	       "Latency of blocking syscalls by call (with --syscalls).");
+	       "Latency of blocking syscalls by call (with --syscalls; _sum includes calls still "
+	       "in progress).");
 	EACH_GROUP(i)
 	{
 		for (__u32 c = 1; gs[i].calls && c < TW_CALL_NR; c++) {
