@@ -82,10 +82,11 @@ static __always_inline __u32 task_fd_kind(struct task_struct *task, long fd)
 }
 
 /*
- * The syscall a thread that is not running sleeps in, number + 1, or 0: its
- * user registers at kernel entry, as syscall_get_nr() reads them. On x86 an
- * exception (a page fault) keeps its error code where a syscall keeps its
- * number; a syscall's return value slot holds -ENOSYS until it returns.
+ * The number of the syscall a thread that is not running sleeps in, or -1:
+ * from its user registers saved at kernel entry, as syscall_get_nr() (and so
+ * /proc/PID/syscall) reads them. On x86 an exception (a page fault) keeps its
+ * error code where a syscall keeps its number, but only a syscall's entry
+ * sets the return value slot to -ENOSYS, and it keeps that until it returns.
  */
 static __always_inline long task_syscall(struct pt_regs *regs, long *arg1, long *arg2)
 {
@@ -96,7 +97,8 @@ static __always_inline long task_syscall(struct pt_regs *regs, long *arg1, long 
 		return -1;
 	nr = (long)BPF_CORE_READ(regs, orig_ax);
 #elif defined(__TARGET_ARCH_arm64)
-	nr = (int)BPF_CORE_READ((struct user_pt_regs *)regs, syscallno);
+	/* NO_SYSCALL (-1) for every entry but a syscall's */
+	nr = (int)BPF_CORE_READ(regs, syscallno);
 #endif
 	*arg1 = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	*arg2 = PT_REGS_PARM2_CORE_SYSCALL(regs);
