@@ -2,7 +2,7 @@
 /* The attach-time state: /proc parsing for the fallback, the model's and the view's use of it. */
 #include <stdlib.h>
 #include <string.h>
-#include "attach.h"
+#include "procfs.h"
 #include "model.h"
 #include "view.h"
 #include "unit.h"
