@@ -182,7 +182,7 @@ struct tw_thread_stats {
 	 */
 	__u64 att_ts;
 	__u64 pre_ts;
-	__u32 sys_pre; /* the syscall in flight began before the trace: no latency sample */
+	__u32 sys_pre; /* the syscall in flight began before the trace: it adds only its time */
 	__u32 __pad_att;
 	__u64 blocked_hist[TW_HIST_SLOTS];
 	__u64 runq_hist[TW_HIST_SLOTS];
