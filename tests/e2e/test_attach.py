@@ -162,12 +162,12 @@ def test_attach_state_procfs(require_bpf, tmp_path):
     t, phase, res, ctx = run_traced(
         require_bpf, tmp_path,
         ["--format", "json", "-v", "--btf", "/sys/kernel/btf/vmlinux"], poke=False)
-    assert "attach-time state from /proc" in t.stderr, ctx
     objs, _ = twtest.parse_report(t.stdout, ctx)
     rep = twtest.final_report(objs, ctx)
     assert rep["attach"] == "raw_tp", ctx
     twtest.assert_no_loss(rep, ctx)
     proc = check_totals(rep, res, ctx)
+    assert "attach-time state from /proc" in t.stderr, ctx
     listed = {e["tid"]: e for e in proc["blocked_now"]}
     for name, call in STUCK.items():
         e = listed.get(res["tids"][name])
