@@ -23,7 +23,9 @@ USER_CFLAGS := $(CFLAGS) $(CWARN) -std=gnu11 -D_GNU_SOURCE -DTW_VERSION='"$(VERS
 	-Ibpf -Iuser -I$(BUILD)
 LDLIBS := -lbpf -lelf -lz -lm -lmicrohttpd -lpthread
 
-BPF_SRCS := $(wildcard bpf/*.bpf.c)
+# sched.bpf.c first: it defines the maps (TW_DEFINE_MAPS), and bpftool's linker resolves an
+# extern map only against a definition it has already seen ("map relo failed" otherwise)
+BPF_SRCS := bpf/sched.bpf.c $(filter-out bpf/sched.bpf.c,$(wildcard bpf/*.bpf.c))
 BPF_HDRS := $(wildcard bpf/*.h)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 USER_SRCS := $(wildcard user/*.c)

@@ -23,15 +23,22 @@
 #include "bits.bpf.h"
 #include "maps.bpf.h"
 
-/* An off-CPU interval [st->state_ts, now) ends: account it by its kind. */
+/*
+ * An off-CPU interval [st->state_ts, now) ends: account it by its kind. The
+ * one the trace began in (bpf/attach.bpf.c) counts from the attach, but is
+ * no histogram sample: it began earlier.
+ */
 static __always_inline void end_offcpu(struct tw_thread_stats *st, __u64 now)
 {
 	__u64 delta = now - st->state_ts;
+	bool whole = st->state_ts != st->att_ts;
 
 	if (st->state == TW_ST_RUNQ) {
 		st->runq_ns += delta;
-		st->runq_hist[hist_slot(delta)] += 1;
-		hist_extremes(&st->runq_max_ns, &st->runq_min_inv, delta);
+		if (whole) {
+			st->runq_hist[hist_slot(delta)] += 1;
+			hist_extremes(&st->runq_max_ns, &st->runq_min_inv, delta);
+		}
 	} else if (st->state == TW_ST_BLOCKED) {
 		st->blocked_ns += delta;
 		/*
@@ -42,8 +49,10 @@ static __always_inline void end_offcpu(struct tw_thread_stats *st, __u64 now)
 			st->sys_blocked_ns += delta;
 		else
 			st->blocked_nosys_ns += delta;
-		st->blocked_hist[hist_slot(delta)] += 1;
-		hist_extremes(&st->blocked_max_ns, &st->blocked_min_inv, delta);
+		if (whole) {
+			st->blocked_hist[hist_slot(delta)] += 1;
+			hist_extremes(&st->blocked_max_ns, &st->blocked_min_inv, delta);
+		}
 	}
 }
 
@@ -110,7 +119,8 @@ static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 
 static __always_inline int handle_switch(bool btf, bool preempt, struct task_struct *prev,
 					 struct task_struct *next)
 {
-	__u32 ptid, ptgid, ntid, ntgid;
+	/* initialised: clang may move an unused one between registers, which the verifier refuses */
+	__u32 ptid = 0, ptgid = 0, ntid = 0, ntgid = 0;
 	bool out, in;
 	__u64 now;
 

@@ -235,10 +235,12 @@ static __always_inline void call_error(struct tw_call_stats *cs, long ret)
 /*
  * One call into its (thread, syscall) entry: wall is its entry-to-exit time
  * (timed calls only), blocked the time it slept inside (the scheduler side
- * added it up in sys_blocked_ns).
+ * added it up in sys_blocked_ns). whole: timed from its entry; a call entered
+ * before the trace (bpf/attach.bpf.c) adds its time since the attach only.
  */
 static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, __u32 tgid,
-					 __u32 nr, __u32 call, long ret, __u64 wall, __u64 blocked)
+					 __u32 nr, __u32 call, long ret, __u64 wall, __u64 blocked,
+					 bool whole)
 {
 	struct tw_call_key key = { .tid = tid, .nr = nr };
 	struct tw_call_stats *cs;
@@ -254,29 +256,32 @@ static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, 
 		/* lets user space find (and delete) this entry when the thread dies */
 		st->calls_used[(nr >> 6) & (TW_SYSCALL_NR_MAX / 64 - 1)] |= 1ULL << (nr & 63);
 	}
-	cs->count++;
 	cs->last_seq = st->nsyscalls;
 	cs->blocked_ns += blocked;
-	if (ret < 0)
-		call_error(cs, ret);
-	if (!call) {
-		/* untimed: its sample is the time it slept */
-		cs->hist[hist_slot(blocked)]++;
-		hist_extremes(&cs->max_ns, &cs->min_inv, blocked);
+	if (call)
+		cs->total_ns += wall; /* timed calls only: an untimed one's wall is a gap's clock */
+	/*
+	 * a mask, not a compare: the 6.1 verifier lost the bounds of a
+	 * compared index here ("unbounded memory access"; tests/vm)
+	 */
+	fd = st->call_fd & (TW_FD_NR - 1);
+	if (TW_CALL_HAS_FD(call))
+		cs->fd_ns[fd] += wall;
+	if (!whole) {
+		/* entered before the trace: its time since the attach, not a call we timed */
+		cs->pre_calls++;
 		return;
 	}
-	cs->total_ns += wall;
+	cs->count++;
+	if (ret < 0)
+		call_error(cs, ret);
+	if (TW_CALL_HAS_FD(call))
+		cs->fd_count[fd]++;
+	/* untimed: its sample is the time it slept */
+	if (!call)
+		wall = blocked;
 	cs->hist[hist_slot(wall)]++;
 	hist_extremes(&cs->max_ns, &cs->min_inv, wall);
-	if (TW_CALL_HAS_FD(call)) {
-		/*
-		 * a mask, not a compare: the 6.1 verifier lost the bounds of a
-		 * compared index here ("unbounded memory access"; tests/vm)
-		 */
-		fd = st->call_fd & (TW_FD_NR - 1);
-		cs->fd_count[fd]++;
-		cs->fd_ns[fd] += wall;
-	}
 }
 
 static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool btf)
@@ -307,6 +312,7 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool 
 			gap_end(st, tid, tgid, now);
 	}
 	st->nsyscalls++;
+	st->sys_pre = 0;
 	st->sys_cur = nr + 1;
 	st->sys_ts = now;
 	st->sys_blocked_ns = 0;
@@ -335,8 +341,10 @@ static __always_inline int handle_sys_exit(long ret)
 		st->sys_cur = 0;
 		if (blocked) {
 			st->sys_blocked_ns = 0;
-			call_account(st, tid, tgid, nr, TW_CALL_NONE, ret, 0, blocked);
+			call_account(st, tid, tgid, nr, TW_CALL_NONE, ret, 0, blocked,
+				     !st->sys_pre);
 		}
+		st->sys_pre = 0;
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
@@ -349,7 +357,8 @@ static __always_inline int handle_sys_exit(long ret)
 	st->call = TW_CALL_NONE;
 	st->sys_blocked_ns = 0;
 	if (call || blocked)
-		call_account(st, tid, tgid, nr, call, ret, delta, blocked);
+		call_account(st, tid, tgid, nr, call, ret, delta, blocked, !st->sys_pre);
+	st->sys_pre = 0;
 	if (TW_CALL_IS_WAIT(call))
 		gap_begin(st, now);
 	return 0;

@@ -143,6 +143,12 @@ struct tw_call_stats {
 	__u64 err_count[TW_ERRNO_SLOTS]; /* errors by errno: */
 	__u32 err_nr[TW_ERRNO_SLOTS]; /* the errno of each slot (positive); 0: free */
 	__u64 errors_other; /* errors past the slots */
+	/*
+	 * calls entered before the trace (bpf/attach.bpf.c) that returned: their
+	 * time since the attach is in total_ns, blocked_ns and fd_ns, but they are
+	 * not in count, the errors, hist or fd_count, which hold whole calls only
+	 */
+	__u64 pre_calls;
 };
 
 /*
@@ -214,6 +220,18 @@ struct tw_thread_stats {
 	__u64 vol_switches;
 	__u64 invol_switches;
 	__u64 threads_created; /* threads this thread created */
+	/*
+	 * The state at attach, from the task iterator (bpf/attach.bpf.c): att_ts
+	 * is the state_ts it wrote, so while state_ts == att_ts the thread is
+	 * still where it was when the trace began; pre_ts, for a thread blocked
+	 * then, is when the kernel says it last ran (CLOCK_MONOTONIC, never
+	 * earlier than the truth), 0 if unknown. 0 for threads first seen by an
+	 * event.
+	 */
+	__u64 att_ts;
+	__u64 pre_ts;
+	__u32 sys_pre; /* the syscall in flight began before the trace: it adds only its time */
+	__u32 __pad_att;
 	/* exact extremes of the samples in the histograms (min as ~min, see struct tw_call_stats) */
 	__u64 blocked_max_ns;
 	__u64 blocked_min_inv;

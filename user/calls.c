@@ -274,8 +274,11 @@ int calls_set(struct tw_calls *c, const struct tw_call_key *key, const struct tw
 	struct tw_call_rec *r = find(c, key->nr);
 	int err = 0;
 
-	/* unchanged since the last refresh (every change counts a call): nothing to pack again */
-	if (r && r->count == s->count)
+	/*
+	 * unchanged since the last refresh (every change counts a call, or a call
+	 * entered before the trace): nothing to pack again
+	 */
+	if (r && r->count == s->count && r->pre_calls == s->pre_calls)
 		return 0;
 
 	/* the record's 64-bit counts, for the kernel's 32-bit ones to fold into */
@@ -297,6 +300,7 @@ int calls_set(struct tw_calls *c, const struct tw_call_key *key, const struct tw
 		r->open_total_ns = r->open_blocked_ns = 0;
 	}
 	r->count = s->count;
+	r->pre_calls = s->pre_calls;
 	set_errors(r, key->nr, s);
 	r->total_ns = s->total_ns + r->open_total_ns;
 	r->blocked_ns = s->blocked_ns + r->open_blocked_ns;
@@ -372,6 +376,7 @@ static int combine(struct tw_call_rec *r, const struct tw_call_rec *a, const str
 	r->wouldblock = SUM(wouldblock);
 	r->timedout = SUM(timedout);
 	r->interrupted = SUM(interrupted);
+	r->pre_calls = SUM(pre_calls);
 	r->total_ns = SUM(total_ns);
 	r->blocked_ns = SUM(blocked_ns);
 	for (int k = 0; k < TW_FD_NR; k++) {

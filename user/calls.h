@@ -49,6 +49,7 @@ struct tw_call_rec {
 	__u64 wouldblock; /* EAGAIN, EINPROGRESS, EALREADY */
 	__u64 timedout;
 	__u64 interrupted;
+	__u64 pre_calls; /* calls entered before the trace that returned: in total_ns, blocked_ns only */
 	__u64 total_ns; /* timed calls, entry to exit (with the one in flight so far) */
 	__u64 blocked_ns; /* asleep inside (with the one in flight so far) */
 	__u64 fd_count[TW_FD_NR]; /* read/write family: calls by enum tw_fd_kind */

@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include "attach.h"
 #include "calls.h"
 #include "loader.h"
 #include "prom.h"
@@ -160,7 +161,7 @@ static void set_syscalls(struct threadwatch_bpf *s, bool tp_btf, bool on)
 	}
 }
 
-static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_btf)
+static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_btf, bool iter)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = cfg->btf_path);
 	struct threadwatch_bpf *s;
@@ -175,6 +176,10 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	}
 	set_flavour(s, tp_btf);
 	set_syscalls(s, tp_btf, cfg->syscalls);
+	/* run once after the attach (user/attach.c), not attached with the others */
+	bpf_program__set_autoload(s->progs.iter_seed_tasks, iter);
+	bpf_program__set_autoattach(s->progs.iter_seed_tasks, false);
+	s->rodata->attach_syscalls = cfg->syscalls;
 	for (size_t i = 0; i < cfg->npids; i++)
 		s->rodata->targ_tgids[i] = cfg->pids[i];
 	s->rodata->targ_ntgids = cfg->npids;
@@ -201,6 +206,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	b->skel = s;
 	b->tp_btf = tp_btf;
 	b->syscalls = cfg->syscalls;
+	b->iter = iter;
 	return 0;
 }
 
@@ -223,7 +229,7 @@ static void load_error(int err, bool tp_btf)
 int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
 {
 	struct timespec t0, t1;
-	bool tp_btf;
+	bool tp_btf, iter;
 	int err;
 
 	memset(b, 0, sizeof(*b));
@@ -261,13 +267,25 @@ int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
 	default:
 		tp_btf = !cfg->btf_path && kernel_has_tp_btf();
 	}
-	err = open_and_load(b, cfg, tp_btf);
+	/* the task iterator needs the kernel's own BTF; --btf means the kernel has none */
+	iter = !cfg->btf_path;
+	err = open_and_load(b, cfg, tp_btf, iter);
+	if (err && iter) {
+		/* without it only the attach-time state comes from /proc instead */
+		if (cfg->verbose)
+			fprintf(stderr,
+				"bpf-threadwatch: load with the task iterator failed (%s), trying "
+				"without it\n",
+				strerror(-err));
+		iter = false;
+		err = open_and_load(b, cfg, tp_btf, iter);
+	}
 	if (err && tp_btf && cfg->attach_mode == TW_ATTACH_AUTO) {
 		if (cfg->verbose)
 			fprintf(stderr, "bpf-threadwatch: tp_btf load failed (%s), trying raw_tp\n",
 				strerror(-err));
 		tp_btf = false;
-		err = open_and_load(b, cfg, tp_btf);
+		err = open_and_load(b, cfg, tp_btf, iter);
 	}
 	if (err) {
 		load_error(err, tp_btf);
@@ -279,6 +297,12 @@ int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
 			"bpf-threadwatch: attaching the BPF programs failed: %s; run with -v for "
 			"libbpf's log\n",
 			strerror(-err));
+		tw_bpf_stop(b);
+		return err;
+	}
+	/* every program sees events now: what was already going on comes next */
+	err = attach_seed(b, cfg);
+	if (err) {
 		tw_bpf_stop(b);
 		return err;
 	}

@@ -15,6 +15,7 @@ struct tw_bpf {
 	struct threadwatch_bpf *skel;
 	bool tp_btf; /* false: raw_tp */
 	bool syscalls; /* blocking calls traced */
+	bool iter; /* the attach-time task iterator is loaded (else /proc gives that state) */
 	double attach_s; /* open to attached, seconds */
 };
 

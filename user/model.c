@@ -323,6 +323,7 @@ int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u6
 
 	if (!t->start_ns)
 		t->start_ns = s->start_ns;
+	fold_open_call(t, s, now_ns);
 	/*
 	 * Histograms change only when an interval ends, and every interval end
 	 * moves state_ts: an entry with the same state since the last refresh
@@ -383,6 +384,9 @@ int model_thread_live(struct tw_model *m, struct tw_thread *t, const struct tw_t
 	t->live_state = s->state;
 	t->live_state_ts = s->state_ts;
 	t->live_sys = s->sys_cur;
+	t->live_att = s->att_ts && s->state_ts == s->att_ts;
+	t->live_att_ts = s->att_ts;
+	t->live_pre_ts = s->pre_ts;
 	if (!s->has_loop && !t->loop)
 		return 0;
 	l = model_thread_loop(t);

@@ -105,6 +105,10 @@ struct tw_thread {
 	__u32 live_sys;
 	__u64 live_state_ts;
 	bool folded; /* tot holds the kernel entry's histograms as of live_state_ts */
+	/* the state the trace began with, while it lasts (struct tw_thread_stats att_ts, pre_ts) */
+	bool live_att; /* still where it was when the trace began (state_ts == att_ts) */
+	__u64 live_att_ts; /* when that was read */
+	__u64 live_pre_ts; /* blocked then: when the kernel says it last ran; 0 unknown */
 };
 
 struct tw_container;

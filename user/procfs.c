@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "parse.h"
@@ -183,4 +184,51 @@ int procfs_for_each_task(__u32 tgid, int (*fn)(void *ctx, __u32 id), void *ctx)
 	}
 	closedir(dir);
 	return err;
+}
+
+char parse_stat_state(const char *buf, size_t len)
+{
+	const char *p = NULL;
+
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == ')')
+			p = buf + i;
+	/* "PID (COMM) S ...": the comm may hold anything, the last ')' ends it */
+	if (!p || (size_t)(p - buf) + 2 >= len || p[1] != ' ')
+		return 0;
+	return p[2] >= 'A' && p[2] <= 'z' ? p[2] : 0;
+}
+
+static int parse_long(const char **p, const char *end, long *v)
+{
+	char num[32], *e;
+	size_t n = 0;
+
+	while (*p < end && **p == ' ')
+		(*p)++;
+	while (*p < end && **p != ' ' && **p != '\n' && n < sizeof(num) - 1)
+		num[n++] = *(*p)++;
+	num[n] = '\0';
+	if (!n)
+		return -1;
+	errno = 0;
+	*v = strtol(num, &e, 0);
+	if (errno == ERANGE && num[0] == '0')
+		*v = (long)strtoul(num, &e, 0); /* an argument: any 64-bit value */
+	return *e || (errno && num[0] != '0') ? -1 : 0;
+}
+
+int parse_syscall_line(const char *buf, size_t len, long *nr, long *arg1, long *arg2)
+{
+	const char *p = buf, *end = buf + len;
+
+	if (len >= 7 && !memcmp(buf, "running", 7))
+		return 0;
+	if (parse_long(&p, end, nr))
+		return -1;
+	if (*nr < 0)
+		return 0;
+	if (parse_long(&p, end, arg1) || parse_long(&p, end, arg2))
+		return -1;
+	return 1;
 }

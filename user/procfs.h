@@ -31,4 +31,13 @@ int procfs_comm(__u32 tgid, __u32 tid, char comm[TASK_COMM_LEN]);
 /* Calls fn for each tid in /proc/<tgid>/task, or each pid in /proc when tgid is 0. */
 int procfs_for_each_task(__u32 tgid, int (*fn)(void *ctx, __u32 id), void *ctx);
 
+/* The state letter of a /proc/.../stat line (the field after the last ')'), or 0. */
+char parse_stat_state(const char *buf, size_t len);
+/*
+ * A /proc/.../syscall line: 1 and *nr, *arg1, *arg2 for a thread in a
+ * syscall, 0 for one in none ("-1 ...") or running ("running"), -1 when
+ * unparseable.
+ */
+int parse_syscall_line(const char *buf, size_t len, long *nr, long *arg1, long *arg2);
+
 #endif

@@ -112,6 +112,7 @@ static void json_calls(struct json *j, const struct tw_calls *c)
 		json_ku64(j, "wouldblock", r->wouldblock);
 		json_ku64(j, "timedout", r->timedout);
 		json_ku64(j, "interrupted", r->interrupted);
+		json_ku64(j, "pre_calls", r->pre_calls);
 		json_ku64(j, "total_ns", r->total_ns);
 		json_ku64(j, "blocked_ns", r->blocked_ns);
 		json_extremes(j, "", r->hist);
@@ -245,7 +246,21 @@ static void json_blocked(struct json *j, const struct tw_blocked_view *b, const 
 	json_comm(j, b->comm);
 	json_sys(j, "call", b->sys);
 	json_ku64(j, "blocked_ns", b->blocked_ns);
-	json_ktime(j, "since_time", c, c->mono_ns - b->blocked_ns);
+	json_kbool(j, "since_before_trace", b->before_trace);
+	json_key(j, "since_ns");
+	if (b->since_ns)
+		json_u64(j, b->since_ns);
+	else
+		json_null(j);
+	json_key(j, "last_ran_before_trace_ns");
+	if (b->before_trace && b->since_ns)
+		json_u64(j, b->before_ns);
+	else
+		json_null(j);
+	if (b->since_wall_ns)
+		json_ktime(j, "since_time", c, b->since_ns);
+	else
+		json_ktime(j, "since_time", c, c->mono_ns - b->blocked_ns);
 	json_obj_end(j);
 }
 
@@ -296,6 +311,7 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, const struc
 	for (size_t i = 0; i < pv->nblocked; i++)
 		json_blocked(j, &pv->blocked[i], c);
 	json_arr_end(j);
+	json_ku64(j, "idle_waiting", pv->idle_waiting);
 	json_obj_end(j);
 }
 

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include "report.h"
 
 /* Thread names are arbitrary bytes: show control and non-ASCII bytes as '?'. */
@@ -115,14 +116,16 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv)
 
 		shist_add_to(&h, r->hist);
 		errs |= r->errors || r->timedout || r->interrupted;
-		/* a call seen only in flight (or inside exit) has no sample yet */
+		/* a call only in flight, or entered before the trace, has no sample yet */
+		bool lat = r->count > 0;
+
 		fprintf(f, "  %-16s %9llu %7llu %9llu %10s %10s %9s %9s %9s\n", nr_name(r->nr, buf),
 			(unsigned long long)r->count, (unsigned long long)r->errors,
 			(unsigned long long)r->wouldblock, fmt_ns(b, sizeof(b), r->blocked_ns),
 			call_of(r->nr) ? fmt_ns(t, sizeof(t), r->total_ns) : "-",
-			r->count ? fmt_ns(p50, sizeof(p50), hist_percentile(&h, 0.5)) : "-",
-			r->count ? fmt_ns(p99, sizeof(p99), hist_percentile(&h, 0.99)) : "-",
-			r->count ? fmt_ns(mx, sizeof(mx), h.max) : "-");
+			lat ? fmt_ns(p50, sizeof(p50), hist_percentile(&h, 0.5)) : "-",
+			lat ? fmt_ns(p99, sizeof(p99), hist_percentile(&h, 0.99)) : "-",
+			lat ? fmt_ns(mx, sizeof(mx), h.max) : "-");
 	}
 	if (errs) {
 		fprintf(f, "  errors by errno (would-block results are not errors):\n");
@@ -163,6 +166,20 @@ static void stall_line(FILE *f, const struct tw_stall *s, bool ongoing, const st
 	fprintf(f, ")\n");
 }
 
+/* ", since 06:50:37.512 (last ran 20.3s before the trace)" */
+static void blocked_since(FILE *f, const struct tw_blocked_view *b)
+{
+	time_t secs = (time_t)(b->since_wall_ns / 1000000000ULL);
+	char when[16] = "?", ago[16];
+	struct tm tm;
+
+	if (b->since_wall_ns && localtime_r(&secs, &tm))
+		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	fprintf(f, ", since %s.%03llu (last ran %s before the trace)", when,
+		(unsigned long long)(b->since_wall_ns / 1000000ULL % 1000),
+		fmt_ns(ago, sizeof(ago), b->before_ns));
+}
+
 /* Loops stalled and threads blocked right now: the first thing to read during an incident. */
 static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
 {
@@ -176,6 +193,9 @@ static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_vie
 		fprintf(f, "  STALLED NOW: loop %u (%s) ", l->tid, printable(comm, l->comm));
 		stall_line(f, l->ongoing, true, v);
 	}
+	if (pv->idle_waiting)
+		fprintf(f, "  idle now: %zu thread%s waiting in epoll/poll/select (not blocked)\n",
+			pv->idle_waiting, pv->idle_waiting == 1 ? "" : "s");
 	if (!pv->nblocked)
 		return;
 	fprintf(f, "  BLOCKED NOW for %s or more: %zu thread%s\n    %-8s %-16s %10s  %s\n",
@@ -184,9 +204,17 @@ static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_vie
 	for (size_t i = 0; i < pv->nblocked && i < TW_TEXT_MAX_ROWS; i++) {
 		const struct tw_blocked_view *b = &pv->blocked[i];
 		const char *call = sys_label(b->sys, buf);
+		char d[20];
 
-		fprintf(f, "    %-8u %-16s %10s  %s\n", b->tid, printable(comm, b->comm),
-			fmt_ns(a, sizeof(a), b->blocked_ns), call ? call : "(no syscall)");
+		snprintf(d, sizeof(d), "%s%s", b->before_trace && !b->since_ns ? ">=" : "",
+			 fmt_ns(a, sizeof(a), b->blocked_ns));
+		fprintf(f, "    %-8u %-16s %10s  %s", b->tid, printable(comm, b->comm), d,
+			call ? call : "(no syscall)");
+		if (b->before_trace && b->since_ns)
+			blocked_since(f, b);
+		else if (b->before_trace)
+			fprintf(f, ", since before the trace: at least %s", a);
+		fputc('\n', f);
 	}
 	if (pv->nblocked > TW_TEXT_MAX_ROWS)
 		fprintf(f, "    ... %zu more (--format json lists them all)\n",

@@ -237,6 +237,43 @@ static const struct tw_thread *rec_at(const struct tw_proc *p, size_t i)
 	return i < p->nthreads ? p->threads[i] : p->gone;
 }
 
+/*
+ * A thread asleep now, since its state began; for one asleep since before the
+ * trace, since the kernel says it last ran, or (unknown) at least since the
+ * trace began. Listed past --blocked-ms, unless it waits in the wait family.
+ */
+static void add_blocked(struct tw_proc_view *pv, const struct tw_thread *t,
+			const struct tw_view_opts *o, __u64 live_ns)
+{
+	struct tw_blocked_view *b = &pv->blocked[pv->nblocked];
+	__u64 since = t->live_state_ts;
+	bool before = t->live_att;
+	__u64 from;
+
+	if (before)
+		since = t->live_pre_ts && t->live_pre_ts <= t->live_att_ts ? t->live_pre_ts : 0;
+	from = since ? since : t->live_state_ts;
+	if (live_ns <= from || live_ns - from < o->blocked_ns)
+		return;
+	/* an event loop waiting is idle, not stuck */
+	if (t->live_sys && TW_CALL_IS_WAIT(call_of(t->live_sys - 1))) {
+		pv->idle_waiting++;
+		return;
+	}
+	memset(b, 0, sizeof(*b));
+	b->tid = t->tid;
+	memcpy(b->comm, t->comm, TASK_COMM_LEN);
+	b->sys = t->live_sys;
+	b->before_trace = before;
+	b->since_ns = since;
+	b->blocked_ns = live_ns - from;
+	if (since && tw_wall_of(&o->clock, since) > 0)
+		b->since_wall_ns = (__u64)tw_wall_of(&o->clock, since);
+	if (before && since)
+		b->before_ns = t->live_att_ts - since;
+	pv->nblocked++;
+}
+
 /* Event loops and threads blocked now: per thread, from the model's loop records and live fields. */
 static int build_loops(struct tw_proc_view *pv, const struct tw_proc *p,
 		       const struct tw_view_opts *o, __u64 live_ns)
@@ -251,15 +288,8 @@ static int build_loops(struct tw_proc_view *pv, const struct tw_proc *p,
 
 		if (!o->final && t->marked_dead)
 			continue;
-		if (t->alive && t->live_state == TW_ST_BLOCKED && live_ns > t->live_state_ts &&
-		    live_ns - t->live_state_ts >= o->blocked_ns) {
-			struct tw_blocked_view *b = &pv->blocked[pv->nblocked++];
-
-			b->tid = t->tid;
-			memcpy(b->comm, t->comm, TASK_COMM_LEN);
-			b->sys = t->live_sys;
-			b->blocked_ns = live_ns - t->live_state_ts;
-		}
+		if (t->alive && t->live_state == TW_ST_BLOCKED)
+			add_blocked(pv, t, o, live_ns);
 		if (l) {
 			struct tw_loop_view *lv = &pv->loops[pv->nloops];
 			size_t from = o->final ? 0 : l->stalls_mark;

@@ -45,12 +45,19 @@ struct tw_loop_view {
 	const struct tw_stall *ongoing; /* the gap it is stalled in right now, or NULL */
 };
 
-/* A thread asleep, right now, for longer than --blocked-ms. */
+/*
+ * A thread asleep, right now, for longer than --blocked-ms; never one waiting
+ * in the wait family (epoll, poll, select: an idle event loop is not stuck).
+ */
 struct tw_blocked_view {
 	__u32 tid;
 	char comm[TASK_COMM_LEN];
 	__u32 sys; /* syscall number + 1 it sleeps in; 0: none (a page fault...) */
-	__u64 blocked_ns;
+	__u64 blocked_ns; /* since since_ns; when that is unknown, since the trace began: at least */
+	bool before_trace; /* asleep since before the trace began */
+	__u64 since_ns; /* CLOCK_MONOTONIC when it went to sleep; 0: unknown (before the trace) */
+	__u64 since_wall_ns; /* the same as CLOCK_REALTIME; 0 when unknown */
+	__u64 before_ns; /* before_trace and since known: how long before the trace it last ran */
 };
 
 struct tw_proc_view {
@@ -64,6 +71,7 @@ struct tw_proc_view {
 	size_t nloops;
 	struct tw_blocked_view *blocked; /* longest first */
 	size_t nblocked;
+	size_t idle_waiting; /* threads asleep in a wait-family call as long, not listed above */
 };
 
 struct tw_view_opts {

@@ -427,7 +427,7 @@ class PidsCgroup:
 
 # --- bpftool --------------------------------------------------------------------
 
-PROG_PREFIXES = ("tp_btf_", "raw_tp_", "handle_")
+PROG_PREFIXES = ("tp_btf_", "raw_tp_", "handle_", "iter_")
 
 
 def bpftool_json(*args):

@@ -224,6 +224,63 @@ def check_report(rep, mode, a, errs, notes, body):
     return attach
 
 
+STUCK = {"reader": "read", "sleeper": "clock_nanosleep", "hung": "read"}
+
+
+def check_attach(fields, body, mode, errs):
+    """presleep's threads, asleep since before the trace (guest-check.sh): blocked
+    from the attach, listed blocked now with their call since they last ran (the
+    task iterator's time: never before the workload says it went to sleep); the
+    idle epoll loop never listed."""
+    where = f"attach mode={mode}"
+    if fields.get("rc") != "0" or fields.get("wrc") != "0":
+        errs.append(f"{where}: tool rc={fields.get('rc')}, presleep rc={fields.get('wrc')}")
+    phase, rep = None, None
+    for ln in body:
+        ln = ln.strip()
+        if not ln.startswith("{"):
+            continue
+        try:
+            obj = json.loads(ln)
+        except ValueError:
+            continue
+        if obj.get("phase") == "asleep":
+            phase = obj
+        elif obj.get("type") == "final":
+            rep = obj
+    if phase is None or rep is None:
+        errs.append(f"{where}: no presleep phase line or no final report")
+        return
+    procs = [p for p in rep.get("processes", []) if p.get("pid") == phase["pid"]]
+    if len(procs) != 1:
+        errs.append(f"{where}: presleep (pid {phase['pid']}) not in the report")
+        return
+    p = procs[0]
+    rows = {t.get("tid"): t for t in p.get("threads", [])}
+    listed = {e.get("tid"): e for e in p.get("blocked_now", [])}
+    dur = rep.get("duration_s", 0) * 1e9
+    for name, call in STUCK.items():
+        tid, asleep = phase["tids"][name], phase["asleep_ns"][name]
+        r, e = rows.get(tid), listed.get(tid)
+        if r is None or r.get("blocked_ns", 0) < 0.8 * dur:
+            errs.append(f"{where}: {name} blocked {r and r.get('blocked_ns')} ns, "
+                        f"expected about the run's {dur:.0f}")
+        if e is None:
+            errs.append(f"{where}: {name} ({tid}) not in blocked_now: {p.get('blocked_now')}")
+            continue
+        if e.get("call") != call or e.get("since_before_trace") is not True:
+            errs.append(f"{where}: {name}: {e}, expected {call} since before the trace")
+        since = e.get("since_ns")
+        if since is None:
+            errs.append(f"{where}: {name}: no since_ns (the task iterator did not run?): {e}")
+        elif not asleep - 1_000_000 <= since <= asleep + 1_000_000_000:
+            errs.append(f"{where}: {name}: since_ns {since} vs asleep at {asleep}")
+    idle = phase["tids"]["idle"]
+    if idle in listed or p.get("idle_waiting", 0) < 1:
+        errs.append(f"{where}: idle loop {idle} listed blocked, or idle_waiting "
+                    f"{p.get('idle_waiting')} < 1")
+
+
 def main():
     a = parse_args()
     lines, err = read_log(a.log)
@@ -284,6 +341,18 @@ def main():
             else:
                 parts.append(f"{mode} {'ok' if ok else 'BAD'}" +
                              ("" if attach == mode else f" (attach={attach})"))
+
+        ab = blocks(lines, "TW-VM-ATTACH-BEGIN", "TW-VM-ATTACH-END")
+        if result and "attach=checked" in result[-1]:
+            n_before = len(errs)
+            for mode in [m for m in a.modes.split(",") if m]:
+                if mode not in ab:
+                    errs.append(f"attach mode={mode}: no TW-VM-ATTACH block on the console")
+                    continue
+                check_attach(ab[mode][0], ab[mode][1], mode, errs)
+            parts.append("attach-time state " + ("ok" if len(errs) == n_before else "BAD"))
+        elif result:
+            errs.append("the guest did not check the attach-time state (presleep missing?)")
 
     if guest_fail:  # after the specific reasons, so the summary shows those first
         errs.append(guest_fail)

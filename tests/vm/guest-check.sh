@@ -97,4 +97,46 @@ for mode in $MODES; do
 		echo "TW-VM-VERBOSE-END mode=$mode"
 	fi
 done
+
+# --- attach-time state: threads asleep since before the trace ----------------
+# presleep's threads go to sleep before the tool attaches (read on a pipe nobody
+# writes, clock_nanosleep, a loop stuck in read, an idle epoll loop); the tool,
+# attached ATTACH_PRE s later, must report them blocked since before the trace
+# (the host checks it: TW-VM-ATTACH blocks).
+PRESLEEP=${TW_PRESLEEP:-/tw/bin/presleep}
+ATTACH_PRE=${TW_ATTACH_PRE:-2}
+if [ -x "$PRESLEEP" ]; then
+	for mode in $MODES; do
+		rm -f /tmp/ctl /tmp/pre.out /tmp/pre.err
+		mkfifo /tmp/ctl
+		"$PRESLEEP" --out /tmp/pre.out </tmp/ctl 2>/tmp/pre.err &
+		wpid=$!
+		exec 3>/tmp/ctl # its stdin stays open until we close fd 3
+		i=0
+		while ! grep -q '"phase":"asleep"' /tmp/pre.err 2>/dev/null && [ $i -lt 300 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		sleep "$ATTACH_PRE"
+		say "attach run: $TOOL --format json --attach-mode $mode -p $wpid -d 2 --blocked-ms 500"
+		timeout "$T" "$TOOL" $TOOLARGS --format json --attach-mode "$mode" -p "$wpid" -d 2 \
+			--blocked-ms 500 >"/tmp/att.$mode" 2>"/tmp/atterr.$mode"
+		rc=$?
+		exec 3>&-
+		wait "$wpid"
+		wrc=$?
+		echo "TW-VM-ATTACH-BEGIN mode=$mode rc=$rc wrc=$wrc"
+		grep '"phase":"asleep"' /tmp/pre.err
+		cat /tmp/pre.out
+		cat "/tmp/att.$mode"
+		sed 's/^/  | /' "/tmp/atterr.$mode"
+		echo
+		echo "TW-VM-ATTACH-END mode=$mode"
+		[ "$rc" -eq 0 ] || bad "attach mode=$mode: tool exited with rc=$rc"
+		[ "$wrc" -eq 0 ] || bad "attach mode=$mode: presleep exited with rc=$wrc"
+	done
+	fact "attach=checked"
+else
+	say "note: $PRESLEEP not in the image: attach-time state not checked"
+fi
 exit $fail

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * Attach-time state: where every traced thread is at the moment the
+ * scheduler and syscall programs start seeing events. A task iterator
+ * (iter/task), run once by user space right after they are attached
+ * (user/attach.c), gives each thread that has no entry yet one holding:
+ *
+ *  - its state: on a CPU (task->on_cpu), runnable (TASK_RUNNING, or queued
+ *    after a preemption), or blocked; from now, so blocked and run-queue
+ *    time count from the attach for threads that were already there;
+ *  - for a blocked thread, when the kernel says it last ran (pre_ts): the
+ *    scheduler's se.exec_start, moved from the run-queue clock of its CPU
+ *    to CLOCK_MONOTONIC, with the error on the side of "later" (see
+ *    last_ran_mono()), so a duration from it is never overstated;
+ *  - the syscall it is in, from its saved user registers (the syscall
+ *    number the kernel itself reports in /proc/PID/syscall), and for a
+ *    timed call the call, its fd's kind (from the thread's own files) and
+ *    sys_ts = now with sys_pre set: the exit then adds the time from the
+ *    attach to the call's totals, but no latency sample (the call began
+ *    before we saw it). A wait-family call's exit starts a loop gap, so a
+ *    loop asleep at attach is a loop candidate from its first return.
+ *
+ * An entry a scheduler or syscall event already made is left alone: that
+ * event is newer than what the iterator read. The whole entry is written
+ * at once (BPF_NOEXIST), never field by field under a live handler.
+ */
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "threadwatch.h"
+#include "maps.bpf.h"
+
+/* include/uapi/linux/stat.h */
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define S_IFREG 0100000
+#define S_IFIFO 0010000
+#define ENOSYS 38
+#define PF_EXITING 0x00000004 /* include/linux/sched.h */
+#define FUTEX_CMD_MASK 0x7f
+#define FUTEX_WAIT 0
+#define FUTEX_LOCK_PI 6
+#define FUTEX_WAIT_BITSET 9
+#define FUTEX_WAIT_REQUEUE_PI 11
+#define FUTEX_LOCK_PI2 13
+
+/* the syscall programs are loaded: sys_cur and the call are theirs to clear */
+const volatile bool attach_syscalls = false;
+
+/* v6.12 delayed dequeue (commit 152e11f6df29): a sleeping task may stay queued */
+struct sched_entity___delayed {
+	unsigned char sched_delayed;
+} __attribute__((preserve_access_index));
+
+/* the entry being built: too large for the BPF stack; the iterator runs one at a time */
+static struct tw_thread_stats seed;
+
+/* The kind of the thread's open file fd (as file_kind() in syscalls.bpf.c does for current). */
+static __always_inline __u32 task_fd_kind(struct task_struct *task, long fd)
+{
+	struct file **fds, *file = NULL;
+	struct fdtable *fdt;
+	unsigned int mode;
+
+	if (fd < 0)
+		return TW_FD_OTHER;
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || (unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
+		return TW_FD_OTHER;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
+		return TW_FD_OTHER;
+	mode = BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT;
+	if (mode == S_IFSOCK)
+		return TW_FD_SOCKET;
+	if (mode == S_IFIFO)
+		return TW_FD_PIPE;
+	if (mode == S_IFREG)
+		return TW_FD_FILE;
+	return TW_FD_OTHER;
+}
+
+/*
+ * The number of the syscall a thread that is not running sleeps in, or -1:
+ * from its user registers saved at kernel entry, as syscall_get_nr() (and so
+ * /proc/PID/syscall) reads them. On x86 an exception (a page fault) keeps its
+ * error code where a syscall keeps its number, but only a syscall's entry
+ * sets the return value slot to -ENOSYS, and it keeps that until it returns.
+ */
+static __always_inline long task_syscall(struct pt_regs *regs, long *arg1, long *arg2)
+{
+	long nr = -1;
+
+#if defined(__TARGET_ARCH_x86)
+	if ((long)BPF_CORE_READ(regs, ax) != -ENOSYS)
+		return -1;
+	nr = (long)BPF_CORE_READ(regs, orig_ax);
+#elif defined(__TARGET_ARCH_arm64)
+	/* NO_SYSCALL (-1) for every entry but a syscall's */
+	nr = (int)BPF_CORE_READ(regs, syscallno);
+#endif
+	*arg1 = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	*arg2 = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	return nr;
+}
+
+/*
+ * CLOCK_MONOTONIC of the task's se.exec_start, which is in the task clock of
+ * the run queue it last ran on (rq->clock_task), reached through its
+ * cfs_rq (the per-CPU runqueues variable is a typed ksym only on kernels
+ * with CONFIG_KALLSYMS_ALL). The offset between the clocks is measured on
+ * that run queue now: its clock_task was last updated at or before now, and
+ * it runs no faster than real time (it leaves out irq and steal time), so
+ * the result is at or after the real time and a duration from it is "at
+ * least". 0 when it cannot be told.
+ */
+static __always_inline __u64 last_ran_mono(struct task_struct *task, __u64 now)
+{
+	__u64 ran, clock;
+
+	if (!bpf_core_field_exists(task->se.cfs_rq))
+		return 0;
+	ran = BPF_CORE_READ(task, se.exec_start);
+	clock = BPF_CORE_READ(task, se.cfs_rq, rq, clock_task);
+	if (!ran || clock < ran || clock - ran > now)
+		return 0;
+	return now - (clock - ran);
+}
+
+static __always_inline bool futex_waits(long op)
+{
+	op &= FUTEX_CMD_MASK;
+	return op == FUTEX_WAIT || op == FUTEX_WAIT_BITSET || op == FUTEX_LOCK_PI ||
+	       op == FUTEX_LOCK_PI2 || op == FUTEX_WAIT_REQUEUE_PI;
+}
+
+/* Where a thread is: on a CPU, runnable, or asleep (and then since when). */
+static __always_inline __u32 task_where(struct task_struct *task, __u64 now, __u64 *pre_ts)
+{
+	struct sched_entity___delayed *se = (void *)&task->se;
+	bool delayed = false;
+
+	*pre_ts = 0;
+	if (task->on_cpu)
+		return TW_ST_ONCPU;
+	if (get_task_state(task, true) == TASK_RUNNING)
+		return TW_ST_RUNQ;
+	if (bpf_core_field_exists(se->sched_delayed))
+		delayed = BPF_CORE_READ(se, sched_delayed);
+	/* queued with a sleeping state: preempted before it could sleep (switch_out's RUNQ) */
+	if (task->on_rq && !delayed)
+		return TW_ST_RUNQ;
+	*pre_ts = last_ran_mono(task, now);
+	return TW_ST_BLOCKED;
+}
+
+SEC("iter/task")
+int iter_seed_tasks(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct tw_thread_stats *st = &seed;
+	struct pt_regs *regs;
+	long nr, a1 = 0, a2 = 0, err;
+	__u32 tid, tgid, call = TW_CALL_NONE;
+	__u64 now;
+
+	if (!task || !task_wanted(task, true, &tid, &tgid))
+		return 0;
+	if (task->exit_state || (task->flags & PF_EXITING))
+		return 0; /* its exit event may already be gone: an entry would never be freed */
+	if (bpf_map_lookup_elem(&thread_stats, &tid))
+		return 0; /* an event saw it first */
+	/* too large for an inline memset: copied from the zero entry, once per task at attach */
+	if (bpf_probe_read_kernel(st, sizeof(*st), &zero_thread_stats))
+		return 0;
+	now = bpf_ktime_get_ns();
+	st->tgid = tgid;
+	st->start_ns = task->start_time;
+	st->state = task_where(task, now, &st->pre_ts);
+	st->state_ts = now;
+	st->att_ts = now;
+	/* it ran before we came: its next switch out is no unseen switch in */
+	st->ran = 1;
+	if (attach_syscalls && st->state != TW_ST_ONCPU && !(task->flags & PF_KTHREAD)) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		nr = regs ? task_syscall(regs, &a1, &a2) : -1;
+		if (nr >= 0 && nr < TW_SYSCALL_NR_MAX) {
+			call = call_of_syscall[nr];
+			if (call == TW_CALL_FUTEX && !futex_waits(a2))
+				call = TW_CALL_NONE;
+			st->sys_cur = nr + 1;
+			st->call = call;
+			if (call) {
+				st->sys_ts = now;
+				st->sys_pre = 1;
+				if (TW_CALL_HAS_FD(call))
+					st->call_fd = task_fd_kind(task, a1);
+			}
+		}
+	}
+	err = bpf_map_update_elem(&thread_stats, &tid, st, BPF_NOEXIST);
+	if (err && err != -EEXIST)
+		count_drop(err == -E2BIG ? TW_DROP_THREAD_MAP : TW_DROP_ALLOC);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
