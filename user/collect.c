@@ -145,10 +145,25 @@ int collect_on_event(void *ctx, void *data, size_t len)
 	}
 	if (len < sizeof(*e))
 		return 0;
+	if (e->type == TW_EV_PROC_JOIN) {
+		char comm[TASK_COMM_LEN];
+
+		memcpy(comm, e->comm, sizeof(comm));
+		comm[TASK_COMM_LEN - 1] = '\0';
+		if (collect_seed(c, e->tgid, true, comm) == -ENOMEM)
+			c->err = -ENOMEM;
+		return c->err;
+	}
 	t = model_apply_event(c->m, e);
 	if (!t) {
 		c->err = -ENOMEM;
 		return -ENOMEM;
+	}
+	if (e->type == TW_EV_PROC_NEW && c->targets) {
+		struct tw_proc *p = model_proc(c->m, e->tgid);
+
+		if (p)
+			p->target = true;
 	}
 	if (e->type == TW_EV_THREAD_EXIT && !t->harvested && pend(c, t)) {
 		c->err = -ENOMEM;
@@ -208,6 +223,8 @@ static void harvest_proc(struct tw_collector *c, struct tw_proc *p)
 		model_proc_fold(p, c->buf, c->ncpu);
 		bpf_map_delete_elem(c->proc_fd, &key);
 	}
+	if (c->targets)
+		targets_clear(c->targets, p->pid);
 	p->harvested = true;
 }
 
