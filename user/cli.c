@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 #include <argp.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
@@ -172,8 +173,10 @@ static void add_pids(struct argp_state *state, struct tw_config *cfg, const char
 	__u32 *list = calloc(max, sizeof(*list));
 	int err;
 
-	if (!list)
-		argp_failure(state, 1, ENOMEM, "-p");
+	if (!list) {
+		fprintf(stderr, "bpf-threadwatch: -p: %s\n", strerror(ENOMEM));
+		exit(1);
+	}
 	err = parse_pid_list(arg, list, max, &n);
 	if (err == -EEXIST)
 		argp_error(state, "invalid -p '%s': a PID is listed twice", arg);
@@ -190,8 +193,10 @@ static void add_pids(struct argp_state *state, struct tw_config *cfg, const char
 			size_t ncap = cfg->cap_pids ? cfg->cap_pids * 2 : 16;
 			__u32 *np = realloc(cfg->pids, ncap * sizeof(*np));
 
-			if (!np)
-				argp_failure(state, 1, ENOMEM, "-p");
+			if (!np) {
+				fprintf(stderr, "bpf-threadwatch: -p: %s\n", strerror(ENOMEM));
+				exit(1);
+			}
 			cfg->pids = np;
 			cfg->cap_pids = ncap;
 		}

@@ -157,7 +157,7 @@ struct cg_mount {
 /* The cgroup mounts, in /proc/self/mountinfo's order. 0 or -errno; *out freed by the caller. */
 static int cgroup_mounts(struct cg_mount **out, size_t *n)
 {
-	char *text, *line, *save = NULL;
+	char *text = NULL, *line, *save = NULL;
 	size_t cap = 0;
 	int err = read_text("/proc/self/mountinfo", &text);
 
@@ -172,7 +172,7 @@ static int cgroup_mounts(struct cg_mount **out, size_t *n)
 		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
 		    sscanf(dash + 3, "%31s %*s %255s", fstype, opts) != 2)
 			continue;
-		if (strcmp(fstype, "cgroup") && strcmp(fstype, "cgroup2"))
+		if (strcmp(fstype, "cgroup") != 0 && strcmp(fstype, "cgroup2") != 0)
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;

@@ -438,28 +438,27 @@ static int group_by_comm(struct tw_proc_view *procs, size_t *n, enum tw_sort sor
 			continue;
 		}
 		struct tw_proc_view g = { .exited = true };
+		struct tw_proc_view *members = malloc((j - i) * sizeof(*members));
 
-		g.members = malloc((j - i) * sizeof(*g.members));
-		if (!g.members) {
+		if (!members) {
 			/* keep every view owned by procs[0..*n) for the caller to free */
 			memmove(&procs[out], &procs[i], (*n - i) * sizeof(*procs));
 			*n = out + (*n - i);
 			return -ENOMEM;
 		}
-		memcpy(g.members, &procs[i], (j - i) * sizeof(*g.members));
-		g.nmembers = j - i;
-		for (size_t k = 0; k < g.nmembers; k++) {
-			const struct tw_proc_view *m = &g.members[k];
-
-			proc_totals_add(&g.pt, &m->pt);
-			thread_totals_add(&g.sum, &m->sum);
-			g.threads_peak += m->threads_peak;
-			g.threads_now += m->threads_now;
-			g.exited &= m->exited;
-			g.stalls += m->stalls;
+		for (size_t k = i; k < j; k++) {
+			proc_totals_add(&g.pt, &procs[k].pt);
+			thread_totals_add(&g.sum, &procs[k].sum);
+			g.threads_peak += procs[k].threads_peak;
+			g.threads_now += procs[k].threads_now;
+			g.exited &= procs[k].exited;
+			g.stalls += procs[k].stalls;
 		}
-		qsort_r(g.members, g.nmembers, sizeof(*g.members), cmp_procs, &sort);
-		g.p = g.members[0].p;
+		memcpy(members, &procs[i], (j - i) * sizeof(*members));
+		qsort_r(members, j - i, sizeof(*members), cmp_procs, &sort);
+		g.members = members;
+		g.nmembers = j - i;
+		g.p = members[0].p;
 		procs[out++] = g;
 		i = j;
 	}

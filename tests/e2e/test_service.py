@@ -385,15 +385,21 @@ def test_default_sort_busy_over_idle_system_wide(require_bpf):
                       "[t.start() for t in ts]; [t.join() for t in ts]\n"])
     with spin, idle:
         time.sleep(0.3)
-        cp = twtest.run([require_bpf, "-d", "1.5", "--top", "0", "--no-group-procs",
-                         "--no-syscalls", "--format", "json"], 60)
+        cp = twtest.run([require_bpf, "-d", "1.5", "--top", "0", "--no-syscalls",
+                         "--format", "json"], 60)
         ctx = twtest.describe(cp)
         assert cp.returncode == 0, ctx
         objs, _ = twtest.parse_report(cp.stdout, ctx)
         rep = twtest.final_report(objs, ctx)
-        order = [p["pid"] for p in rep["processes"]]
-        assert spin.pid in order and idle.pid in order, ctx
-        assert order.index(spin.pid) < order.index(idle.pid), ctx
+
+        def row_of(pid):
+            """The index of the row (a process, or the group of its name) holding pid."""
+            rows = [i for i, p in enumerate(rep["processes"])
+                    if p["pid"] == pid or any(m["pid"] == pid for m in p.get("members", []))]
+            assert len(rows) == 1, f"pid {pid} in rows {rows}" + ctx
+            return rows[0]
+
+        assert row_of(spin.pid) < row_of(idle.pid), ctx
         assert rep["sort"] == "busy", ctx
 
 
