@@ -23,7 +23,8 @@ static __always_inline void join(struct task_struct *t, bool follow)
 	__u32 tgid = BPF_CORE_READ(t, tgid);
 	struct tw_event *e;
 
-	if (tgid == self_tgid || tgid_wanted(tgid))
+	if (tgid == self_tgid || tgid_wanted(tgid) ||
+	    (skip_kthreads && (BPF_CORE_READ(t, flags) & PF_KTHREAD)))
 		return;
 	targ_set(tgid, follow);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

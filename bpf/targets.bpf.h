@@ -66,7 +66,7 @@ static __always_inline void targets_on_fork(struct task_struct *task, __u32 ptgi
 			return;
 		}
 	}
-	if (comm_wanted(task)) {
+	if (comm_wanted(task) && !(skip_kthreads && (BPF_CORE_READ(task, flags) & PF_KTHREAD))) {
 		targ_set(tgid, targ_children);
 		return;
 	}

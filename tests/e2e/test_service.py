@@ -426,3 +426,27 @@ def test_command_ended_at_duration(require_bpf):
             assert twtest.find_proc(rep, pid, ctx)["exited"] is True, ctx
         if extra:
             assert took >= 2.9, f"SIGKILL came after {took:.1f} s, before the 2 s grace" + ctx
+
+
+def test_target_options_bad_input(require_bpf):
+    """Bad --comm, --cgroup, --unit, --sort, --children: one line naming the problem, exit 2."""
+    cases = [
+        (["--comm", "a-name-longer-than-15"], "a process name is 1 to 15 bytes"),
+        (["--comm", ""], "a process name is 1 to 15 bytes"),
+        (["--cgroup", "/nonexistent/tw-cgroup"], "invalid --cgroup '/nonexistent/tw-cgroup'"),
+        (["--cgroup", "/tmp"], "not a cgroup directory"),
+        (["--unit", "a/b"], "invalid --unit 'a/b'"),
+        (["--unit", "x.socket"], "expected NAME, NAME.service, NAME.scope or NAME.slice"),
+        (["--sort", "nope"], "invalid --sort 'nope'"),
+        (["--children"], "--children follows -p, --comm or a command"),
+        (["--cgroup", "/tmp", "--unit", "x"], "--cgroup and --unit are exclusive"),
+        (["--comm", "x", "-t", "1"], "-t goes with -p or a command"),
+    ]
+    for args, msg in cases:
+        cp = twtest.run([require_bpf, *args, "-d", "1"], 30)
+        ctx = twtest.describe(cp)
+        assert cp.returncode == 2, ctx
+        assert cp.stdout == "", ctx
+        lines = [ln for ln in cp.stderr.splitlines() if ln.strip()]
+        assert msg in lines[0], ctx
+        assert all(ln.startswith(("Try", "information")) for ln in lines[1:]), ctx  # argp's hint
