@@ -275,8 +275,13 @@ static struct tw_thread *adopt_thread(struct tw_collector *c, __u32 pid, __u32 t
 	char comm[TASK_COMM_LEN] = "";
 	struct tw_thread *t;
 
-	if (!procfs_comm(pid, tid, comm))
-		return model_thread_born(c->m, pid, tid, comm);
+	if (!procfs_comm(pid, tid, comm)) {
+		t = model_thread_born(c->m, pid, tid, comm);
+		/* with targets, the kernel keeps entries of targets only (a lost JOIN event) */
+		if (t && c->targets && model_proc(c->m, pid))
+			model_proc(c->m, pid)->target = true;
+		return t;
+	}
 	t = model_thread_died(c->m, pid, tid, now, NULL);
 	if (t && pend(c, t))
 		return NULL;
@@ -446,6 +451,7 @@ static int proc_entry(struct tw_collector *c, const void *k, const void *val, vo
 		p = model_proc_add(c->m, key, comm);
 		if (!p)
 			return -ENOMEM;
+		p->target |= c->targets != NULL;
 		if (!p->threads_now) {
 			p->exited = true;
 			p->exit_ns = *now;
