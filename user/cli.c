@@ -26,7 +26,7 @@ static const char doc[] =
 	"  sudo bpf-threadwatch -p 1234 -t 1240      # one thread of PID 1234\n"
 	"  sudo bpf-threadwatch -p 1234 -i 1 --stall-ms 50   # event-loop stalls of 50 ms+, live\n"
 	"  sudo bpf-threadwatch -p 1234 -i 2 --blocked-ms 500  # threads stuck 0.5 s+, and where\n"
-	"  sudo bpf-threadwatch -d 5 --top 5         # the 5 busiest processes on the machine\n"
+	"  sudo bpf-threadwatch -d 5 --top 5         # the 5 busiest or suffering processes\n"
 	"  sudo bpf-threadwatch -d 5 --top 5 --sort runq   # the 5 waiting longest for a CPU\n"
 	"  sudo bpf-threadwatch -- python3 app.py    # start a command and trace it from birth\n"
 	"  sudo bpf-threadwatch -d 10 -- gunicorn app:app  # the master and every worker it forks\n"
@@ -41,7 +41,8 @@ static const char doc[] =
 	"are log2 buckets of nanoseconds. Thread creation failures are counted by errno;\n"
 	"EAGAIN is the signature of thread exhaustion (pids.max, RLIMIT_NPROC, threads-max).\n"
 	"\n"
-	"With targets (-p, -t or a command), syscalls are traced too: the latency of blocking\n"
+	"With targets (-p, -t, a command, --comm, --cgroup, --unit), syscalls are traced too: the "
+	"latency of blocking\n"
 	"calls per thread (read/write family with the fd kind, epoll/poll/select, futex waits,\n"
 	"sleeps, connect/accept); event loops (threads that keep returning to an epoll/poll/\n"
 	"select wait) with the gaps between waits and STALLS, gaps of --stall-ms or more, broken\n"
@@ -126,7 +127,7 @@ static const struct argp_option options[] = {
 	{ "max-calls", OPT_MAX_CALLS, "N", 0,
 	  "(thread, blocking call) pairs tracked in the kernel (default 16384)", 0 },
 	{ "syscalls", OPT_SYSCALLS, NULL, 0,
-	  "Trace syscalls system-wide too (default: only with -p, -t or a command)", 0 },
+	  "Trace syscalls system-wide too (default: only with targets)", 0 },
 	{ "no-syscalls", OPT_NO_SYSCALLS, NULL, 0,
 	  "Do not trace syscalls: scheduler and lifecycle only, the lowest overhead", 0 },
 	{ "stall-ms", OPT_STALL_MS, "MS", 0,
