@@ -70,8 +70,11 @@ int parse_stat_field(const char *buf, size_t len, int want, __u64 *out)
 				num[n++] = *p++;
 			num[n] = '\0';
 			if (want == 3) { /* the state, a letter: returned as is */
-				*out = n == 1 ? (unsigned char)num[0] : 0;
-				return n == 1 ? 0 : -ENOENT;
+				bool letter = n == 1 && ((num[0] >= 'A' && num[0] <= 'Z') ||
+							 (num[0] >= 'a' && num[0] <= 'z'));
+
+				*out = letter ? (unsigned char)num[0] : 0;
+				return letter ? 0 : -ENOENT;
 			}
 			return parse_u64(num, 0, ~0ULL, out) ? -ENOENT : 0;
 		}
