@@ -341,7 +341,7 @@ static void say_tracing(struct run *r)
 		fprintf(stderr, "%scgroup %s", cfg->npids || cfg->ncomm_names ? ", " : "",
 			cfg->cgroup);
 	if (r->nexpanded)
-		fprintf(stderr, " (%zu more processes now)", r->nexpanded);
+		fprintf(stderr, " (%zu more found at attach)", r->nexpanded);
 	if (cfg->tid)
 		fprintf(stderr, " TID %u", cfg->tid);
 	fprintf(stderr, " with %s, attached in %.3f s.", r->bpf.tp_btf ? "tp_btf" : "raw_tp",
