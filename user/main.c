@@ -226,9 +226,20 @@ static void drain(struct run *r, int timeout_ms)
  * forks meanwhile get the same. Events keep being read, so the exits are in
  * the final report.
  */
+/* Each process gets each signal once: a second SIGTERM means "now" to many servers. */
+static void signal_once(struct tw_pidlist *sent, __u32 pid, int sig)
+{
+	if (pidlist_has(sent, pid))
+		return;
+	kill((pid_t)pid, sig);
+	if (pidlist_add(sent, pid))
+		return; /* out of memory: it may get the signal again, no worse */
+}
+
 static void end_command(struct run *r)
 {
 	__u64 deadline = mono_ns() + TW_KILL_GRACE_NS;
+	struct tw_pidlist sent = {};
 	int sig = SIGTERM;
 	bool any = false;
 
@@ -240,7 +251,7 @@ static void end_command(struct run *r)
 		reap(r);
 		if (r->child.pid > 0) {
 			alive = true;
-			kill(r->child.pid, sig);
+			signal_once(&sent, (__u32)r->child.pid, sig);
 		}
 		for (size_t i = 0; r->cfg->children && i < r->model.nprocs; i++) {
 			const struct tw_proc *p = r->model.procs[i];
@@ -248,7 +259,7 @@ static void end_command(struct run *r)
 			if (!p->target || p->exited || target_gone(p->pid))
 				continue;
 			alive = true;
-			kill((pid_t)p->pid, sig);
+			signal_once(&sent, p->pid, sig);
 		}
 		if (!alive)
 			break;
@@ -263,11 +274,13 @@ static void end_command(struct run *r)
 			if (sig == SIGKILL)
 				break; /* unkillable (D state): give up after a second grace */
 			sig = SIGKILL;
+			sent.n = 0;
 			deadline = mono_ns() + TW_KILL_GRACE_NS;
 			continue;
 		}
 		drain(r, 20);
 	}
+	pidlist_free(&sent);
 	if (any)
 		drain(r, 0);
 }

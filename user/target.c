@@ -417,7 +417,7 @@ void pidlist_free(struct tw_pidlist *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static bool pidlist_has(const struct tw_pidlist *l, __u32 pid)
+bool pidlist_has(const struct tw_pidlist *l, __u32 pid)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (l->v[i] == pid)
@@ -425,7 +425,7 @@ static bool pidlist_has(const struct tw_pidlist *l, __u32 pid)
 	return false;
 }
 
-static int pidlist_add(struct tw_pidlist *l, __u32 pid)
+int pidlist_add(struct tw_pidlist *l, __u32 pid)
 {
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 64;

@@ -44,6 +44,8 @@ struct tw_pidlist {
  */
 int target_expand(const struct tw_config *cfg, struct tw_targets *t, struct tw_pidlist *out);
 void pidlist_free(struct tw_pidlist *l);
+bool pidlist_has(const struct tw_pidlist *l, __u32 pid);
+int pidlist_add(struct tw_pidlist *l, __u32 pid); /* 0 or -ENOMEM */
 
 struct tw_child {
 	pid_t pid;
