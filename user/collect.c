@@ -223,7 +223,12 @@ static void harvest_proc(struct tw_collector *c, struct tw_proc *p)
 		model_proc_fold(p, c->buf, c->ncpu);
 		bpf_map_delete_elem(c->proc_fd, &key);
 	}
-	if (c->targets)
+	/*
+	 * Only a PID nobody holds: one a new process already took carries that
+	 * process's bits (task_newtask set them for a target, cleared them
+	 * otherwise), and a zombie's stale bits are cleared at the PID's next fork.
+	 */
+	if (c->targets && procfs_stat(p->pid, NULL, NULL))
 		targets_clear(c->targets, p->pid);
 	p->harvested = true;
 }
