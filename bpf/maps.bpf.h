@@ -107,6 +107,22 @@ TW_EXTERN struct {
 	__uint(max_entries, TW_RINGBUF_BYTES);
 } events SEC(".maps");
 
+/*
+ * The targets bitmap (struct tw_targ_word, threadwatch.h): one array lookup,
+ * inlined by the verifier, and a bit test per filtered event. User space sizes
+ * it to pid_max / 64 words (512 words for 32768 PIDs, 64 Ki words = 1 MiB for
+ * the 4194304 limit) and mmaps it; 1 word when tracing system-wide.
+ */
+#define TW_DEF_TARG_WORDS 512
+
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, TW_DEF_TARG_WORDS);
+	__type(key, __u32);
+	__type(value, struct tw_targ_word);
+} targets SEC(".maps");
+
 TW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TW_DROP_NR);
@@ -116,8 +132,16 @@ TW_EXTERN struct {
 
 /* Tunables, written by user space through skel->rodata before load. */
 #ifdef TW_DEFINE_MAPS
-const volatile __u32 targ_tgids[TW_MAX_TARGETS] = {};
-const volatile __u32 targ_ntgids = 0; /* 0: every process */
+/* false: every process (no lookup at all); true: the tgids set in `targets` */
+const volatile bool targ_filter = false;
+/* --children: processes forked by a target, or by a --comm match, are targets too */
+const volatile bool targ_children = false;
+/* --comm: new processes and execs with one of these exact comms become targets */
+const volatile __u64 targ_comms[TW_MAX_COMMS][TASK_COMM_LEN / 8] = {}; /* NUL-padded */
+const volatile __u32 targ_ncomms = 0;
+/* --cgroup/--unit: a process moved into this cgroup (or below) becomes a target */
+const volatile __u64 targ_cgrp_id = 0; /* its kernfs id (the directory's inode); 0: none */
+const volatile __u32 targ_cgrp_hier = 0; /* its hierarchy (/proc/PID/cgroup's first field) */
 const volatile __u32 targ_tid = 0; /* 0: every thread of the targets */
 const volatile bool skip_kthreads = true;
 /* the agent itself: system-wide, its own map walks and /proc reads are not the node's load */
@@ -134,8 +158,12 @@ const volatile __u64 stall_ns = 100000000;
 const struct tw_loop_stats zero_loop_stats = {};
 const struct tw_proc_stats zero_proc_stats = {};
 #else
-extern const volatile __u32 targ_tgids[TW_MAX_TARGETS];
-extern const volatile __u32 targ_ntgids;
+extern const volatile bool targ_filter;
+extern const volatile bool targ_children;
+extern const volatile __u64 targ_comms[TW_MAX_COMMS][TASK_COMM_LEN / 8];
+extern const volatile __u32 targ_ncomms;
+extern const volatile __u64 targ_cgrp_id;
+extern const volatile __u32 targ_cgrp_hier;
 extern const volatile __u32 targ_tid;
 extern const volatile bool skip_kthreads;
 extern const volatile __u32 self_tgid;
@@ -168,18 +196,26 @@ static __always_inline void events_submit(void *e)
 				      : BPF_RB_NO_WAKEUP);
 }
 
+/* The bitmap word of tgid, or NULL past its end. */
+static __always_inline struct tw_targ_word *targ_word(__u32 tgid)
+{
+	__u32 k = tgid / 64;
+
+	return bpf_map_lookup_elem(&targets, &k);
+}
+
+/*
+ * System-wide: no lookup, one compare. Filtered: one inlined array lookup
+ * and a bit test, however many targets there are.
+ */
 static __always_inline bool tgid_wanted(__u32 tgid)
 {
-	if (!targ_ntgids)
+	struct tw_targ_word *w;
+
+	if (!targ_filter)
 		return tgid != self_tgid;
-#pragma unroll
-	for (__u32 i = 0; i < TW_MAX_TARGETS; i++) {
-		if (i >= targ_ntgids)
-			break;
-		if (targ_tgids[i] == tgid)
-			return true;
-	}
-	return false;
+	w = targ_word(tgid);
+	return w && (w->want >> (tgid % 64)) & 1;
 }
 
 /*
@@ -196,7 +232,7 @@ static __always_inline bool task_wanted(struct task_struct *t, bool btf, __u32 *
 	*tgid = TASK_READ(btf, t, tgid);
 	if (!tgid_wanted(*tgid))
 		return false;
-	if (skip_kthreads && !targ_ntgids && (TASK_READ(btf, t, flags) & PF_KTHREAD))
+	if (skip_kthreads && !targ_filter && (TASK_READ(btf, t, flags) & PF_KTHREAD))
 		return false;
 	return true;
 }

@@ -11,6 +11,7 @@
 #include "threadwatch.h"
 #include "bits.bpf.h"
 #include "maps.bpf.h"
+#include "targets.bpf.h"
 
 static __always_inline void emit(__u32 type, __u32 tid, __u32 tgid, __u32 ptid, __u64 now,
 				 struct task_struct *task)
@@ -44,7 +45,10 @@ static __always_inline int handle_newtask(struct task_struct *task, bool btf, __
 
 	bool parent_wanted = tgid_wanted(ptgid);
 
-	/* a thread shares its creator's tgid; a new process is wanted only system-wide */
+	/* a new process of a followed target, or with a --comm name, is a target from birth */
+	if (!is_thread && targ_filter)
+		targets_on_fork(task, ptgid, parent_wanted);
+	/* a thread shares its creator's tgid; a new process is wanted if it is a target */
 	if (!parent_wanted && (is_thread || !tgid_wanted(BPF_CORE_READ(task, tgid))))
 		return 0;
 	if (skip_kthreads && (BPF_CORE_READ(task, flags) & PF_KTHREAD))

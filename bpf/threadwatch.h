@@ -35,8 +35,21 @@
 #define TW_HIST_C2 0xb504f333f9de6485ULL
 #define TW_HIST_C3 0xd744fccad69d6af5ULL
 
-/* -p takes at most this many PIDs; they are compared in the first lines of every handler. */
-#define TW_MAX_TARGETS 16
+/*
+ * Targets (-p, --children, --comm, --cgroup, --unit): a bitmap over tgids in
+ * the `targets` array map, one struct tw_targ_word per 64 tgids, so the
+ * filter in every handler is one inlined array lookup and a bit test. `want`:
+ * the tgid is traced; `follow`: the processes it forks are traced too (and
+ * inherit both bits). User space writes it through mmap with atomic ops,
+ * the kernel with atomic ops at fork, exec and cgroup moves.
+ */
+struct tw_targ_word {
+	__u64 want;
+	__u64 follow;
+};
+
+/* --comm takes at most this many names; they are compared at fork and exec only. */
+#define TW_MAX_COMMS 16
 
 /* Where a thread is, kept per thread between scheduler events. */
 enum tw_tstate_kind {
@@ -58,6 +71,7 @@ enum tw_drop {
 	TW_DROP_CALL_MAP, /* per-call map full (--max-calls): a call went untimed */
 	TW_DROP_LOOP_MAP, /* loop map full (--max-loops): a loop's gaps went uncounted */
 	TW_DROP_STALL_EVENT, /* stall event lost: ring buffer full (the loop still counts it) */
+	TW_DROP_TARGET, /* a new process to target had a tgid past the bitmap (pid_max raised) */
 	TW_DROP_NR,
 };
 
@@ -257,6 +271,11 @@ enum tw_event_type {
 	TW_EV_PROC_NEW = 2, /* a new process (its first thread) was created */
 	TW_EV_THREAD_EXIT = 3, /* a traced thread exited */
 	TW_EV_STALL = 4, /* an event loop's gap of stall_ns or more ended (struct tw_stall) */
+	/*
+	 * a running process became a target (it exec'd into a --comm name or
+	 * moved into the --cgroup): user space seeds its threads from /proc
+	 */
+	TW_EV_PROC_JOIN = 5,
 };
 
 /* Lifecycle events (56 bytes), through the ring buffer, in the order the kernel saw them. */

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "loader.h"
 #include "procfs.h"
+#include "targetmap.h"
 #include "threadwatch.skel.h"
 
 #define FUTEX_CMD_MASK 0x7f
@@ -64,6 +65,7 @@ static __u64 mono_now(void)
 }
 
 struct proc_seed {
+	const struct tw_targets *targets; /* w NULL: system-wide */
 	const struct tw_config *cfg;
 	int map_fd;
 	__u8 table[TW_SYSCALL_NR_MAX];
@@ -168,6 +170,8 @@ static int seed_proc(void *ctx, __u32 pid)
 
 	if (pid == s->self || (!s->cfg->include_kthreads && procfs_is_kthread(pid)))
 		return 0;
+	if (s->targets->w && !targets_has(s->targets, pid))
+		return 0; /* targeted, and not a target */
 	s->pid = pid;
 	procfs_for_each_task(pid, seed_proc_thread, s);
 	return 0; /* a process may vanish while we list it */
@@ -176,21 +180,18 @@ static int seed_proc(void *ctx, __u32 pid)
 static void seed_procfs(struct tw_bpf *b, const struct tw_config *cfg)
 {
 	struct proc_seed s = {
+		.targets = &b->targets,
 		.cfg = cfg,
 		.map_fd = tw_bpf_thread_fd(b),
 		.self = (__u32)getpid(),
 	};
 
 	calls_fill_table(s.table, TW_SYSCALL_NR_MAX);
-	if (!cfg->npids) {
-		procfs_for_each_task(0, seed_proc, &s);
-		return;
-	}
-	for (size_t i = 0; i < cfg->npids; i++)
-		seed_proc(&s, cfg->pids[i]);
+	/* every process: system-wide, or to find the targets in the bitmap (-p, --comm...) */
+	procfs_for_each_task(0, seed_proc, &s);
 }
 
-int attach_seed(struct tw_bpf *b, const struct tw_config *cfg)
+static int seed(struct tw_bpf *b, const struct tw_config *cfg)
 {
 	int err;
 
@@ -209,4 +210,14 @@ int attach_seed(struct tw_bpf *b, const struct tw_config *cfg)
 	}
 	seed_procfs(b, cfg);
 	return 0;
+}
+
+int attach_seed(struct tw_bpf *b, const struct tw_config *cfg)
+{
+	__u64 t0 = mono_now();
+	int err = seed(b, cfg);
+
+	/* part of getting ready: the attach time people read includes it */
+	b->attach_s += (mono_now() - t0) / 1e9;
+	return err;
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 #include <argp.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include "parse.h"
@@ -24,8 +26,14 @@ static const char doc[] =
 	"  sudo bpf-threadwatch -p 1234 -t 1240      # one thread of PID 1234\n"
 	"  sudo bpf-threadwatch -p 1234 -i 1 --stall-ms 50   # event-loop stalls of 50 ms+, live\n"
 	"  sudo bpf-threadwatch -p 1234 -i 2 --blocked-ms 500  # threads stuck 0.5 s+, and where\n"
-	"  sudo bpf-threadwatch -d 5 --top 5         # the 5 busiest processes on the machine\n"
+	"  sudo bpf-threadwatch -d 5 --top 5         # the 5 busiest or suffering processes\n"
+	"  sudo bpf-threadwatch -d 5 --top 5 --sort runq   # the 5 waiting longest for a CPU\n"
 	"  sudo bpf-threadwatch -- python3 app.py    # start a command and trace it from birth\n"
+	"  sudo bpf-threadwatch -d 10 -- gunicorn app:app  # the master and every worker it forks\n"
+	"  sudo bpf-threadwatch -p 1234 --children   # PID 1234 and its descendants, new ones too\n"
+	"  sudo bpf-threadwatch --comm postgres -d 10  # every postgres, as one row 'postgres xN'\n"
+	"  sudo bpf-threadwatch --unit nginx -d 10   # the processes of nginx.service's cgroup\n"
+	"  sudo bpf-threadwatch --cgroup /sys/fs/cgroup/pids/mygroup -d 10\n"
 	"  sudo bpf-threadwatch daemon --help        # fleet mode: Prometheus metrics on :9464\n"
 	"\n"
 	"Off-CPU time is split into BLOCKED (the thread slept, e.g. in read() or a lock, until\n"
@@ -33,13 +41,27 @@ static const char doc[] =
 	"are log2 buckets of nanoseconds. Thread creation failures are counted by errno;\n"
 	"EAGAIN is the signature of thread exhaustion (pids.max, RLIMIT_NPROC, threads-max).\n"
 	"\n"
-	"With targets (-p, -t or a command), syscalls are traced too: the latency of blocking\n"
-	"calls per thread (read/write family with the fd kind, epoll/poll/select, futex waits,\n"
-	"sleeps, connect/accept); event loops (threads that keep returning to an epoll/poll/\n"
-	"select wait) with the gaps between waits and STALLS, gaps of --stall-ms or more, broken\n"
-	"down into on-CPU, blocked (and in which call) and run-queue time; and threads BLOCKED\n"
-	"NOW for longer than --blocked-ms, with their call, also those stuck since before the\n"
-	"trace (a loop idle in its wait is not blocked). System-wide, add --syscalls.\n"
+	"With targets (-p, -t, a command, --comm, --cgroup, --unit), syscalls are traced too:\n"
+	"the latency of blocking calls per thread (read/write family with the fd kind,\n"
+	"epoll/poll/select, futex waits, sleeps, connect/accept); event loops (threads that\n"
+	"keep returning to an epoll/poll/select wait) with the gaps between waits and STALLS,\n"
+	"gaps of --stall-ms or more, broken down into on-CPU, blocked (and in which call) and\n"
+	"run-queue time; and threads BLOCKED NOW for longer than --blocked-ms, with their call,\n"
+	"also those stuck since before the trace (a loop idle in its wait is not blocked).\n"
+	"System-wide, add --syscalls.\n"
+	"\n"
+	"Targets are filtered in the kernel (a bitmap over PIDs: one array lookup per event,\n"
+	"none system-wide) and kept there: processes forked by a target with --children (on\n"
+	"by default for -- COMMAND), processes that fork or exec with a --comm name, and\n"
+	"processes moved into the --cgroup (or --unit) or forked inside it become targets the\n"
+	"moment it happens. --comm matches the kernel's 15-byte process name exactly (as in\n"
+	"/proc/PID/comm: cut to 15 bytes, no arguments). Processes sharing a name are one row\n"
+	"('postgres x24', each member in JSON) system-wide and with --comm/--cgroup/--unit.\n"
+	"\n"
+	"With -- COMMAND, when the run ends (-d, Ctrl-C, or the command's own exit) the command\n"
+	"and, with --children, every process of its tree still running get SIGTERM, then\n"
+	"SIGKILL 2 s later; the final report covers their exits. The run ends by itself once\n"
+	"the command (with --children, its whole tree) or every -p target has exited.\n"
 	"\n"
 	"Exit status: 0 success, 1 runtime failure (BPF load/attach), 2 bad usage or input.\n"
 	"Needs root, or CAP_BPF + CAP_PERFMON + CAP_DAC_READ_SEARCH (tracefs is root-only),\n"
@@ -61,17 +83,45 @@ enum {
 	OPT_BLOCKED_MS,
 	OPT_MAX_LOOPS,
 	OPT_MAX_STALLS,
+	OPT_CHILDREN,
+	OPT_NO_CHILDREN,
+	OPT_COMM,
+	OPT_CGROUP,
+	OPT_UNIT,
+	OPT_SORT,
+	OPT_GROUP,
+	OPT_NO_GROUP,
 };
 
 static const struct argp_option options[] = {
-	{ "pid", 'p', "PID[,PID...]", 0, "Trace these processes (up to 16)", 0 },
+	{ "pid", 'p', "PID[,PID...]", 0, "Trace these processes (any number; repeatable)", 0 },
+	{ "children", OPT_CHILDREN, NULL, 0,
+	  "Also trace the processes the targets fork, and theirs (default with a command)", 0 },
+	{ "no-children", OPT_NO_CHILDREN, NULL, 0,
+	  "Trace only the command itself, not its children", 0 },
+	{ "comm", OPT_COMM, "NAME", 0,
+	  "Trace every process named NAME (exact 15-byte comm), started later too; repeatable "
+	  "(up to 16)",
+	  0 },
+	{ "cgroup", OPT_CGROUP, "PATH", 0,
+	  "Trace the processes of this cgroup directory and below (v1 or v2), moved in later too",
+	  0 },
+	{ "unit", OPT_UNIT, "NAME", 0,
+	  "Trace a systemd unit's processes: its cgroup <hierarchy>/system.slice/NAME.service", 0 },
+	{ "sort", OPT_SORT, "KEY", 0,
+	  "Order processes by busy (default: failures, stalls, then on-CPU + run-queue), oncpu, "
+	  "runq, blocked, offcpu, stalls, threads or failures",
+	  0 },
+	{ "group-procs", OPT_GROUP, NULL, 0,
+	  "One row per process name ('postgres x24'; default without -p or a command)", 0 },
+	{ "no-group-procs", OPT_NO_GROUP, NULL, 0, "One row per process, whatever its name", 0 },
 	{ "tid", 't', "TID", 0, "Trace only this thread", 0 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS (fractions allowed)", 0 },
 	{ "interval", 'i', "SECONDS", 0, "Also report every SECONDS (deltas)", 0 },
 	{ "format", OPT_FORMAT, "text|json", 0, "Output format (default text)", 0 },
 	{ "by", OPT_BY, "thread|comm", 0, "Rows per thread (default) or per thread name", 0 },
 	{ "top", OPT_TOP, "N", 0,
-	  "Show the N processes with the most off-CPU time (default 10 without -p; 0: all)", 0 },
+	  "Show the first N rows by --sort (default 10 system-wide; 0: all)", 0 },
 	{ "max-threads", OPT_MAX_THREADS, "N", 0,
 	  "Live threads tracked in the kernel (default 16384)", 0 },
 	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Live processes tracked (default 4096)", 0 },
@@ -80,7 +130,7 @@ static const struct argp_option options[] = {
 	  "timed calls (default 16384)",
 	  0 },
 	{ "syscalls", OPT_SYSCALLS, NULL, 0,
-	  "Trace syscalls system-wide too (default: only with -p, -t or a command)", 0 },
+	  "Trace syscalls system-wide too (default: only with targets)", 0 },
 	{ "no-syscalls", OPT_NO_SYSCALLS, NULL, 0,
 	  "Do not trace syscalls: scheduler and lifecycle only, the lowest overhead", 0 },
 	{ "stall-ms", OPT_STALL_MS, "MS", 0,
@@ -120,6 +170,63 @@ static __u64 parse_num(struct argp_state *state, const char *name, const char *a
 	return v;
 }
 
+/* -p's PIDs appended to cfg->pids (repeatable, any number, no PID twice). */
+static void add_pids(struct argp_state *state, struct tw_config *cfg, const char *arg)
+{
+	size_t max = strlen(arg) / 2 + 1, n = 0;
+	__u32 *list = calloc(max, sizeof(*list));
+	int err;
+
+	if (!list) {
+		fprintf(stderr, "bpf-threadwatch: -p: %s\n", strerror(ENOMEM));
+		exit(1);
+	}
+	err = parse_pid_list(arg, list, max, &n);
+	if (err == -EEXIST)
+		argp_error(state, "invalid -p '%s': a PID is listed twice", arg);
+	else if (err)
+		argp_error(state,
+			   "invalid -p '%s': expected PIDs from 1 to 4194304, comma-separated",
+			   arg);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < cfg->npids; k++)
+			if (cfg->pids[k] == list[i])
+				argp_error(state, "invalid -p '%s': PID %u is listed twice", arg,
+					   list[i]);
+		if (cfg->npids == cfg->cap_pids) {
+			size_t ncap = cfg->cap_pids ? cfg->cap_pids * 2 : 16;
+			__u32 *np = realloc(cfg->pids, ncap * sizeof(*np));
+
+			if (!np) {
+				fprintf(stderr, "bpf-threadwatch: -p: %s\n", strerror(ENOMEM));
+				exit(1);
+			}
+			cfg->pids = np;
+			cfg->cap_pids = ncap;
+		}
+		cfg->pids[cfg->npids++] = list[i];
+	}
+	free(list);
+}
+
+static void add_comm(struct argp_state *state, struct tw_config *cfg, const char *arg)
+{
+	size_t len = strlen(arg);
+
+	if (!len || len >= TASK_COMM_LEN)
+		argp_error(state,
+			   "invalid --comm '%s': a process name is 1 to %d bytes (the kernel keeps "
+			   "the first %d of it)",
+			   arg, TASK_COMM_LEN - 1, TASK_COMM_LEN - 1);
+	for (size_t i = 0; i < cfg->ncomm_names; i++)
+		if (!strcmp(cfg->comm_names[i], arg))
+			argp_error(state, "invalid --comm '%s': given twice", arg);
+	if (cfg->ncomm_names == TW_MAX_COMMS)
+		argp_error(state, "invalid --comm '%s': at most %d names", arg, TW_MAX_COMMS);
+	memset(cfg->comm_names[cfg->ncomm_names], 0, TASK_COMM_LEN);
+	memcpy(cfg->comm_names[cfg->ncomm_names++], arg, len);
+}
+
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct tw_config *cfg = state->input;
@@ -127,16 +234,49 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 	switch (key) {
 	case 'p':
-		err = parse_pid_list(arg, cfg->pids, TW_MAX_TARGETS, &cfg->npids);
-		if (err == -E2BIG)
-			argp_error(state, "invalid -p '%s': at most %d PIDs", arg, TW_MAX_TARGETS);
-		else if (err == -EEXIST)
-			argp_error(state, "invalid -p '%s': a PID is listed twice", arg);
-		else if (err)
+		add_pids(state, cfg, arg);
+		break;
+	case OPT_CHILDREN:
+	case OPT_NO_CHILDREN:
+		if (cfg->children_opt)
+			argp_error(state, "give at most one of --children and --no-children");
+		cfg->children_opt = key == OPT_CHILDREN ? 1 : -1;
+		break;
+	case OPT_COMM:
+		add_comm(state, cfg, arg);
+		break;
+	case OPT_CGROUP:
+		if (cfg->cgroup)
+			argp_error(state, "--cgroup is given twice");
+		if (!*arg)
+			argp_error(state, "invalid --cgroup '': expected a cgroup directory");
+		cfg->cgroup = arg;
+		break;
+	case OPT_UNIT:
+		if (cfg->unit)
+			argp_error(state, "--unit is given twice");
+		if (!*arg || strchr(arg, '/') || !strcmp(arg, ".") || !strcmp(arg, ".."))
+			argp_error(state,
+				   "invalid --unit '%s': expected a unit name such as nginx or "
+				   "nginx.service",
+				   arg);
+		cfg->unit = arg;
+		break;
+	case OPT_SORT:
+		err = parse_choice(arg, tw_sort_names, TW_SORT_NR);
+		if (err < 0)
 			argp_error(
 				state,
-				"invalid -p '%s': expected PIDs from 1 to 4194304, comma-separated",
+				"invalid --sort '%s': expected busy, oncpu, runq, blocked, offcpu, "
+				"stalls, threads or failures",
 				arg);
+		cfg->sort = (enum tw_sort)err;
+		break;
+	case OPT_GROUP:
+	case OPT_NO_GROUP:
+		if (cfg->group_opt)
+			argp_error(state, "give at most one of --group-procs and --no-group-procs");
+		cfg->group_opt = key == OPT_GROUP ? 1 : -1;
 		break;
 	case 't':
 		cfg->tid = (__u32)parse_num(state, "-t", arg, 1, 4194304);
@@ -221,9 +361,19 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "-p and a command are exclusive: trace one or the other");
 		if (cfg->interval_ns && cfg->duration_ns && cfg->interval_ns > cfg->duration_ns)
 			argp_error(state, "-i is longer than -d: no interval would be reported");
-		if (cfg->include_kthreads && (cfg->npids || cfg->command))
+		if (cfg->include_kthreads && cli_targeted(cfg))
 			argp_error(state,
 				   "--include-kthreads goes with system-wide tracing (no -p)");
+		if (cfg->cgroup && cfg->unit)
+			argp_error(state, "--cgroup and --unit are exclusive: a unit is a cgroup");
+		if (cfg->tid && cli_open_targets(cfg))
+			argp_error(state,
+				   "-t goes with -p or a command, not --comm/--cgroup/--unit");
+		if (cfg->children_opt > 0 && !cfg->npids && !cfg->command && !cfg->ncomm_names)
+			argp_error(state, "--children follows -p, --comm or a command: give one");
+		if (cfg->children_opt < 0 && !cfg->command)
+			argp_error(state, "--no-children goes with a command (-p does not follow "
+					  "children unless --children)");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -247,10 +397,32 @@ void cli_parse(int argc, char **argv, struct tw_config *cfg)
 	cfg->max_stalls = 1000;
 	argp_err_exit_status = 2;
 	argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, cfg);
-	if (!cfg->top_set && (cfg->npids || cfg->command))
+	if (!cfg->top_set && cli_targeted(cfg))
 		cfg->top = 0;
 	if (cfg->syscalls_opt)
 		cfg->syscalls = cfg->syscalls_opt > 0;
 	else
-		cfg->syscalls = cfg->npids || cfg->command || cfg->tid;
+		cfg->syscalls = cli_targeted(cfg);
+	cfg->children = cfg->children_opt ? cfg->children_opt > 0 : cfg->command != NULL;
+	cfg->group_procs = cfg->group_opt ? cfg->group_opt > 0 : !cfg->npids && !cfg->command;
+}
+
+bool cli_open_targets(const struct tw_config *cfg)
+{
+	return cfg->ncomm_names || cfg->cgroup || cfg->unit;
+}
+
+bool cli_targeted(const struct tw_config *cfg)
+{
+	return cfg->npids || cfg->command || cfg->tid || cli_open_targets(cfg);
+}
+
+void cli_free(struct tw_config *cfg)
+{
+	free(cfg->pids);
+	free(cfg->comms);
+	free(cfg->cgroup_buf);
+	cfg->pids = NULL;
+	cfg->comms = NULL;
+	cfg->cgroup_buf = NULL;
 }

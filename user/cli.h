@@ -22,9 +22,21 @@ enum tw_attach_mode {
 extern const char *const tw_attach_names[3];
 
 struct tw_config {
-	__u32 pids[TW_MAX_TARGETS];
-	char comms[TW_MAX_TARGETS][TASK_COMM_LEN]; /* names when checked (target_resolve) */
-	size_t npids;
+	__u32 *pids; /* -p, any number (or the -- COMMAND's pid), heap */
+	char (*comms)[TASK_COMM_LEN]; /* their names when checked (target_resolve) */
+	size_t npids, cap_pids;
+	bool children; /* --children: the processes the targets fork are targets too */
+	int children_opt; /* 1: --children, -1: --no-children, 0: default (on with a command) */
+	char comm_names[TW_MAX_COMMS][TASK_COMM_LEN]; /* --comm, NUL-padded */
+	size_t ncomm_names;
+	const char *cgroup; /* --cgroup PATH, or --unit's cgroup once resolved */
+	const char *unit; /* --unit NAME */
+	char *cgroup_buf; /* --unit's resolved path (owned) */
+	__u64 cgrp_id; /* the cgroup's kernfs id (its inode), from target_resolve */
+	__u32 cgrp_hier; /* its hierarchy id */
+	enum tw_sort sort;
+	int group_opt; /* 1: --group-procs, -1: --no-group-procs, 0: default */
+	bool group_procs; /* fold processes sharing a comm into one row */
 	__u32 tid;
 	__u64 duration_ns; /* 0: until Ctrl-C or the targets exit */
 	__u64 interval_ns; /* 0: one final report */
@@ -51,5 +63,11 @@ struct tw_config {
 
 /* Parses argv into cfg; on a usage error prints one line and exits 2 (through argp). */
 void cli_parse(int argc, char **argv, struct tw_config *cfg);
+/* Frees what cli_parse and target_resolve allocated. */
+void cli_free(struct tw_config *cfg);
+/* Any target selection at all (-p, -t, a command, --comm, --cgroup, --unit): filtered in BPF. */
+bool cli_targeted(const struct tw_config *cfg);
+/* Targets that can appear during the run (--comm, --cgroup, --unit): the run never ends by itself. */
+bool cli_open_targets(const struct tw_config *cfg);
 
 #endif

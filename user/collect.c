@@ -145,10 +145,25 @@ int collect_on_event(void *ctx, void *data, size_t len)
 	}
 	if (len < sizeof(*e))
 		return 0;
+	if (e->type == TW_EV_PROC_JOIN) {
+		char comm[TASK_COMM_LEN];
+
+		memcpy(comm, e->comm, sizeof(comm));
+		comm[TASK_COMM_LEN - 1] = '\0';
+		if (collect_seed(c, e->tgid, true, comm) == -ENOMEM)
+			c->err = -ENOMEM;
+		return c->err;
+	}
 	t = model_apply_event(c->m, e);
 	if (!t) {
 		c->err = -ENOMEM;
 		return -ENOMEM;
+	}
+	if (e->type == TW_EV_PROC_NEW && c->targets) {
+		struct tw_proc *p = model_proc(c->m, e->tgid);
+
+		if (p)
+			p->target = true;
 	}
 	if (e->type == TW_EV_THREAD_EXIT && !t->harvested && pend(c, t)) {
 		c->err = -ENOMEM;
@@ -211,6 +226,13 @@ static void harvest_proc(struct tw_collector *c, struct tw_proc *p)
 		model_proc_fold(p, c->buf, c->ncpu);
 		bpf_map_delete_elem(c->proc_fd, &key);
 	}
+	/*
+	 * Only a PID nobody holds: one a new process already took carries that
+	 * process's bits (task_newtask set them for a target, cleared them
+	 * otherwise), and a zombie's stale bits are cleared at the PID's next fork.
+	 */
+	if (c->targets && procfs_stat(p->pid, NULL, NULL))
+		targets_clear(c->targets, p->pid);
 	p->harvested = true;
 }
 
@@ -261,8 +283,13 @@ static struct tw_thread *adopt_thread(struct tw_collector *c, __u32 pid, __u32 t
 	char comm[TASK_COMM_LEN] = "";
 	struct tw_thread *t;
 
-	if (!procfs_comm(pid, tid, comm))
-		return model_thread_born(c->m, pid, tid, comm);
+	if (!procfs_comm(pid, tid, comm)) {
+		t = model_thread_born(c->m, pid, tid, comm);
+		/* with targets, the kernel keeps entries of targets only (a lost JOIN event) */
+		if (t && c->targets && model_proc(c->m, pid))
+			model_proc(c->m, pid)->target = true;
+		return t;
+	}
 	t = model_thread_died(c->m, pid, tid, now, NULL);
 	if (t && pend(c, t))
 		return NULL;
@@ -432,6 +459,7 @@ static int proc_entry(struct tw_collector *c, const void *k, const void *val, vo
 		p = model_proc_add(c->m, key, comm);
 		if (!p)
 			return -ENOMEM;
+		p->target |= c->targets != NULL;
 		if (!p->threads_now) {
 			p->exited = true;
 			p->exit_ns = *now;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include "model.h"
+#include "targetmap.h"
 
 /*
  * How long after an exit event a dead thread's entry is read: its final
@@ -45,6 +46,11 @@ struct tw_collector {
 	size_t npend_t, cap_t;
 	__u64 swept_ringbuf_drops;
 	int err; /* first error met in the ring-buffer callback */
+	/*
+	 * With targets: the kernel's bitmap, whose dead are cleared at harvest,
+	 * and every process the kernel reports (forked by a target, joined) is one.
+	 */
+	struct tw_targets *targets;
 };
 
 int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int proc_fd,

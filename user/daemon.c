@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include <microhttpd.h>
+#include "attach.h"
 #include "cgroup.h"
 #include "cli.h"
 #include "clock.h"
@@ -933,7 +934,10 @@ int daemon_main(int argc, char **argv)
 			strerror(errno));
 		goto out;
 	}
-	/* attached first, seeded second: a restart picks up every running process */
+	/* where every thread already is, then who is there: a restart picks up every process */
+	err = attach_seed(&d.bpf, &d.o.cfg);
+	if (err)
+		goto out;
 	err = collect_seed(&d.col, 0, false, NULL);
 	if (err) {
 		fprintf(stderr, "bpf-threadwatch: cannot list processes: %s\n", strerror(-err));

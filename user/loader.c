@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -146,6 +147,31 @@ static void set_flavour(struct threadwatch_bpf *s, bool tp_btf)
 	bpf_program__set_autoload(s->progs.raw_tp_sched_process_exit, !tp_btf);
 }
 
+/* The exec and cgroup-move handlers run only for the targets that need them. */
+static void set_targets(struct threadwatch_bpf *s, bool tp_btf, const struct tw_config *cfg)
+{
+	bool exec = cfg->ncomm_names > 0, cg = cfg->cgrp_id != 0;
+
+	bpf_program__set_autoload(s->progs.tp_btf_sched_process_exec, exec && tp_btf);
+	bpf_program__set_autoload(s->progs.raw_tp_sched_process_exec, exec && !tp_btf);
+	bpf_program__set_autoload(s->progs.tp_btf_cgroup_attach_task, cg && tp_btf);
+	bpf_program__set_autoload(s->progs.raw_tp_cgroup_attach_task, cg && !tp_btf);
+}
+
+/* Words of the targets bitmap: one per 64 PIDs up to this kernel's pid_max. */
+static __u32 targ_words(void)
+{
+	unsigned long pid_max = 4194304; /* PID_MAX_LIMIT, if pid_max cannot be read */
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &pid_max) != 1 || pid_max > 4194304)
+			pid_max = 4194304;
+		fclose(f);
+	}
+	return (__u32)((pid_max + 63) / 64);
+}
+
 static void set_syscalls(struct threadwatch_bpf *s, bool tp_btf, bool on)
 {
 	bpf_program__set_autoload(s->progs.tp_btf_sys_enter, on && tp_btf);
@@ -180,9 +206,15 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	bpf_program__set_autoload(s->progs.iter_seed_tasks, iter);
 	bpf_program__set_autoattach(s->progs.iter_seed_tasks, false);
 	s->rodata->attach_syscalls = cfg->syscalls;
-	for (size_t i = 0; i < cfg->npids; i++)
-		s->rodata->targ_tgids[i] = cfg->pids[i];
-	s->rodata->targ_ntgids = cfg->npids;
+	set_targets(s, tp_btf, cfg);
+	s->rodata->targ_filter = cli_targeted(cfg);
+	s->rodata->targ_children = cfg->children;
+	for (size_t i = 0; i < cfg->ncomm_names; i++)
+		memcpy((void *)s->rodata->targ_comms[i], cfg->comm_names[i], TASK_COMM_LEN);
+	s->rodata->targ_ncomms = (__u32)cfg->ncomm_names;
+	s->rodata->targ_cgrp_id = cfg->cgrp_id;
+	s->rodata->targ_cgrp_hier = cfg->cgrp_hier;
+	bpf_map__set_max_entries(s->maps.targets, cli_targeted(cfg) ? targ_words() : 1);
 	s->rodata->targ_tid = cfg->tid;
 	s->rodata->skip_kthreads = !cfg->include_kthreads;
 	s->rodata->self_tgid = (__u32)getpid();
@@ -224,6 +256,36 @@ static void load_error(int err, bool tp_btf)
 		hint = "not enough memory for the maps: lower --max-threads / --max-procs";
 	fprintf(stderr, "bpf-threadwatch: loading the BPF programs (%s) failed: %s; %s\n",
 		tp_btf ? "tp_btf" : "raw_tp", strerror(-err), hint);
+}
+
+/* mmap the targets bitmap and put -p's PIDs (the command's) in it before anything attaches. */
+static int targets_map(struct tw_bpf *b, const struct tw_config *cfg)
+{
+	struct tw_targets *t = &b->targets;
+	const struct bpf_map *map = b->skel->maps.targets;
+	size_t len, page = (size_t)sysconf(_SC_PAGESIZE);
+	void *mem;
+
+	if (!cli_targeted(cfg))
+		return 0;
+	t->nwords = bpf_map__max_entries(map);
+	len = ((size_t)t->nwords * sizeof(struct tw_targ_word) + page - 1) / page * page;
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+	if (mem == MAP_FAILED) {
+		int err = -errno;
+
+		fprintf(stderr, "bpf-threadwatch: cannot map the targets bitmap: %s\n",
+			strerror(-err));
+		return err;
+	}
+	t->w = mem;
+	t->map_len = len;
+	for (size_t i = 0; i < cfg->npids; i++)
+		if (targets_set(t, cfg->pids[i], cfg->children)) {
+			fprintf(stderr, "bpf-threadwatch: PID %u is above pid_max\n", cfg->pids[i]);
+			return -ERANGE;
+		}
+	return 0;
 }
 
 int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
@@ -291,18 +353,17 @@ int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
 		load_error(err, tp_btf);
 		return err;
 	}
+	err = targets_map(b, cfg);
+	if (err) {
+		tw_bpf_stop(b);
+		return err;
+	}
 	err = threadwatch_bpf__attach(b->skel);
 	if (err) {
 		fprintf(stderr,
 			"bpf-threadwatch: attaching the BPF programs failed: %s; run with -v for "
 			"libbpf's log\n",
 			strerror(-err));
-		tw_bpf_stop(b);
-		return err;
-	}
-	/* every program sees events now: what was already going on comes next */
-	err = attach_seed(b, cfg);
-	if (err) {
 		tw_bpf_stop(b);
 		return err;
 	}
@@ -313,6 +374,9 @@ int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
 
 void tw_bpf_stop(struct tw_bpf *b)
 {
+	if (b->targets.w)
+		munmap(b->targets.w, b->targets.map_len);
+	memset(&b->targets, 0, sizeof(b->targets));
 	threadwatch_bpf__destroy(b->skel);
 	b->skel = NULL;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include "cli.h"
+#include "targetmap.h"
 
 struct threadwatch_bpf;
 
@@ -17,9 +18,13 @@ struct tw_bpf {
 	bool syscalls; /* blocking calls traced */
 	bool iter; /* the attach-time task iterator is loaded (else /proc gives that state) */
 	double attach_s; /* open to attached, seconds */
+	struct tw_targets targets; /* the mmapped targets bitmap; w NULL system-wide */
 };
 
-/* 0, or -errno after printing one line that says what failed and what to do. */
+/*
+ * 0, or -errno after printing one line that says what failed and what to do.
+ * With targets, cfg->pids are in the bitmap before the programs attach.
+ */
 int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg);
 /* Detaches every link and frees the maps. Safe on a zeroed tw_bpf. */
 void tw_bpf_stop(struct tw_bpf *b);

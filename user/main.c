@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
+#include "attach.h"
 #include "cli.h"
 #include "clock.h"
 #include "collect.h"
@@ -58,6 +60,7 @@ struct run {
 	__u64 last_report_ns;
 	__u64 last_fold_ns; /* the last refresh (TW_FOLD_EVERY_NS) */
 	bool out_broken;
+	size_t nexpanded; /* targets found at attach besides -p (--children, --comm, --cgroup) */
 };
 
 static int report(struct run *r, bool final, __u64 now)
@@ -70,6 +73,8 @@ static int report(struct run *r, bool final, __u64 now)
 		.by = r->cfg->by,
 		.top = r->cfg->top,
 		.targets_only = r->cfg->npids > 0,
+		.sort = r->cfg->sort,
+		.group_procs = r->cfg->group_procs,
 		.syscalls = r->cfg->syscalls,
 		.run_start_ns = r->start_ns,
 		.blocked_ns = r->cfg->blocked_ns,
@@ -97,10 +102,14 @@ static int report(struct run *r, bool final, __u64 now)
 	return err;
 }
 
-/* Every target has exited and its final numbers are read. */
+/*
+ * Every target has exited and its final numbers are read: the -p PIDs or the
+ * command, and with --children every process they forked. Never with --comm,
+ * --cgroup or --unit, whose targets can appear at any time.
+ */
 static bool targets_done(struct run *r)
 {
-	if (!r->cfg->npids)
+	if (!r->cfg->npids || cli_open_targets(r->cfg))
 		return false;
 	for (size_t i = 0; i < r->cfg->npids; i++) {
 		struct tw_proc *p = model_proc(&r->model, r->cfg->pids[i]);
@@ -108,7 +117,28 @@ static bool targets_done(struct run *r)
 		if (p && !(p->exited && p->harvested))
 			return false;
 	}
+	if (r->cfg->children)
+		for (size_t i = 0; i < r->model.nprocs; i++) {
+			const struct tw_proc *p = r->model.procs[i];
+
+			if (p->target && !(p->exited && p->harvested))
+				return false;
+		}
 	return true;
+}
+
+/* Reap the command and, as their subreaper, the orphans of its tree. */
+static void reap(struct run *r)
+{
+	pid_t pid;
+
+	if (!r->have_child)
+		return;
+	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+		if (pid == r->child.pid) {
+			r->child.pid = 0;
+			child_pid = 0;
+		}
 }
 
 /*
@@ -120,15 +150,15 @@ static void check_targets_alive(struct run *r, __u64 now)
 {
 	bool drained = false;
 
-	if (r->have_child && r->child.pid > 0 &&
-	    waitpid(r->child.pid, NULL, WNOHANG) == r->child.pid)
-		r->child.pid = 0;
-	for (size_t i = 0; i < r->cfg->npids; i++) {
-		struct tw_proc *p = model_proc(&r->model, r->cfg->pids[i]);
+	reap(r);
+	for (size_t i = 0; i < r->model.nprocs; i++) {
+		struct tw_proc *p = r->model.procs[i];
 		char path[32];
 
-		snprintf(path, sizeof(path), "/proc/%u", r->cfg->pids[i]);
-		if (!p || p->exited || !access(path, F_OK))
+		if (!p->target)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%u", p->pid);
+		if (p->exited || !access(path, F_OK))
 			continue;
 		if (!drained) {
 			ring_buffer__consume(r->rb);
@@ -198,6 +228,79 @@ static int run_loop(struct run *r)
 	return 0;
 }
 
+/* One pass of the loop's reading: events, and the harvest of the dead. */
+static void drain(struct run *r, int timeout_ms)
+{
+	ring_buffer__poll(r->rb, timeout_ms);
+	ring_buffer__consume(r->rb);
+	collect_harvest(&r->col, mono_ns(), false);
+}
+
+/*
+ * The run is over: the command, and with --children every live process of its
+ * tree, gets SIGTERM, then SIGKILL after TW_KILL_GRACE_NS. Processes the tree
+ * forks meanwhile get the same. Events keep being read, so the exits are in
+ * the final report.
+ */
+/* Each process gets each signal once: a second SIGTERM means "now" to many servers. */
+static void signal_once(struct tw_pidlist *sent, __u32 pid, int sig)
+{
+	if (pidlist_has(sent, pid))
+		return;
+	kill((pid_t)pid, sig);
+	if (pidlist_add(sent, pid))
+		return; /* out of memory: it may get the signal again, no worse */
+}
+
+static void end_command(struct run *r)
+{
+	__u64 deadline = mono_ns() + TW_KILL_GRACE_NS;
+	struct tw_pidlist sent = {};
+	int sig = SIGTERM;
+	bool any = false;
+
+	if (!r->have_child)
+		return;
+	for (;;) {
+		bool alive = false;
+
+		reap(r);
+		if (r->child.pid > 0) {
+			alive = true;
+			signal_once(&sent, (__u32)r->child.pid, sig);
+		}
+		for (size_t i = 0; r->cfg->children && i < r->model.nprocs; i++) {
+			const struct tw_proc *p = r->model.procs[i];
+
+			if (!p->target || p->exited || target_gone(p->pid))
+				continue;
+			alive = true;
+			signal_once(&sent, p->pid, sig);
+		}
+		if (!alive)
+			break;
+		if (!any)
+			fprintf(stderr,
+				"bpf-threadwatch: the run is over: ending '%s'%s (SIGTERM, "
+				"SIGKILL after %.0f s)\n",
+				r->cfg->command[0], r->cfg->children ? " and its children" : "",
+				TW_KILL_GRACE_NS / 1e9);
+		any = true;
+		if (mono_ns() >= deadline) {
+			if (sig == SIGKILL)
+				break; /* unkillable (D state): give up after a second grace */
+			sig = SIGKILL;
+			sent.n = 0;
+			deadline = mono_ns() + TW_KILL_GRACE_NS;
+			continue;
+		}
+		drain(r, 20);
+	}
+	pidlist_free(&sent);
+	if (any)
+		drain(r, 0);
+}
+
 static int final_report(struct run *r)
 {
 	__u64 now;
@@ -224,15 +327,22 @@ static int final_report(struct run *r)
 	return report(r, true, now);
 }
 
+#define SAY_MAX 16 /* processes named one by one on stderr; the rest are counted */
+
 static void say_exited(struct run *r)
 {
+	size_t n = 0;
+
 	for (size_t i = 0; i < r->cfg->npids; i++) {
 		struct tw_proc *p = model_proc(&r->model, r->cfg->pids[i]);
 
-		if (p && p->exited)
+		if (p && p->exited && n++ < SAY_MAX)
 			fprintf(stderr, "bpf-threadwatch: process %u (%s) exited during the run\n",
 				p->pid, p->comm);
 	}
+	if (n > SAY_MAX)
+		fprintf(stderr, "bpf-threadwatch: and %zu more of the -p processes exited\n",
+			n - SAY_MAX);
 }
 
 static void say_tracing(struct run *r)
@@ -240,15 +350,27 @@ static void say_tracing(struct run *r)
 	const struct tw_config *cfg = r->cfg;
 
 	fprintf(stderr, "Tracing ");
-	if (!cfg->npids)
+	if (!cli_targeted(cfg))
 		fprintf(stderr, "all processes");
-	for (size_t i = 0; i < cfg->npids; i++) {
+	for (size_t i = 0; i < cfg->npids && i < SAY_MAX; i++) {
 		struct tw_proc *p = model_proc(&r->model, cfg->pids[i]);
 
 		const char *name = r->have_child ? cfg->command[0] : p ? p->comm : "?";
 
 		fprintf(stderr, "%sPID %u (%s)", i ? ", " : "", cfg->pids[i], name);
 	}
+	if (cfg->npids > SAY_MAX)
+		fprintf(stderr, " and %zu more PIDs", cfg->npids - SAY_MAX);
+	if (cfg->children)
+		fprintf(stderr, " with children");
+	for (size_t i = 0; i < cfg->ncomm_names; i++)
+		fprintf(stderr, "%s'%s'", i || cfg->npids ? ", comm " : "comm ",
+			cfg->comm_names[i]);
+	if (cfg->cgroup)
+		fprintf(stderr, "%scgroup %s", cfg->npids || cfg->ncomm_names ? ", " : "",
+			cfg->cgroup);
+	if (r->nexpanded)
+		fprintf(stderr, " (%zu more found at attach)", r->nexpanded);
 	if (cfg->tid)
 		fprintf(stderr, " TID %u", cfg->tid);
 	fprintf(stderr, " with %s, attached in %.3f s.", r->bpf.tp_btf ? "tp_btf" : "raw_tp",
@@ -262,25 +384,32 @@ int main(int argc, char **argv)
 {
 	struct tw_config cfg;
 	struct run r = { .cfg = &cfg };
+	struct tw_pidlist found = {};
 	int err, status = 1;
 
 	if (argc > 1 && !strcmp(argv[1], "daemon"))
 		return daemon_main(argc - 1, argv + 1);
 	setup_signals();
 	cli_parse(argc, argv, &cfg);
-	if (target_resolve(&cfg))
+	if (target_resolve(&cfg)) {
+		cli_free(&cfg);
 		return 2;
+	}
 	if (cfg.command) {
+		/* orphans of the command's tree are reparented to us: we reap and end them */
+		if (cfg.children)
+			prctl(PR_SET_CHILD_SUBREAPER, 1);
 		err = target_spawn(&r.child, cfg.command);
+		if (!err) {
+			r.have_child = true;
+			child_pid = r.child.pid;
+			err = target_set_single(&cfg, (__u32)r.child.pid, cfg.command[0]);
+		}
 		if (err) {
 			fprintf(stderr, "bpf-threadwatch: cannot start '%s': %s\n", cfg.command[0],
 				strerror(-err));
-			return 1;
+			goto cleanup;
 		}
-		r.have_child = true;
-		child_pid = r.child.pid;
-		cfg.pids[0] = r.child.pid;
-		cfg.npids = 1;
 	}
 	err = tw_bpf_start(&r.bpf, &cfg);
 	if (err)
@@ -305,12 +434,31 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	/* attached first, seeded second: a thread seen both ways counts once */
+	if (cli_targeted(&cfg)) {
+		r.col.targets = &r.bpf.targets;
+		err = target_expand(&cfg, &r.bpf.targets, &found);
+		if (err)
+			goto cleanup;
+		r.nexpanded = found.n;
+	}
+	/*
+	 * every program sees events now, and every target found at attach is in
+	 * the bitmap: where each thread already is comes next
+	 */
+	err = attach_seed(&r.bpf, &cfg);
+	if (err)
+		goto cleanup;
 	for (size_t i = 0; i < cfg.npids; i++) {
 		err = collect_seed(&r.col, cfg.pids[i], true, cfg.comms[i]);
 		if (err && err != -ENOENT)
 			goto cleanup;
 	}
-	if (!cfg.npids) {
+	for (size_t i = 0; i < found.n; i++) {
+		err = collect_seed(&r.col, found.v[i], true, NULL);
+		if (err && err != -ENOENT)
+			goto cleanup;
+	}
+	if (!cli_targeted(&cfg)) {
 		err = collect_seed(&r.col, 0, false, NULL);
 		if (err)
 			goto cleanup;
@@ -328,6 +476,7 @@ int main(int argc, char **argv)
 	}
 	say_tracing(&r);
 	err = run_loop(&r);
+	end_command(&r);
 	if (!err)
 		err = final_report(&r);
 	if (err) {
@@ -347,5 +496,7 @@ cleanup:
 			close(r.child.go_fd); /* never released: it exits without running */
 		waitpid(r.child.pid, NULL, status ? 0 : WNOHANG);
 	}
+	pidlist_free(&found);
+	cli_free(&cfg);
 	return status;
 }

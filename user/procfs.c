@@ -43,6 +43,11 @@ int parse_status_tgid(const char *buf, size_t len, __u32 *tgid)
 
 int parse_stat_flags(const char *buf, size_t len, __u64 *flags)
 {
+	return parse_stat_field(buf, len, 9, flags);
+}
+
+int parse_stat_field(const char *buf, size_t len, int want, __u64 *out)
+{
 	const char *p = NULL, *end = buf + len;
 	int field = 2; /* the field that ends at the last ')' */
 
@@ -58,14 +63,21 @@ int parse_stat_flags(const char *buf, size_t len, __u64 *flags)
 		if (p >= end)
 			break;
 		field++;
-		if (field == 9) {
+		if (field == want) {
 			char num[24];
 			size_t n = 0;
 
 			while (p < end && *p != ' ' && *p != '\n' && n < sizeof(num) - 1)
 				num[n++] = *p++;
 			num[n] = '\0';
-			return parse_u64(num, 0, ~0ULL, flags) ? -ENOENT : 0;
+			if (want == 3) { /* the state, a letter: returned as is */
+				bool letter = n == 1 && ((num[0] >= 'A' && num[0] <= 'Z') ||
+							 (num[0] >= 'a' && num[0] <= 'z'));
+
+				*out = letter ? (unsigned char)num[0] : 0;
+				return letter ? 0 : -ENOENT;
+			}
+			return parse_u64(num, 0, ~0ULL, out) ? -ENOENT : 0;
 		}
 		while (p < end && *p != ' ')
 			p++;
@@ -146,6 +158,28 @@ bool procfs_is_kthread(__u32 pid)
 	if (read_file(path, buf, sizeof(buf), &len) || parse_stat_flags(buf, len, &flags))
 		return false;
 	return flags & 0x00200000; /* PF_KTHREAD */
+}
+
+int procfs_stat(__u32 pid, __u32 *ppid, char *state)
+{
+	char path[64], buf[1024];
+	__u64 v;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/%u/stat", procfs_root, pid);
+	if (read_file(path, buf, sizeof(buf), &len))
+		return -ENOENT;
+	if (state) {
+		if (parse_stat_field(buf, len, 3, &v))
+			return -ENOENT;
+		*state = (char)v;
+	}
+	if (ppid) {
+		if (parse_stat_field(buf, len, 4, &v))
+			return -ENOENT;
+		*ppid = (__u32)v;
+	}
+	return 0;
 }
 
 int procfs_comm(__u32 tgid, __u32 tid, char comm[TASK_COMM_LEN])

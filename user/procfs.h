@@ -20,6 +20,8 @@ bool parse_task_id(const char *name, __u32 *id);
 
 /* The flags field (9th) of a /proc/<pid>/stat text; the comm in it may hold ')' and spaces. */
 int parse_stat_flags(const char *buf, size_t len, __u64 *flags);
+/* Field `want` (1-based, as in proc(5)) of a stat line; field 3, the state, as its letter. */
+int parse_stat_field(const char *buf, size_t len, int want, __u64 *out);
 
 /* The thread group of a task id: 0, -ENOENT (no such task) or -errno. */
 int procfs_tgid_of(__u32 tid, __u32 *tgid);
@@ -28,6 +30,8 @@ bool procfs_task_exists(__u32 tgid, __u32 tid);
 bool procfs_is_kthread(__u32 pid);
 /* comm of a task (tid == tgid for the process); -errno if it is gone. */
 int procfs_comm(__u32 tgid, __u32 tid, char comm[TASK_COMM_LEN]);
+/* A process's parent and state letter ('Z': a zombie) from /proc/PID/stat; either may be NULL. */
+int procfs_stat(__u32 pid, __u32 *ppid, char *state);
 /* Calls fn for each tid in /proc/<tgid>/task, or each pid in /proc when tgid is 0. */
 int procfs_for_each_task(__u32 tgid, int (*fn)(void *ctx, __u32 id), void *ctx);
 

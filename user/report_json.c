@@ -18,6 +18,7 @@ const char *const tw_drop_names[TW_DROP_NR] = {
 	[TW_DROP_CALL_MAP] = "call_map_full",
 	[TW_DROP_LOOP_MAP] = "loop_map_full",
 	[TW_DROP_STALL_EVENT] = "stall_events",
+	[TW_DROP_TARGET] = "target_past_pid_max",
 };
 /* clang-format on */
 
@@ -272,10 +273,14 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, const struc
 	const struct tw_proc_totals *pt = &pv->pt;
 
 	json_obj_begin(j);
-	json_ku64(j, "pid", p->pid);
+	json_key(j, "pid");
+	if (pv->nmembers)
+		json_null(j); /* a group: its members have pids */
+	else
+		json_u64(j, p->pid);
 	json_comm(j, p->comm);
-	json_kbool(j, "exited", p->exited);
-	json_ku64(j, "threads_now", p->threads_now);
+	json_kbool(j, "exited", pv->exited);
+	json_ku64(j, "threads_now", pv->threads_now);
 	json_ku64(j, "threads_peak", pv->threads_peak);
 	json_ku64(j, "threads_created", pt->threads_created);
 	json_ku64(j, "threads_exited", pt->threads_exited);
@@ -312,6 +317,15 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, const struc
 		json_blocked(j, &pv->blocked[i], c);
 	json_arr_end(j);
 	json_ku64(j, "idle_waiting", pv->idle_waiting);
+	json_ku64(j, "stalls", pv->stalls);
+	if (pv->nmembers) {
+		json_ku64(j, "processes", pv->nmembers);
+		json_key(j, "members");
+		json_arr_begin(j);
+		for (size_t i = 0; i < pv->nmembers; i++)
+			json_proc(j, &pv->members[i], v);
+		json_arr_end(j);
+	}
 	json_obj_end(j);
 }
 
@@ -345,6 +359,9 @@ int report_json(FILE *f, const struct tw_view *v)
 	json_ku64(&j, "blocked_ms", v->o.blocked_ns / 1000000);
 	json_ku64(&j, "stalls_not_listed", v->stalls_not_kept);
 	json_ku64(&j, "processes_active", v->nprocs_active);
+	json_ku64(&j, "rows_active", v->nrows_active);
+	json_kstr(&j, "sort", tw_sort_names[v->o.sort]);
+	json_kbool(&j, "group_procs", v->o.group_procs);
 	json_key(&j, "processes");
 	json_arr_begin(&j);
 	for (size_t i = 0; i < v->nprocs; i++)

@@ -260,6 +260,33 @@ static void text_loops(FILE *f, const struct tw_proc_view *pv, const struct tw_v
 	fputc('\n', f);
 }
 
+/* A group's processes, one line each, in --sort order. */
+static void text_members(FILE *f, const struct tw_proc_view *g)
+{
+	char a[16], b[16], c[16];
+
+	fprintf(f, "\n  %-8s %7s %10s %10s %10s %9s %9s %7s %7s\n", "PID", "THREADS", "ONCPU",
+		"BLOCKED", "RUNQ", "VOLCSW", "INVOLCSW", "STALLS", "FAILED");
+	for (size_t i = 0; i < g->nmembers && i < TW_TEXT_MAX_ROWS; i++) {
+		const struct tw_proc_view *m = &g->members[i];
+		char id[24];
+
+		snprintf(id, sizeof(id), "%u%s", m->p->pid, m->exited ? "*" : "");
+		fprintf(f, "  %-8s %7u %10s %10s %10s %9llu %9llu %7llu %7llu\n", id,
+			m->threads_now, fmt_ns(a, sizeof(a), m->sum.oncpu_ns),
+			fmt_ns(b, sizeof(b), m->sum.blocked_ns),
+			fmt_ns(c, sizeof(c), m->sum.runq_ns),
+			(unsigned long long)m->sum.vol_switches,
+			(unsigned long long)m->sum.invol_switches, (unsigned long long)m->stalls,
+			(unsigned long long)proc_failures(&m->pt));
+	}
+	if (g->nmembers > TW_TEXT_MAX_ROWS)
+		fprintf(f, "  ... %zu more processes (--format json lists them all)\n",
+			g->nmembers - TW_TEXT_MAX_ROWS);
+	fprintf(f,
+		"  (* exited; threads, loops and calls of each: --format json, \"members\")\n\n");
+}
+
 static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
 {
 	const struct tw_proc *p = pv->p;
@@ -268,10 +295,14 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 	__u64 fails = proc_thread_failures(pt);
 	double duration_s = v->o.duration_s;
 
-	fprintf(f, "PID %u (%s)%s: threads now %u, peak %u, created %llu, exited %llu, failed %llu",
-		p->pid, printable(comm, p->comm), p->exited ? " [exited]" : "", p->threads_now,
-		pv->threads_peak, (unsigned long long)pt->threads_created,
-		(unsigned long long)pt->threads_exited, (unsigned long long)fails);
+	if (pv->nmembers)
+		fprintf(f, "%s x%zu", printable(comm, p->comm), pv->nmembers);
+	else
+		fprintf(f, "PID %u (%s)", p->pid, printable(comm, p->comm));
+	fprintf(f, "%s: threads now %u, peak %u, created %llu, exited %llu, failed %llu",
+		pv->exited ? " [exited]" : "", pv->threads_now, pv->threads_peak,
+		(unsigned long long)pt->threads_created, (unsigned long long)pt->threads_exited,
+		(unsigned long long)fails);
 	if (duration_s > 0)
 		fprintf(f, ", %.1f created/s", pt->threads_created / duration_s);
 	fputc('\n', f);
@@ -296,6 +327,10 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 			"  blocked in syscalls %s, blocked outside syscalls (page faults...) %s\n",
 			fmt_ns(a, sizeof(a), pv->sum.blocked_ns - pv->sum.blocked_nosys_ns),
 			fmt_ns(b, sizeof(b), pv->sum.blocked_nosys_ns));
+	if (pv->nmembers) {
+		text_members(f, pv);
+		goto hists;
+	}
 	text_now(f, pv, v);
 	if (pv->nrows) {
 		fprintf(f, "\n  %-8s %-16s %5s %10s %10s %10s %9s %9s  %s\n",
@@ -325,6 +360,7 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 	fputc('\n', f);
 	text_loops(f, pv, v);
 	text_calls(f, pv);
+hists:
 	hist_print(f, &pv->sum.blocked,
 		   "blocked intervals (slept until woken), all threads:", "  ");
 	hist_print(f, &pv->sum.runq, "run-queue waits (runnable, not running), all threads:", "  ");
@@ -391,8 +427,10 @@ int report_text(FILE *f, const struct tw_view *v)
 		fmt_clock_ms(t0, sizeof(t0), tw_wall_of(&v->o.clock, v->o.span_start_ns)),
 		fmt_clock_ms(t1, sizeof(t1), tw_wall_of(&v->o.clock, v->o.clock.mono_ns)),
 		v->o.attach, v->nprocs_active, v->nprocs_active == 1 ? "" : "es");
-	if (v->nprocs < v->nprocs_active)
-		fprintf(f, " (top %zu by off-CPU time shown)", v->nprocs);
+	if (v->nrows_active < v->nprocs_active)
+		fprintf(f, " in %zu rows", v->nrows_active);
+	if (v->nprocs < v->nrows_active)
+		fprintf(f, " (top %zu by %s shown)", v->nprocs, tw_sort_labels[v->o.sort]);
 	fputs("\n", f);
 	text_lost(f, v);
 	if (v->stalls_not_kept)

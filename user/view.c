@@ -5,6 +5,23 @@
 #include <stdio.h>
 #include "view.h"
 
+const char *const tw_sort_names[TW_SORT_NR] = {
+	[TW_SORT_BUSY] = "busy",       [TW_SORT_ONCPU] = "oncpu",	[TW_SORT_RUNQ] = "runq",
+	[TW_SORT_BLOCKED] = "blocked", [TW_SORT_OFFCPU] = "offcpu",	[TW_SORT_STALLS] = "stalls",
+	[TW_SORT_THREADS] = "threads", [TW_SORT_FAILURES] = "failures",
+};
+
+const char *const tw_sort_labels[TW_SORT_NR] = {
+	[TW_SORT_BUSY] = "failures, stalls, then on-CPU + run-queue time",
+	[TW_SORT_ONCPU] = "on-CPU time",
+	[TW_SORT_RUNQ] = "run-queue time",
+	[TW_SORT_BLOCKED] = "blocked time",
+	[TW_SORT_OFFCPU] = "off-CPU time",
+	[TW_SORT_STALLS] = "event-loop stalls",
+	[TW_SORT_THREADS] = "threads",
+	[TW_SORT_FAILURES] = "thread and process creation failures",
+};
+
 __u64 totals_offcpu(const struct tw_thread_totals *t)
 {
 	return t->blocked_ns + t->runq_ns;
@@ -44,6 +61,23 @@ __u64 proc_thread_failures(const struct tw_proc_totals *pt)
 	for (int i = 0; i < TW_FAIL_NR; i++)
 		n += pt->thread_fail[i];
 	return n;
+}
+
+__u64 proc_failures(const struct tw_proc_totals *pt)
+{
+	return proc_thread_failures(pt) + pt->fork_fail;
+}
+
+static void proc_totals_add(struct tw_proc_totals *d, const struct tw_proc_totals *a)
+{
+	d->threads_created += a->threads_created;
+	d->threads_exited += a->threads_exited;
+	d->procs_forked += a->procs_forked;
+	for (int i = 0; i < TW_FAIL_NR; i++)
+		d->thread_fail[i] += a->thread_fail[i];
+	d->fork_fail += a->fork_fail;
+	hist_add(&d->first_run, &a->first_run);
+	hist_add(&d->lifetime, &a->lifetime);
 }
 
 const char *stall_cause(const struct tw_stall *s)
@@ -124,13 +158,69 @@ static int cmp_rows_offcpu(const void *a, const void *b)
 	return c ? c : (x->tid > y->tid) - (x->tid < y->tid);
 }
 
-static int cmp_procs(const void *a, const void *b)
+/* The --sort key's own comparison, most first; 0 on a tie. */
+static int cmp_key(const struct tw_proc_view *x, const struct tw_proc_view *y, enum tw_sort s)
+{
+	const struct tw_thread_totals *a = &x->sum, *b = &y->sum;
+	int c = 0;
+
+	switch (s) {
+	case TW_SORT_BUSY:
+		/* suffering first (failures, stalls), then busy: on CPU or wanting one */
+		c = cmp_u64_desc(proc_failures(&x->pt), proc_failures(&y->pt));
+		if (!c)
+			c = cmp_u64_desc(x->stalls, y->stalls);
+		if (!c)
+			c = cmp_u64_desc(a->oncpu_ns + a->runq_ns, b->oncpu_ns + b->runq_ns);
+		break;
+	case TW_SORT_ONCPU:
+		c = cmp_u64_desc(a->oncpu_ns, b->oncpu_ns);
+		break;
+	case TW_SORT_RUNQ:
+		c = cmp_u64_desc(a->runq_ns, b->runq_ns);
+		break;
+	case TW_SORT_BLOCKED:
+		c = cmp_u64_desc(a->blocked_ns, b->blocked_ns);
+		break;
+	case TW_SORT_OFFCPU:
+		c = cmp_u64_desc(totals_offcpu(a), totals_offcpu(b));
+		break;
+	case TW_SORT_STALLS:
+		c = cmp_u64_desc(x->stalls, y->stalls);
+		break;
+	case TW_SORT_THREADS:
+		c = cmp_u64_desc(x->threads_now, y->threads_now);
+		if (!c)
+			c = cmp_u64_desc(x->threads_peak, y->threads_peak);
+		break;
+	case TW_SORT_FAILURES:
+		c = cmp_u64_desc(proc_failures(&x->pt), proc_failures(&y->pt));
+		break;
+	default:
+		break;
+	}
+	return c;
+}
+
+static int cmp_procs(const void *a, const void *b, void *arg)
 {
 	const struct tw_proc_view *x = a, *y = b;
-	int c = cmp_u64_desc(totals_offcpu(&x->sum), totals_offcpu(&y->sum));
+	int c = cmp_key(x, y, *(const enum tw_sort *)arg);
 
 	if (!c)
-		c = cmp_u64_desc(x->p->threads_now, y->p->threads_now);
+		c = cmp_key(x, y, TW_SORT_BUSY);
+	if (!c)
+		c = cmp_u64_desc(totals_offcpu(&x->sum), totals_offcpu(&y->sum));
+	if (!c)
+		c = cmp_u64_desc(x->threads_now, y->threads_now);
+	return c ? c : (x->p->pid > y->p->pid) - (x->p->pid < y->p->pid);
+}
+
+static int cmp_procs_comm(const void *a, const void *b)
+{
+	const struct tw_proc_view *x = a, *y = b;
+	int c = strncmp(x->p->comm, y->p->comm, TASK_COMM_LEN);
+
 	return c ? c : (x->p->pid > y->p->pid) - (x->p->pid < y->p->pid);
 }
 
@@ -377,11 +467,66 @@ static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
 	if (err)
 		return err;
 	qsort(pv->rows, n, sizeof(*pv->rows), cmp_rows_offcpu);
-	return build_loops(pv, p, o, live_ns);
+	pv->threads_now = p->threads_now;
+	pv->exited = p->exited;
+	err = build_loops(pv, p, o, live_ns);
+	for (size_t i = 0; !err && i < pv->nloops; i++)
+		pv->stalls += pv->loops[i].lt.stalls + (pv->loops[i].ongoing ? 1 : 0);
+	return err;
+}
+
+/*
+ * Runs of processes sharing a comm (procs sorted by comm) become one group
+ * row each, its members moved into it; a comm held by one process stays a
+ * process row. *n becomes the number of rows.
+ */
+static int group_by_comm(struct tw_proc_view *procs, size_t *n, enum tw_sort sort)
+{
+	size_t out = 0, i = 0;
+
+	while (i < *n) {
+		size_t j = i + 1;
+
+		while (j < *n && !strncmp(procs[j].p->comm, procs[i].p->comm, TASK_COMM_LEN))
+			j++;
+		if (j - i == 1) {
+			procs[out++] = procs[i++];
+			continue;
+		}
+		struct tw_proc_view g = { .exited = true };
+		struct tw_proc_view *members = malloc((j - i) * sizeof(*members));
+
+		if (!members) {
+			/* keep every view owned by procs[0..*n) for the caller to free */
+			memmove(&procs[out], &procs[i], (*n - i) * sizeof(*procs));
+			*n = out + (*n - i);
+			return -ENOMEM;
+		}
+		for (size_t k = i; k < j; k++) {
+			proc_totals_add(&g.pt, &procs[k].pt);
+			thread_totals_add(&g.sum, &procs[k].sum);
+			g.threads_peak += procs[k].threads_peak;
+			g.threads_now += procs[k].threads_now;
+			g.exited &= procs[k].exited;
+			g.stalls += procs[k].stalls;
+		}
+		memcpy(members, &procs[i], (j - i) * sizeof(*members));
+		qsort_r(members, j - i, sizeof(*members), cmp_procs, &sort);
+		g.members = members;
+		g.nmembers = j - i;
+		g.p = members[0].p;
+		procs[out++] = g;
+		i = j;
+	}
+	*n = out;
+	return 0;
 }
 
 static void proc_view_free(struct tw_proc_view *pv)
 {
+	for (size_t i = 0; i < pv->nmembers; i++)
+		proc_view_free(&pv->members[i]);
+	free(pv->members);
 	free_rows(pv->rows, pv->nrows);
 	free(pv->loops);
 	free(pv->blocked);
@@ -427,8 +572,17 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 		}
 		n++;
 	}
-	qsort(v->procs, n, sizeof(*v->procs), cmp_procs);
 	v->nprocs_active = n;
+	if (o->group_procs) {
+		qsort(v->procs, n, sizeof(*v->procs), cmp_procs_comm);
+		if (group_by_comm(v->procs, &n, o->sort)) {
+			v->nprocs = n;
+			view_free(v);
+			return -ENOMEM;
+		}
+	}
+	qsort_r(v->procs, n, sizeof(*v->procs), cmp_procs, (void *)&o->sort);
+	v->nrows_active = n;
 	if (o->top && n > o->top) {
 		for (size_t i = o->top; i < n; i++)
 			proc_view_free(&v->procs[i]);

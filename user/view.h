@@ -16,6 +16,23 @@ enum tw_by {
 	TW_BY_COMM,
 };
 
+/* The order of processes (--sort); TW_SORT_BUSY is the default. */
+enum tw_sort {
+	TW_SORT_BUSY, /* failures, then stalls, then on-CPU + run-queue time */
+	TW_SORT_ONCPU,
+	TW_SORT_RUNQ,
+	TW_SORT_BLOCKED,
+	TW_SORT_OFFCPU, /* blocked + run-queue: the order before --sort existed */
+	TW_SORT_STALLS,
+	TW_SORT_THREADS,
+	TW_SORT_FAILURES,
+	TW_SORT_NR,
+};
+
+/* --sort's values, in enum tw_sort's order, and what each means (for reports) */
+extern const char *const tw_sort_names[TW_SORT_NR];
+extern const char *const tw_sort_labels[TW_SORT_NR];
+
 struct tw_row {
 	__u32 tid; /* 0 for a --by comm group */
 	__u32 nthreads;
@@ -72,6 +89,16 @@ struct tw_proc_view {
 	struct tw_blocked_view *blocked; /* longest first */
 	size_t nblocked;
 	size_t idle_waiting; /* threads asleep in a wait-family call as long, not listed above */
+	/*
+	 * A group (--group-procs): the processes sharing p's comm, each a whole
+	 * view in --sort order; pt, sum and threads_peak add theirs up, rows,
+	 * loops and blocked stay with the members. NULL for a single process.
+	 */
+	struct tw_proc_view *members;
+	size_t nmembers;
+	__u32 threads_now; /* p's, or the members' sum */
+	bool exited; /* p's, or every member's */
+	__u64 stalls; /* stalls in the report's span, ongoing ones included (members' sum) */
 };
 
 struct tw_view_opts {
@@ -87,14 +114,17 @@ struct tw_view_opts {
 	__u64 blocked_ns; /* --blocked-ms */
 	struct tw_clock clock; /* when the report was made: both clocks, for timestamps */
 	__u64 span_start_ns; /* CLOCK_MONOTONIC start of what it covers (the run, or the interval) */
+	enum tw_sort sort; /* the order of rows (processes or groups) and of a group's members */
+	bool group_procs; /* fold processes sharing a comm into one row */
 };
 
 struct tw_view {
 	struct tw_view_opts o;
 	__u64 drops[TW_DROP_NR];
-	struct tw_proc_view *procs;
+	struct tw_proc_view *procs; /* rows: processes, and groups with --group-procs */
 	size_t nprocs;
-	size_t nprocs_active; /* before the top-N cut */
+	size_t nprocs_active; /* processes (group members counted one by one) before the top-N cut */
+	size_t nrows_active; /* rows before the top-N cut */
 	__u64 stall_ns;
 	__u64 stalls_not_kept; /* since the run started */
 };
@@ -112,6 +142,8 @@ void view_free(struct tw_view *v);
 
 __u64 totals_offcpu(const struct tw_thread_totals *t);
 __u64 proc_thread_failures(const struct tw_proc_totals *pt);
+/* Failed thread and process creations. */
+__u64 proc_failures(const struct tw_proc_totals *pt);
 /* "oncpu", "blocked" or "runq": where most of a stall's time went */
 const char *stall_cause(const struct tw_stall *s);
 /* A loop's gap percentile (p in 0..1) from its histogram, within its shortest and longest gap. */

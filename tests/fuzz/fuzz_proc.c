@@ -14,6 +14,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	parse_status_tgid((const char *)data, size, &v);
 	parse_stat_flags((const char *)data, size, &flags);
+	if (!parse_stat_field((const char *)data, size, 3, &flags) && (!flags || flags > 255))
+		abort(); /* the state is one byte */
+	parse_stat_field((const char *)data, size, 4, &flags);
 	parse_comm((const char *)data, size, comm);
 	parse_stat_state((const char *)data, size);
 	parse_syscall_line((const char *)data, size, &nr, &a1, &a2);

@@ -139,4 +139,28 @@ if [ -x "$PRESLEEP" ]; then
 else
 	say "note: $PRESLEEP not in the image: attach-time state not checked"
 fi
+# --- targets (issue 9): the exec and cgroup-move programs load only with --comm and
+# --cgroup, so load them too: a blocker exec'd during the run is caught by its comm --------
+mkdir -p /sys/fs/cgroup
+grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 none /sys/fs/cgroup ||
+	say "note: mounting cgroup2 failed"
+mkdir -p /sys/fs/cgroup/tw-targets
+for mode in $MODES; do
+	timeout "$T" "$TOOL" --format json --attach-mode "$mode" --comm blockers \
+		--cgroup /sys/fs/cgroup/tw-targets -d 2 >"/tmp/tout.$mode" 2>"/tmp/terr.$mode" &
+	tpid=$!
+	sleep 1
+	"$WORKLOAD" 2 100 >/dev/null
+	wait $tpid
+	rc=$?
+	if [ "$rc" -ne 0 ] || ! grep -q '"comm":"blockers"' "/tmp/tout.$mode"; then
+		bad "mode=$mode: --comm/--cgroup run rc=$rc, blockers not traced"
+		sed 's/^/  | /' "/tmp/terr.$mode"
+		timeout 30 "$TOOL" -v --attach-mode "$mode" --comm blockers \
+			--cgroup /sys/fs/cgroup/tw-targets -d 1 2>&1 >/dev/null | tail -n 100 |
+			sed 's/^/  | /'
+	fi
+	fact "targets_$mode=rc$rc"
+done
+rmdir /sys/fs/cgroup/tw-targets 2>/dev/null
 exit $fail
