@@ -7,6 +7,8 @@
 #include "clock.h"
 #include "hist.h"
 #include "json.h"
+#include "model.h"
+#include "report.h"
 #include "unit.h"
 #include "view.h"
 
@@ -119,4 +121,32 @@ TEST(comm_fold_key_numbered)
 		comm_fold_key(comm, key);
 		CHECK(same(cases[i].comm, key, cases[i].key));
 	}
+}
+
+TEST(lost_in_plain_words)
+{
+	struct tw_view_opts o = { .final = true, .attach = "tp_btf" };
+	struct tw_model m;
+	struct tw_view v;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	model_init(&m, false);
+	m.drops[TW_DROP_SWITCH_IN] = 14;
+	m.drops[TW_DROP_CALL_MAP] = 3;
+	CHECK(!view_build(&v, &m, &o));
+	f = open_memstream(&buf, &len);
+	CHECK(!report_text(f, &v));
+	fclose(f);
+	CHECK(strstr(buf, "LOST (what could not be recorded") != NULL);
+	CHECK(strstr(buf, "  14 switch-ins the kernel did not report: that many on-CPU slices "
+			  "and run-queue waits are missing\n") != NULL);
+	CHECK(strstr(buf, "  3 syscalls not timed: the call map was full (raise --max-calls)\n") !=
+	      NULL);
+	/* counters at 0 say nothing */
+	CHECK(strstr(buf, "ring buffer") == NULL);
+	free(buf);
+	view_free(&v);
+	model_free(&m);
 }
