@@ -147,9 +147,14 @@ grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 none /sys/fs
 mkdir -p /sys/fs/cgroup/tw-targets
 for mode in $MODES; do
 	timeout "$T" "$TOOL" --format json --attach-mode "$mode" --comm blockers \
-		--cgroup /sys/fs/cgroup/tw-targets -d 2 >"/tmp/tout.$mode" 2>"/tmp/terr.$mode" &
+		--cgroup /sys/fs/cgroup/tw-targets -d 3 >"/tmp/tout.$mode" 2>"/tmp/terr.$mode" &
 	tpid=$!
-	sleep 1
+	# the workload must start once the tool traces (attach takes over a second under TCG)
+	i=0
+	while ! grep -q '^Tracing' "/tmp/terr.$mode" 2>/dev/null && [ $i -lt 300 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
 	"$WORKLOAD" 2 100 >/dev/null
 	wait $tpid
 	rc=$?
