@@ -30,20 +30,10 @@
 #include <bpf/bpf_core_read.h>
 #include "threadwatch.h"
 #include "maps.bpf.h"
+#include "syscall_args.bpf.h"
 
-/* include/uapi/linux/stat.h */
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
-#define S_IFREG 0100000
-#define S_IFIFO 0010000
 #define ENOSYS 38
 #define PF_EXITING 0x00000004 /* include/linux/sched.h */
-#define FUTEX_CMD_MASK 0x7f
-#define FUTEX_WAIT 0
-#define FUTEX_LOCK_PI 6
-#define FUTEX_WAIT_BITSET 9
-#define FUTEX_WAIT_REQUEUE_PI 11
-#define FUTEX_LOCK_PI2 13
 
 /* the syscall programs are loaded: sys_cur and the call are theirs to clear */
 const volatile bool attach_syscalls = false;
@@ -56,12 +46,11 @@ struct sched_entity___delayed {
 /* the entry being built: too large for the BPF stack; the iterator runs one at a time */
 static struct tw_thread_stats seed;
 
-/* The kind of the thread's open file fd (as file_kind() in syscalls.bpf.c does for current). */
+/* The kind of a sleeping thread's open file fd (what fd_kind() in syscalls.bpf.c does for current). */
 static __always_inline __u32 task_fd_kind(struct task_struct *task, long fd)
 {
 	struct file **fds, *file = NULL;
 	struct fdtable *fdt;
-	unsigned int mode;
 
 	if (fd < 0)
 		return TW_FD_OTHER;
@@ -71,14 +60,7 @@ static __always_inline __u32 task_fd_kind(struct task_struct *task, long fd)
 	fds = BPF_CORE_READ(fdt, fd);
 	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
 		return TW_FD_OTHER;
-	mode = BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT;
-	if (mode == S_IFSOCK)
-		return TW_FD_SOCKET;
-	if (mode == S_IFIFO)
-		return TW_FD_PIPE;
-	if (mode == S_IFREG)
-		return TW_FD_FILE;
-	return TW_FD_OTHER;
+	return file_kind(file);
 }
 
 /*
@@ -126,13 +108,6 @@ static __always_inline __u64 last_ran_mono(struct task_struct *task, __u64 now)
 	if (!ran || clock < ran || clock - ran > now)
 		return 0;
 	return now - (clock - ran);
-}
-
-static __always_inline bool futex_waits(long op)
-{
-	op &= FUTEX_CMD_MASK;
-	return op == FUTEX_WAIT || op == FUTEX_WAIT_BITSET || op == FUTEX_LOCK_PI ||
-	       op == FUTEX_LOCK_PI2 || op == FUTEX_WAIT_REQUEUE_PI;
 }
 
 /* Where a thread is: on a CPU, runnable, or asleep (and then since when). */
@@ -187,7 +162,7 @@ int iter_seed_tasks(struct bpf_iter__task *ctx)
 		nr = regs ? task_syscall(regs, &a1, &a2) : -1;
 		if (nr >= 0 && nr < TW_SYSCALL_NR_MAX) {
 			call = call_of_syscall[nr];
-			if (call == TW_CALL_FUTEX && !futex_waits(a2))
+			if (call == TW_CALL_FUTEX && !futex_op_waits(a2))
 				call = TW_CALL_NONE;
 			st->sys_cur = nr + 1;
 			st->call = call;

@@ -28,19 +28,7 @@
 #include "threadwatch.h"
 #include "bits.bpf.h"
 #include "maps.bpf.h"
-
-#define FUTEX_CMD_MASK 0x7f /* ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME) */
-#define FUTEX_WAIT 0
-#define FUTEX_LOCK_PI 6
-#define FUTEX_WAIT_BITSET 9
-#define FUTEX_WAIT_REQUEUE_PI 11
-#define FUTEX_LOCK_PI2 13
-
-/* include/uapi/linux/stat.h */
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
-#define S_IFREG 0100000
-#define S_IFIFO 0010000
+#include "syscall_args.bpf.h"
 
 /*
  * A syscall argument: a direct load from the trusted pt_regs of tp_btf, a
@@ -51,10 +39,7 @@
 
 static __always_inline bool futex_waits(struct pt_regs *regs, bool btf)
 {
-	long op = SYS_ARG2(btf, regs) & FUTEX_CMD_MASK;
-
-	return op == FUTEX_WAIT || op == FUTEX_WAIT_BITSET || op == FUTEX_LOCK_PI ||
-	       op == FUTEX_LOCK_PI2 || op == FUTEX_WAIT_REQUEUE_PI;
+	return futex_op_waits(SYS_ARG2(btf, regs));
 }
 
 /* The calling thread, if it is one we trace. */
@@ -67,20 +52,6 @@ static __always_inline bool current_wanted(__u32 *tid, __u32 *tgid)
 	if (targ_tid && *tid != targ_tid)
 		return false;
 	return tgid_wanted(*tgid);
-}
-
-/* The kind of an open file, from its inode's mode: two helper reads. */
-static __always_inline __u32 file_kind(struct file *file)
-{
-	unsigned int mode = BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT;
-
-	if (mode == S_IFSOCK)
-		return TW_FD_SOCKET;
-	if (mode == S_IFIFO)
-		return TW_FD_PIPE;
-	if (mode == S_IFREG)
-		return TW_FD_FILE;
-	return TW_FD_OTHER;
 }
 
 /*
