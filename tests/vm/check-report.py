@@ -259,6 +259,7 @@ def check_attach(fields, body, mode, errs):
     rows = {t.get("tid"): t for t in p.get("threads", [])}
     listed = {e.get("tid"): e for e in p.get("blocked_now", [])}
     dur = rep.get("duration_s", 0) * 1e9
+    no_since = []
     for name, call in STUCK.items():
         tid, asleep = phase["tids"][name], phase["asleep_ns"][name]
         r, e = rows.get(tid), listed.get(tid)
@@ -272,9 +273,14 @@ def check_attach(fields, body, mode, errs):
             errs.append(f"{where}: {name}: {e}, expected {call} since before the trace")
         since = e.get("since_ns")
         if since is None:
-            errs.append(f"{where}: {name}: no since_ns (the task iterator did not run?): {e}")
+            # the estimate is refused when its clocks disagree (6.12: a sleeping task left
+            # queued by delayed dequeue may move to another CPU's run queue); the row then
+            # says "at least since the attach", which is true: only all missing is wrong
+            no_since.append(name)
         elif not asleep - 1_000_000 <= since <= asleep + 1_000_000_000:
             errs.append(f"{where}: {name}: since_ns {since} vs asleep at {asleep}")
+    if no_since and len(no_since) == len(STUCK):
+        errs.append(f"{where}: no since_ns for any of {no_since}: the task iterator did not run?")
     idle = phase["tids"]["idle"]
     if idle in listed or p.get("idle_waiting", 0) < 1:
         errs.append(f"{where}: idle loop {idle} listed blocked, or idle_waiting "
