@@ -22,6 +22,7 @@ import argparse
 import json
 import re
 import sys
+from pathlib import Path
 
 
 def parse_args():
@@ -96,33 +97,9 @@ def workload_report(body, pid):
     return None
 
 
-HIST_LO_SHIFT, HIST_HI_SHIFT = 6, 42
-HIST_SLOTS = 4 * (HIST_HI_SHIFT - HIST_LO_SHIFT) + 2
-
-
-def iroot4(n):
-    x = int(round(n ** 0.25))
-    while x ** 4 > n:
-        x -= 1
-    while (x + 1) ** 4 <= n:
-        x += 1
-    return x
-
-
-def hist_hi(i):
-    """The first integer past bucket i: floor(2^((i + 24) / 4)) + 1."""
-    return 2 ** 64 - 1 if i >= HIST_SLOTS - 1 else iroot4(2 ** (4 * HIST_LO_SHIFT + i)) + 1
-
-
-def hist_lo(i):
-    return 0 if i == 0 else hist_hi(i - 1)
-
-
-def hist_slot(v):
-    """The smallest k with v <= 2^(k/4 + 6), clamped: v^4 <= 2^(k + 24)."""
-    if v <= 2 ** HIST_LO_SHIFT:
-        return 0
-    return min((v ** 4 - 1).bit_length() - 4 * HIST_LO_SHIFT, HIST_SLOTS - 1)
+# the bucket schema (docs/json.md), from the end-to-end suite's helpers: one definition
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+from twtest import HIST_SLOTS, hist_hi, hist_lo, hist_slot  # noqa: E402
 
 
 def check_hist(name, hist, errs, where):
