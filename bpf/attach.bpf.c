@@ -22,7 +22,8 @@
  *
  * An entry a scheduler or syscall event already made is left alone: that
  * event is newer than what the iterator read. The whole entry is written
- * at once (BPF_NOEXIST), never field by field under a live handler.
+ * at once (BPF_NOEXIST into the hash, or a task-storage creation from the
+ * seed), never field by field under a live handler.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -32,7 +33,6 @@
 #include "maps.bpf.h"
 #include "syscall_args.bpf.h"
 
-#define ENOSYS 38
 #define PF_EXITING 0x00000004 /* include/linux/sched.h */
 
 /* the syscall programs are loaded: sys_cur and the call are theirs to clear */
@@ -61,30 +61,6 @@ static __always_inline __u32 task_fd_kind(struct task_struct *task, long fd)
 	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
 		return TW_FD_OTHER;
 	return file_kind(file);
-}
-
-/*
- * The number of the syscall a thread that is not running sleeps in, or -1:
- * from its user registers saved at kernel entry, as syscall_get_nr() (and so
- * /proc/PID/syscall) reads them. On x86 an exception (a page fault) keeps its
- * error code where a syscall keeps its number, but only a syscall's entry
- * sets the return value slot to -ENOSYS, and it keeps that until it returns.
- */
-static __always_inline long task_syscall(struct pt_regs *regs, long *arg1, long *arg2)
-{
-	long nr = -1;
-
-#if defined(__TARGET_ARCH_x86)
-	if ((long)BPF_CORE_READ(regs, ax) != -ENOSYS)
-		return -1;
-	nr = (long)BPF_CORE_READ(regs, orig_ax);
-#elif defined(__TARGET_ARCH_arm64)
-	/* NO_SYSCALL (-1) for every entry but a syscall's */
-	nr = (int)BPF_CORE_READ(regs, syscallno);
-#endif
-	*arg1 = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	*arg2 = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	return nr;
 }
 
 /*
@@ -144,7 +120,8 @@ int iter_seed_tasks(struct bpf_iter__task *ctx)
 		return 0;
 	if (task->exit_state || (task->flags & PF_EXITING))
 		return 0; /* its exit event may already be gone: an entry would never be freed */
-	if (bpf_map_lookup_elem(&thread_stats, &tid))
+	if (use_tstore ? (void *)bpf_task_storage_get(&thread_store, task, NULL, 0)
+		       : bpf_map_lookup_elem(&thread_stats, &tid))
 		return 0; /* an event saw it first */
 	/* too large for an inline memset: copied from the zero entry, once per task at attach */
 	if (bpf_probe_read_kernel(st, sizeof(*st), &zero_thread_stats))
@@ -173,6 +150,11 @@ int iter_seed_tasks(struct bpf_iter__task *ctx)
 					st->call_fd = task_fd_kind(task, a1);
 			}
 		}
+	}
+	if (use_tstore) {
+		/* made from seed unless an event made it meanwhile (then NULL or theirs) */
+		bpf_task_storage_get(&thread_store, task, st, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		return 0;
 	}
 	err = bpf_map_update_elem(&thread_stats, &tid, st, BPF_NOEXIST);
 	if (err && err != -EEXIST)

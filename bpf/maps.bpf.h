@@ -27,12 +27,14 @@
 
 /*
  * Default map sizes; user space resizes them from --max-threads and
- * --max-procs before load. The thread map holds live threads only: user
- * space deletes a dead thread's entry once it has read its totals. It is
- * preallocated (1472-byte values, two 146-bucket u32 histograms of 584 bytes
- * each; ~1550 bytes an entry with the hash's own: 16384 entries take 25 MB;
- * 832-byte values and 14.8 MB with log2 u64 histograms) because allocating in
- * the scheduler hot path fails under thread storms.
+ * --max-procs before load. Per-thread state lives in task storage
+ * (thread_store) when the programs are tp_btf, in the thread_stats hash when
+ * they are raw_tp (no trusted task pointers). With task storage, thread_stats
+ * holds only the dead: a thread's final switch out moves its entry there, and
+ * user space deletes it once it has read its totals. It is preallocated
+ * (1472-byte values, two 146-bucket u32 histograms of 584 bytes each; ~1550
+ * bytes an entry with the hash's own: 16384 entries take 25 MB) because
+ * allocating in the scheduler hot path fails under thread storms.
  */
 #define TW_DEF_MAX_THREADS 16384 /* 2x a busy 200-process VM's live threads */
 #define TW_DEF_MAX_PROCS 4096
@@ -57,6 +59,19 @@ TW_EXTERN struct {
 	__type(key, __u32);
 	__type(value, struct tw_thread_stats);
 } thread_stats SEC(".maps");
+
+/*
+ * Per-thread state for the tp_btf programs: a pointer off task_struct, no
+ * hash, no key. Allocated at a thread's first event (or by the attach-time
+ * iterator) and freed with the task; read by user space through the harvest
+ * iterator (bpf/harvest.bpf.c), moved to thread_stats at the final switch.
+ */
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tw_thread_stats);
+} thread_store SEC(".maps");
 
 /*
  * 784-byte values (a 146-bucket u32 histogram, 584 bytes; 424-byte values with
@@ -155,6 +170,14 @@ const struct tw_call_stats zero_call_stats = {};
 const volatile __u8 call_of_syscall[TW_SYSCALL_NR_MAX] = {};
 /* a loop gap this long is a stall (--stall-ms) */
 const volatile __u64 stall_ns = 100000000;
+/*
+ * No syscall programs (--no-syscalls), tp_btf: each block is named at switch
+ * out by the syscall the thread sleeps in, from its saved registers, and
+ * accounted to that call when it ends (bpf/sched.bpf.c)
+ */
+const volatile bool name_blocks = false;
+/* per-thread state in thread_store (tp_btf), not the thread_stats hash: for the iterators */
+const volatile bool use_tstore = false;
 const struct tw_loop_stats zero_loop_stats = {};
 const struct tw_proc_stats zero_proc_stats = {};
 #else
@@ -172,6 +195,8 @@ extern const struct tw_thread_stats zero_thread_stats;
 extern const struct tw_call_stats zero_call_stats;
 extern const volatile __u8 call_of_syscall[TW_SYSCALL_NR_MAX];
 extern const volatile __u64 stall_ns;
+extern const volatile bool name_blocks;
+extern const volatile bool use_tstore;
 extern const struct tw_loop_stats zero_loop_stats;
 extern const struct tw_proc_stats zero_proc_stats;
 #endif
@@ -261,6 +286,21 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
 }
 
 /*
+ * A thread's entry if it has one: task storage (btf), the hash (raw_tp). A
+ * wanted thread without one is rare (only between the attach and the
+ * iterator that seeds it); task storage also answers NULL when another
+ * program on this CPU is inside a task-storage call (a wakeup from an
+ * interrupt): counted by the callers that expect an entry.
+ */
+static __always_inline struct tw_thread_stats *thread_find(struct task_struct *t, bool btf,
+							   __u32 tid)
+{
+	if (btf)
+		return bpf_task_storage_get(&thread_store, t, NULL, 0);
+	return bpf_map_lookup_elem(&thread_stats, &tid);
+}
+
+/*
  * A thread's entry, created unless may_create is false (a dying thread must
  * not come back after user space deleted its entry).
  */
@@ -270,6 +310,22 @@ static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t,
 	struct tw_thread_stats *st;
 	bool created;
 
+	if (btf) {
+		st = bpf_task_storage_get(&thread_store, t, NULL, 0);
+		if (st || !may_create)
+			return st;
+		st = bpf_task_storage_get(&thread_store, t, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!st) {
+			count_drop(TW_DROP_ALLOC);
+			return NULL;
+		}
+		/* zeroed by the kernel; another CPU cannot have made it: only t's events do */
+		if (!st->tgid) {
+			st->tgid = tgid;
+			st->start_ns = t->start_time;
+		}
+		return st;
+	}
 	if (!may_create)
 		return bpf_map_lookup_elem(&thread_stats, &tid);
 	st = lookup_or_init(&thread_stats, &tid, &zero_thread_stats, TW_DROP_THREAD_MAP, &created);
@@ -278,6 +334,27 @@ static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t,
 		st->start_ns = TASK_READ(btf, t, start_time);
 	}
 	return st;
+}
+
+/*
+ * A thread's final switch out (task storage only): its entry moves to the
+ * thread_stats hash, where user space reads it once and deletes it, and its
+ * storage goes, so the harvest iterator no longer lists it. An unread entry
+ * of an earlier thread with the same tid (pid_max wrapped within the
+ * harvest delay) is overwritten, and counted.
+ */
+static __always_inline void thread_bury(struct task_struct *t, struct tw_thread_stats *st,
+					__u32 tid)
+{
+	struct tw_thread_stats *old = bpf_map_lookup_elem(&thread_stats, &tid);
+	long err;
+
+	if (old && old->start_ns != st->start_ns)
+		count_drop(TW_DROP_TID_REUSED);
+	err = bpf_map_update_elem(&thread_stats, &tid, st, BPF_ANY);
+	if (err)
+		count_drop(err == -E2BIG ? TW_DROP_THREAD_MAP : TW_DROP_ALLOC);
+	bpf_task_storage_delete(&thread_store, t);
 }
 
 static __always_inline struct tw_proc_stats *proc_stats_get(__u32 tgid)

@@ -22,13 +22,15 @@
 #include "threadwatch.h"
 #include "bits.bpf.h"
 #include "maps.bpf.h"
+#include "calls.bpf.h"
+#include "syscall_args.bpf.h"
 
 /*
  * An off-CPU interval [st->state_ts, now) ends: account it by its kind. The
  * one the trace began in (bpf/attach.bpf.c) counts from the attach, but is
  * no histogram sample: it began earlier.
  */
-static __always_inline void end_offcpu(struct tw_thread_stats *st, __u64 now)
+static __always_inline void end_offcpu(struct tw_thread_stats *st, __u32 tid, __u64 now)
 {
 	__u64 delta = now - st->state_ts;
 	bool whole = st->state_ts != st->att_ts;
@@ -45,15 +47,40 @@ static __always_inline void end_offcpu(struct tw_thread_stats *st, __u64 now)
 		 * The syscall in flight when it slept (the interval ends before its
 		 * sys_exit, which accounts it), or none: a page fault, a signal stop.
 		 */
-		if (st->sys_cur)
+		if (st->sys_cur && name_blocks) {
+			/* no syscall exit will come to account it: the block is the sample */
+			call_account(st, tid, st->tgid, st->sys_cur - 1, TW_CALL_NONE, 0, 0, delta,
+				     whole);
+			st->sys_cur = 0;
+		} else if (st->sys_cur) {
 			st->sys_blocked_ns += delta;
-		else
+		} else {
 			st->blocked_nosys_ns += delta;
+		}
 		if (whole) {
 			st->blocked_hist[hist_slot(delta)] += 1;
 			hist_extremes(&st->blocked_max_ns, &st->blocked_min_inv, delta);
 		}
 	}
+}
+
+/*
+ * Without the syscall programs: the syscall a thread goes to sleep in, from
+ * the registers its entry saved (the number /proc/PID/syscall shows), or
+ * none (a page fault, a signal stop). nsyscalls numbers the blocks, as the
+ * syscall programs number calls, for the model's call-in-flight.
+ */
+static __always_inline void name_block(struct tw_thread_stats *st, struct task_struct *t)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	long nr = regs ? task_syscall_nr(regs) : -1;
+
+	if (nr < 0 || nr >= TW_SYSCALL_NR_MAX) {
+		st->sys_cur = 0;
+		return;
+	}
+	st->sys_cur = nr + 1;
+	st->nsyscalls++;
 }
 
 static __always_inline void switch_out(struct task_struct *prev, bool btf, bool preempt, __u32 tid,
@@ -88,6 +115,10 @@ static __always_inline void switch_out(struct task_struct *prev, bool btf, bool 
 		st->invol_switches++;
 	st->state = vol ? TW_ST_BLOCKED : TW_ST_RUNQ;
 	st->state_ts = now;
+	if (btf && vol && name_blocks)
+		name_block(st, prev);
+	if (btf && (state & TASK_DEAD))
+		thread_bury(prev, st, tid);
 }
 
 static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 tid, __u32 tgid,
@@ -100,7 +131,7 @@ static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 
 	if (!st)
 		return;
 	/* a BLOCKED state here was woken by a wakeup we did not see: all blocked */
-	end_offcpu(st, now);
+	end_offcpu(st, tid, now);
 	if (!st->ran) {
 		__u64 start = TASK_READ(btf, next, start_time);
 
@@ -146,11 +177,11 @@ static __always_inline int handle_wakeup(struct task_struct *p, bool btf)
 
 	if (!task_wanted(p, btf, &tid, &tgid))
 		return 0;
-	st = bpf_map_lookup_elem(&thread_stats, &tid);
+	st = thread_find(p, btf, tid);
 	if (!st || st->state != TW_ST_BLOCKED)
 		return 0;
 	now = bpf_ktime_get_ns();
-	end_offcpu(st, now);
+	end_offcpu(st, tid, now);
 	st->state = TW_ST_RUNQ;
 	st->state_ts = now;
 	return 0;

@@ -18,8 +18,8 @@
  *    say what a thread blocked for seconds is blocked in.
  *
  * sys_enter and sys_exit fire for every syscall of every task: the target
- * filter comes first, and a thread's entry is the only map lookup on the
- * common path.
+ * filter comes first, and a thread's entry (task storage with tp_btf) is the
+ * only lookup on the common path.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -29,6 +29,7 @@
 #include "bits.bpf.h"
 #include "maps.bpf.h"
 #include "syscall_args.bpf.h"
+#include "calls.bpf.h"
 
 /*
  * A syscall argument: a direct load from the trusted pt_regs of tp_btf, a
@@ -173,88 +174,6 @@ static __always_inline void gap_end(struct tw_thread_stats *st, __u32 tid, __u32
 	st->gap_ts = 0;
 }
 
-/*
- * An error return, by class: would-block results apart (a non-blocking
- * socket's normal answer), the others by errno in the entry's first free
- * slot. User space names them and tells timeouts and interruptions from
- * failures (user/calls.c).
- */
-static __always_inline void call_error(struct tw_call_stats *cs, long ret)
-{
-	__u32 e = (__u32)-ret;
-
-	if (e == EAGAIN || e == EINPROGRESS || e == EALREADY) {
-		cs->wouldblock++;
-		return;
-	}
-	cs->errors++;
-#pragma unroll
-	for (int i = 0; i < TW_ERRNO_SLOTS; i++) {
-		if (cs->err_nr[i] == e) {
-			cs->err_count[i]++;
-			return;
-		}
-		if (!cs->err_nr[i]) {
-			cs->err_nr[i] = e;
-			cs->err_count[i] = 1;
-			return;
-		}
-	}
-	cs->errors_other++;
-}
-
-/*
- * One call into its (thread, syscall) entry: wall is its entry-to-exit time
- * (timed calls only), blocked the time it slept inside (the scheduler side
- * added it up in sys_blocked_ns). whole: timed from its entry; a call entered
- * before the trace (bpf/attach.bpf.c) adds its time since the attach only.
- */
-static __always_inline void call_account(struct tw_thread_stats *st, __u32 tid, __u32 tgid,
-					 __u32 nr, __u32 call, long ret, __u64 wall, __u64 blocked,
-					 bool whole)
-{
-	struct tw_call_key key = { .tid = tid, .nr = nr };
-	struct tw_call_stats *cs;
-	bool created;
-	__u32 fd;
-
-	cs = lookup_or_init(&call_stats, &key, &zero_call_stats, TW_DROP_CALL_MAP, &created);
-	if (!cs)
-		return;
-	if (created) {
-		cs->tgid = tgid;
-		cs->start_ns = st->start_ns;
-		/* lets user space find (and delete) this entry when the thread dies */
-		st->calls_used[(nr >> 6) & (TW_SYSCALL_NR_MAX / 64 - 1)] |= 1ULL << (nr & 63);
-	}
-	cs->last_seq = st->nsyscalls;
-	cs->blocked_ns += blocked;
-	if (call)
-		cs->total_ns += wall; /* timed calls only: an untimed one's wall is a gap's clock */
-	/*
-	 * a mask, not a compare: the 6.1 verifier lost the bounds of a
-	 * compared index here ("unbounded memory access"; tests/vm)
-	 */
-	fd = st->call_fd & (TW_FD_NR - 1);
-	if (TW_CALL_HAS_FD(call))
-		cs->fd_ns[fd] += wall;
-	if (!whole) {
-		/* entered before the trace: its time since the attach, not a call we timed */
-		cs->pre_calls++;
-		return;
-	}
-	cs->count++;
-	if (ret < 0)
-		call_error(cs, ret);
-	if (TW_CALL_HAS_FD(call))
-		cs->fd_count[fd]++;
-	/* untimed: its sample is the time it slept */
-	if (!call)
-		wall = blocked;
-	cs->hist[hist_slot(wall)]++;
-	hist_extremes(&cs->max_ns, &cs->min_inv, wall);
-}
-
 static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool btf)
 {
 	struct tw_thread_stats *st;
@@ -269,11 +188,15 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool 
 		call = call_of_syscall[nr];
 	if (call == TW_CALL_FUTEX && !futex_waits(regs, btf))
 		call = TW_CALL_NONE;
-	/* the task pointer (a helper call) only when the thread needs an entry made */
-	st = bpf_map_lookup_elem(&thread_stats, &tid);
-	if (!st)
-		st = thread_get((struct task_struct *)bpf_get_current_task(), false, tid, tgid,
-				true);
+	if (btf) {
+		st = thread_get(bpf_get_current_task_btf(), true, tid, tgid, true);
+	} else {
+		/* the task pointer (a helper call) only when the thread needs an entry made */
+		st = bpf_map_lookup_elem(&thread_stats, &tid);
+		if (!st)
+			st = thread_get((struct task_struct *)bpf_get_current_task(), false, tid,
+					tgid, true);
+	}
 	if (!st)
 		return 0;
 	/* the clock only for timed calls and for calls inside a loop's gap */
@@ -293,7 +216,7 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool 
 	return 0;
 }
 
-static __always_inline int handle_sys_exit(long ret)
+static __always_inline int handle_sys_exit(long ret, bool btf)
 {
 	struct tw_thread_stats *st;
 	__u32 tid, tgid, call, nr;
@@ -301,7 +224,8 @@ static __always_inline int handle_sys_exit(long ret)
 
 	if (!current_wanted(&tid, &tgid))
 		return 0;
-	st = bpf_map_lookup_elem(&thread_stats, &tid);
+	st = btf ? thread_find(bpf_get_current_task_btf(), true, tid)
+		 : thread_find(NULL, false, tid);
 	if (!st || !st->sys_cur)
 		return 0;
 	call = st->call;
@@ -350,13 +274,13 @@ int BPF_PROG(raw_tp_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_btf_sys_exit, struct pt_regs *regs, long ret)
 {
-	return handle_sys_exit(ret);
+	return handle_sys_exit(ret, true);
 }
 
 SEC("raw_tp/sys_exit")
 int BPF_PROG(raw_tp_sys_exit, struct pt_regs *regs, long ret)
 {
-	return handle_sys_exit(ret);
+	return handle_sys_exit(ret, false);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

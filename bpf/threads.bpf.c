@@ -63,8 +63,9 @@ static __always_inline int handle_newtask(struct task_struct *task, bool btf, __
 				ps->procs_forked++;
 		}
 		if (is_thread && (!targ_tid || ptid == targ_tid)) {
-			st = thread_get((struct task_struct *)bpf_get_current_task(), false, ptid,
-					ptgid, true);
+			st = btf ? thread_get(bpf_get_current_task_btf(), true, ptid, ptgid, true)
+				 : thread_get((struct task_struct *)bpf_get_current_task(), false,
+					      ptid, ptgid, true);
 			if (st)
 				st->threads_created++;
 		}
@@ -73,7 +74,8 @@ static __always_inline int handle_newtask(struct task_struct *task, bool btf, __
 		return 0;
 	/* runnable from birth; sched_wakeup_new restarts the clock when it is queued */
 	st = thread_get(task, btf, tid, tgid, true);
-	if (st && st->start_ns != TASK_READ(btf, task, start_time)) {
+	/* task storage is the task's own: only a tid-keyed hash entry can be a dead thread's */
+	if (!btf && st && st->start_ns != TASK_READ(btf, task, start_time)) {
 		/*
 		 * The tid's last owner died so recently that user space has not
 		 * read its entry yet (pid_max wrapped): start afresh, count it.

@@ -192,7 +192,8 @@ enum tw_fail {
 };
 
 /*
- * Per thread (BPF_MAP_TYPE_HASH keyed by tid, preallocated). One entry holds
+ * Per thread (task storage with tp_btf, else BPF_MAP_TYPE_HASH keyed by tid,
+ * preallocated; maps.bpf.h). One entry holds
  * the thread's scheduler state and its counters, so each event costs one
  * lookup. Not per-CPU: a thread runs on one CPU at a time, so its entry has a
  * single writer almost always, and per-CPU copies would multiply the memory of
@@ -253,6 +254,15 @@ struct tw_thread_stats {
 	__u64 runq_min_inv;
 	__u32 blocked_hist[TW_HIST_SLOTS];
 	__u32 runq_hist[TW_HIST_SLOTS];
+};
+
+/*
+ * The harvest iterator's output (bpf/harvest.bpf.c): this header, then
+ * `size` bytes of struct tw_thread_stats, for every thread with task storage.
+ */
+struct tw_harvest_rec {
+	__u32 tid;
+	__u32 size; /* sizeof(struct tw_thread_stats): user space checks it */
 };
 
 /* Per process, per CPU (BPF_MAP_TYPE_PERCPU_HASH keyed by tgid). */

@@ -199,6 +199,14 @@ static int seed(struct tw_bpf *b, const struct tw_config *cfg)
 		err = run_iter(b);
 		if (!err)
 			return 0;
+		if (b->tp_btf) {
+			/* task storage has no tid keys for /proc's findings to go under */
+			fprintf(stderr,
+				"bpf-threadwatch: the task iterator failed (%s): threads already "
+				"blocked are measured from their next event\n",
+				strerror(-err));
+			return 0;
+		}
 		if (cfg->verbose)
 			fprintf(stderr,
 				"bpf-threadwatch: the task iterator failed (%s): attach-time "

@@ -37,6 +37,7 @@ int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int 
 	c->drops_fd = drops_fd;
 	c->call_fd = -1;
 	c->loop_fd = -1;
+	c->harvest_fd = -1;
 	c->skip_kthreads = skip_kthreads;
 	c->ncpu = libbpf_num_possible_cpus();
 	if (c->ncpu <= 0)
@@ -58,6 +59,7 @@ void collect_free(struct tw_collector *c)
 	free(c->bkeys);
 	free(c->bvals);
 	free(c->pend_t);
+	free(c->hbuf);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -414,13 +416,64 @@ static int thread_entry(struct tw_collector *c, const void *k, const void *v, vo
  * still unread belongs to a thread the model will hear about), except after
  * lost events (adopt): then entries of unknown threads are taken in.
  */
+/*
+ * Live threads in task storage: one pass of the harvest iterator
+ * (bpf/harvest.bpf.c), its records (struct tw_harvest_rec, then the entry)
+ * read a buffer at a time. The kernel never splits a record across reads.
+ */
+static int harvest_walk(struct tw_collector *c, struct thread_walk *w)
+{
+	const size_t rec = sizeof(struct tw_harvest_rec) + sizeof(struct tw_thread_stats);
+	size_t fill = 0, off;
+	int fd, err = 0;
+	ssize_t n;
+
+	if (!c->hbuf && !(c->hbuf = malloc(TW_HARVEST_BUF)))
+		return -ENOMEM;
+	fd = bpf_iter_create(c->harvest_fd);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		n = read(fd, c->hbuf + fill, TW_HARVEST_BUF - fill);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : fill ? -EPROTO : 0;
+			break;
+		}
+		fill += (size_t)n;
+		for (off = 0; fill - off >= rec; off += rec) {
+			struct tw_harvest_rec h;
+
+			memcpy(&h, c->hbuf + off, sizeof(h));
+			if (h.size != sizeof(struct tw_thread_stats)) {
+				err = -EPROTO; /* an object built for another agent */
+				goto out;
+			}
+			/* the entry is 8-byte aligned in the buffer: the header is 8 bytes */
+			err = thread_entry(c, &h.tid, c->hbuf + off + sizeof(h), w);
+			if (err)
+				goto out;
+		}
+		memmove(c->hbuf, c->hbuf + off, fill - off);
+		fill -= off;
+	}
+out:
+	close(fd);
+	return err;
+}
+
 static int refresh_threads(struct tw_collector *c, __u64 now, bool adopt)
 {
 	struct thread_walk w = { .now = now, .adopt = adopt, .dead.ksz = sizeof(__u32) };
-	int err;
+	int err = 0;
 
-	err = map_walk(c, c->thread_fd, sizeof(__u32), sizeof(struct tw_thread_stats), thread_entry,
-		       &w);
+	if (c->harvest_fd >= 0)
+		err = harvest_walk(c, &w);
+	/* with task storage, the dead awaiting their harvest (their numbers are final) */
+	if (!err)
+		err = map_walk(c, c->thread_fd, sizeof(__u32), sizeof(struct tw_thread_stats),
+			       thread_entry, &w);
 	dead_delete(&w.dead, c->thread_fd);
 	return err;
 }

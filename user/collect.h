@@ -18,6 +18,7 @@
  */
 #define TW_HARVEST_DELAY_NS 50000000ULL /* 50 ms */
 #define TW_BATCH 256 /* map entries a lookup syscall */
+#define TW_HARVEST_BUF (64 * 1024) /* the harvest iterator's records, read a buffer at a time */
 /*
  * The kernel counts histogram buckets in 32 bits (bpf/threadwatch.h) and the
  * model folds them into 64 (hist_fold_u32()), which is right while fewer than
@@ -33,6 +34,13 @@ struct tw_collector {
 	int drops_fd;
 	int call_fd; /* -1 without syscall tracing */
 	int loop_fd; /* -1 without syscall tracing */
+	/*
+	 * The harvest iterator's link (per-thread state in task storage, tp_btf),
+	 * or -1: live threads are then read from thread_fd, which holds only the
+	 * dead awaiting their harvest.
+	 */
+	int harvest_fd;
+	char *hbuf; /* TW_HARVEST_BUF bytes: the iterator's records are read through it */
 	int ncpu;
 	bool skip_kthreads;
 	void *buf; /* one per-CPU value of the larger struct */

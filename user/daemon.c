@@ -743,6 +743,7 @@ static int render(struct daemon *d, __u64 now)
 		.all_procs = true,
 		.attach = d->bpf.tp_btf ? "tp_btf" : "raw_tp",
 		.syscalls = d->o.cfg.syscalls,
+		.calls = d->bpf.calls,
 		.blocked_ns = d->o.cfg.blocked_ns,
 	};
 	struct tw_prom_opts po = { .by = d->o.by, .rank = d->o.rank, .top_k = d->o.top_k };
@@ -925,6 +926,7 @@ int daemon_main(int argc, char **argv)
 	}
 	d.col.call_fd = tw_bpf_call_fd(&d.bpf);
 	d.col.loop_fd = tw_bpf_loop_fd(&d.bpf);
+	d.col.harvest_fd = tw_bpf_harvest_fd(&d.bpf);
 	/* no series carries a thread's name; process names (exec) are re-read every 10 s */
 	d.col.thread_names = false;
 	d.col.names_every_ns = 10 * 1000000000ULL;

@@ -178,13 +178,14 @@ static void set_syscalls(struct threadwatch_bpf *s, bool tp_btf, bool on)
 	bpf_program__set_autoload(s->progs.tp_btf_sys_exit, on && tp_btf);
 	bpf_program__set_autoload(s->progs.raw_tp_sys_enter, on && !tp_btf);
 	bpf_program__set_autoload(s->progs.raw_tp_sys_exit, on && !tp_btf);
-	if (on)
+	if (on) {
 		calls_fill_table(s->rodata->call_of_syscall, TW_SYSCALL_NR_MAX);
-	else {
-		/* unused: keep them tiny */
-		bpf_map__set_max_entries(s->maps.call_stats, 1);
-		bpf_map__set_max_entries(s->maps.loop_stats, 1);
+		return;
 	}
+	/* unused: keep it tiny; call_stats still holds the blocks named at switch out (tp_btf) */
+	bpf_map__set_max_entries(s->maps.loop_stats, 1);
+	if (!tp_btf)
+		bpf_map__set_max_entries(s->maps.call_stats, 1);
 }
 
 static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_btf, bool iter)
@@ -206,6 +207,15 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	bpf_program__set_autoload(s->progs.iter_seed_tasks, iter);
 	bpf_program__set_autoattach(s->progs.iter_seed_tasks, false);
 	s->rodata->attach_syscalls = cfg->syscalls;
+	/*
+	 * tp_btf keeps per-thread state in task storage, read back by the harvest
+	 * iterator (user/collect.c); raw_tp has no trusted task pointers for it
+	 */
+	bpf_program__set_autoload(s->progs.iter_harvest, tp_btf);
+	bpf_program__set_autoattach(s->progs.iter_harvest, false);
+	s->rodata->use_tstore = tp_btf;
+	/* without the syscall programs, the scheduler side names each block by its syscall */
+	s->rodata->name_blocks = tp_btf && !cfg->syscalls;
 	set_targets(s, tp_btf, cfg);
 	s->rodata->targ_filter = cli_targeted(cfg);
 	s->rodata->targ_children = cfg->children;
@@ -223,7 +233,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 		bpf_map__set_max_entries(s->maps.thread_stats, cfg->max_threads);
 	if (cfg->max_procs)
 		bpf_map__set_max_entries(s->maps.proc_stats, cfg->max_procs);
-	if (cfg->max_calls && cfg->syscalls)
+	if (cfg->max_calls && (cfg->syscalls || tp_btf))
 		bpf_map__set_max_entries(s->maps.call_stats, cfg->max_calls);
 	if (cfg->max_loops && cfg->syscalls)
 		bpf_map__set_max_entries(s->maps.loop_stats, cfg->max_loops);
@@ -235,9 +245,18 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 		threadwatch_bpf__destroy(s);
 		return err;
 	}
+	if (tp_btf) {
+		b->harvest = bpf_program__attach_iter(s->progs.iter_harvest, NULL);
+		if (!b->harvest) {
+			err = -errno;
+			threadwatch_bpf__destroy(s);
+			return err;
+		}
+	}
 	b->skel = s;
 	b->tp_btf = tp_btf;
 	b->syscalls = cfg->syscalls;
+	b->calls = cfg->syscalls || tp_btf;
 	b->iter = iter;
 	return 0;
 }
@@ -377,6 +396,8 @@ void tw_bpf_stop(struct tw_bpf *b)
 	if (b->targets.w)
 		munmap(b->targets.w, b->targets.map_len);
 	memset(&b->targets, 0, sizeof(b->targets));
+	bpf_link__destroy(b->harvest);
+	b->harvest = NULL;
 	threadwatch_bpf__destroy(b->skel);
 	b->skel = NULL;
 }
@@ -398,7 +419,12 @@ int tw_bpf_drops_fd(const struct tw_bpf *b)
 
 int tw_bpf_call_fd(const struct tw_bpf *b)
 {
-	return b->syscalls ? bpf_map__fd(b->skel->maps.call_stats) : -1;
+	return b->calls ? bpf_map__fd(b->skel->maps.call_stats) : -1;
+}
+
+int tw_bpf_harvest_fd(const struct tw_bpf *b)
+{
+	return b->harvest ? bpf_link__fd(b->harvest) : -1;
 }
 
 int tw_bpf_loop_fd(const struct tw_bpf *b)

@@ -11,11 +11,14 @@
 #include "targetmap.h"
 
 struct threadwatch_bpf;
+struct bpf_link;
 
 struct tw_bpf {
 	struct threadwatch_bpf *skel;
 	bool tp_btf; /* false: raw_tp */
 	bool syscalls; /* blocking calls traced */
+	bool calls; /* call_stats in use: syscalls traced, or blocks named at switch out */
+	struct bpf_link *harvest; /* the harvest iterator (tp_btf: state in task storage) */
 	bool iter; /* the attach-time task iterator is loaded (else /proc gives that state) */
 	double attach_s; /* open to attached, seconds */
 	struct tw_targets targets; /* the mmapped targets bitmap; w NULL system-wide */
@@ -33,8 +36,10 @@ int tw_bpf_thread_fd(const struct tw_bpf *b);
 int tw_bpf_proc_fd(const struct tw_bpf *b);
 int tw_bpf_drops_fd(const struct tw_bpf *b);
 int tw_bpf_events_fd(const struct tw_bpf *b);
-/* -1 when syscalls are not traced (no --syscalls) */
+/* -1 when no call is accounted (raw_tp without syscall tracing) */
 int tw_bpf_call_fd(const struct tw_bpf *b);
+/* the harvest iterator's link (per-thread state in task storage), or -1: use the thread map */
+int tw_bpf_harvest_fd(const struct tw_bpf *b);
 int tw_bpf_loop_fd(const struct tw_bpf *b);
 
 struct tw_prog_stat;

@@ -76,6 +76,7 @@ static int report(struct run *r, bool final, __u64 now)
 		.sort = r->cfg->sort,
 		.group_procs = r->cfg->group_procs,
 		.syscalls = r->cfg->syscalls,
+		.calls = r->bpf.calls,
 		.run_start_ns = r->start_ns,
 		.blocked_ns = r->cfg->blocked_ns,
 	};
@@ -426,6 +427,7 @@ int main(int argc, char **argv)
 	}
 	r.col.call_fd = tw_bpf_call_fd(&r.bpf);
 	r.col.loop_fd = tw_bpf_loop_fd(&r.bpf);
+	r.col.harvest_fd = tw_bpf_harvest_fd(&r.bpf);
 	r.rb = ring_buffer__new(tw_bpf_events_fd(&r.bpf), collect_on_event, &r.col, NULL);
 	if (!r.rb) {
 		err = -errno;

@@ -708,7 +708,7 @@ int report_prom(FILE *f, const struct tw_view *v, const struct tw_prom_opts *o,
 		ng = o->top_k;
 		gs[ng++] = other;
 	}
-	write_groups(f, gs, ng, o->by, v->o.syscalls);
+	write_groups(f, gs, ng, o->by, v->o.calls);
 	write_agent(f, v, a, nother, v->nprocs, nthreads);
 	for (size_t i = 0; i < ng; i++)
 		gcalls_free(gs[i].calls);

@@ -86,7 +86,8 @@ static void json_comm(struct json *j, const char *comm)
 }
 
 /* Most time first: the call a thread waits in most leads. */
-static void json_calls(struct json *j, const struct tw_calls *c)
+/* timed: entry-to-exit times exist (syscall tracing; not for blocks named at switch out) */
+static void json_calls(struct json *j, const struct tw_calls *c, bool timed)
 {
 	const struct tw_call_rec *order[TW_SYSCALL_NR_MAX] = { 0 };
 	__u32 n = calls_by_total(c, order);
@@ -100,7 +101,7 @@ static void json_calls(struct json *j, const struct tw_calls *c)
 
 		json_obj_begin(j);
 		json_kstr(j, "name", nr_name(r->nr, buf));
-		json_kbool(j, "timed", kind != TW_CALL_NONE);
+		json_kbool(j, "timed", timed && kind != TW_CALL_NONE);
 		json_ku64(j, "count", r->count);
 		json_ku64(j, "errors", r->errors);
 		json_key(j, "errnos");
@@ -130,7 +131,7 @@ static void json_calls(struct json *j, const struct tw_calls *c)
 	json_arr_end(j);
 }
 
-static void json_row(struct json *j, const struct tw_row *r, bool syscalls)
+static void json_row(struct json *j, const struct tw_row *r, const struct tw_view_opts *o)
 {
 	json_obj_begin(j);
 	json_key(j, "tid");
@@ -150,7 +151,7 @@ static void json_row(struct json *j, const struct tw_row *r, bool syscalls)
 	json_ku64(j, "oncpu_ns", r->t.oncpu_ns);
 	json_ku64(j, "blocked_ns", r->t.blocked_ns);
 	json_key(j, "blocked_outside_syscalls_ns");
-	if (syscalls)
+	if (o->calls)
 		json_u64(j, r->t.blocked_nosys_ns);
 	else
 		json_null(j);
@@ -162,7 +163,7 @@ static void json_row(struct json *j, const struct tw_row *r, bool syscalls)
 	json_shist(j, "blocked_hist", r->t.blocked);
 	json_extremes(j, "runq_", r->t.runq);
 	json_shist(j, "runq_hist", r->t.runq);
-	json_calls(j, &r->t.calls);
+	json_calls(j, &r->t.calls, o->syscalls);
 	json_obj_end(j);
 }
 
@@ -295,7 +296,7 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, const struc
 	json_kdouble(j, "create_rate_per_s", duration_s > 0 ? pt->threads_created / duration_s : 0);
 	json_ku64(j, "blocked_ns", pv->sum.blocked_ns);
 	json_key(j, "blocked_outside_syscalls_ns");
-	if (v->o.syscalls)
+	if (v->o.calls)
 		json_u64(j, pv->sum.blocked_nosys_ns);
 	else
 		json_null(j);
@@ -304,7 +305,7 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, const struc
 	json_key(j, "threads");
 	json_arr_begin(j);
 	for (size_t i = 0; i < pv->nrows; i++)
-		json_row(j, &pv->rows[i], v->o.syscalls);
+		json_row(j, &pv->rows[i], &v->o);
 	json_arr_end(j);
 	json_key(j, "loops");
 	json_arr_begin(j);
@@ -355,6 +356,7 @@ int report_json(FILE *f, const struct tw_view *v)
 		json_ku64(&j, tw_drop_names[i], v->drops[i]);
 	json_obj_end(&j);
 	json_kbool(&j, "syscalls", v->o.syscalls);
+	json_kstr(&j, "syscall_mode", v->o.syscalls ? "traced" : v->o.calls ? "named" : "off");
 	json_ku64(&j, "stall_ms", v->stall_ns / 1000000);
 	json_ku64(&j, "blocked_ms", v->o.blocked_ns / 1000000);
 	json_ku64(&j, "stalls_not_listed", v->stalls_not_kept);

@@ -90,7 +90,7 @@ static void errno_line(FILE *f, const struct tw_call_rec *r)
 }
 
 /* The blocking calls of all rows, most time first, with their latency percentiles. */
-static void text_calls(FILE *f, const struct tw_proc_view *pv)
+static void text_calls(FILE *f, const struct tw_proc_view *pv, bool timed)
 {
 	const struct tw_call_rec *order[TW_SYSCALL_NR_MAX] = { 0 };
 	struct tw_calls sum = {};
@@ -102,13 +102,16 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv)
 		if (calls_add(&sum, &pv->rows[i].t.calls))
 			break;
 	n = calls_by_total(&sum, order);
+	if (n && !timed)
+		fprintf(f, "  blocking calls, all threads, named at switch out (COUNT: blocks; "
+			   "P50..MAX: of BLOCKED; no entry-to-exit times or errors without syscall "
+			   "tracing):\n");
+	else if (n)
+		fprintf(f, "  blocking calls, all threads (TOTAL: entry to exit, timed calls only; "
+			   "P50..MAX: of TOTAL, or of BLOCKED for the others):\n");
 	if (n)
-		fprintf(f,
-			"  blocking calls, all threads (TOTAL: entry to exit, timed calls only; "
-			"P50..MAX: of TOTAL, or of BLOCKED for the others):\n"
-			"  %-16s %9s %7s %9s %10s %10s %9s %9s %9s\n",
-			"CALL", "COUNT", "ERRORS", "WOULDBLK", "BLOCKED", "TOTAL", "P50", "P99",
-			"MAX");
+		fprintf(f, "  %-16s %9s %7s %9s %10s %10s %9s %9s %9s\n", "CALL", "COUNT", "ERRORS",
+			"WOULDBLK", "BLOCKED", "TOTAL", "P50", "P99", "MAX");
 	for (__u32 k = 0; k < n; k++) {
 		const struct tw_call_rec *r = order[k];
 		char t[16], b[16], p50[16], p99[16], mx[16];
@@ -122,7 +125,7 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv)
 		fprintf(f, "  %-16s %9llu %7llu %9llu %10s %10s %9s %9s %9s\n", nr_name(r->nr, buf),
 			(unsigned long long)r->count, (unsigned long long)r->errors,
 			(unsigned long long)r->wouldblock, fmt_ns(b, sizeof(b), r->blocked_ns),
-			call_of(r->nr) ? fmt_ns(t, sizeof(t), r->total_ns) : "-",
+			timed && call_of(r->nr) ? fmt_ns(t, sizeof(t), r->total_ns) : "-",
 			lat ? fmt_ns(p50, sizeof(p50), hist_percentile(&h, 0.5)) : "-",
 			lat ? fmt_ns(p99, sizeof(p99), hist_percentile(&h, 0.99)) : "-",
 			lat ? fmt_ns(mx, sizeof(mx), h.max) : "-");
@@ -322,7 +325,7 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 	fprintf(f, "  on CPU %s, blocked %s, run-queue wait %s\n",
 		fmt_ns(a, sizeof(a), pv->sum.oncpu_ns), fmt_ns(b, sizeof(b), pv->sum.blocked_ns),
 		fmt_ns(c, sizeof(c), pv->sum.runq_ns));
-	if (v->o.syscalls)
+	if (v->o.calls)
 		fprintf(f,
 			"  blocked in syscalls %s, blocked outside syscalls (page faults...) %s\n",
 			fmt_ns(a, sizeof(a), pv->sum.blocked_ns - pv->sum.blocked_nosys_ns),
@@ -343,8 +346,7 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 
 		char most[64];
 
-		top_calls(most, sizeof(most), &r->t.calls,
-			  v->o.syscalls ? r->t.blocked_nosys_ns : 0);
+		top_calls(most, sizeof(most), &r->t.calls, v->o.calls ? r->t.blocked_nosys_ns : 0);
 		snprintf(id, sizeof(id), "%u", r->tid ? r->tid : r->nthreads);
 		fprintf(f, "  %-8s %-16s %5s %10s %10s %10s %9llu %9llu  %s\n", id,
 			r->pattern[0] ? printable_n(comm, r->pattern, sizeof(r->pattern))
@@ -359,7 +361,7 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 			pv->nrows - TW_TEXT_MAX_ROWS);
 	fputc('\n', f);
 	text_loops(f, pv, v);
-	text_calls(f, pv);
+	text_calls(f, pv, v->o.syscalls);
 hists:
 	hist_print(f, &pv->sum.blocked,
 		   "blocked intervals (slept until woken), all threads:", "  ");

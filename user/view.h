@@ -109,7 +109,13 @@ struct tw_view_opts {
 	unsigned int top; /* processes shown; 0: all */
 	bool targets_only;
 	bool all_procs; /* every process, idle ones too (the daemon's thread counts) */
-	bool syscalls; /* syscalls were traced: loops and blocked-now calls exist */
+	bool syscalls; /* syscalls were traced: loops and entry-to-exit call times exist */
+	/*
+	 * calls were accounted: syscalls traced, or (--no-syscalls, tp_btf) each
+	 * block named at switch out by the syscall it slept in; per-call blocked
+	 * time, blocked outside syscalls and blocked-now calls exist
+	 */
+	bool calls;
 	__u64 run_start_ns; /* CLOCK_MONOTONIC when tracing began: stalls are shown relative */
 	__u64 blocked_ns; /* --blocked-ms */
 	struct tw_clock clock; /* when the report was made: both clocks, for timestamps */

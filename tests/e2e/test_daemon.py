@@ -484,14 +484,16 @@ def check_stall_event(ev, wl, ctx=""):
     assert ev["tid"] == wl["loop_tid"], ctx
     assert ev["comm"] == "python3", ctx
     assert ev["cause"] == "blocked", ctx
-    assert near(ev["duration_s"], 0.3), ctx
+    # the workload's own clock around its slow callback: a loaded machine stretches it
+    took = (wl["slow_end_ns"] - wl["slow_start_ns"]) / 1e9
+    assert near(ev["duration_s"], took), ctx
     parts = ev["oncpu_s"] + ev["blocked_s"] + ev["runq_s"]
     assert parts <= ev["duration_s"] * 1.01 + 0.002, "the parts exceed the stall" + ctx
     assert ev["blocked_s"] == max(ev["oncpu_s"], ev["blocked_s"], ev["runq_s"]), ctx
     assert ev["syscalls"] >= 1, ctx
     lc = ev["longest_call"]
     assert lc is not None and lc["name"] == "clock_nanosleep", ctx
-    assert near(lc["duration_s"], 0.3), ctx
+    assert near(lc["duration_s"], took), ctx
     # the event is stamped with the stall's own start, not the time it was flushed
     assert ev["mono_ns"] <= wl["slow_start_ns"] + ns(1), ctx
     assert ev["mono_ns"] >= wl["slow_start_ns"] - ns(50), ctx

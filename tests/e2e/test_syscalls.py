@@ -102,15 +102,33 @@ def test_python_sleep_errors_and_futex(require_bpf, tmp_path):
 
 
 def test_no_syscalls(require_bpf, tmp_path):
-    """--no-syscalls: the scheduler numbers stay, no call is timed, no loop is seen."""
+    """--no-syscalls: the scheduler numbers stay, no call is timed, no loop is seen; with
+    tp_btf each block is still named by the syscall it slept in (read at switch out)."""
     out = tmp_path / "blockers.json"
     rep, _, ctx = traced(require_bpf, [workload("blockers"), "--out", out, "2", "100"],
                          extra=["--no-syscalls"])
     assert rep["syscalls"] is False, ctx
-    proc = twtest.find_proc(rep, twtest.read_workload_out(out)["pid"], ctx)
+    wl = twtest.read_workload_out(out)
+    proc = twtest.find_proc(rep, wl["pid"], ctx)
     assert proc["threads_created"] == 2, ctx
-    assert all(t["syscalls"] == [] for t in proc["threads"]), ctx
     assert proc["loops"] == [] and proc["blocked_now"] == [], ctx
+    named = rep["attach"] == "tp_btf"
+    assert rep["syscall_mode"] == ("named" if named else "off"), ctx
+    by_tid = {t["tid"]: t for t in proc["threads"]}
+    for w in wl["workers"]:
+        t = by_tid[w["tid"]]
+        calls = {c["name"]: c for c in t["syscalls"]}
+        if not named:
+            assert calls == {}, ctx
+            continue
+        # its one read() slept once, for about as long as the worker timed it
+        assert not any(c["timed"] for c in calls.values()), ctx
+        rd = calls["read"]
+        assert rd["count"] >= 1 and rd["total_ns"] == 0, ctx
+        assert 0.9 * w["read_ns"] <= rd["blocked_ns"] <= w["read_ns"] + 5e6, ctx
+        assert rd["max_ns"] <= w["read_ns"] + 5e6, ctx
+        assert t["blocked_outside_syscalls_ns"] is not None, ctx
+        assert t["blocked_ns"] >= sum(c["blocked_ns"] for c in calls.values()), ctx
 
 
 def test_syscalls_default_by_scope(require_bpf):
