@@ -18,7 +18,8 @@
  */
 #define TW_HARVEST_DELAY_NS 50000000ULL /* 50 ms */
 #define TW_BATCH 256 /* map entries a lookup syscall */
-#define TW_HARVEST_BUF ((size_t)64 * 1024) /* the harvest iterator's records, read a buffer at a time */
+#define TW_HARVEST_BUF \
+	((size_t)64 * 1024) /* the harvest iterator's records, read a buffer at a time */
 /*
  * The kernel counts histogram buckets in 32 bits (bpf/threadwatch.h) and the
  * model folds them into 64 (hist_fold_u32()), which is right while fewer than
