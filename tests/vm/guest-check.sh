@@ -168,4 +168,23 @@ for mode in $MODES; do
 	fact "targets_$mode=rc$rc"
 done
 rmdir /sys/fs/cgroup/tw-targets 2>/dev/null
+# --- the cheap mode (issue 10): without the syscall programs, tp_btf names each block by
+# the syscall it slept in, read from the registers at switch out (bpf_task_pt_regs) -----
+for mode in $MODES; do
+	timeout "$T" "$TOOL" --format json --attach-mode "$mode" --no-syscalls -- "$WORKLOAD" 2 100 \
+		>"/tmp/nsout.$mode" 2>"/tmp/nserr.$mode"
+	rc=$?
+	attach=$(grep -E '"type" *: *"final"' "/tmp/nsout.$mode" | tail -n1 |
+		sed -n 's/.*"attach" *: *"\([a-z_]*\)".*/\1/p')
+	if [ "$rc" -ne 0 ]; then
+		bad "mode=$mode: --no-syscalls run rc=$rc"
+		sed 's/^/  | /' "/tmp/nserr.$mode"
+		timeout 30 "$TOOL" -v --attach-mode "$mode" --no-syscalls -- "$WORKLOAD" 2 100 \
+			2>&1 >/dev/null | tail -n 100 | sed 's/^/  | /'
+	elif [ "$attach" = tp_btf ] && ! grep -q '"syscall_mode":"named".*"name":"read"' \
+		"/tmp/nsout.$mode"; then
+		bad "mode=$mode: --no-syscalls with tp_btf named no read() block"
+	fi
+	fact "nosys_$mode=rc$rc,${attach:-none}"
+done
 exit $fail
