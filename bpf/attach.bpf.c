@@ -64,26 +64,35 @@ static __always_inline __u32 task_fd_kind(struct task_struct *task, long fd)
 }
 
 /*
- * CLOCK_MONOTONIC of the task's se.exec_start, which is in the task clock of
- * the run queue it last ran on (rq->clock_task), reached through its
- * cfs_rq (the per-CPU runqueues variable is a typed ksym only on kernels
- * with CONFIG_KALLSYMS_ALL). The offset between the clocks is measured on
- * that run queue now: its clock_task was last updated at or before now, and
- * it runs no faster than real time (it leaves out irq and steal time), so
- * the result is at or after the real time and a duration from it is "at
- * least". 0 when it cannot be told.
+ * CLOCK_MONOTONIC of when the task last left a CPU: the kernel's
+ * sched_info.last_arrival (CONFIG_SCHED_INFO), when it last got a CPU, plus
+ * the CPU time of that slice (se.sum_exec_runtime - se.prev_sum_exec_runtime),
+ * both in run-queue clock time, which keeps counting while the VM is not
+ * running (steal), as CLOCK_MONOTONIC does. (se.exec_start, in the task
+ * clock that leaves steal out, would make a thread asleep for seconds on a
+ * busy host look asleep for less.) The elapsed time is taken against the
+ * run queue of the CPU this iterator runs on, updated at most a tick ago
+ * (the task's own may be stale: an idle CPU's is not updated; run-queue
+ * clocks are one sched_clock across CPUs). A slice's CPU time leaves out the
+ * irq time inside it, so the result is at or after the real time: a
+ * duration from it is "at least". 0 when it cannot be told.
  */
 static __always_inline __u64 last_ran_mono(struct task_struct *task, __u64 now)
 {
-	__u64 ran, clock;
+	struct task_struct *self = bpf_get_current_task_btf();
+	__u64 left, ref;
 
-	if (!bpf_core_field_exists(task->se.cfs_rq))
+	if (!bpf_core_field_exists(task->sched_info.last_arrival) ||
+	    !bpf_core_field_exists(self->se.cfs_rq))
 		return 0;
-	ran = BPF_CORE_READ(task, se.exec_start);
-	clock = BPF_CORE_READ(task, se.cfs_rq, rq, clock_task);
-	if (!ran || clock < ran || clock - ran > now)
+	left = task->sched_info.last_arrival;
+	if (!left)
 		return 0;
-	return now - (clock - ran);
+	left += task->se.sum_exec_runtime - task->se.prev_sum_exec_runtime;
+	ref = BPF_CORE_READ(self, se.cfs_rq, rq, clock);
+	if (ref < left || ref - left > now)
+		return 0;
+	return now - (ref - left);
 }
 
 /* Where a thread is: on a CPU, runnable, or asleep (and then since when). */
@@ -130,6 +139,8 @@ int iter_seed_tasks(struct bpf_iter__task *ctx)
 	st->tgid = tgid;
 	st->start_ns = task->start_time;
 	st->state = task_where(task, now, &st->pre_ts);
+	if (runq_from_kernel)
+		st->rd_base = run_delay_now(task); /* waits count from the attach */
 	st->state_ts = now;
 	st->att_ts = now;
 	/* it ran before we came: its next switch out is no unseen switch in */

@@ -9,12 +9,50 @@
  *
  * A dead thread is not here: its final switch out moved its entry to the
  * thread_stats hash (maps.bpf.h: thread_bury()).
+ *
+ * Without wakeup hooks (runq_from_kernel), an entry says BLOCKED until the
+ * thread's switch in, even after it was woken. A thread woken and still
+ * waiting for a CPU is written as the model would see it had the wakeup been
+ * hooked: blocked until it was queued, runnable since (the kernel's enqueue
+ * time, sched_info.last_queued, moved from its run queue's clock to
+ * CLOCK_MONOTONIC: at or after the truth, as in bpf/attach.bpf.c). Only the
+ * copy changes; the kernel entry is the switch in's to settle.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "threadwatch.h"
 #include "maps.bpf.h"
+
+/* the copy being adjusted: too large for the BPF stack; the iterator runs one task at a time */
+static struct tw_thread_stats woken;
+
+/* st, or its adjusted copy if task was woken and waits for a CPU (see above). */
+static __always_inline struct tw_thread_stats *as_woken(struct task_struct *task,
+							struct tw_thread_stats *st)
+{
+	__u64 lq, clk, now, wake;
+
+	if (!runq_from_kernel || st->state != TW_ST_BLOCKED)
+		return st;
+	lq = task->sched_info.last_queued;
+	if (!lq)
+		return st; /* still asleep */
+	clk = task->se.cfs_rq->rq->clock;
+	now = bpf_ktime_get_ns();
+	wake = clk > lq && clk - lq < now ? now - (clk - lq) : now;
+	if (wake <= st->state_ts || bpf_probe_read_kernel(&woken, sizeof(woken), st))
+		return st;
+	woken.blocked_ns += wake - st->state_ts;
+	if (woken.sys_cur)
+		woken.sys_blocked_ns += wake - st->state_ts;
+	else
+		woken.blocked_nosys_ns += wake - st->state_ts;
+	woken.state = TW_ST_RUNQ;
+	woken.state_ts = wake;
+	return &woken;
+}
 
 SEC("iter/task")
 int iter_harvest(struct bpf_iter__task *ctx)
@@ -28,6 +66,7 @@ int iter_harvest(struct bpf_iter__task *ctx)
 	st = bpf_task_storage_get(&thread_store, task, NULL, 0);
 	if (!st)
 		return 0;
+	st = as_woken(task, st);
 	rec.tid = task->pid;
 	rec.size = sizeof(*st);
 	/* a record that does not fit is taken back whole, and written again in the next read */

@@ -178,6 +178,8 @@ const volatile __u64 stall_ns = 100000000;
 const volatile bool name_blocks = false;
 /* per-thread state in thread_store (tp_btf), not the thread_stats hash: for the iterators */
 const volatile bool use_tstore = false;
+/* run-queue waits from the kernel's sched_info at the switch in (tp_btf): no wakeup hooks */
+const volatile bool runq_from_kernel = false;
 const struct tw_loop_stats zero_loop_stats = {};
 const struct tw_proc_stats zero_proc_stats = {};
 #else
@@ -197,6 +199,7 @@ extern const volatile __u8 call_of_syscall[TW_SYSCALL_NR_MAX];
 extern const volatile __u64 stall_ns;
 extern const volatile bool name_blocks;
 extern const volatile bool use_tstore;
+extern const volatile bool runq_from_kernel;
 extern const struct tw_loop_stats zero_loop_stats;
 extern const struct tw_proc_stats zero_proc_stats;
 #endif
@@ -286,6 +289,31 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
 }
 
 /*
+ * The kernel's own account of t's waits for a CPU (CONFIG_SCHED_INFO: the
+ * second field of /proc/PID/schedstat), ns, including the wait in progress:
+ * sched_info.run_delay plus, while t is queued (last_queued set at its
+ * enqueue), the time since then in its run queue's clock. At t's switch in
+ * that clock is the one __schedule() just updated and sched_info_arrive()
+ * reads right after the tracepoint, so the sum is exactly what run_delay is
+ * about to become. tp_btf only (direct loads from the trusted pointer).
+ */
+static __always_inline __u64 run_delay_now(struct task_struct *t)
+{
+	__u64 rd, lq, clk;
+
+	/* user space turns this on only where the fields exist (user/loader.c) */
+	if (!bpf_core_field_exists(t->sched_info.last_queued) ||
+	    !bpf_core_field_exists(t->se.cfs_rq))
+		return 0;
+	rd = t->sched_info.run_delay;
+	lq = t->sched_info.last_queued;
+	if (!lq)
+		return rd;
+	clk = t->se.cfs_rq->rq->clock;
+	return clk > lq ? rd + clk - lq : rd;
+}
+
+/*
  * A thread's entry if it has one: task storage (btf), the hash (raw_tp). A
  * wanted thread without one is rare (only between the attach and the
  * iterator that seeds it); task storage also answers NULL when another
@@ -323,6 +351,8 @@ static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t,
 		if (!st->tgid) {
 			st->tgid = tgid;
 			st->start_ns = t->start_time;
+			if (runq_from_kernel)
+				st->rd_base = run_delay_now(t);
 		}
 		return st;
 	}

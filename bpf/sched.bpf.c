@@ -4,8 +4,13 @@
  *
  *   switch out, voluntary (prev slept)   -> BLOCKED since now
  *   switch out, preempted or yielded     -> RUNQ since now
- *   wakeup of a BLOCKED thread           -> blocked interval ends, RUNQ since now
- *   switch in                            -> RUNQ (or unseen BLOCKED) interval ends, ONCPU
+ *   switch in                            -> the interval ends, ONCPU
+ *
+ * A blocked interval ends in a wait for a CPU. With tp_btf, that wait comes
+ * from the kernel's own per-task account of it (CONFIG_SCHED_INFO, read at
+ * the switch in), so no program runs at wakeups: the switch hook is the
+ * only scheduler hook on the hot path. raw_tp (and kernels without
+ * sched_info) end the blocked interval at the sched_wakeup hook instead.
  *
  * The state and the counters share one entry per thread (see threadwatch.h).
  * Plain adds suffice: a thread's switches and wakeups are serialized by its
@@ -25,6 +30,38 @@
 #include "calls.bpf.h"
 #include "syscall_args.bpf.h"
 
+static __always_inline void account_runq(struct tw_thread_stats *st, __u64 delta, bool whole)
+{
+	st->runq_ns += delta;
+	if (whole) {
+		st->runq_hist[hist_slot(delta)] += 1;
+		hist_extremes(&st->runq_max_ns, &st->runq_min_inv, delta);
+	}
+}
+
+static __always_inline void account_blocked(struct tw_thread_stats *st, __u32 tid, __u64 delta,
+					    bool whole)
+{
+	st->blocked_ns += delta;
+	/*
+	 * The syscall in flight when it slept (the interval ends before its
+	 * sys_exit, which accounts it), or none: a page fault, a signal stop.
+	 */
+	if (st->sys_cur && name_blocks) {
+		/* no syscall exit will come to account it: the block is the sample */
+		call_account(st, tid, st->tgid, st->sys_cur - 1, TW_CALL_NONE, 0, 0, delta, whole);
+		st->sys_cur = 0;
+	} else if (st->sys_cur) {
+		st->sys_blocked_ns += delta;
+	} else {
+		st->blocked_nosys_ns += delta;
+	}
+	if (whole) {
+		st->blocked_hist[hist_slot(delta)] += 1;
+		hist_extremes(&st->blocked_max_ns, &st->blocked_min_inv, delta);
+	}
+}
+
 /*
  * An off-CPU interval [st->state_ts, now) ends: account it by its kind. The
  * one the trace began in (bpf/attach.bpf.c) counts from the attach, but is
@@ -35,32 +72,32 @@ static __always_inline void end_offcpu(struct tw_thread_stats *st, __u32 tid, __
 	__u64 delta = now - st->state_ts;
 	bool whole = st->state_ts != st->att_ts;
 
+	if (st->state == TW_ST_RUNQ)
+		account_runq(st, delta, whole);
+	else if (st->state == TW_ST_BLOCKED)
+		account_blocked(st, tid, delta, whole);
+}
+
+/*
+ * The same at a switch in, without a wakeup hook: a blocked interval ends in
+ * a wait for a CPU that the kernel measured itself (run_delay_now()), so the
+ * time since the switch out splits into blocked, then run-queue time.
+ */
+static __always_inline void end_offcpu_split(struct tw_thread_stats *st, struct task_struct *t,
+					     __u32 tid, __u64 now)
+{
+	__u64 rd = run_delay_now(t), runq = rd - st->rd_base, off = now - st->state_ts;
+	bool whole = st->state_ts != st->att_ts;
+
+	st->rd_base = rd;
 	if (st->state == TW_ST_RUNQ) {
-		st->runq_ns += delta;
-		if (whole) {
-			st->runq_hist[hist_slot(delta)] += 1;
-			hist_extremes(&st->runq_max_ns, &st->runq_min_inv, delta);
-		}
+		account_runq(st, off, whole);
 	} else if (st->state == TW_ST_BLOCKED) {
-		st->blocked_ns += delta;
-		/*
-		 * The syscall in flight when it slept (the interval ends before its
-		 * sys_exit, which accounts it), or none: a page fault, a signal stop.
-		 */
-		if (st->sys_cur && name_blocks) {
-			/* no syscall exit will come to account it: the block is the sample */
-			call_account(st, tid, st->tgid, st->sys_cur - 1, TW_CALL_NONE, 0, 0, delta,
-				     whole);
-			st->sys_cur = 0;
-		} else if (st->sys_cur) {
-			st->sys_blocked_ns += delta;
-		} else {
-			st->blocked_nosys_ns += delta;
-		}
-		if (whole) {
-			st->blocked_hist[hist_slot(delta)] += 1;
-			hist_extremes(&st->blocked_max_ns, &st->blocked_min_inv, delta);
-		}
+		/* two clocks (the run queue's, CLOCK_MONOTONIC): the wait never exceeds the whole */
+		if (runq > off)
+			runq = off;
+		account_blocked(st, tid, off - runq, whole);
+		account_runq(st, runq, whole);
 	}
 }
 
@@ -130,8 +167,11 @@ static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 
 	st = thread_get(next, btf, tid, tgid, true);
 	if (!st)
 		return;
-	/* a BLOCKED state here was woken by a wakeup we did not see: all blocked */
-	end_offcpu(st, tid, now);
+	if (btf && runq_from_kernel)
+		end_offcpu_split(st, next, tid, now);
+	else
+		/* a BLOCKED state here was woken by a wakeup we did not see: all blocked */
+		end_offcpu(st, tid, now);
 	if (!st->ran) {
 		__u64 start = TASK_READ(btf, next, start_time);
 

@@ -247,6 +247,8 @@ struct tw_thread_stats {
 	__u64 pre_ts;
 	__u32 sys_pre; /* the syscall in flight began before the trace: it adds only its time */
 	__u32 __pad_att;
+	/* the task's run_delay_now() (maps.bpf.h) at its last switch in: waits since add to runq */
+	__u64 rd_base;
 	/* exact extremes of the samples in the histograms (min as ~min, see struct tw_call_stats) */
 	__u64 blocked_max_ns;
 	__u64 blocked_min_inv;

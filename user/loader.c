@@ -125,6 +125,39 @@ static bool kernel_has_tp_btf(void)
 	return ok;
 }
 
+/* Whether struct s of the kernel's BTF has a member m. */
+static bool btf_has_member(const struct btf *btf, const char *s, const char *m)
+{
+	__s32 id = btf__find_by_name_kind(btf, s, BTF_KIND_STRUCT);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	const struct btf_member *mem = t ? btf_members(t) : NULL;
+
+	for (__u16 i = 0; t && i < btf_vlen(t); i++)
+		if (!strcmp(btf__name_by_offset(btf, mem[i].name_off), m))
+			return true;
+	return false;
+}
+
+/*
+ * The kernel keeps each task's run-queue wait itself (CONFIG_SCHED_INFO), and
+ * a task's run queue is reachable from it (CONFIG_FAIR_GROUP_SCHED's
+ * se.cfs_rq): then the switch-in program reads the wait there and no program
+ * runs at wakeups (bpf/sched.bpf.c).
+ */
+static bool kernel_has_sched_info(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool ok;
+
+	if (!btf)
+		return false;
+	ok = btf_has_member(btf, "sched_info", "last_queued") &&
+	     btf_has_member(btf, "sched_info", "run_delay") &&
+	     btf_has_member(btf, "sched_entity", "cfs_rq");
+	btf__free(btf);
+	return ok;
+}
+
 static __u64 mono_now_ns(void)
 {
 	struct timespec ts;
@@ -133,11 +166,11 @@ static __u64 mono_now_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-static void set_flavour(struct threadwatch_bpf *s, bool tp_btf)
+static void set_flavour(struct threadwatch_bpf *s, bool tp_btf, bool wakeups)
 {
 	bpf_program__set_autoload(s->progs.tp_btf_sched_switch, tp_btf);
-	bpf_program__set_autoload(s->progs.tp_btf_sched_wakeup, tp_btf);
-	bpf_program__set_autoload(s->progs.tp_btf_sched_wakeup_new, tp_btf);
+	bpf_program__set_autoload(s->progs.tp_btf_sched_wakeup, tp_btf && wakeups);
+	bpf_program__set_autoload(s->progs.tp_btf_sched_wakeup_new, tp_btf && wakeups);
 	bpf_program__set_autoload(s->progs.tp_btf_task_newtask, tp_btf);
 	bpf_program__set_autoload(s->progs.tp_btf_sched_process_exit, tp_btf);
 	bpf_program__set_autoload(s->progs.raw_tp_sched_switch, !tp_btf);
@@ -201,7 +234,9 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 			strerror(-err));
 		return err;
 	}
-	set_flavour(s, tp_btf);
+	/* tp_btf reads run-queue waits from the kernel at the switch in: no wakeup hooks */
+	s->rodata->runq_from_kernel = tp_btf && kernel_has_sched_info();
+	set_flavour(s, tp_btf, !s->rodata->runq_from_kernel);
 	set_syscalls(s, tp_btf, cfg->syscalls);
 	/* run once after the attach (user/attach.c), not attached with the others */
 	bpf_program__set_autoload(s->progs.iter_seed_tasks, iter);
