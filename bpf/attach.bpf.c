@@ -140,16 +140,18 @@ int iter_seed_tasks(struct bpf_iter__task *ctx)
 	st->start_ns = task->start_time;
 	st->state = task_where(task, now, &st->pre_ts);
 	if (runq_from_kernel)
-		st->rd_base = run_delay_now(task); /* waits count from the attach */
+		st->rd_base = run_delay_now(task, 0); /* waits count from the attach */
 	st->state_ts = now;
 	st->att_ts = now;
 	/* it ran before we came: its next switch out is no unseen switch in */
 	st->ran = 1;
-	if (attach_syscalls && st->state != TW_ST_ONCPU && !(task->flags & PF_KTHREAD)) {
+	/* without the syscall programs, the block it is in is named, as at a switch out */
+	if ((attach_syscalls || (name_blocks && st->state == TW_ST_BLOCKED)) &&
+	    st->state != TW_ST_ONCPU && !(task->flags & PF_KTHREAD)) {
 		regs = (struct pt_regs *)bpf_task_pt_regs(task);
 		nr = regs ? task_syscall(regs, &a1, &a2) : -1;
 		if (nr >= 0 && nr < TW_SYSCALL_NR_MAX) {
-			call = call_of_syscall[nr];
+			call = attach_syscalls ? call_of_syscall[nr] : TW_CALL_NONE;
 			if (call == TW_CALL_FUTEX && !futex_op_waits(a2))
 				call = TW_CALL_NONE;
 			st->sys_cur = nr + 1;
@@ -163,8 +165,15 @@ int iter_seed_tasks(struct bpf_iter__task *ctx)
 		}
 	}
 	if (use_tstore) {
+		/* --max-threads, as thread_get() keeps it (an event making it meanwhile over-counts one) */
+		if (__sync_fetch_and_add(&tstore_live, 1) >= max_tstore) {
+			__sync_fetch_and_sub(&tstore_live, 1);
+			count_drop(TW_DROP_THREAD_MAP);
+			return 0;
+		}
 		/* made from seed unless an event made it meanwhile (then NULL or theirs) */
-		bpf_task_storage_get(&thread_store, task, st, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!bpf_task_storage_get(&thread_store, task, st, BPF_LOCAL_STORAGE_GET_F_CREATE))
+			__sync_fetch_and_sub(&tstore_live, 1);
 		return 0;
 	}
 	err = bpf_map_update_elem(&thread_stats, &tid, st, BPF_NOEXIST);

@@ -7,7 +7,7 @@
  * copied as they are, without locks, like a hash map lookup from user space:
  * a field may be a few ns older than its neighbour.
  *
- * A dead thread is not here: its final switch out moved its entry to the
+ * A dead thread is not here: its final switch out copied its entry to the
  * thread_stats hash (maps.bpf.h: thread_bury()).
  *
  * Without wakeup hooks (runq_from_kernel), an entry says BLOCKED until the
@@ -15,8 +15,10 @@
  * waiting for a CPU is written as the model would see it had the wakeup been
  * hooked: blocked until it was queued, runnable since (the kernel's enqueue
  * time, sched_info.last_queued, moved from its run queue's clock to
- * CLOCK_MONOTONIC: at or after the truth, as in bpf/attach.bpf.c). Only the
- * copy changes; the kernel entry is the switch in's to settle.
+ * CLOCK_MONOTONIC by that CPU's offset seen at its last switch in, less a
+ * margin, so the blocked time shown now never exceeds what the switch in
+ * will settle: interval reports add up). Only the copy changes; the kernel
+ * entry is the switch in's to settle.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -25,6 +27,12 @@
 #include "threadwatch.h"
 #include "maps.bpf.h"
 
+/*
+ * The error of the offset: the run queue's clock is read a little after it
+ * was updated (a few us), and the offset is older than now (ppm drift).
+ */
+#define TW_WOKEN_MARGIN_NS 50000
+
 /* the copy being adjusted: too large for the BPF stack; the iterator runs one task at a time */
 static struct tw_thread_stats woken;
 
@@ -32,17 +40,19 @@ static struct tw_thread_stats woken;
 static __always_inline struct tw_thread_stats *as_woken(struct task_struct *task,
 							struct tw_thread_stats *st)
 {
-	__u64 lq, clk, now, wake;
+	__u64 lq, off, now, wake;
 
 	if (!runq_from_kernel || st->state != TW_ST_BLOCKED)
 		return st;
 	lq = task->sched_info.last_queued;
 	if (!lq)
 		return st; /* still asleep */
-	clk = task->se.cfs_rq->rq->clock;
+	off = rq_clk_off[task->thread_info.cpu & (TW_MAX_CPUS - 1)];
 	now = bpf_ktime_get_ns();
-	wake = clk > lq && clk - lq < now ? now - (clk - lq) : now;
-	if (wake <= st->state_ts || bpf_probe_read_kernel(&woken, sizeof(woken), st))
+	if (!off)
+		return st; /* no switch in seen on its CPU yet */
+	wake = lq + off - TW_WOKEN_MARGIN_NS;
+	if (wake <= st->state_ts || wake > now || bpf_probe_read_kernel(&woken, sizeof(woken), st))
 		return st;
 	woken.blocked_ns += wake - st->state_ts;
 	if (woken.sys_cur)
@@ -64,7 +74,7 @@ int iter_harvest(struct bpf_iter__task *ctx)
 	if (!task)
 		return 0;
 	st = bpf_task_storage_get(&thread_store, task, NULL, 0);
-	if (!st)
+	if (!st || st->exited)
 		return 0;
 	st = as_woken(task, st);
 	rec.tid = task->pid;

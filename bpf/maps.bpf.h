@@ -30,14 +30,16 @@
  * --max-procs before load. Per-thread state lives in task storage
  * (thread_store) when the programs are tp_btf, in the thread_stats hash when
  * they are raw_tp (no trusted task pointers). With task storage, thread_stats
- * holds only the dead: a thread's final switch out moves its entry there, and
- * user space deletes it once it has read its totals. It is preallocated
+ * holds only the dead: a thread's final switch out copies its entry there.
+ * User space deletes a dead thread's entry once it has read its totals. It
+ * is preallocated
  * (1472-byte values, two 146-bucket u32 histograms of 584 bytes each; ~1550
  * bytes an entry with the hash's own: 16384 entries take 25 MB) because
  * allocating in the scheduler hot path fails under thread storms.
  */
 #define TW_DEF_MAX_THREADS 16384 /* 2x a busy 200-process VM's live threads */
 #define TW_DEF_MAX_PROCS 4096
+#define TW_MAX_CPUS 1024 /* a power of two: rq_clk_off[] is indexed by cpu & (TW_MAX_CPUS - 1) */
 #define TW_MAX_CLONES 1024 /* clone calls in flight at once */
 /*
  * 56-byte events: 4 MiB hold ~75k of them, a 40k-thread burst created and
@@ -64,7 +66,7 @@ TW_EXTERN struct {
  * Per-thread state for the tp_btf programs: a pointer off task_struct, no
  * hash, no key. Allocated at a thread's first event (or by the attach-time
  * iterator) and freed with the task; read by user space through the harvest
- * iterator (bpf/harvest.bpf.c), moved to thread_stats at the final switch.
+ * iterator (bpf/harvest.bpf.c), copied to thread_stats at the final switch.
  */
 TW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -180,6 +182,17 @@ const volatile bool name_blocks = false;
 const volatile bool use_tstore = false;
 /* run-queue waits from the kernel's sched_info at the switch in (tp_btf): no wakeup hooks */
 const volatile bool runq_from_kernel = false;
+/* --max-threads for task storage, which has no size of its own: entries alive at once */
+const volatile __u64 max_tstore = TW_DEF_MAX_THREADS;
+/* task-storage entries alive now (made, not yet buried at their final switch) */
+__u64 tstore_live = 0;
+/*
+ * Per CPU, CLOCK_MONOTONIC minus its run queue's clock, as last seen at a
+ * switch in, where both were just read (run_delay_now()): the harvest
+ * iterator turns a queued task's enqueue time into CLOCK_MONOTONIC with it.
+ * The two clocks drift apart by parts per million, so any recent value does.
+ */
+__u64 rq_clk_off[TW_MAX_CPUS] = {};
 const struct tw_loop_stats zero_loop_stats = {};
 const struct tw_proc_stats zero_proc_stats = {};
 #else
@@ -200,6 +213,9 @@ extern const volatile __u64 stall_ns;
 extern const volatile bool name_blocks;
 extern const volatile bool use_tstore;
 extern const volatile bool runq_from_kernel;
+extern const volatile __u64 max_tstore;
+extern __u64 tstore_live;
+extern __u64 rq_clk_off[TW_MAX_CPUS];
 extern const struct tw_loop_stats zero_loop_stats;
 extern const struct tw_proc_stats zero_proc_stats;
 #endif
@@ -297,7 +313,7 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
  * reads right after the tracepoint, so the sum is exactly what run_delay is
  * about to become. tp_btf only (direct loads from the trusted pointer).
  */
-static __always_inline __u64 run_delay_now(struct task_struct *t)
+static __always_inline __u64 run_delay_now(struct task_struct *t, __u64 now)
 {
 	__u64 rd, lq, clk;
 
@@ -310,6 +326,8 @@ static __always_inline __u64 run_delay_now(struct task_struct *t)
 	if (!lq)
 		return rd;
 	clk = t->se.cfs_rq->rq->clock;
+	if (now > clk)
+		rq_clk_off[bpf_get_smp_processor_id() & (TW_MAX_CPUS - 1)] = now - clk;
 	return clk > lq ? rd + clk - lq : rd;
 }
 
@@ -342,18 +360,27 @@ static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t,
 		st = bpf_task_storage_get(&thread_store, t, NULL, 0);
 		if (st || !may_create)
 			return st;
+		/* bounded like the hash it replaces: --max-threads entries at once */
+		if (__sync_fetch_and_add(&tstore_live, 1) >= max_tstore) {
+			__sync_fetch_and_sub(&tstore_live, 1);
+			count_drop(TW_DROP_THREAD_MAP);
+			return NULL;
+		}
 		st = bpf_task_storage_get(&thread_store, t, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (!st) {
+			__sync_fetch_and_sub(&tstore_live, 1);
 			count_drop(TW_DROP_ALLOC);
 			return NULL;
 		}
-		/* zeroed by the kernel; another CPU cannot have made it: only t's events do */
-		if (!st->tgid) {
-			st->tgid = tgid;
-			st->start_ns = t->start_time;
-			if (runq_from_kernel)
-				st->rd_base = run_delay_now(t);
+		/* zeroed by the kernel, unless the attach-time iterator made it meanwhile */
+		if (st->tgid) {
+			__sync_fetch_and_sub(&tstore_live, 1);
+			return st;
 		}
+		st->tgid = tgid;
+		st->start_ns = t->start_time;
+		if (runq_from_kernel)
+			st->rd_base = run_delay_now(t, 0);
 		return st;
 	}
 	if (!may_create)
@@ -367,14 +394,16 @@ static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t,
 }
 
 /*
- * A thread's final switch out (task storage only): its entry moves to the
- * thread_stats hash, where user space reads it once and deletes it, and its
- * storage goes, so the harvest iterator no longer lists it. An unread entry
- * of an earlier thread with the same tid (pid_max wrapped within the
- * harvest delay) is overwritten, and counted.
+ * A thread's final switch out (task storage only): its entry is copied to
+ * the thread_stats hash, where user space reads it once, after the harvest
+ * delay, and deletes it (user space cannot look task storage up by tid). The
+ * storage itself stays until the kernel frees the task (deleting it here
+ * would cost the switch a lock pair and an RCU callback), marked so nothing
+ * updates it and the harvest iterator skips it. An unread entry of an
+ * earlier thread with the same tid (pid_max wrapped within the harvest
+ * delay) is overwritten, and counted.
  */
-static __always_inline void thread_bury(struct task_struct *t, struct tw_thread_stats *st,
-					__u32 tid)
+static __always_inline void thread_bury(struct tw_thread_stats *st, __u32 tid)
 {
 	struct tw_thread_stats *old = bpf_map_lookup_elem(&thread_stats, &tid);
 	long err;
@@ -384,7 +413,8 @@ static __always_inline void thread_bury(struct task_struct *t, struct tw_thread_
 	err = bpf_map_update_elem(&thread_stats, &tid, st, BPF_ANY);
 	if (err)
 		count_drop(err == -E2BIG ? TW_DROP_THREAD_MAP : TW_DROP_ALLOC);
-	bpf_task_storage_delete(&thread_store, t);
+	st->exited = 1;
+	__sync_fetch_and_sub(&tstore_live, 1);
 }
 
 static __always_inline struct tw_proc_stats *proc_stats_get(__u32 tgid)

@@ -86,7 +86,7 @@ static __always_inline void end_offcpu(struct tw_thread_stats *st, __u32 tid, __
 static __always_inline void end_offcpu_split(struct tw_thread_stats *st, struct task_struct *t,
 					     __u32 tid, __u64 now)
 {
-	__u64 rd = run_delay_now(t), runq = rd - st->rd_base, off = now - st->state_ts;
+	__u64 rd = run_delay_now(t, now), runq = rd - st->rd_base, off = now - st->state_ts;
 	bool whole = st->state_ts != st->att_ts;
 
 	st->rd_base = rd;
@@ -129,7 +129,8 @@ static __always_inline void switch_out(struct task_struct *prev, bool btf, bool 
 
 	state = get_task_state(prev, btf);
 	st = thread_get(prev, btf, tid, tgid, !(state & TASK_DEAD));
-	if (!st)
+	/* buried at its final switch out: the storage lingers until the kernel frees the task */
+	if (!st || st->exited)
 		return;
 	if (st->state == TW_ST_ONCPU) {
 		st->oncpu_ns += now - st->state_ts;
@@ -155,7 +156,7 @@ static __always_inline void switch_out(struct task_struct *prev, bool btf, bool 
 	if (btf && vol && name_blocks)
 		name_block(st, prev);
 	if (btf && (state & TASK_DEAD))
-		thread_bury(prev, st, tid);
+		thread_bury(st, tid);
 }
 
 static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 tid, __u32 tgid,
@@ -165,7 +166,7 @@ static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 
 	struct tw_proc_stats *ps;
 
 	st = thread_get(next, btf, tid, tgid, true);
-	if (!st)
+	if (!st || st->exited)
 		return;
 	if (btf && runq_from_kernel)
 		end_offcpu_split(st, next, tid, now);

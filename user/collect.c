@@ -421,7 +421,7 @@ static int thread_entry(struct tw_collector *c, const void *k, const void *v, vo
  * (bpf/harvest.bpf.c), its records (struct tw_harvest_rec, then the entry)
  * read a buffer at a time. The kernel never splits a record across reads.
  */
-static int harvest_walk(struct tw_collector *c, struct thread_walk *w)
+static int harvest_read(struct tw_collector *c, int link_fd, struct thread_walk *w)
 {
 	const size_t rec = sizeof(struct tw_harvest_rec) + sizeof(struct tw_thread_stats);
 	size_t fill = 0, off;
@@ -430,7 +430,7 @@ static int harvest_walk(struct tw_collector *c, struct thread_walk *w)
 
 	if (!c->hbuf && !(c->hbuf = malloc(TW_HARVEST_BUF)))
 		return -ENOMEM;
-	fd = bpf_iter_create(c->harvest_fd);
+	fd = bpf_iter_create(link_fd);
 	if (fd < 0)
 		return -errno;
 	for (;;) {
@@ -460,6 +460,41 @@ static int harvest_walk(struct tw_collector *c, struct thread_walk *w)
 	}
 out:
 	close(fd);
+	return err;
+}
+
+/*
+ * With targets, only their threads: an iterator over one process at a time
+ * (kernel 6.1+), so a -p run on a node of 10,000 threads visits the target's,
+ * not all of them, at every refresh. System-wide, or where the kernel cannot
+ * filter, one pass over every task.
+ */
+static int harvest_walk(struct tw_collector *c, struct thread_walk *w)
+{
+	struct tw_model *m = c->m;
+	int err = 0;
+
+	if (!c->targets || !c->harvest_prog || c->harvest_unfiltered)
+		return harvest_read(c, c->harvest_fd, w);
+	for (size_t i = 0; i < m->nprocs && !err; i++) {
+		struct tw_proc *p = m->procs[i];
+		union bpf_iter_link_info li = { .task.pid = p->pid };
+		LIBBPF_OPTS(bpf_iter_attach_opts, o, .link_info = &li, .link_info_len = sizeof(li));
+		struct bpf_link *link;
+
+		if (!p->target || p->exited)
+			continue;
+		link = bpf_program__attach_iter(c->harvest_prog, &o);
+		if (!link) {
+			if (errno == ESRCH)
+				continue; /* gone since its last event */
+			/* EINVAL: a kernel before 6.1 takes no pid here */
+			c->harvest_unfiltered = true;
+			return harvest_read(c, c->harvest_fd, w);
+		}
+		err = harvest_read(c, bpf_link__fd(link), w);
+		bpf_link__destroy(link);
+	}
 	return err;
 }
 

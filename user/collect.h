@@ -9,6 +9,8 @@
 #define TW_COLLECT_H
 
 #include <stdbool.h>
+
+struct bpf_program;
 #include "model.h"
 #include "targetmap.h"
 
@@ -41,6 +43,8 @@ struct tw_collector {
 	 * dead awaiting their harvest.
 	 */
 	int harvest_fd;
+	struct bpf_program *harvest_prog; /* the same program, for iterators over one process */
+	bool harvest_unfiltered; /* the kernel cannot iterate one process: every task it is */
 	char *hbuf; /* TW_HARVEST_BUF bytes: the iterator's records are read through it */
 	int ncpu;
 	bool skip_kthreads;

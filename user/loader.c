@@ -264,8 +264,11 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	s->rodata->skip_kthreads = !cfg->include_kthreads;
 	s->rodata->self_tgid = (__u32)getpid();
 	s->rodata->tw_load_ns = mono_now_ns();
-	if (cfg->max_threads)
+	/* raw_tp: every thread's entry; tp_btf: the dead awaiting their harvest */
+	if (cfg->max_threads) {
 		bpf_map__set_max_entries(s->maps.thread_stats, cfg->max_threads);
+		s->rodata->max_tstore = cfg->max_threads;
+	}
 	if (cfg->max_procs)
 		bpf_map__set_max_entries(s->maps.proc_stats, cfg->max_procs);
 	if (cfg->max_calls && (cfg->syscalls || tp_btf))
@@ -460,6 +463,11 @@ int tw_bpf_call_fd(const struct tw_bpf *b)
 int tw_bpf_harvest_fd(const struct tw_bpf *b)
 {
 	return b->harvest ? bpf_link__fd(b->harvest) : -1;
+}
+
+struct bpf_program *tw_bpf_harvest_prog(const struct tw_bpf *b)
+{
+	return b->harvest ? b->skel->progs.iter_harvest : NULL;
 }
 
 int tw_bpf_loop_fd(const struct tw_bpf *b)

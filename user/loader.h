@@ -40,6 +40,8 @@ int tw_bpf_events_fd(const struct tw_bpf *b);
 int tw_bpf_call_fd(const struct tw_bpf *b);
 /* the harvest iterator's link (per-thread state in task storage), or -1: use the thread map */
 int tw_bpf_harvest_fd(const struct tw_bpf *b);
+struct bpf_program;
+struct bpf_program *tw_bpf_harvest_prog(const struct tw_bpf *b);
 int tw_bpf_loop_fd(const struct tw_bpf *b);
 
 struct tw_prog_stat;

@@ -428,6 +428,7 @@ int main(int argc, char **argv)
 	r.col.call_fd = tw_bpf_call_fd(&r.bpf);
 	r.col.loop_fd = tw_bpf_loop_fd(&r.bpf);
 	r.col.harvest_fd = tw_bpf_harvest_fd(&r.bpf);
+	r.col.harvest_prog = tw_bpf_harvest_prog(&r.bpf);
 	r.rb = ring_buffer__new(tw_bpf_events_fd(&r.bpf), collect_on_event, &r.col, NULL);
 	if (!r.rb) {
 		err = -errno;

@@ -179,3 +179,31 @@ def test_attach_state_procfs(require_bpf, tmp_path):
         assert e["blocked_ns"] >= 0.9 * rep["duration_s"] * 1e9, ectx
         assert e["blocked_ns"] <= res["blocked_ns"][name], ectx
     assert res["tids"]["idle"] not in listed and proc["idle_waiting"] == 1, ctx
+
+
+def test_attach_state_no_syscalls(require_bpf, tmp_path):
+    """--no-syscalls (tp_btf): no syscall program, yet the threads stuck since before the
+    trace are blocked now in their call, named from their registers by the iterator, and
+    their blocked time from the attach is the call's; no call is timed."""
+    t, phase, res, ctx = run_traced(require_bpf, tmp_path,
+                                    ["--format", "json", "--no-syscalls"], poke=False)
+    objs, _ = twtest.parse_report(t.stdout, ctx)
+    rep = twtest.final_report(objs, ctx)
+    assert rep["attach"] == "tp_btf" and rep["syscall_mode"] == "named", ctx
+    twtest.assert_no_loss(rep, ctx)
+    proc = twtest.find_proc(rep, res["pid"], ctx)
+    rows = twtest.threads_by_tid(proc)
+    listed = {e["tid"]: e for e in proc["blocked_now"]}
+    dur = rep["duration_s"] * 1e9
+    for name, call in STUCK.items():
+        tid = res["tids"][name]
+        e = listed.get(tid)
+        assert e is not None, f"{name} not blocked now: {proc['blocked_now']}" + ctx
+        ectx = f"\n{name}: {e}\nrow: {rows.get(tid)}" + ctx
+        assert e["call"] == call and e["since_before_trace"] is True, ectx
+        calls = {c["name"]: c for c in rows[tid]["syscalls"]}
+        # still asleep in it: its blocked time so far is the call's, nothing timed
+        assert call in calls and not calls[call]["timed"], ectx
+        assert near(calls[call]["blocked_ns"], dur, 0.1), ectx
+        assert calls[call]["total_ns"] == 0 and calls[call]["count"] == 0, ectx
+    assert proc["loops"] == [] and proc["idle_waiting"] == 1, ctx
