@@ -133,7 +133,9 @@ static const struct argp_option options[] = {
 	{ "syscalls", OPT_SYSCALLS, NULL, 0,
 	  "Trace syscalls system-wide too (default: only with targets)", 0 },
 	{ "no-syscalls", OPT_NO_SYSCALLS, NULL, 0,
-	  "Do not trace syscalls: scheduler and lifecycle only, the lowest overhead", 0 },
+	  "No syscall programs, the lowest overhead: each block is still named by the syscall it "
+	  "sleeps in (tp_btf), without entry-to-exit times, errors or event loops",
+	  0 },
 	{ "stall-ms", OPT_STALL_MS, "MS", 0,
 	  "An event-loop gap this long is a stall (default 100, asyncio's own)", 0 },
 	{ "blocked-ms", OPT_BLOCKED_MS, "MS", 0,
