@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/*
+ * Where the agent sleeps. The BPF side wakes the ring buffer's reader only
+ * once it is TW_RINGBUF_WAKE_BYTES full (bpf/maps.bpf.h), so the reader
+ * reads by the clock; a poller sleeps until that wake-up, a poke (a signal
+ * handler, the daemon's HTTP thread) or the caller's next deadline, whichever
+ * comes first: an agent with nothing to do wakes only when a deadline says so.
+ */
+#ifndef TW_POLLER_H
+#define TW_POLLER_H
+
+#include <linux/types.h>
+
+struct tw_poller {
+	int epfd; /* the ring buffer's map fd and evfd */
+	int evfd; /* an eventfd: poller_poke() makes it readable */
+};
+
+/* ringbuf_fd: the events map (the fd ring_buffer__new() was given). 0 or -errno. */
+int poller_init(struct tw_poller *p, int ringbuf_fd);
+/*
+ * Sleep for at most timeout_ns (rounded up to a millisecond; 0 does not
+ * sleep). 1 when poked, 0 on events, a timeout or a signal, or -errno. The
+ * caller reads the ring buffer (ring_buffer__consume()) afterwards either way.
+ */
+int poller_wait(struct tw_poller *p, __u64 timeout_ns);
+/* Wake a poller_wait() of the poller whose evfd this is; async-signal-safe. */
+void poller_poke(int evfd);
+void poller_free(struct tw_poller *p);
+
+#endif
