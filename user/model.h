@@ -211,6 +211,14 @@ bool model_thread_owns(const struct tw_thread *t, const struct tw_thread_stats *
 /* Replace a process's totals with the sum of ncpu per-CPU values. */
 void model_proc_fold(struct tw_proc *p, const struct tw_proc_stats *percpu, int ncpu);
 
+/*
+ * Whether t is blocked now (live fields of the refresh at live_ns): alive,
+ * asleep for min_ns or more since it went to sleep (for a thread asleep since
+ * before the trace: since the kernel says it last ran, else since the trace
+ * began), and not waiting in the wait family (an idle event loop is not stuck).
+ */
+bool model_thread_blocked_now(const struct tw_thread *t, __u64 live_ns, __u64 min_ns);
+
 /* Interval mode: remember the totals of now as the start of the next interval. */
 int model_mark(struct tw_model *m);
 
