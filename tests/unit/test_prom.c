@@ -23,17 +23,13 @@ static void blocked_for(struct tw_thread *t, __u64 ns, unsigned int slot)
 /* The rendering of m as a string (caller frees). */
 static char *render(struct tw_model *m, const struct tw_prom_opts *po)
 {
-	struct tw_view_opts vo = { .final = true, .all_procs = true, .attach = "tp_btf" };
 	struct tw_agent_stats as = { .version = "t" };
-	struct tw_view v;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
 	CHECK(f != NULL);
-	CHECK(!view_build(&v, m, &vo));
-	CHECK(!report_prom(f, &v, po, &as));
-	view_free(&v);
+	CHECK(!report_prom(f, m, po, &as));
 	fclose(f);
 	return buf;
 }
