@@ -811,7 +811,8 @@ static int render(struct daemon *d, __u64 t0)
 	};
 	struct tw_agent_stats as = {
 		.version = TW_VERSION,
-		.render_s = d->render_s,
+		/* the previous rendering's; the first has none: its refresh so far */
+		.render_s = d->renders ? d->render_s : (mono_ns() - t0) / 1e9,
 		.refreshes = d->refreshes,
 		.renders = d->renders + 1,
 	};
@@ -1040,6 +1041,7 @@ int daemon_main(int argc, char **argv)
 			"threadwatch_agent_bpf_* metrics are left out\n",
 			strerror(-d.stats_fd));
 	model_init(&d.model, false);
+	d.model.compact_loops = true;
 	d.model.stall_ns = d.o.cfg.stall_ns;
 	d.model.max_stalls = 0;
 	d.model.on_stall = log_stall;

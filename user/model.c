@@ -83,6 +83,9 @@ static void thread_free(struct tw_thread *t)
 	if (t->loop)
 		free(t->loop->stalls);
 	free(t->loop);
+	if (t->lite)
+		free(t->lite->gap);
+	free(t->lite);
 	rec_free(&t->tot);
 	if (t->mark)
 		rec_free(t->mark);
@@ -197,6 +200,7 @@ static struct tw_thread *thread_add(struct tw_model *m, struct tw_proc *p, __u32
 	}
 	t->tid = tid;
 	t->pid = p->pid;
+	t->lite_loop = m->compact_loops;
 	p->threads[p->nthreads++] = t;
 	return t;
 }
@@ -359,10 +363,36 @@ struct tw_loop *model_thread_loop(struct tw_thread *t)
 	return t->loop;
 }
 
+static struct tw_loop_lite *thread_lite(struct tw_thread *t)
+{
+	if (!t->lite)
+		t->lite = calloc(1, sizeof(*t->lite));
+	return t->lite;
+}
+
+static int lite_fold(struct tw_thread *t, const struct tw_loop_stats *s)
+{
+	struct tw_loop_lite *l = thread_lite(t);
+
+	if (!l)
+		return -ENOMEM;
+	if (l->iterations == s->iterations && l->stalls == s->stalls &&
+	    l->gap_total_ns == s->gap_total_ns)
+		return 0;
+	l->iterations = s->iterations;
+	l->stalls = s->stalls;
+	l->gap_total_ns = s->gap_total_ns;
+	l->gap_max_ns = s->gap_max_ns;
+	return shist_fold_u32(&l->gap, s->gap_hist, s->gap_max_ns, s->gap_min_inv);
+}
+
 int model_loop_fold(struct tw_thread *t, const struct tw_loop_stats *s)
 {
-	struct tw_loop *l = model_thread_loop(t);
+	struct tw_loop *l;
 
+	if (t->lite_loop)
+		return lite_fold(t, s);
+	l = model_thread_loop(t);
 	if (!l)
 		return -ENOMEM;
 	/* a gap's end counts an iteration: nothing else moves without one */
@@ -389,6 +419,18 @@ int model_thread_live(struct tw_model *m, struct tw_thread *t, const struct tw_t
 	t->live_att = s->att_ts && s->state_ts == s->att_ts;
 	t->live_att_ts = s->att_ts;
 	t->live_pre_ts = s->pre_ts;
+	if (t->lite_loop) {
+		struct tw_loop_lite *ll;
+
+		if (!s->has_loop && !t->lite)
+			return 0;
+		ll = thread_lite(t);
+		if (!ll)
+			return -ENOMEM;
+		ll->stalled_now = t->alive && s->gap_ts && now_ns > s->gap_ts &&
+				  now_ns - s->gap_ts >= m->stall_ns;
+		return 0;
+	}
 	if (!s->has_loop && !t->loop)
 		return 0;
 	l = model_thread_loop(t);
@@ -437,7 +479,7 @@ int model_stall_add(struct tw_model *m, const struct tw_stall *e)
 		p->stall_causes[stall_cause_index(e)]++;
 	if (m->on_stall && p)
 		m->on_stall(m->on_stall_ctx, p, t, e);
-	if (!t || m->nstalls_kept >= m->max_stalls) {
+	if (!t || t->lite_loop || m->nstalls_kept >= m->max_stalls) {
 		m->stalls_not_kept++;
 		return 0;
 	}
@@ -551,10 +593,10 @@ static int fold_gone(struct tw_model *m, struct tw_proc *p, struct tw_thread *t)
 			return -ENOMEM;
 		g->pid = p->pid;
 		g->harvested = true;
+		g->lite_loop = m->compact_loops;
 		snprintf(g->comm, sizeof(g->comm), "(exited)");
 		p->gone = g;
 	}
-	(void)m;
 	/* packed into packed: no histogram of 146 buckets expanded per dead thread */
 	g->tot.oncpu_ns += t->tot.oncpu_ns;
 	g->tot.blocked_ns += t->tot.blocked_ns;
@@ -577,6 +619,19 @@ static int fold_gone(struct tw_model *m, struct tw_proc *p, struct tw_thread *t)
 		if (t->loop->tot.gap_max_ns > l->tot.gap_max_ns)
 			l->tot.gap_max_ns = t->loop->tot.gap_max_ns;
 		hist_add(&l->tot.gap, &t->loop->tot.gap);
+	}
+	if (t->lite) {
+		struct tw_loop_lite *l = thread_lite(g);
+
+		if (!l)
+			return -ENOMEM;
+		l->iterations += t->lite->iterations;
+		l->stalls += t->lite->stalls;
+		l->gap_total_ns += t->lite->gap_total_ns;
+		if (t->lite->gap_max_ns > l->gap_max_ns)
+			l->gap_max_ns = t->lite->gap_max_ns;
+		if (shist_merge(&l->gap, t->lite->gap))
+			return -ENOMEM;
 	}
 	return 0;
 }

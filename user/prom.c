@@ -332,6 +332,17 @@ static void add_proc(struct pgroup *g, const struct tw_proc *p, const struct tw_
 			g->gap_count += l->tot.iterations;
 			g->gap_sum += l->tot.gap_total_ns;
 			hist_add(&g->gap, &l->tot.gap);
+		} else if (t->lite) {
+			bool ongoing = t->alive && t->lite->stalled_now;
+
+			if (!t->lite->iterations && !ongoing)
+				continue;
+			g->loops += t->alive;
+			g->stalled_now += ongoing;
+			g->stalls += t->lite->stalls;
+			g->gap_count += t->lite->iterations;
+			g->gap_sum += t->lite->gap_total_ns;
+			shist_add_counts(&g->gap, t->lite->gap);
 		}
 	}
 }
