@@ -477,6 +477,9 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	wake_fd = r.poller.evfd;
+	/* a target's exit wakes the loop at once (--children's later ones: the 1 s check) */
+	for (size_t i = 0; i < cfg.npids; i++)
+		poller_watch_exit(&r.poller, cfg.pids[i]);
 	/* attached first, seeded second: a thread seen both ways counts once */
 	if (cli_targeted(&cfg)) {
 		r.col.targets = &r.bpf.targets;
