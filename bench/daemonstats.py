@@ -12,7 +12,11 @@ status 1 when the run failed.
 
 From the scrapes: series (sample lines) and body size (median), render time
 (threadwatch_agent_render_seconds: median, max), threads and processes tracked, what the agent
-lost, and the BPF programs' run time and runs per second over the window: the difference of
+lost, its renderings and map reads between the first and the last scrape
+(threadwatch_agent_{renders,refreshes}_total: one of each a scrape when the scrapes are
+--refresh or more apart), its wake-ups a second (vcsw=, voluntary context switches of all its
+threads over the window), and the BPF programs' run time and runs per second over the window:
+the difference of
 threadwatch_agent_bpf_{run_seconds,runs}_total between the first and the last scrape, over
 the time between them. That is kernel time spent in the context of every thread on the node
 (the programs run where the events happen), not the daemon's own CPU time.
@@ -140,6 +144,14 @@ def main():
             notes.append("no threadwatch_agent_bpf_run_seconds_total (BPF statistics "
                          "unavailable): no BPF run time")
     run["progs"] = progs
+    if len(parsed) >= 2:
+        for k in ("renders", "refreshes"):
+            a = get(parsed[0][1], f"threadwatch_agent_{k}_total")
+            b = get(parsed[-1][1], f"threadwatch_agent_{k}_total")
+            if a is not None and b is not None:
+                run[f"{k}_per_scrape"] = (b - a) / (len(parsed) - 1)
+    if run.get("window_s") and isinstance(run.get("vcsw"), (int, float)):
+        run["wakes_per_s"] = run["vcsw"] / run["window_s"]
     if run.get("window_s") and run.get("cpu_s") is not None:
         run["cpu_pct"] = run["cpu_s"] / run["window_s"] * 100
     if run.get("idlers_window_s") and run.get("idlers_cpu_s") is not None:
@@ -160,7 +172,9 @@ def main():
           f"{f(run.get('hwm_kb') and run['hwm_kb'] / 1024, '.1f')} MB, "
           f"{f(run['series'], '.0f')} series, {f(run['body_bytes'], '.0f')} B, render "
           f"{f(run['render_s_median'] and run['render_s_median'] * 1e3, '.1f')} ms, "
-          f"threads >= {f(run['threads_min'], '.0f')}, BPF "
+          f"threads >= {f(run['threads_min'], '.0f')}, "
+          f"{f(run.get('renders_per_scrape'), '.2f')} renders a scrape, "
+          f"{f(run.get('wakes_per_s'), '.1f')} wakes/s, BPF "
           f"{f(run.get('bpf_run_s_per_s') and run['bpf_run_s_per_s'] * 1e3, '.1f')} ms/s, "
           f"idlers {f(run.get('idlers_cpu_pct'), '.0f')}% of a core"
           + ("" if ok else f"; FAILED: {run['note']}"))

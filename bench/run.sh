@@ -41,9 +41,14 @@
 #              port>` (dm: without syscall timing, dm_sc: --syscalls) is scraped with curl once
 #              a second for -D seconds (default 60, quick 20) after a warm-up of
 #              $DAEMON_WARMUP_S s (the /proc seed of 10,000 threads is start-up, not the steady
-#              state). Measured over that window: the daemon's CPU time (utime + stime of
+#              state); and the same two once every 15 s (dm15, dm_sc15: Prometheus' usual
+#              interval), over -D rounded up to whole intervals, interleaved with the others
+#              in the same run ($BENCH_DAEMON_SCRAPE_S, default 1,15: the scrape intervals in
+#              seconds). Measured over that window: the daemon's CPU time (utime + stime of
 #              /proc/PID/stat, all its threads) as a share of one core, its peak RSS (VmHWM),
-#              the /metrics body (series, bytes), threadwatch_agent_render_seconds, and the
+#              its wake-ups (voluntary context switches of all its threads) per second,
+#              the /metrics body (series, bytes), threadwatch_agent_render_seconds, its
+#              renderings and map reads (threadwatch_agent_{renders,refreshes}_total), and the
 #              BPF programs' run time per second from the daemon's own
 #              threadwatch_agent_bpf_run_seconds_total: kernel time spent in the context of
 #              every thread on the node, NOT the daemon's CPU, listed separately. A run fails
@@ -91,11 +96,14 @@
 #   -l  perf bench sched pipe loops (default: calibrated to ~2.5 s) (or BENCH_LOOPS)
 #   -L  pingpong loops (default: calibrated to ~2 s, quick ~1 s)    (or BENCH_PP_LOOPS)
 #   -s  storm threads (default 50000)                               (or BENCH_STORM_THREADS)
-#   -D  daemon: seconds of scraping per run (default 60, quick 20)  (or BENCH_DAEMON_S)
+#   -D  daemon: seconds of scraping per run (default 60, quick 20;  (or BENCH_DAEMON_S)
+#       rounded up to whole scrape intervals)
 #   -N  nginx: seconds of wrk per run (default 5)                   (or BENCH_NGINX_S)
 #   -b  comma-separated benchmarks to run, default all but daemon:  (or BENCH_ONLY)
-#       pipe,storm,pingpong,neighbour,nginx; daemon (~2 min quick, ~12 min full) only when
+#       pipe,storm,pingpong,neighbour,nginx; daemon (~5 min quick, ~20 min full) only when
 #       named
+# daemon: BENCH_DAEMON_SCRAPE_S (1,15): the scrape intervals, seconds, each one configuration
+# pair (dm, dm_sc for 1; dm15, dm_sc15 for 15), interleaved in the same run.
 # daemon's node: BENCH_DAEMON_PROCS (1000) processes x BENCH_DAEMON_THREADS (10) threads,
 # BENCH_DAEMON_CHURN (1) % of the threads replaced a second, each thread asleep for
 # BENCH_DAEMON_SLEEP_MS (1000-10000: MIN-MAX, random) between wake-ups.
@@ -134,7 +142,8 @@ DAEMON_THREADS=${BENCH_DAEMON_THREADS:-10}
 DAEMON_CHURN=${BENCH_DAEMON_CHURN:-1}
 DAEMON_SLEEP_MS=${BENCH_DAEMON_SLEEP_MS:-1000-10000}
 DAEMON_WARMUP_S=3 # after the first scrape that shows every idler: the seed's aftermath settles
-DAEMON_CPU_TARGET_PCT=0.5
+DAEMON_CPU_TARGET_PCT=0.5    # issue 10: without --syscalls, at every scrape interval
+DAEMON_CPU_TARGET_SC_PCT=1   # ... and with --syscalls
 DAEMON_RSS_TARGET_MB=30
 # Both pipe threads on one CPU: unpinned, the pair flips between sharing a CPU (2 switches a
 # loop) and spreading over two (4 switches and 2 IPI wake-ups a loop), and run time doubles or
@@ -815,12 +824,22 @@ scrape() {
 		true
 }
 
-# One run of the daemon, configuration $1 (dm, dm_sc), repetition $2: a record in $DMJSON.
+# Voluntary context switches of all of process $1's threads so far (each ended sleep is one).
+vcsw() {
+	cat /proc/"$1"/task/*/status 2>/dev/null |
+		awk '/^voluntary_ctxt_switches:/ {s += $2} END {print s + 0}'
+}
+
+# One run of the daemon, configuration $1 (dm, dm_sc: scraped every second; dm15, dm_sc15:
+# every 15 s, and so on for any interval of -S), repetition $2: a record in $DMJSON. The
+# window is -D seconds rounded up to whole scrape intervals, a scrape at the start of each.
 run_daemon_one() {
 	local cfg=$1 rep=$2 tag=daemon.$1.$2 port url args=() ok=1 note=- rc i t0 t1 c0 c1 i0 i1
 	local hwm=- rss=- threads=0 code start sdir min=$((DAEMON_PROCS * DAEMON_THREADS)) attach
-	local ti0 ti1
-	case $cfg in
+	local ti0 ti1 every=${1##*[!0-9]} nscr v0 v1
+	[ -n "$every" ] || every=1
+	nscr=$(((DAEMON_S + every - 1) / every))
+	case ${cfg%%[0-9]*} in
 	dm) args=("${DM_ARGS[@]}") ;;
 	dm_sc) args=("${DM_SC_ARGS[@]}") ;;
 	esac
@@ -856,16 +875,19 @@ run_daemon_one() {
 		ti0=$EPOCHREALTIME
 		i0=$(idlers_ticks)
 		c0=$(cpu_ticks "$AGENT")
+		v0=$(vcsw "$AGENT")
 		t0=$EPOCHREALTIME
-		# one scrape a second, on the second: a slow one does not shift the next
-		for i in $(seq 0 $((DAEMON_S - 1))); do
-			sleep_until "$(awk -v t="$t0" -v i="$i" 'BEGIN {printf "%.6f", t + i}')"
+		# one scrape every $every s, on time: a slow one does not shift the next
+		for i in $(seq 0 $((nscr - 1))); do
+			sleep_until "$(awk -v t="$t0" -v i="$i" -v e="$every" \
+				'BEGIN {printf "%.6f", t + i * e}')"
 			start=$EPOCHREALTIME
 			code=$(scrape "$url" "$sdir/$i.prom")
 			echo "$i $start ${code:-000 0 0}" >>"$WORK/$tag.codes"
 		done
-		sleep_until "$(awk -v t="$t0" -v d="$DAEMON_S" 'BEGIN {printf "%.6f", t + d}')"
+		sleep_until "$(awk -v t="$t0" -v d="$((nscr * every))" 'BEGIN {printf "%.6f", t + d}')"
 		c1=$(cpu_ticks "$AGENT")
+		v1=$(vcsw "$AGENT")
 		t1=$EPOCHREALTIME
 		i1=$(idlers_ticks)
 		ti1=$EPOCHREALTIME
@@ -886,7 +908,8 @@ run_daemon_one() {
 		hwm=$(grep -E '^[0-9]+ ' "$WORK/$tag.time" | tail -n 1 | cut -d' ' -f1)
 	fi
 	if ! $PY "$ROOT/bench/daemonstats.py" "$DMJSON" "$sdir" "$WORK/$tag.codes" "$min" \
-		config="$cfg" rep="$rep" ok="$ok" note="$note" scrapes_wanted="$DAEMON_S" \
+		config="$cfg" rep="$rep" ok="$ok" note="$note" scrapes_wanted="$nscr" \
+		scrape_every_s="$every" vcsw="$(awk -v a="${v0:-0}" -v b="${v1:-0}" 'BEGIN {print b - a}')" \
 		attach_s="${attach:--}" hwm_kb="$hwm" rss_end_kb="$rss" \
 		window_s="$(awk -v a="${t0:-0}" -v b="${t1:-0}" 'BEGIN {printf "%.3f", b - a}')" \
 		cpu_s="$(awk -v a="${c0:-0}" -v b="${c1:-0}" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / hz}')" \
@@ -897,18 +920,26 @@ run_daemon_one() {
 		mkdir -p "$RESULTS/$STAMP.failed"
 		cp -r "$WORK/$tag".* "$RESULTS/$STAMP.failed/" 2>/dev/null || true
 	fi
-	printf '  daemon %-6s rep %d: %s\n' "$cfg" "$rep" "$(cat "$WORK/$tag.summary")"
+	printf '  daemon %-8s rep %d: %s\n' "$cfg" "$rep" "$(cat "$WORK/$tag.summary")"
 	rm -rf "$WORK/$tag".*
 }
 
-# The daemon benchmark: the idlers up once, then the configurations interleaved.
+# The daemon benchmark: the idlers up once, then the configurations interleaved: with and
+# without --syscalls, each scraped every $DAEMON_SCRAPE_S seconds (1 s: dm, dm_sc; 15 s:
+# dm15, dm_sc15...).
 run_daemon_bench() {
-	local cfgs=(dm) n i r
-	[ $HAVE_DM_SC = 1 ] && cfgs+=(dm_sc)
+	local cfgs=() n i r every
+	DAEMON_SCRAPE_S=${BENCH_DAEMON_SCRAPE_S:-1,15}
+	for every in ${DAEMON_SCRAPE_S//,/ }; do
+		[[ $every =~ ^[1-9][0-9]*$ ]] || die "BENCH_DAEMON_SCRAPE_S: '$every' is not whole seconds"
+		[ "$every" = 1 ] && every=
+		cfgs+=("dm$every")
+		[ $HAVE_DM_SC = 1 ] && cfgs+=("dm_sc$every")
+	done
 	n=${#cfgs[@]}
 	echo "daemon: $DAEMON_PROCS processes x $DAEMON_THREADS threads (churn $DAEMON_CHURN%/s," \
 		"asleep $DAEMON_SLEEP_MS ms at a time)," \
-		"scraped every 1 s for $DAEMON_S s: ${cfgs[*]}" >&2
+		"scraped every ${DAEMON_SCRAPE_S//,/ s, every } s for $DAEMON_S s or more: ${cfgs[*]}" >&2
 	start_idlers
 	for r in $(seq "$REPS"); do
 		for i in $(seq 0 $((n - 1))); do
@@ -1318,9 +1349,11 @@ ELAPSED=$(($(date +%s) - T0))
 		echo "daemon_sleep_ms=$DAEMON_SLEEP_MS"
 		echo "daemon_s=$DAEMON_S"
 		echo "daemon_warmup_s=$DAEMON_WARMUP_S"
+		echo "daemon_scrape_s=${DAEMON_SCRAPE_S:-}"
 		echo "daemon_args=${DM_ARGS[*]}"
 		echo "daemon_sc_args=${DM_SC_ARGS[*]}"
 		echo "daemon_cpu_target_pct=$DAEMON_CPU_TARGET_PCT"
+		echo "daemon_cpu_target_sc_pct=$DAEMON_CPU_TARGET_SC_PCT"
 		echo "daemon_rss_target_mb=$DAEMON_RSS_TARGET_MB"
 		echo "idlers_ready=$IDLERS_READY"
 	fi

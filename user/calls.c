@@ -269,31 +269,25 @@ static void set_errors(struct tw_call_rec *r, __u32 nr, const struct tw_call_sta
 
 int calls_set(struct tw_calls *c, const struct tw_call_key *key, const struct tw_call_stats *s)
 {
-	struct tw_hist h = {};
-	struct tw_shist *packed;
 	struct tw_call_rec *r = find(c, key->nr);
-	int err = 0;
+	struct tw_shist *packed = r ? r->hist : NULL;
+	int err;
 
 	/*
 	 * unchanged since the last refresh (every change counts a call, or a call
-	 * entered before the trace): nothing to pack again
+	 * entered before the trace): nothing to fold again
 	 */
 	if (r && r->count == s->count && r->pre_calls == s->pre_calls)
 		return 0;
 
-	/* the record's 64-bit counts, for the kernel's 32-bit ones to fold into */
-	if (r)
-		shist_add_to(&h, r->hist);
-	hist_fold_u32(&h, s->hist, s->max_ns, s->min_inv);
-	packed = shist_pack(&h, &err);
+	/* the kernel's 32-bit counts into the record's 64-bit ones (r->hist is packed's) */
+	err = shist_fold_u32(&packed, s->hist, s->max_ns, s->min_inv);
 	if (err)
 		return err;
-	r = get(c, key->nr);
-	if (!r) {
+	if (!r && !(r = get(c, key->nr))) {
 		free(packed);
 		return -ENOMEM;
 	}
-	free(r->hist);
 	/* the call that was in flight is in the kernel's numbers now */
 	if (r->open && s->last_seq >= r->open_seq) {
 		r->open = false;

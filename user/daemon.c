@@ -5,10 +5,13 @@
  * bursts logged as JSON lines. The same BPF object, collector and model as
  * the CLI; the model is pruned so memory stays bounded on a long run.
  *
- * One thread owns the model: it reads events, refreshes, renders /metrics
- * into a buffer once per --refresh and swaps it in. libmicrohttpd's thread
- * only copies that buffer out, so scrapes never touch the model and any
- * number of them costs the measuring side nothing.
+ * One thread owns the model: it reads events and harvests the dead once a
+ * second, and refreshes the model from the maps and renders /metrics only
+ * when a scrape needs it. libmicrohttpd's thread serves the last rendering
+ * while it is younger than --refresh; an older one it asks the measuring
+ * thread for, and waits. So scrapes never touch the model, a node nobody
+ * scrapes costs little more than reading its events, and any number of
+ * scrapers within one --refresh cost one rendering.
  */
 #include <argp.h>
 #include <arpa/inet.h>
@@ -34,12 +37,24 @@
 #include "loader.h"
 #include "model.h"
 #include "parse.h"
+#include "poller.h"
 #include "procfs.h"
 #include "prom.h"
 #include "report.h"
 #include "view.h"
 
-#define POLL_MS 100
+/* The measuring loop passes at least this often: events read, the dead harvested. */
+#define PASS_NS 1000000000ULL
+/*
+ * Without scrapes, the model is still refreshed every --refresh clamped to
+ * this range: the kernel's 32-bit histogram counts must be folded at least
+ * every TW_FOLD_EVERY_NS, thread creation failures are logged at refreshes,
+ * and the model is pruned then.
+ */
+#define IDLE_REFRESH_MIN_NS (30 * 1000000000ULL)
+#define IDLE_REFRESH_MAX_NS (TW_FOLD_EVERY_NS - PASS_NS)
+/* How long a scrape waits for a rendering before it gets the last one. */
+#define SCRAPE_WAIT_NS (5 * 1000000000ULL)
 #define MAX_PROGS 64
 #define MAX_CONFIG_ARGS 256
 #define MAX_CONNECTIONS 512
@@ -61,13 +76,23 @@ struct dopts {
 	struct tw_config cfg; /* what the loader takes: system-wide, syscalls if asked */
 };
 
-/* The last rendering of /metrics, shared with libmicrohttpd's thread. */
+/*
+ * The last rendering of /metrics, shared with libmicrohttpd's thread, and the
+ * handshake of a scrape that finds it too old: the HTTP thread counts a want
+ * and pokes the measuring thread, which renders and broadcasts cv.
+ */
 struct body {
 	pthread_mutex_t mu;
+	pthread_cond_t cv; /* CLOCK_MONOTONIC */
 	char *buf;
 	size_t len;
-	__u64 refreshed_ns; /* CLOCK_MONOTONIC of the last refresh; 0 before the first */
-	__u64 stale_ns; /* /healthz fails when the last refresh is older than this */
+	__u64 model_ns; /* CLOCK_MONOTONIC of the refresh buf shows; 0 before the first */
+	__u64 alive_ns; /* the measuring loop's last pass; 0 before its first refresh */
+	__u64 want, done; /* renderings asked for; the wants the measuring thread has seen */
+	bool closing; /* the measuring loop has ended: nothing more will be rendered */
+	int wake_fd; /* the measuring thread's poller */
+	__u64 refresh_ns; /* a body younger than this is served as it is (--refresh) */
+	__u64 stale_ns; /* /healthz fails when the loop's last pass is older than this */
 };
 
 struct daemon {
@@ -76,12 +101,16 @@ struct daemon {
 	struct tw_model model;
 	struct tw_collector col;
 	struct ring_buffer *rb;
+	struct tw_poller poller;
 	struct MHD_Daemon *http;
 	struct body body;
 	FILE *log;
 	int stats_fd;
 	struct tw_prog_stat progs[MAX_PROGS];
 	double render_s;
+	__u64 start_ns; /* when the measuring loop began */
+	__u64 refreshed_ns; /* the model's last refresh from the maps; 0 before the first */
+	__u64 refreshes, renders;
 	/* event log rate limit: a token bucket */
 	double tokens;
 	__u64 tokens_ns;
@@ -89,17 +118,21 @@ struct daemon {
 };
 
 static volatile sig_atomic_t d_exiting, d_reopen;
+/* the poller's eventfd: whichever thread a signal hits, the measuring loop wakes */
+static volatile int d_wake_fd = -1;
 
 static void on_term(int sig)
 {
 	(void)sig;
 	d_exiting = 1;
+	poller_poke(d_wake_fd);
 }
 
 static void on_hup(int sig)
 {
 	(void)sig;
 	d_reopen = 1;
+	poller_poke(d_wake_fd);
 }
 
 /* ---- options ------------------------------------------------------------ */
@@ -162,7 +195,10 @@ static const struct argp_option d_options[] = {
 	{ "stall-ms", D_STALL_MS, "MS", 0, "A loop gap this long is a stall (default 100)", 0 },
 	{ "blocked-ms", D_BLOCKED_MS, "MS", 0,
 	  "Threads asleep this long count as blocked now (default 1000)", 0 },
-	{ "refresh", D_REFRESH, "SECONDS", 0, "How often /metrics is rendered (default 1)", 0 },
+	{ "refresh", D_REFRESH, "SECONDS", 0,
+	  "How old /metrics may be: a scrape gets a new rendering when the last is this old "
+	  "(default 1)",
+	  0 },
 	{ "keep-exited", D_KEEP_EXITED, "SECONDS", 0,
 	  "How long an exited process keeps its series (default 300)", 0 },
 	{ "log", D_LOG, "FILE", 0, "Event log (default stdout); SIGHUP reopens it", 0 },
@@ -369,7 +405,7 @@ static void defaults(struct dopts *o)
 	o->cfg.max_calls = 65536;
 	o->cfg.max_loops = 16384;
 	/*
-	 * 1 MiB of events (~18,000): read every 100 ms, the reader woken past a
+	 * 1 MiB of events (~18,000): read every second, the reader woken past a
 	 * quarter; the mapping is resident twice, so 4 MiB would cost 8 MB of RSS
 	 */
 	o->cfg.ringbuf_bytes = 1 << 20;
@@ -476,6 +512,32 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 	return strlen(s);
 }
 
+static struct timespec mono_ts(__u64 ns)
+{
+	return (struct timespec){ .tv_sec = (time_t)(ns / 1000000000ULL),
+				  .tv_nsec = (long)(ns % 1000000000ULL) };
+}
+
+/*
+ * With b->mu held: unless the body is younger than --refresh, ask the
+ * measuring thread for a new one and wait until there is one (rendered from a
+ * refresh no older than --refresh as of this request), the loop ends, or
+ * SCRAPE_WAIT_NS pass (a stalled loop: the last body is served, /healthz says why).
+ */
+static void wait_fresh(struct body *b)
+{
+	__u64 now = mono_ns();
+	struct timespec until = mono_ts(now + SCRAPE_WAIT_NS);
+
+	if (!b->alive_ns || b->closing || (b->buf && now - b->model_ns < b->refresh_ns))
+		return; /* starting, stopping, or fresh */
+	b->want++;
+	poller_poke(b->wake_fd);
+	while (!b->closing && (!b->buf || b->model_ns + b->refresh_ns <= now))
+		if (pthread_cond_timedwait(&b->cv, &b->mu, &until) == ETIMEDOUT)
+			break;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_len, void **req)
@@ -493,6 +555,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			     false);
 	if (!strcmp(url, "/metrics")) {
 		pthread_mutex_lock(&b->mu);
+		wait_fresh(b);
 		if (b->buf)
 			ret = reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
 				    b->buf, b->len, true);
@@ -506,7 +569,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		__u64 at;
 
 		pthread_mutex_lock(&b->mu);
-		at = b->refreshed_ns;
+		at = b->alive_ns;
 		pthread_mutex_unlock(&b->mu);
 		if (at && mono_ns() - at <= b->stale_ns)
 			return reply(conn, MHD_HTTP_OK, text, LIT("ok\n"), false);
@@ -736,19 +799,24 @@ static void lookup_containers(struct daemon *d)
 	}
 }
 
-static int render(struct daemon *d, __u64 now)
+/* /metrics from the model as of its last refresh, swapped in for the HTTP thread. */
+static int render(struct daemon *d, __u64 t0)
 {
-	struct tw_view_opts vo = {
-		.final = true,
-		.all_procs = true,
-		.attach = d->bpf.tp_btf ? "tp_btf" : "raw_tp",
+	struct tw_prom_opts po = {
+		.by = d->o.by,
+		.rank = d->o.rank,
+		.top_k = d->o.top_k,
 		.syscalls = d->o.cfg.syscalls,
 		.calls = d->bpf.calls,
 		.blocked_ns = d->o.cfg.blocked_ns,
 	};
-	struct tw_prom_opts po = { .by = d->o.by, .rank = d->o.rank, .top_k = d->o.top_k };
-	struct tw_agent_stats as = { .version = TW_VERSION, .render_s = d->render_s };
-	struct tw_view v;
+	struct tw_agent_stats as = {
+		.version = TW_VERSION,
+		/* the previous rendering's; the first has none: its refresh so far */
+		.render_s = d->renders ? d->render_s : (mono_ns() - t0) / 1e9,
+		.refreshes = d->refreshes,
+		.renders = d->renders + 1,
+	};
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
@@ -759,33 +827,30 @@ static int render(struct daemon *d, __u64 now)
 		as.nprogs = tw_bpf_prog_stats(&d->bpf, d->progs, MAX_PROGS);
 	}
 	as.events_suppressed = d->suppressed;
-	err = view_build(&v, &d->model, &vo);
-	if (err)
-		return err;
 	f = open_memstream(&buf, &len);
-	if (!f) {
-		view_free(&v);
+	if (!f)
 		return -ENOMEM;
-	}
-	err = report_prom(f, &v, &po, &as);
-	view_free(&v);
+	err = report_prom(f, &d->model, &po, &as);
 	if (fclose(f) && !err)
 		err = -ENOMEM;
 	if (err) {
 		free(buf);
 		return err;
 	}
-	d->render_s = (mono_ns() - now) / 1e9;
+	d->renders++;
+	d->render_s = (mono_ns() - t0) / 1e9;
 	pthread_mutex_lock(&d->body.mu);
 	free(d->body.buf);
 	d->body.buf = buf;
 	d->body.len = len;
-	d->body.refreshed_ns = now;
+	d->body.model_ns = d->refreshed_ns;
+	pthread_cond_broadcast(&d->body.cv);
 	pthread_mutex_unlock(&d->body.mu);
 	return 0;
 }
 
-static int refresh(struct daemon *d, __u64 now, double window_s)
+/* The model from the maps: every live entry, the drop counters; failures logged. */
+static int refresh(struct daemon *d, __u64 now)
 {
 	int err;
 
@@ -795,21 +860,75 @@ static int refresh(struct daemon *d, __u64 now, double window_s)
 	if (err)
 		return err;
 	lookup_containers(d);
-	log_failures(d, window_s);
-	err = render(d, now);
-	if (err)
-		return err;
+	/* counted since the last refresh: the window of every line */
+	log_failures(d, (now - (d->refreshed_ns ? d->refreshed_ns : d->start_ns)) / 1e9);
+	d->refreshed_ns = now;
+	d->refreshes++;
+	return 0;
+}
+
+/* How often the model is refreshed when nobody scrapes (IDLE_REFRESH_*_NS). */
+static __u64 idle_refresh_ns(const struct daemon *d)
+{
+	__u64 ns = d->o.refresh_ns;
+
+	if (ns < IDLE_REFRESH_MIN_NS)
+		ns = IDLE_REFRESH_MIN_NS;
+	return ns > IDLE_REFRESH_MAX_NS ? IDLE_REFRESH_MAX_NS : ns;
+}
+
+/*
+ * One pass, at least every PASS_NS and whenever poked: events read, the dead
+ * harvested, new processes' containers looked up; a refresh when a scrape
+ * wants a body the model is too old for (or now and then without scrapes),
+ * a rendering when a scrape wants one.
+ */
+static int pass(struct daemon *d, __u64 now)
+{
+	bool want, fresh;
+	int err;
+
+	pthread_mutex_lock(&d->body.mu);
+	want = d->body.want != d->body.done;
+	d->body.done = d->body.want;
+	/* a want that the body answers already: a render of its own raced it */
+	fresh = d->body.buf && now - d->body.model_ns < d->o.refresh_ns;
+	pthread_mutex_unlock(&d->body.mu);
+	if (want && fresh) {
+		pthread_mutex_lock(&d->body.mu);
+		pthread_cond_broadcast(&d->body.cv);
+		pthread_mutex_unlock(&d->body.mu);
+		want = false;
+	}
+	collect_harvest(&d->col, now, false);
+	lookup_containers(d);
+	if ((want && now - d->refreshed_ns >= d->o.refresh_ns) ||
+	    now - d->refreshed_ns >= idle_refresh_ns(d)) {
+		err = refresh(d, now);
+		if (err)
+			return err;
+	}
+	if (want) {
+		err = render(d, now);
+		if (err)
+			return err;
+	}
 	/* after rendering: what was pruned has been counted in one rendering at least */
-	return model_prune(&d->model, now, d->o.keep_exited_ns);
+	if (d->refreshed_ns == now || want)
+		return model_prune(&d->model, now, d->o.keep_exited_ns);
+	return 0;
 }
 
 static int run(struct daemon *d)
 {
-	__u64 next = 0, last = mono_ns(), now;
+	__u64 next = 0, now;
 	int err;
 
 	while (!d_exiting) {
-		err = ring_buffer__poll(d->rb, POLL_MS);
+		now = mono_ns();
+		err = now < next ? poller_wait(&d->poller, next - now) : 0;
+		if (err >= 0)
+			err = ring_buffer__consume(d->rb);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "bpf-threadwatch: reading events failed: %s\n",
 				strerror(-err));
@@ -817,21 +936,24 @@ static int run(struct daemon *d)
 		}
 		if (d->col.err)
 			return d->col.err;
+		if (d_exiting)
+			break;
 		if (d_reopen) {
 			d_reopen = 0;
 			if (d->o.log_path)
 				open_log(d); /* on failure the old file stays */
 		}
 		now = mono_ns();
-		if (now < next)
-			continue;
-		err = refresh(d, now, (now - last) / 1e9);
+		if (now >= next)
+			next = now + PASS_NS;
+		err = pass(d, now);
 		if (err) {
 			fprintf(stderr, "bpf-threadwatch: refresh failed: %s\n", strerror(-err));
 			return err;
 		}
-		last = now;
-		next = now + d->o.refresh_ns;
+		pthread_mutex_lock(&d->body.mu);
+		d->body.alive_ns = now;
+		pthread_mutex_unlock(&d->body.mu);
 	}
 	return 0;
 }
@@ -881,7 +1003,8 @@ static int parse_all(int argc, char **argv, struct dopts *o)
 
 int daemon_main(int argc, char **argv)
 {
-	struct daemon d = { .stats_fd = -1 };
+	struct daemon d = { .stats_fd = -1, .poller = { .epfd = -1, .evfd = -1 } };
+	pthread_condattr_t ca;
 	struct sigaction term = { .sa_handler = on_term }, hup = { .sa_handler = on_hup };
 	int err, status = 1;
 
@@ -897,6 +1020,12 @@ int daemon_main(int argc, char **argv)
 	if (err)
 		return 2;
 	pthread_mutex_init(&d.body.mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d.body.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	d.body.wake_fd = -1;
+	d.body.refresh_ns = d.o.refresh_ns;
 	d.body.stale_ns = 3 * d.o.refresh_ns + 5000000000ULL;
 	if (open_log(&d))
 		return 1;
@@ -913,6 +1042,7 @@ int daemon_main(int argc, char **argv)
 			"threadwatch_agent_bpf_* metrics are left out\n",
 			strerror(-d.stats_fd));
 	model_init(&d.model, false);
+	d.model.compact_loops = true;
 	d.model.stall_ns = d.o.cfg.stall_ns;
 	d.model.max_stalls = 0;
 	d.model.on_stall = log_stall;
@@ -936,6 +1066,16 @@ int daemon_main(int argc, char **argv)
 			strerror(errno));
 		goto out;
 	}
+	err = poller_init(&d.poller, tw_bpf_events_fd(&d.bpf));
+	if (err) {
+		fprintf(stderr, "bpf-threadwatch: cannot set up the event poller: %s\n",
+			strerror(-err));
+		goto out;
+	}
+	pthread_mutex_lock(&d.body.mu);
+	d.body.wake_fd = d.poller.evfd;
+	pthread_mutex_unlock(&d.body.mu);
+	d_wake_fd = d.poller.evfd;
 	/* where every thread already is, then who is there: a restart picks up every process */
 	err = attach_seed(&d.bpf, &d.o.cfg);
 	if (err)
@@ -950,13 +1090,21 @@ int daemon_main(int argc, char **argv)
 		"serving http://%s/metrics\n",
 		d.bpf.tp_btf ? "tp_btf" : "raw_tp", d.o.cfg.syscalls ? " and syscalls" : "",
 		d.bpf.attach_s, d.o.listen);
+	d.start_ns = mono_ns();
 	err = d_exiting ? 0 : run(&d);
 	if (!err)
 		status = 0;
 out:
+	/* a scrape waiting for a rendering gets the last one (or 503) now */
+	pthread_mutex_lock(&d.body.mu);
+	d.body.closing = true;
+	pthread_cond_broadcast(&d.body.cv);
+	pthread_mutex_unlock(&d.body.mu);
 	/* stop serving before the model goes: no scrape may see a half-freed state */
 	if (d.http)
 		MHD_stop_daemon(d.http);
+	d_wake_fd = -1;
+	poller_free(&d.poller);
 	ring_buffer__free(d.rb);
 	tw_bpf_stop(&d.bpf);
 	if (d.stats_fd >= 0)
@@ -964,6 +1112,7 @@ out:
 	collect_free(&d.col);
 	model_free(&d.model);
 	free(d.body.buf);
+	pthread_cond_destroy(&d.body.cv);
 	if (d.log && d.log != stdout)
 		fclose(d.log);
 	free_args(d.o.argv_keep + 1, d.o.nconfig);

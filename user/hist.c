@@ -331,6 +331,132 @@ struct tw_shist *shist_pack(const struct tw_hist *h, int *err)
 	return s;
 }
 
+/* The 32-bit fold of one count (hist_fold_u32()); applied twice, it changes nothing more. */
+static __u64 fold_u32(__u64 c, __u32 raw)
+{
+	return c + (__u32)(raw - (__u32)c);
+}
+
+/* Two raw slots at i, i + 1 at once (the kernel's array is only 4-byte aligned). */
+static __u64 raw_pair(const __u32 *raw, unsigned int i)
+{
+	__u64 w;
+
+	memcpy(&w, raw + i, sizeof(w));
+	return w;
+}
+
+int shist_fold_u32(struct tw_shist **sp, const __u32 *raw, __u64 max, __u64 min_inv)
+{
+	struct tw_shist *s = *sp, *n;
+	__u32 k = 0, sn = s ? s->n : 0, nz = 0, extra = 0;
+	bool dropped = false;
+
+	/*
+	 * One pass, the record's buckets folded where they are (a fold is
+	 * idempotent, so the slow path below may fold them again), counting the
+	 * kernel's buckets the record does not have yet; runs of empty slots are
+	 * skipped two at a time: most of the 146 are.
+	 */
+	for (unsigned int i = 0; i < TW_HIST_SLOTS; i++) {
+		__u32 next = k < sn ? s->b[k].slot : TW_HIST_SLOTS;
+
+		if (next > i + 1 && i + 1 < TW_HIST_SLOTS && !raw_pair(raw, i)) {
+			i++;
+			continue;
+		}
+		if (next == i) {
+			s->b[k].count = fold_u32(s->b[k].count, raw[i]);
+			dropped |= !s->b[k].count;
+			k++;
+		} else if (raw[i]) {
+			extra++;
+		}
+	}
+	if (!extra && !dropped) {
+		if (!s)
+			return 0; /* still empty */
+		n = s;
+	} else {
+		/* new buckets (or one that wrapped to 0): packed anew from both */
+		n = malloc(sizeof(*n) + (sn + extra) * sizeof(n->b[0]));
+		if (!n)
+			return -ENOMEM;
+		k = 0;
+		for (unsigned int i = 0; i < TW_HIST_SLOTS; i++) {
+			__u64 c = k < sn && s->b[k].slot == i ? s->b[k++].count : 0;
+			__u64 v = fold_u32(c, raw[i]);
+
+			if (!v)
+				continue;
+			n->b[nz].slot = i;
+			n->b[nz].count = v;
+			nz++;
+		}
+		n->n = nz;
+		free(s);
+		*sp = nz ? n : NULL;
+		if (!nz) {
+			free(n);
+			return 0;
+		}
+	}
+	/* ~0: the kernel saw no sample yet (as hist_fold_u32()) */
+	n->min = min_inv ? ~min_inv : 0;
+	n->max = min_inv ? max : 0;
+	return 0;
+}
+
+int shist_merge(struct tw_shist **dst, const struct tw_shist *src)
+{
+	struct tw_shist *d = *dst, *n;
+	__u32 i = 0, j = 0, k = 0, un = 0;
+
+	if (!src)
+		return 0;
+	for (; d && i < d->n; i++) {
+		while (j < src->n && src->b[j].slot < d->b[i].slot)
+			j++, un++;
+		j += j < src->n && src->b[j].slot == d->b[i].slot;
+		un++;
+	}
+	un += src->n - j;
+	if (d && un == d->n) {
+		/* src's buckets are all d's: added in place */
+		for (i = 0, j = 0; j < src->n; j++) {
+			while (d->b[i].slot != src->b[j].slot)
+				i++;
+			d->b[i].count += src->b[j].count;
+		}
+		n = d;
+	} else {
+		n = malloc(sizeof(*n) + un * sizeof(n->b[0]));
+		if (!n)
+			return -ENOMEM;
+		for (i = 0, j = 0; (d && i < d->n) || j < src->n; k++) {
+			if (j >= src->n || (d && i < d->n && d->b[i].slot < src->b[j].slot)) {
+				n->b[k] = d->b[i++];
+			} else if (!d || i >= d->n || src->b[j].slot < d->b[i].slot) {
+				n->b[k].slot = src->b[j].slot;
+				n->b[k].count = src->b[j++].count;
+			} else {
+				n->b[k].slot = d->b[i].slot;
+				n->b[k].count = d->b[i++].count + src->b[j++].count;
+			}
+		}
+		n->n = k;
+		n->min = d ? d->min : src->min;
+		n->max = d ? d->max : src->max;
+		free(d);
+		*dst = n;
+	}
+	if (src->min < n->min)
+		n->min = src->min;
+	if (src->max > n->max)
+		n->max = src->max;
+	return 0;
+}
+
 void shist_add_to(struct tw_hist *h, const struct tw_shist *s)
 {
 	bool h_empty;
@@ -340,6 +466,13 @@ void shist_add_to(struct tw_hist *h, const struct tw_shist *s)
 	h_empty = hist_empty(h);
 	merge_extremes(h, h_empty, s->min, s->max);
 	for (__u32 i = 0; i < s->n; i++)
+		if (s->b[i].slot < TW_HIST_SLOTS)
+			h->slot[s->b[i].slot] += s->b[i].count;
+}
+
+void shist_add_counts(struct tw_hist *h, const struct tw_shist *s)
+{
+	for (__u32 i = 0; s && i < s->n; i++)
 		if (s->b[i].slot < TW_HIST_SLOTS)
 			h->slot[s->b[i].slot] += s->b[i].count;
 }

@@ -83,6 +83,18 @@ struct tw_shist {
 struct tw_shist *shist_pack(const struct tw_hist *h, int *err);
 /* Add s into h. */
 void shist_add_to(struct tw_hist *h, const struct tw_shist *s);
+/*
+ * hist_fold_u32() on a packed histogram: *s's counts with the kernel's 32-bit
+ * ones folded in, and the kernel's extremes. In place when the non-empty
+ * buckets stay the same ones (nothing new, or only counts that grew), else
+ * packed anew (*s is then freed). 0, or -ENOMEM: *s then has its own
+ * buckets folded, not the new ones.
+ */
+int shist_fold_u32(struct tw_shist **s, const __u32 *raw, __u64 max, __u64 min_inv);
+/* *dst += src, counts and extremes, packed (in place when src adds no bucket). 0 or -ENOMEM. */
+int shist_merge(struct tw_shist **dst, const struct tw_shist *src);
+/* Add s's counts into h, leaving h's min and max as they are (sums of counts only). */
+void shist_add_counts(struct tw_hist *h, const struct tw_shist *s);
 
 /*
  * bcc-style ASCII histogram with human-readable bucket bounds, non-empty

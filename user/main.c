@@ -17,20 +17,28 @@
 #include "daemon.h"
 #include "loader.h"
 #include "model.h"
+#include "poller.h"
 #include "report.h"
 #include "target.h"
 #include "view.h"
 
-#define POLL_MS 100
-#define LIVENESS_CHECK_NS 1000000000ULL /* how often targets' /proc entries are checked */
+/*
+ * How often targets' /proc entries are checked, and the longest the loop
+ * sleeps: events are read at least this often (a target's exit is noticed
+ * within it), and an agent with nothing to do wakes this often only.
+ */
+#define LIVENESS_CHECK_NS 1000000000ULL
 
 static volatile sig_atomic_t exiting;
+/* the poller's eventfd: a signal wakes the loop at once, whichever thread it hits */
+static volatile int wake_fd = -1;
 /* the -- COMMAND child: ours, so a signal that ends our run is passed on to it */
 static volatile pid_t child_pid;
 
 static void on_signal(int sig)
 {
 	exiting = 1;
+	poller_poke(wake_fd);
 	if (child_pid > 0)
 		kill(child_pid, sig);
 	/* a second Ctrl-C kills, as users expect of a hung tool */
@@ -54,6 +62,7 @@ struct run {
 	struct tw_model model;
 	struct tw_collector col;
 	struct ring_buffer *rb;
+	struct tw_poller poller;
 	struct tw_child child;
 	bool have_child;
 	__u64 start_ns;
@@ -173,20 +182,48 @@ static void check_targets_alive(struct run *r, __u64 now)
 	}
 }
 
+static __u64 min_u64(__u64 a, __u64 b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * The next moment the loop has something to do: the liveness check (at most
+ * LIVENESS_CHECK_NS away), the harvest of the dead already read, the next
+ * interval report, the end of -d, the fold of the 32-bit counts.
+ */
+static __u64 next_due(struct run *r, __u64 now, __u64 next_check)
+{
+	const struct tw_config *cfg = r->cfg;
+	__u64 settle = collect_settle_ns(&r->col, now);
+	__u64 due = min_u64(next_check, r->last_fold_ns + TW_FOLD_EVERY_NS);
+
+	if (settle)
+		due = min_u64(due, now + settle);
+	if (cfg->interval_ns)
+		due = min_u64(due, r->last_report_ns + cfg->interval_ns);
+	if (cfg->duration_ns)
+		due = min_u64(due, r->start_ns + cfg->duration_ns);
+	return due;
+}
+
 static int run_loop(struct run *r)
 {
 	const struct tw_config *cfg = r->cfg;
-	__u64 next_check = 0, now;
+	__u64 next_check = 0, now, due;
 	int err;
 
 	r->last_report_ns = r->start_ns;
 	r->last_fold_ns = r->start_ns;
 	while (!exiting && !r->out_broken) {
 		/*
-		 * The BPF side wakes us only when the buffer fills up (see emit() in
-		 * threads.bpf.c), so a poll that times out still has events to read.
+		 * The BPF side wakes us only when the buffer fills up (events_submit()
+		 * in bpf/maps.bpf.h): otherwise the events are read when something is
+		 * due, at least once a second. Signals poke the poller.
 		 */
-		err = ring_buffer__poll(r->rb, POLL_MS);
+		now = mono_ns();
+		due = next_due(r, now, next_check);
+		err = due > now ? poller_wait(&r->poller, due - now) : 0;
 		if (err >= 0)
 			err = ring_buffer__consume(r->rb);
 		if (err < 0 && err != -EINTR) {
@@ -384,7 +421,7 @@ static void say_tracing(struct run *r)
 int main(int argc, char **argv)
 {
 	struct tw_config cfg;
-	struct run r = { .cfg = &cfg };
+	struct run r = { .cfg = &cfg, .poller = { .epfd = -1, .evfd = -1 } };
 	struct tw_pidlist found = {};
 	int err, status = 1;
 
@@ -436,6 +473,16 @@ int main(int argc, char **argv)
 			strerror(-err));
 		goto cleanup;
 	}
+	err = poller_init(&r.poller, tw_bpf_events_fd(&r.bpf));
+	if (err) {
+		fprintf(stderr, "bpf-threadwatch: cannot set up the event poller: %s\n",
+			strerror(-err));
+		goto cleanup;
+	}
+	wake_fd = r.poller.evfd;
+	/* a target's exit wakes the loop at once (--children's later ones: the 1 s check) */
+	for (size_t i = 0; i < cfg.npids; i++)
+		poller_watch_exit(&r.poller, cfg.pids[i]);
 	/* attached first, seeded second: a thread seen both ways counts once */
 	if (cli_targeted(&cfg)) {
 		r.col.targets = &r.bpf.targets;
@@ -490,6 +537,8 @@ int main(int argc, char **argv)
 	say_exited(&r);
 	status = 0;
 cleanup:
+	wake_fd = -1;
+	poller_free(&r.poller);
 	ring_buffer__free(r.rb);
 	tw_bpf_stop(&r.bpf);
 	collect_free(&r.col);

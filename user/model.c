@@ -83,6 +83,9 @@ static void thread_free(struct tw_thread *t)
 	if (t->loop)
 		free(t->loop->stalls);
 	free(t->loop);
+	if (t->lite)
+		free(t->lite->gap);
+	free(t->lite);
 	rec_free(&t->tot);
 	if (t->mark)
 		rec_free(t->mark);
@@ -197,6 +200,7 @@ static struct tw_thread *thread_add(struct tw_model *m, struct tw_proc *p, __u32
 	}
 	t->tid = tid;
 	t->pid = p->pid;
+	t->lite_loop = m->compact_loops;
 	p->threads[p->nthreads++] = t;
 	return t;
 }
@@ -317,13 +321,11 @@ static int fold_open_call(struct tw_thread *t, const struct tw_thread_stats *s, 
 
 int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u64 now_ns)
 {
-	struct tw_thread_totals tot;
 	__u64 open_until = t->alive ? now_ns : 0;
 	int err;
 
 	if (!t->start_ns)
 		t->start_ns = s->start_ns;
-	fold_open_call(t, s, now_ns);
 	/*
 	 * Histograms change only when an interval ends, and every interval end
 	 * moves state_ts: an entry with the same state since the last refresh
@@ -334,11 +336,11 @@ int model_thread_fold(struct tw_thread *t, const struct tw_thread_stats *s, __u6
 		fold_scalars(&t->tot, s, open_until);
 		return fold_open_call(t, s, open_until);
 	}
-	/* the record's own 64-bit counts, for the kernel's 32-bit ones to fold into */
-	rec_expand(&t->tot, &tot);
-	hist_fold_u32(&tot.blocked, s->blocked_hist, s->blocked_max_ns, s->blocked_min_inv);
-	hist_fold_u32(&tot.runq, s->runq_hist, s->runq_max_ns, s->runq_min_inv);
-	err = rec_store(&t->tot, &tot);
+	/* the kernel's 32-bit counts into the record's own 64-bit ones, packed as they are */
+	err = shist_fold_u32(&t->tot.blocked, s->blocked_hist, s->blocked_max_ns,
+			     s->blocked_min_inv);
+	if (!err)
+		err = shist_fold_u32(&t->tot.runq, s->runq_hist, s->runq_max_ns, s->runq_min_inv);
 	if (!err)
 		fold_scalars(&t->tot, s, open_until);
 	if (!err)
@@ -361,12 +363,42 @@ struct tw_loop *model_thread_loop(struct tw_thread *t)
 	return t->loop;
 }
 
-int model_loop_fold(struct tw_thread *t, const struct tw_loop_stats *s)
+static struct tw_loop_lite *thread_lite(struct tw_thread *t)
 {
-	struct tw_loop *l = model_thread_loop(t);
+	if (!t->lite)
+		t->lite = calloc(1, sizeof(*t->lite));
+	return t->lite;
+}
+
+static int lite_fold(struct tw_thread *t, const struct tw_loop_stats *s)
+{
+	struct tw_loop_lite *l = thread_lite(t);
 
 	if (!l)
 		return -ENOMEM;
+	if (l->iterations == s->iterations && l->stalls == s->stalls &&
+	    l->gap_total_ns == s->gap_total_ns)
+		return 0;
+	l->iterations = s->iterations;
+	l->stalls = s->stalls;
+	l->gap_total_ns = s->gap_total_ns;
+	l->gap_max_ns = s->gap_max_ns;
+	return shist_fold_u32(&l->gap, s->gap_hist, s->gap_max_ns, s->gap_min_inv);
+}
+
+int model_loop_fold(struct tw_thread *t, const struct tw_loop_stats *s)
+{
+	struct tw_loop *l;
+
+	if (t->lite_loop)
+		return lite_fold(t, s);
+	l = model_thread_loop(t);
+	if (!l)
+		return -ENOMEM;
+	/* a gap's end counts an iteration: nothing else moves without one */
+	if (l->tot.iterations == s->iterations && l->tot.stalls == s->stalls &&
+	    l->tot.gap_total_ns == s->gap_total_ns)
+		return 0;
 	l->tot.iterations = s->iterations;
 	l->tot.stalls = s->stalls;
 	l->tot.gap_total_ns = s->gap_total_ns;
@@ -387,6 +419,18 @@ int model_thread_live(struct tw_model *m, struct tw_thread *t, const struct tw_t
 	t->live_att = s->att_ts && s->state_ts == s->att_ts;
 	t->live_att_ts = s->att_ts;
 	t->live_pre_ts = s->pre_ts;
+	if (t->lite_loop) {
+		struct tw_loop_lite *ll;
+
+		if (!s->has_loop && !t->lite)
+			return 0;
+		ll = thread_lite(t);
+		if (!ll)
+			return -ENOMEM;
+		ll->stalled_now = t->alive && s->gap_ts && now_ns > s->gap_ts &&
+				  now_ns - s->gap_ts >= m->stall_ns;
+		return 0;
+	}
 	if (!s->has_loop && !t->loop)
 		return 0;
 	l = model_thread_loop(t);
@@ -435,7 +479,7 @@ int model_stall_add(struct tw_model *m, const struct tw_stall *e)
 		p->stall_causes[stall_cause_index(e)]++;
 	if (m->on_stall && p)
 		m->on_stall(m->on_stall_ctx, p, t, e);
-	if (!t || m->nstalls_kept >= m->max_stalls) {
+	if (!t || t->lite_loop || m->nstalls_kept >= m->max_stalls) {
 		m->stalls_not_kept++;
 		return 0;
 	}
@@ -490,6 +534,20 @@ void model_proc_fold(struct tw_proc *p, const struct tw_proc_stats *percpu, int 
 	hist_bound_extremes(&tot->lifetime);
 }
 
+bool model_thread_blocked_now(const struct tw_thread *t, __u64 live_ns, __u64 min_ns)
+{
+	__u64 from = t->live_state_ts;
+
+	if (!t->alive || t->live_state != TW_ST_BLOCKED)
+		return false;
+	/* the rule of view.c's add_blocked(), which lists the threads this counts */
+	if (t->live_att && t->live_pre_ts && t->live_pre_ts <= t->live_att_ts)
+		from = t->live_pre_ts;
+	if (live_ns <= from || live_ns - from < min_ns)
+		return false;
+	return !(t->live_sys && TW_CALL_IS_WAIT(call_of(t->live_sys - 1)));
+}
+
 int model_mark(struct tw_model *m)
 {
 	if (!m->keep_marks)
@@ -527,7 +585,6 @@ int model_mark(struct tw_model *m)
 /* Add a dead thread's totals, calls and loop counters into the process's "gone" record. */
 static int fold_gone(struct tw_model *m, struct tw_proc *p, struct tw_thread *t)
 {
-	struct tw_thread_totals a, b;
 	struct tw_thread *g = p->gone;
 
 	if (!g) {
@@ -536,14 +593,20 @@ static int fold_gone(struct tw_model *m, struct tw_proc *p, struct tw_thread *t)
 			return -ENOMEM;
 		g->pid = p->pid;
 		g->harvested = true;
+		g->lite_loop = m->compact_loops;
 		snprintf(g->comm, sizeof(g->comm), "(exited)");
 		p->gone = g;
 	}
-	(void)m;
-	rec_expand(&g->tot, &a);
-	rec_expand(&t->tot, &b);
-	thread_totals_add(&a, &b);
-	if (rec_store(&g->tot, &a) || calls_add(&g->tot.calls, &t->tot.calls))
+	/* packed into packed: no histogram of 146 buckets expanded per dead thread */
+	g->tot.oncpu_ns += t->tot.oncpu_ns;
+	g->tot.blocked_ns += t->tot.blocked_ns;
+	g->tot.blocked_nosys_ns += t->tot.blocked_nosys_ns;
+	g->tot.runq_ns += t->tot.runq_ns;
+	g->tot.vol_switches += t->tot.vol_switches;
+	g->tot.invol_switches += t->tot.invol_switches;
+	g->tot.threads_created += t->tot.threads_created;
+	if (shist_merge(&g->tot.blocked, t->tot.blocked) ||
+	    shist_merge(&g->tot.runq, t->tot.runq) || calls_add(&g->tot.calls, &t->tot.calls))
 		return -ENOMEM;
 	if (t->loop) {
 		struct tw_loop *l = model_thread_loop(g);
@@ -556,6 +619,19 @@ static int fold_gone(struct tw_model *m, struct tw_proc *p, struct tw_thread *t)
 		if (t->loop->tot.gap_max_ns > l->tot.gap_max_ns)
 			l->tot.gap_max_ns = t->loop->tot.gap_max_ns;
 		hist_add(&l->tot.gap, &t->loop->tot.gap);
+	}
+	if (t->lite) {
+		struct tw_loop_lite *l = thread_lite(g);
+
+		if (!l)
+			return -ENOMEM;
+		l->iterations += t->lite->iterations;
+		l->stalls += t->lite->stalls;
+		l->gap_total_ns += t->lite->gap_total_ns;
+		if (t->lite->gap_max_ns > l->gap_max_ns)
+			l->gap_max_ns = t->lite->gap_max_ns;
+		if (shist_merge(&l->gap, t->lite->gap))
+			return -ENOMEM;
 	}
 	return 0;
 }

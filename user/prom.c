@@ -55,6 +55,8 @@ struct pgroup {
 	__u64 gap_count, gap_sum;
 	struct tw_hist blocked, runq, gap;
 	struct gcalls *calls; /* allocated when the group has calls */
+	char *labels; /* its labels as every series carries them, escaped (owned) */
+	size_t nlabels;
 };
 
 static const char *const cause_names[3] = { "oncpu", "blocked", "runq" };
@@ -212,20 +214,6 @@ static void gcall_add(struct gcall *c, const struct tw_call_rec *r)
 	errnos_merge(&c->r, r, false);
 }
 
-/* dst += src, call by call */
-static void gcalls_merge(struct gcalls *dst, const struct gcalls *src)
-{
-	for (__u32 i = 0; i < src->n; i++) {
-		struct gcall *c = gcall_get(dst, src->v[i].r.nr);
-
-		if (!c)
-			return;
-		gcall_add(c, &src->v[i].r);
-		c->time_ns += src->v[i].time_ns;
-		hist_add(&c->h, &src->v[i].h);
-	}
-}
-
 static int cmp_gcall(const void *a, const void *b)
 {
 	const struct gcall *x = a, *y = b;
@@ -275,83 +263,94 @@ static void add_calls(struct pgroup *g, const struct tw_calls *c)
 			return;
 		gcall_add(gc, &c->v[i]);
 		gc->time_ns += call_time_ns(&c->v[i]);
-		shist_add_to(&gc->h, c->v[i].hist);
+		shist_add_counts(&gc->h, c->v[i].hist);
 	}
 }
 
-static void add_proc(struct pgroup *g, const struct tw_proc_view *pv)
+/* A process's thread records, and last its pruned dead folded into one. */
+static size_t nrecs(const struct tw_proc *p)
 {
-	const struct tw_proc_totals *pt = &pv->pt;
+	return p->nthreads + (p->gone ? 1 : 0);
+}
+
+static const struct tw_thread *rec_at(const struct tw_proc *p, size_t i)
+{
+	return i < p->nthreads ? p->threads[i] : p->gone;
+}
+
+/* Its threads' blocked and run-queue time: how --top-by offcpu ranks. */
+static __u64 proc_offcpu(const struct tw_proc *p)
+{
+	__u64 ns = 0;
+
+	for (size_t i = 0; i < nrecs(p); i++)
+		ns += rec_at(p, i)->tot.blocked_ns + rec_at(p, i)->tot.runq_ns;
+	return ns;
+}
+
+/*
+ * g += one process: its counters, and its thread records added straight from
+ * the model (the histograms as they are packed, no copy of any record).
+ */
+static void add_proc(struct pgroup *g, const struct tw_proc *p, const struct tw_prom_opts *o,
+		     __u64 live_ns)
+{
+	const struct tw_proc_totals *pt = &p->tot;
 
 	g->nprocs++;
-	g->threads += pv->p->threads_now;
-	g->peak += pv->threads_peak;
+	g->threads += p->threads_now;
+	g->peak += p->threads_peak;
 	g->created += pt->threads_created;
 	g->exited += pt->threads_exited;
 	for (int i = 0; i < TW_FAIL_NR; i++)
 		g->fail[i] += pt->thread_fail[i];
 	g->forked += pt->procs_forked;
 	g->fork_fail += pt->fork_fail;
-	g->oncpu_ns += pv->sum.oncpu_ns;
-	g->blocked_ns += pv->sum.blocked_ns;
-	g->blocked_nosys_ns += pv->sum.blocked_nosys_ns;
-	g->runq_ns += pv->sum.runq_ns;
-	hist_add(&g->blocked, &pv->sum.blocked);
-	hist_add(&g->runq, &pv->sum.runq);
-	g->blocked_now += pv->nblocked;
-	for (int i = 0; i < 3; i++) {
-		g->stall_causes[i] += pv->p->stall_causes[i];
-	}
-	for (size_t i = 0; i < pv->nrows; i++)
-		add_calls(g, &pv->rows[i].t.calls);
-	for (size_t i = 0; i < pv->nloops; i++) {
-		const struct tw_loop_view *l = &pv->loops[i];
-
-		g->loops += l->alive;
-		g->stalled_now += l->ongoing != NULL;
-		g->stalls += l->lt.stalls;
-		g->gap_count += l->lt.iterations;
-		g->gap_sum += l->lt.gap_total_ns;
-		hist_add(&g->gap, &l->lt.gap);
-	}
-}
-
-static void merge(struct pgroup *dst, const struct pgroup *src)
-{
-	dst->nprocs += src->nprocs;
-	dst->threads += src->threads;
-	dst->peak += src->peak;
-	dst->created += src->created;
-	dst->exited += src->exited;
-	for (int i = 0; i < TW_FAIL_NR; i++)
-		dst->fail[i] += src->fail[i];
-	dst->forked += src->forked;
-	dst->fork_fail += src->fork_fail;
-	dst->oncpu_ns += src->oncpu_ns;
-	dst->blocked_ns += src->blocked_ns;
-	dst->blocked_nosys_ns += src->blocked_nosys_ns;
-	dst->runq_ns += src->runq_ns;
-	dst->blocked_now += src->blocked_now;
-	dst->loops += src->loops;
-	dst->stalled_now += src->stalled_now;
-	dst->stalls += src->stalls;
 	for (int i = 0; i < 3; i++)
-		dst->stall_causes[i] += src->stall_causes[i];
-	dst->gap_count += src->gap_count;
-	dst->gap_sum += src->gap_sum;
-	hist_add(&dst->blocked, &src->blocked);
-	hist_add(&dst->runq, &src->runq);
-	hist_add(&dst->gap, &src->gap);
-	if (src->calls) {
-		if (!dst->calls && !(dst->calls = calloc(1, sizeof(*dst->calls))))
-			return;
-		gcalls_merge(dst->calls, src->calls);
+		g->stall_causes[i] += p->stall_causes[i];
+	for (size_t i = 0; i < nrecs(p); i++) {
+		const struct tw_thread *t = rec_at(p, i);
+		const struct tw_loop *l = t->loop;
+
+		g->oncpu_ns += t->tot.oncpu_ns;
+		g->blocked_ns += t->tot.blocked_ns;
+		g->blocked_nosys_ns += t->tot.blocked_nosys_ns;
+		g->runq_ns += t->tot.runq_ns;
+		shist_add_counts(&g->blocked, t->tot.blocked);
+		shist_add_counts(&g->runq, t->tot.runq);
+		g->blocked_now += model_thread_blocked_now(t, live_ns, o->blocked_ns);
+		add_calls(g, &t->tot.calls);
+		if (l) {
+			bool ongoing = t->alive && l->stalled_now;
+
+			/* a loop that has done something: as the CLI's reports list them */
+			if (!l->tot.iterations && !l->nstalls && !ongoing)
+				continue;
+			g->loops += t->alive;
+			g->stalled_now += ongoing;
+			g->stalls += l->tot.stalls;
+			g->gap_count += l->tot.iterations;
+			g->gap_sum += l->tot.gap_total_ns;
+			hist_add(&g->gap, &l->tot.gap);
+		} else if (t->lite) {
+			bool ongoing = t->alive && t->lite->stalled_now;
+
+			if (!t->lite->iterations && !ongoing)
+				continue;
+			g->loops += t->alive;
+			g->stalled_now += ongoing;
+			g->stalls += t->lite->stalls;
+			g->gap_count += t->lite->iterations;
+			g->gap_sum += t->lite->gap_total_ns;
+			shist_add_counts(&g->gap, t->lite->gap);
+		}
 	}
 }
 
 struct keyed {
-	const struct tw_proc_view *pv;
+	const struct tw_proc *p;
 	const char *key;
+	size_t group; /* index in the groups, then the slot of its series */
 };
 
 /* By key; within a key the live record first: its labels are the group's. */
@@ -362,31 +361,37 @@ static int cmp_keyed(const void *a, const void *b)
 
 	if (c)
 		return c;
-	c = (int)x->pv->p->exited - (int)y->pv->p->exited;
-	return c ? c : (x->pv->p->pid > y->pv->p->pid) - (x->pv->p->pid < y->pv->p->pid);
+	c = (int)x->p->exited - (int)y->p->exited;
+	return c ? c : (x->p->pid > y->p->pid) - (x->p->pid < y->p->pid);
 }
 
-static enum tw_prom_rank rank_mode;
+/* A group as far as ranking it needs. */
+struct grank {
+	const char *key;
+	const struct tw_proc *p; /* its first process (cmp_keyed order): its labels */
+	__u64 threads, offcpu;
+	size_t id; /* its index before ranking */
+};
 
 static int cmp_u64(__u64 x, __u64 y)
 {
 	return (x < y) - (x > y); /* descending */
 }
 
-static int cmp_groups(const void *a, const void *b)
+static int cmp_granks(const void *a, const void *b, void *arg)
 {
-	const struct pgroup *x = a, *y = b;
-	__u64 ox = x->blocked_ns + x->runq_ns, oy = y->blocked_ns + y->runq_ns;
+	const struct grank *x = a, *y = b;
+	enum tw_prom_rank rank = *(const enum tw_prom_rank *)arg;
 	int c;
 
-	if (rank_mode == TW_RANK_OFFCPU) {
-		c = cmp_u64(ox, oy);
+	if (rank == TW_RANK_OFFCPU) {
+		c = cmp_u64(x->offcpu, y->offcpu);
 		if (!c)
 			c = cmp_u64(x->threads, y->threads);
 	} else {
 		c = cmp_u64(x->threads, y->threads);
 		if (!c)
-			c = cmp_u64(ox, oy);
+			c = cmp_u64(x->offcpu, y->offcpu);
 	}
 	if (!c)
 		c = strcmp(x->key, y->key);
@@ -399,20 +404,21 @@ static void header(FILE *f, const char *name, const char *type, const char *help
 }
 
 /* name{group labels[,extra]} */
-static void series(FILE *f, const char *name, const struct pgroup *g, enum tw_prom_by by,
-		   const char *extra)
+static void series(FILE *f, const char *name, const struct pgroup *g, const char *extra)
 {
-	bool first = true;
-
-	fprintf(f, "%s{", name);
-	group_labels(f, g, by, &first);
-	if (extra && extra[0])
-		fprintf(f, "%s%s", first ? "" : ",", extra);
+	fputs(name, f);
+	fputc('{', f);
+	fwrite(g->labels, 1, g->nlabels, f);
+	if (extra && extra[0]) {
+		if (g->nlabels)
+			fputc(',', f);
+		fputs(extra, f);
+	}
 	fputc('}', f);
 }
 
-static void hist_series(FILE *f, const char *name, const struct pgroup *g, enum tw_prom_by by,
-			const char *extra, const struct tw_hist *h, __u64 sum_ns, __u64 count)
+static void hist_series(FILE *f, const char *name, const struct pgroup *g, const char *extra,
+			const struct tw_hist *h, __u64 sum_ns, __u64 count)
 {
 	char buf[160], lab[256];
 	__u64 cum = 0;
@@ -428,25 +434,25 @@ static void hist_series(FILE *f, const char *name, const struct pgroup *g, enum 
 		snprintf(lab, sizeof(lab), "%s%sle=\"%.12g\"", extra ? extra : "",
 			 extra && extra[0] ? "," : "", (double)(1ULL << bound) / 1e9);
 		snprintf(buf, sizeof(buf), "%s_bucket", name);
-		series(f, buf, g, by, lab);
+		series(f, buf, g, lab);
 		fprintf(f, " %llu\n", (unsigned long long)cum);
 	}
 	snprintf(lab, sizeof(lab), "%s%sle=\"+Inf\"", extra ? extra : "",
 		 extra && extra[0] ? "," : "");
 	snprintf(buf, sizeof(buf), "%s_bucket", name);
-	series(f, buf, g, by, lab);
+	series(f, buf, g, lab);
 	fprintf(f, " %llu\n", (unsigned long long)count);
 	snprintf(buf, sizeof(buf), "%s_sum", name);
-	series(f, buf, g, by, extra);
+	series(f, buf, g, extra);
 	fprintf(f, " %.9f\n", sum_ns / 1e9);
 	snprintf(buf, sizeof(buf), "%s_count", name);
-	series(f, buf, g, by, extra);
+	series(f, buf, g, extra);
 	fprintf(f, " %llu\n", (unsigned long long)count);
 }
 
 #define EACH_GROUP(i) for (size_t(i) = 0; (i) < ng; (i)++)
 
-static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by by, bool syscalls)
+static void write_groups(FILE *f, struct pgroup *gs, size_t ng, bool calls)
 {
 	char extra[64];
 
@@ -458,7 +464,7 @@ static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by 
 		header(f, name, type, help);                                    \
 		EACH_GROUP(i)                                                   \
 		{                                                               \
-			series(f, name, &gs[i], by, NULL);                      \
+			series(f, name, &gs[i], NULL);                          \
 			fprintf(f, " %llu\n", (unsigned long long)gs[i].field); \
 		}                                                               \
 	} while (0)
@@ -476,7 +482,7 @@ static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by 
 	{
 		for (int e = 0; e < TW_FAIL_NR; e++) {
 			snprintf(extra, sizeof(extra), "errno=\"%s\"", tw_fail_names[e]);
-			series(f, "threadwatch_thread_create_failures_total", &gs[i], by, extra);
+			series(f, "threadwatch_thread_create_failures_total", &gs[i], extra);
 			fprintf(f, " %llu\n", (unsigned long long)gs[i].fail[e]);
 		}
 	}
@@ -487,20 +493,20 @@ static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by 
 	header(f, "threadwatch_oncpu_seconds_total", "counter", "Time on a CPU.");
 	EACH_GROUP(i)
 	{
-		series(f, "threadwatch_oncpu_seconds_total", &gs[i], by, NULL);
+		series(f, "threadwatch_oncpu_seconds_total", &gs[i], NULL);
 		fprintf(f, " %.9f\n", gs[i].oncpu_ns / 1e9);
 	}
 	header(f, "threadwatch_offcpu_blocked_seconds", "histogram",
 	       "Intervals a thread slept until woken (_sum includes intervals still open).");
 	EACH_GROUP(i)
-	hist_series(f, "threadwatch_offcpu_blocked_seconds", &gs[i], by, NULL, &gs[i].blocked,
+	hist_series(f, "threadwatch_offcpu_blocked_seconds", &gs[i], NULL, &gs[i].blocked,
 		    gs[i].blocked_ns, hist_count(&gs[i].blocked));
 	header(f, "threadwatch_offcpu_runq_seconds", "histogram",
 	       "Intervals a thread was runnable but waited for a CPU (_sum includes intervals "
 	       "still open).");
 	EACH_GROUP(i)
-	hist_series(f, "threadwatch_offcpu_runq_seconds", &gs[i], by, NULL, &gs[i].runq,
-		    gs[i].runq_ns, hist_count(&gs[i].runq));
+	hist_series(f, "threadwatch_offcpu_runq_seconds", &gs[i], NULL, &gs[i].runq, gs[i].runq_ns,
+		    hist_count(&gs[i].runq));
 	GAUGE_OR_COUNTER("threadwatch_threads_blocked_now", "gauge",
 			 "Threads asleep right now for --blocked-ms or more.", blocked_now);
 	header(f, "threadwatch_syscall_seconds", "histogram",
@@ -512,7 +518,7 @@ static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by 
 			const struct gcall *gc = &gs[i].calls->v[c];
 
 			call_label(extra, sizeof(extra), gs[i].calls, c);
-			hist_series(f, "threadwatch_syscall_seconds", &gs[i], by, extra, &gc->h,
+			hist_series(f, "threadwatch_syscall_seconds", &gs[i], extra, &gc->h,
 				    gc->time_ns, gc->r.count);
 		}
 	}
@@ -523,7 +529,7 @@ static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by 
 	{
 		for (__u32 c = 0; gs[i].calls && c < gs[i].calls->n; c++) {
 			call_label(extra, sizeof(extra), gs[i].calls, c);
-			series(f, "threadwatch_syscall_blocked_seconds_total", &gs[i], by, extra);
+			series(f, "threadwatch_syscall_blocked_seconds_total", &gs[i], extra);
 			fprintf(f, " %.9f\n", gs[i].calls->v[c].r.blocked_ns / 1e9);
 		}
 	}
@@ -531,9 +537,9 @@ static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by 
 	       "Time asleep outside any syscall: page faults, signal stops (with --syscalls).");
 	EACH_GROUP(i)
 	{
-		if (!syscalls)
+		if (!calls)
 			break;
-		series(f, "threadwatch_blocked_outside_syscalls_seconds_total", &gs[i], by, NULL);
+		series(f, "threadwatch_blocked_outside_syscalls_seconds_total", &gs[i], NULL);
 		fprintf(f, " %.9f\n", gs[i].blocked_nosys_ns / 1e9);
 	}
 	header(f, "threadwatch_syscall_errors_total", "counter",
@@ -550,13 +556,13 @@ static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by 
 			for (__u32 k = 0; k < r->nerrnos && k < PROM_TOP_ERRNOS; k++) {
 				snprintf(lab, sizeof(lab), "%s,errno=\"%s\"", extra,
 					 errno_name(r->errnos[k].e, ebuf));
-				series(f, "threadwatch_syscall_errors_total", &gs[i], by, lab);
+				series(f, "threadwatch_syscall_errors_total", &gs[i], lab);
 				fprintf(f, " %llu\n", (unsigned long long)r->errnos[k].n);
 				shown += r->errnos[k].n;
 			}
 			if (r->errors > shown) {
 				snprintf(lab, sizeof(lab), "%s,errno=\"other\"", extra);
-				series(f, "threadwatch_syscall_errors_total", &gs[i], by, lab);
+				series(f, "threadwatch_syscall_errors_total", &gs[i], lab);
 				fprintf(f, " %llu\n", (unsigned long long)(r->errors - shown));
 			}
 		}
@@ -577,7 +583,7 @@ static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by 
 			call_label(extra, sizeof(extra), gs[i].calls, c);
 			for (int k = 0; k < 3; k++) {
 				snprintf(lab, sizeof(lab), "%s,result=\"%s\"", extra, results[k]);
-				series(f, "threadwatch_syscall_results_total", &gs[i], by, lab);
+				series(f, "threadwatch_syscall_results_total", &gs[i], lab);
 				fprintf(f, " %llu\n", (unsigned long long)vals[k]);
 			}
 		}
@@ -590,7 +596,7 @@ static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by 
 	EACH_GROUP(i)
 	{
 		if (gs[i].gap_count)
-			hist_series(f, "threadwatch_loop_gap_seconds", &gs[i], by, NULL, &gs[i].gap,
+			hist_series(f, "threadwatch_loop_gap_seconds", &gs[i], NULL, &gs[i].gap,
 				    gs[i].gap_sum, gs[i].gap_count);
 	}
 	header(f, "threadwatch_loop_stalls_total", "counter",
@@ -604,10 +610,10 @@ static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by 
 		for (int c = 0; c < 3; c++) {
 			known += gs[i].stall_causes[c];
 			snprintf(extra, sizeof(extra), "cause=\"%s\"", cause_names[c]);
-			series(f, "threadwatch_loop_stalls_total", &gs[i], by, extra);
+			series(f, "threadwatch_loop_stalls_total", &gs[i], extra);
 			fprintf(f, " %llu\n", (unsigned long long)gs[i].stall_causes[c]);
 		}
-		series(f, "threadwatch_loop_stalls_total", &gs[i], by, "cause=\"unknown\"");
+		series(f, "threadwatch_loop_stalls_total", &gs[i], "cause=\"unknown\"");
 		fprintf(f, " %llu\n",
 			(unsigned long long)(gs[i].stalls > known ? gs[i].stalls - known : 0));
 	}
@@ -616,8 +622,8 @@ static void write_groups(FILE *f, struct pgroup *gs, size_t ng, enum tw_prom_by 
 #undef GAUGE_OR_COUNTER
 }
 
-static void write_agent(FILE *f, const struct tw_view *v, const struct tw_agent_stats *a,
-			size_t nother, __u64 nprocs, __u64 nthreads)
+static void write_agent(FILE *f, const struct tw_model *m, const struct tw_agent_stats *a,
+			size_t nother, __u64 nthreads)
 {
 	header(f, "threadwatch_build_info", "gauge", "Always 1; the version in a label.");
 	fprintf(f, "threadwatch_build_info{version=\"");
@@ -627,7 +633,7 @@ static void write_agent(FILE *f, const struct tw_view *v, const struct tw_agent_
 	       "What could not be recorded, by the names of \"lost\" in docs/json.md.");
 	for (int i = 0; i < TW_DROP_NR; i++)
 		fprintf(f, "threadwatch_agent_lost_total{what=\"%s\"} %llu\n", tw_drop_names[i],
-			(unsigned long long)v->drops[i]);
+			(unsigned long long)m->drops[i]);
 	if (a->progs) {
 		header(f, "threadwatch_agent_bpf_run_seconds_total", "counter",
 		       "Run time of each BPF program (kernel BPF statistics).");
@@ -645,10 +651,18 @@ static void write_agent(FILE *f, const struct tw_view *v, const struct tw_agent_
 		}
 	}
 	header(f, "threadwatch_agent_render_seconds", "gauge",
-	       "How long the previous refresh took: reading the maps and rendering /metrics.");
+	       "How long the previous rendering took: reading the maps if it needed to, and "
+	       "rendering /metrics.");
 	fprintf(f, "threadwatch_agent_render_seconds %.9f\n", a->render_s);
+	header(f, "threadwatch_agent_refreshes_total", "counter",
+	       "Times the model was read from the kernel's maps (for a scrape, or at least "
+	       "every --refresh clamped to 10-60 s).");
+	fprintf(f, "threadwatch_agent_refreshes_total %llu\n", (unsigned long long)a->refreshes);
+	header(f, "threadwatch_agent_renders_total", "counter",
+	       "Renderings of /metrics (a scrape within --refresh of the last gets it again).");
+	fprintf(f, "threadwatch_agent_renders_total %llu\n", (unsigned long long)a->renders);
 	header(f, "threadwatch_agent_processes", "gauge", "Processes the daemon tracks.");
-	fprintf(f, "threadwatch_agent_processes %llu\n", (unsigned long long)nprocs);
+	fprintf(f, "threadwatch_agent_processes %llu\n", (unsigned long long)m->nprocs);
 	header(f, "threadwatch_agent_threads", "gauge", "Threads the daemon tracks.");
 	fprintf(f, "threadwatch_agent_threads %llu\n", (unsigned long long)nthreads);
 	header(f, "threadwatch_agent_groups_other", "gauge",
@@ -660,62 +674,102 @@ static void write_agent(FILE *f, const struct tw_view *v, const struct tw_agent_
 		(unsigned long long)a->events_suppressed);
 }
 
-int report_prom(FILE *f, const struct tw_view *v, const struct tw_prom_opts *o,
+/* The group's labels, escaped, once: every one of its series repeats them. 0 or -ENOMEM. */
+static int render_labels(struct pgroup *g, enum tw_prom_by by)
+{
+	FILE *f = open_memstream(&g->labels, &g->nlabels);
+	bool first = true;
+
+	if (!f)
+		return -ENOMEM;
+	group_labels(f, g, by, &first);
+	return fclose(f) ? -ENOMEM : 0;
+}
+
+/*
+ * Two passes over the model. The first ranks the groups, which needs only
+ * each process's key, threads and off-CPU time; the second adds every
+ * process's records into its group's series, or into "other": whatever runs
+ * on the node, at most top_k + 1 groups are ever built, and no record is copied.
+ */
+int report_prom(FILE *f, const struct tw_model *m, const struct tw_prom_opts *o,
 		const struct tw_agent_stats *a)
 {
-	struct pgroup *gs = calloc(v->nprocs + 1, sizeof(*gs));
-	char(*keys)[24] = calloc(v->nprocs + 1, sizeof(*keys));
-	struct keyed *order = calloc(v->nprocs + 1, sizeof(*order));
+	size_t n = m->nprocs, ng = 0, nslots = 0, nother = 0;
+	char(*keys)[24] = calloc(n + 1, sizeof(*keys));
+	struct keyed *order = calloc(n + 1, sizeof(*order));
+	struct grank *ranks = calloc(n + 1, sizeof(*ranks));
+	size_t *slot_of = calloc(n + 1, sizeof(*slot_of));
+	struct pgroup *gs = NULL;
 	__u64 nthreads = 0;
-	size_t ng = 0, nother = 0;
-	int err = 0;
+	int err = -ENOMEM;
 
-	if (!gs || !keys || !order) {
-		free(gs);
-		free(keys);
-		free(order);
-		return -ENOMEM;
-	}
+	if (!keys || !order || !ranks || !slot_of)
+		goto out;
 	/*
 	 * Sorted by group key, so equal keys are adjacent: in --by process too,
 	 * where a pid may have two records (it was reused, or a process was seen
 	 * before its creation event): one series, their sum, the live one's labels.
 	 */
-	for (size_t i = 0; i < v->nprocs; i++) {
-		order[i].pv = &v->procs[i];
-		order[i].key = group_key(v->procs[i].p, o->by, keys[i], sizeof(keys[i]));
-		nthreads += v->procs[i].p->threads_now;
+	for (size_t i = 0; i < n; i++) {
+		order[i].p = m->procs[i];
+		order[i].key = group_key(m->procs[i], o->by, keys[i], sizeof(keys[i]));
+		nthreads += m->procs[i]->threads_now;
 	}
-	qsort(order, v->nprocs, sizeof(*order), cmp_keyed);
-	for (size_t i = 0; i < v->nprocs; i++) {
-		if (!ng || strcmp(gs[ng - 1].key, order[i].key) != 0) {
-			gs[ng].p = order[i].pv->p;
-			gs[ng].key = order[i].key;
+	qsort(order, n, sizeof(*order), cmp_keyed);
+	for (size_t i = 0; i < n; i++) {
+		if (!ng || strcmp(ranks[ng - 1].key, order[i].key) != 0) {
+			ranks[ng].key = order[i].key;
+			ranks[ng].p = order[i].p;
+			ranks[ng].id = ng;
 			ng++;
 		}
-		add_proc(&gs[ng - 1], order[i].pv);
+		ranks[ng - 1].threads += order[i].p->threads_now;
+		ranks[ng - 1].offcpu += proc_offcpu(order[i].p);
+		order[i].group = ng - 1;
 	}
-	rank_mode = o->rank;
-	qsort(gs, ng, sizeof(*gs), cmp_groups);
+	qsort_r(ranks, ng, sizeof(*ranks), cmp_granks, (void *)&o->rank);
+	nslots = ng;
 	if (o->top_k && ng > o->top_k) {
-		struct pgroup other = { .other = true, .key = "other" };
-
-		for (size_t i = o->top_k; i < ng; i++) {
-			merge(&other, &gs[i]);
-			gcalls_free(gs[i].calls);
-		}
 		nother = ng - o->top_k;
-		ng = o->top_k;
-		gs[ng++] = other;
+		nslots = o->top_k + 1;
 	}
-	write_groups(f, gs, ng, o->by, v->o.calls);
-	write_agent(f, v, a, nother, v->nprocs, nthreads);
-	for (size_t i = 0; i < ng; i++)
-		gcalls_free(gs[i].calls);
+	gs = calloc(nslots + 1, sizeof(*gs));
+	if (!gs)
+		goto out;
+	for (size_t r = 0; r < ng; r++) {
+		size_t s = r < nslots - (nother ? 1 : 0) ? r : nslots - 1;
+
+		slot_of[ranks[r].id] = s;
+		if (s == r) {
+			gs[s].p = ranks[r].p;
+			gs[s].key = ranks[r].key;
+		}
+	}
+	if (nother) {
+		gs[nslots - 1].other = true;
+		gs[nslots - 1].key = "other";
+		gs[nslots - 1].p = NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		add_proc(&gs[slot_of[order[i].group]], order[i].p, o, m->live_ns);
+	for (size_t s = 0; s < nslots; s++)
+		if (render_labels(&gs[s], o->by))
+			goto out;
+	write_groups(f, gs, nslots, o->calls);
+	write_agent(f, m, a, nother, nthreads);
+	err = 0;
+	if (fflush(f) || ferror(f))
+		err = errno ? -errno : -EIO;
+out:
+	for (size_t s = 0; gs && s < nslots; s++) {
+		gcalls_free(gs[s].calls);
+		free(gs[s].labels);
+	}
 	free(gs);
 	free(keys);
 	free(order);
-	if (fflush(f) || ferror(f))
-		err = errno ? -errno : -EIO;
+	free(ranks);
+	free(slot_of);
 	return err;
 }

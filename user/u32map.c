@@ -9,12 +9,13 @@ static size_t slot_of(__u32 key, size_t cap)
 	return (size_t)(key * 2654435769u) & (cap - 1);
 }
 
+/* key, value and flag side by side: a lookup touches one cache line, not three */
 static bool find(const struct u32map *m, __u32 key, size_t *pos)
 {
 	size_t i = slot_of(key, m->cap);
 
-	while (m->used[i]) {
-		if (m->keys[i] == key) {
+	while (m->slots[i].used) {
+		if (m->slots[i].key == key) {
 			*pos = i;
 			return true;
 		}
@@ -28,32 +29,20 @@ static int grow(struct u32map *m)
 {
 	struct u32map n = { .cap = m->cap ? m->cap * 2 : 64 };
 
-	n.keys = calloc(n.cap, sizeof(*n.keys));
-	n.vals = calloc(n.cap, sizeof(*n.vals));
-	n.used = calloc(n.cap, sizeof(*n.used));
-	if (!n.keys || !n.vals || !n.used) {
-		u32map_free(&n);
+	n.slots = calloc(n.cap, sizeof(*n.slots));
+	if (!n.slots)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; i < m->cap; i++) {
 		size_t pos;
 
-		if (!m->used[i])
+		if (!m->slots[i].used)
 			continue;
-		find(&n, m->keys[i], &pos);
-		n.used[pos] = 1;
-		n.keys[pos] = m->keys[i];
-		n.vals[pos] = m->vals[i];
+		find(&n, m->slots[i].key, &pos);
+		n.slots[pos] = m->slots[i];
 		n.len++;
 	}
-	free(m->keys);
-	free(m->vals);
-	free(m->used);
-	m->keys = n.keys;
-	m->vals = n.vals;
-	m->used = n.used;
-	m->cap = n.cap;
-	m->len = n.len;
+	free(m->slots);
+	*m = n;
 	return 0;
 }
 
@@ -64,11 +53,11 @@ int u32map_put(struct u32map *m, __u32 key, __u32 val)
 	if ((m->len + 1) * 10 > m->cap * 7 && grow(m))
 		return -ENOMEM;
 	if (!find(m, key, &pos)) {
-		m->used[pos] = 1;
-		m->keys[pos] = key;
+		m->slots[pos].used = 1;
+		m->slots[pos].key = key;
 		m->len++;
 	}
-	m->vals[pos] = val;
+	m->slots[pos].val = val;
 	return 0;
 }
 
@@ -78,17 +67,13 @@ bool u32map_get(const struct u32map *m, __u32 key, __u32 *val)
 
 	if (!m->cap || !find(m, key, &pos))
 		return false;
-	*val = m->vals[pos];
+	*val = m->slots[pos].val;
 	return true;
 }
 
 void u32map_free(struct u32map *m)
 {
-	free(m->keys);
-	free(m->vals);
-	free(m->used);
-	m->keys = NULL;
-	m->vals = NULL;
-	m->used = NULL;
+	free(m->slots);
+	m->slots = NULL;
 	m->cap = m->len = 0;
 }

@@ -8,9 +8,11 @@
 #include <linux/types.h>
 
 struct u32map {
-	__u32 *keys;
-	__u32 *vals;
-	__u8 *used;
+	struct u32map_slot {
+		__u32 key;
+		__u32 val;
+		__u32 used;
+	} * slots;
 	size_t cap; /* a power of two, or 0 */
 	size_t len;
 };

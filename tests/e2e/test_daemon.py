@@ -1359,3 +1359,89 @@ def test_config_file(start_daemon, tmp_path):
         assert "pid" not in dict(lab), f"a pid label under by comm: {n}{dict(lab)}"
     assert select(m, "threadwatch_syscall_seconds_count"), "'syscalls' in the config ignored"
     assert not read_events(d.log), f"events written with events-per-s 0 (stall of {wl['pid']})"
+
+
+# --- 9. rendering on demand, and liveness -----------------------------------------------------
+
+
+def test_render_on_demand(start_daemon):
+    """--refresh 5: two scrapes in a row get the same body (one rendering, byte for byte);
+    past --refresh, one scrape sees what changed meanwhile (a new process and its threads)
+    at once, and it cost one rendering however long nobody scraped (the daemon used to
+    render every --refresh whether or not anyone asked)."""
+    d = start_daemon("--refresh", "5", *WIDE)
+    first = d.text()
+    again = d.text()
+    m = parse_exposition(first)
+    renders = value(m, "threadwatch_agent_renders_total")
+    refreshes = value(m, "threadwatch_agent_refreshes_total")
+    assert renders >= 1 and refreshes >= 1, dump(m)
+    assert again == first, "a scrape within --refresh of the last got another body"
+    with twtest.Bg([workload("pool_blocked"), "6", "futex", "60"]) as pool:
+        wait_blocked_phase(pool)
+        p = str(pool.pid)
+        time.sleep(5.2)  # the body is older than --refresh now
+        t0 = time.monotonic()
+        m = d.scrape()
+        took = time.monotonic() - t0
+        ctx = f"\nscrape took {took:.2f}s" + dump(m, pid=p)
+        assert maybe(m, "threadwatch_threads", pid=p) == 7, "one scrape, new numbers" + ctx
+        assert value(m, "threadwatch_threads_created_total", pid=p) == 6, ctx
+        assert value(m, "threadwatch_agent_renders_total") == renders + 1, \
+            "renderings nobody asked for" + ctx
+        assert value(m, "threadwatch_agent_refreshes_total") >= refreshes + 1, ctx
+        pool.kill()
+
+
+def test_healthz_follows_the_loop(start_daemon, tmp_path):
+    """/healthz says whether the measuring loop runs, not whether anyone scraped: no
+    scrape for longer than its staleness limit (3 x 0.2 s + 5 s) and it is still 200. Then
+    the loop is made to stall (SIGHUP reopens --log, which is now a FIFO nobody reads, so
+    the open blocks): /healthz turns 503 stale, /metrics still answers with the last
+    body, and once the FIFO has a reader the loop goes on and /healthz is 200 again."""
+    d = start_daemon()
+    m = d.scrape()
+    renders = value(m, "threadwatch_agent_renders_total")
+    time.sleep(6)  # past 3 x --refresh + 5 s without a scrape
+    st, _, body = http_get(d.url + "/healthz")
+    assert (st, body) == (200, b"ok\n"), f"/healthz with no scrape for 6 s: {st} {body!r}"
+    last = d.text()
+    assert value(parse_exposition(last), "threadwatch_agent_renders_total") == renders + 1, \
+        "renderings nobody asked for"
+
+    fifo = d.log
+    fifo.unlink()
+    os.mkfifo(fifo)
+    d.bg.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30 * SLACK
+    while True:
+        st, _, body = http_get(d.url + "/healthz")
+        if st == 503:
+            break
+        assert st == 200 and time.monotonic() < deadline, \
+            f"/healthz never went stale while the loop was stuck: {st} {body!r}" + d.ctx()
+        time.sleep(0.3)
+    assert body == b"stale: the measuring loop stopped refreshing\n", body
+    st, _, stale_body = http_get(d.url + "/metrics", timeout=30)
+    assert st == 200 and stale_body.decode() == last, \
+        "a scrape of a stuck loop: not the last body"
+
+    drained = []
+
+    def drain():
+        with open(fifo, "rb") as f:  # the daemon's open returns, the loop goes on
+            while True:
+                b = f.read(65536)
+                if not b:
+                    return
+                drained.append(b)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30 * SLACK
+    while http_get(d.url + "/healthz")[0] != 200:
+        assert time.monotonic() < deadline, "/healthz stayed stale with the loop going" + d.ctx()
+        time.sleep(0.2)
+    assert d.alive(), d.ctx()
+    d.stop()  # the writer closes the FIFO at exit: the reader sees EOF
+    reader.join(10)

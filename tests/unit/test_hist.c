@@ -318,3 +318,89 @@ TEST(hist_add_sub_extremes)
 	CHECK_EQ(a.min, hist_lo(hist_slot_of(80)));
 	CHECK_EQ(a.max, hist_hi(hist_slot_of(7000)) - 1);
 }
+
+/* The packed fold equals the full one, packed: in place or anew, across 32-bit wraps. */
+TEST(shist_fold_u32_matches_full_fold)
+{
+	struct tw_hist full = {};
+	struct tw_shist *s = NULL;
+	__u32 raw[TW_HIST_SLOTS] = { 0 };
+	unsigned int seed = 7;
+
+	for (int round = 0; round < 300; round++) {
+		struct tw_shist *before = s, *want;
+		__u32 before_n = s ? s->n : 0;
+		int err = 0;
+
+		/* a few buckets move a little, now and then one a lot (past 2^32 over the run) */
+		for (int k = 0; k < 1 + round % 5; k++) {
+			unsigned int i =
+				(unsigned int)rand_r(&seed) % (round < 150 ? 12 : TW_HIST_SLOTS);
+
+			raw[i] += round % 37 == 0 ? 0xc0000000u : (__u32)(rand_r(&seed) % 1000);
+		}
+		hist_fold_u32(&full, raw, 5000 + (__u64)round, ~(__u64)(10 + round));
+		CHECK(!shist_fold_u32(&s, raw, 5000 + (__u64)round, ~(__u64)(10 + round)));
+		want = shist_pack(&full, &err);
+		CHECK(!err && want && s);
+		if (!want || !s)
+			break;
+		CHECK_EQ(s->n, want->n);
+		CHECK_EQ(s->min, want->min);
+		CHECK_EQ(s->max, want->max);
+		CHECK(!memcmp(s->b, want->b, want->n * sizeof(want->b[0])));
+		/* the same buckets: folded where it was */
+		if (before && before_n == want->n)
+			CHECK(s == before);
+		free(want);
+	}
+	CHECK(hist_count(&full) > (1ULL << 32)); /* it did wrap */
+	/* nothing at all: the empty histogram, NULL */
+	memset(raw, 0, sizeof(raw));
+	free(s);
+	s = NULL;
+	CHECK(!shist_fold_u32(&s, raw, 0, 0));
+	CHECK(s == NULL);
+}
+
+/* Packed + packed equals the sum of the full histograms, packed; in place when it can be. */
+TEST(shist_merge_matches_hist_add)
+{
+	unsigned int seed = 11;
+
+	for (int round = 0; round < 200; round++) {
+		struct tw_hist a = {}, b = {};
+		struct tw_shist *pa, *pb, *want, *before;
+		int err = 0;
+
+		for (int k = 0; k < 1 + round % 7; k++) {
+			a.slot[(unsigned int)rand_r(&seed) % TW_HIST_SLOTS] += 1 + round;
+			b.slot[(unsigned int)rand_r(&seed) % (round % 3 ? 20 : TW_HIST_SLOTS)] += 3;
+		}
+		a.min = 100 + (__u64)round % 9, a.max = 5000 + (__u64)round;
+		b.min = 90 + (__u64)round % 20, b.max = 4000 + (__u64)round * 3;
+		if (round % 10 == 0)
+			memset(&a, 0, sizeof(a)); /* into an empty one */
+		if (round % 2)
+			memcpy(b.slot, a.slot, sizeof(b.slot)); /* the same buckets: in place */
+		pa = shist_pack(&a, &err);
+		pb = shist_pack(&b, &err);
+		CHECK(!err);
+		before = pa;
+		CHECK(!shist_merge(&pa, pb));
+		hist_add(&a, &b);
+		want = shist_pack(&a, &err);
+		CHECK(pa && want);
+		if (!pa || !want)
+			break;
+		CHECK_EQ(pa->n, want->n);
+		CHECK_EQ(pa->min, want->min);
+		CHECK_EQ(pa->max, want->max);
+		CHECK(!memcmp(pa->b, want->b, want->n * sizeof(want->b[0])));
+		if (round % 2 && round % 10)
+			CHECK(pa == before);
+		free(pa);
+		free(pb);
+		free(want);
+	}
+}

@@ -23,17 +23,13 @@ static void blocked_for(struct tw_thread *t, __u64 ns, unsigned int slot)
 /* The rendering of m as a string (caller frees). */
 static char *render(struct tw_model *m, const struct tw_prom_opts *po)
 {
-	struct tw_view_opts vo = { .final = true, .all_procs = true, .attach = "tp_btf" };
 	struct tw_agent_stats as = { .version = "t" };
-	struct tw_view v;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
 	CHECK(f != NULL);
-	CHECK(!view_build(&v, m, &vo));
-	CHECK(!report_prom(f, &v, po, &as));
-	view_free(&v);
+	CHECK(!report_prom(f, m, po, &as));
 	fclose(f);
 	return buf;
 }
@@ -205,4 +201,52 @@ TEST(prom_calls_errnos_and_top_calls)
 			  "call=\"other\"} 5\n") != NULL);
 	free(out);
 	model_free(&m);
+}
+
+/* The daemon's compact loops render as the CLI's full ones, dead loops pruned into "gone" too. */
+TEST(prom_compact_loops_same_series)
+{
+	struct tw_prom_opts po = { .by = TW_PROM_PROCESS, .top_k = 10, .syscalls = true };
+	char *out[2];
+
+	for (int compact = 0; compact < 2; compact++) {
+		struct tw_model m;
+
+		model_init(&m, false);
+		m.compact_loops = compact;
+		m.stall_ns = 100;
+		for (__u32 tid = 30; tid < 34; tid++) {
+			struct tw_thread *t = model_thread_born(&m, 30, tid, "loop");
+			struct tw_loop_stats ls = { .tgid = 30,
+						    .iterations = 5 + tid,
+						    .stalls = 1,
+						    .gap_total_ns = 1000 * tid,
+						    .gap_max_ns = 900,
+						    .gap_min_inv = ~10ULL };
+			struct tw_thread_stats ts = { .tgid = 30, .has_loop = 1, .gap_ts = 50 };
+
+			ls.gap_hist[hist_slot_of(500)] = 3 + tid;
+			ls.gap_hist[hist_slot_of(900)] = 2;
+			CHECK(!model_loop_fold(t, &ls));
+			CHECK(!model_loop_fold(t, &ls)); /* unchanged: nothing moves */
+			CHECK(!model_thread_live(&m, t, &ts, 200)); /* in a stall since 50 */
+			CHECK(compact ? t->lite && !t->loop : t->loop && !t->lite);
+			if (tid >= 32) {
+				model_thread_died(&m, 30, tid, 300, NULL);
+				t->harvested = true;
+			}
+		}
+		CHECK(!model_prune(&m, 400, 1000000));
+		out[compact] = render(&m, &po);
+		CHECK(strstr(out[compact], "threadwatch_loops{pid=\"30\",comm=\"loop\"} 2\n") !=
+		      NULL);
+		CHECK(strstr(out[compact],
+			     "threadwatch_loops_stalled_now{pid=\"30\",comm=\"loop\"} 2\n"));
+		CHECK(strstr(out[compact],
+			     "threadwatch_loop_gap_seconds_count{pid=\"30\",comm=\"loop\"} 146\n"));
+		model_free(&m);
+	}
+	CHECK(!strcmp(out[0], out[1]));
+	free(out[0]);
+	free(out[1]);
 }

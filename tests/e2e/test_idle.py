@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+"""An agent with nothing to do wakes at most once a second (issue 10).
+
+Counted, not timed: the agent's voluntary context switches (each sleep that ends is one)
+over a few seconds of tracing a target that does nothing, against the seconds that passed.
+Events are still read at least once a second, so a target's exit or a signal is noticed
+within that (test_signals.py); this checks that nothing wakes it more often than that.
+"""
+import signal
+import time
+from pathlib import Path
+
+import twtest
+
+WINDOW_S = 5
+MAX_WAKES_PER_S = 1.5
+
+
+def voluntary_switches(pid):
+    """Voluntary context switches of all of pid's threads so far."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:
+            continue  # a thread that just exited
+        for line in text.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
+
+
+def wakes_per_s(pid, window_s):
+    t0, v0 = time.monotonic(), voluntary_switches(pid)
+    time.sleep(window_s)
+    t1, v1 = time.monotonic(), voluntary_switches(pid)
+    return (v1 - v0) / (t1 - t0), v1 - v0
+
+
+def test_cli_idle_target(require_bpf):
+    """-p on `sleep 1000`: over 5 s the agent sleeps and wakes at most ~once a second (it
+    polled the ring buffer every 100 ms before: 10 a second); then SIGINT still ends it with
+    its final report."""
+    with twtest.Bg(["sleep", "1000"]) as target:
+        with twtest.Bg([require_bpf, "-p", str(target.pid), "--format", "json"]) as tool:
+            line = tool.wait_line("err", lambda s: "Tracing" in s, 30)
+            assert line, "the tool never printed 'Tracing'" + twtest.describe(tool)
+            time.sleep(1)  # attach is over: the seed, the first liveness check
+            rate, n = wakes_per_s(tool.pid, WINDOW_S)
+            ctx = f"\n{n} voluntary context switches in {WINDOW_S} s" + twtest.describe(tool)
+            assert rate <= MAX_WAKES_PER_S, \
+                f"an idle agent woke {rate:.1f} times a second" + ctx
+            tool.signal(signal.SIGINT)
+            rc = twtest.finish(tool, 15)
+            ctx = twtest.describe(tool)
+            assert rc == 0, ctx
+            objs, _ = twtest.parse_report(tool.stdout, ctx)
+            proc = twtest.find_proc(twtest.final_report(objs, ctx), target.pid, ctx)
+            assert proc["exited"] is False and proc["threads_now"] == 1, ctx
