@@ -253,15 +253,16 @@ def nginx_section(w, meta, rows):
     w(f"## nginx {meta.get('nginx_version', '')}: 2 workers, a {meta.get('nginx_page_bytes', '?')}"
       f"-byte static page, `wrk {meta.get('wrk_args', '')}` on loopback")
     w("")
-    pinned = meta.get("nginx_pin", "none") == "auto"
+    pin = meta.get("nginx_pin", "none")
     reuse = meta.get("nginx_reuseport", "0") == "1"
     w("Requests/s = wrk's completed requests / its own duration; ratio = requests/s over the "
       "untraced run's of the same repetition (<1 is a loss), the median of the repetitions; "
       "loss = 1 - ratio. "
-      + ("nginx's workers are pinned one per CPU (`worker_cpu_affinity auto`)"
-         if pinned else "nginx's workers are not pinned")
+      + {"auto": "nginx's workers are pinned one per CPU (`worker_cpu_affinity auto`)",
+         "split": "nginx's workers are both pinned to the last CPU, wrk to the others "
+                  f"(`{meta.get('wrk_pin', '')}`)"}.get(pin, "nginx's workers are not pinned")
       + (" and share connections through `reuseport`" if reuse else "")
-      + "; wrk and the tracer are not pinned"
+      + ("; the tracer is not pinned" if pin == "split" else "; wrk and the tracer are not pinned")
       + (f"; each run follows a {meta['nginx_warm_s']} s unmeasured wrk warm-up with the tracer "
          "attached" if meta.get("nginx_warm_s") else "")
       + ". CPU/request = CPU time (utime + stime) of nginx's master and workers, wrk and the "

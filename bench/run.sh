@@ -36,7 +36,9 @@
 #              socket has `reuseport` (the kernel spreads connections evenly over the two
 #              workers instead of the first to wake taking most of them) and the workers are
 #              pinned one per CPU (`worker_cpu_affinity auto`); wrk and the tracer are not
-#              pinned (BENCH_NGINX_PIN=none, BENCH_NGINX_REUSEPORT=0 turn them off). Result:
+#              pinned (BENCH_NGINX_PIN=none, BENCH_NGINX_REUSEPORT=0 turn them off; =split puts
+#              both workers on the last CPU and wrk on the others; BENCH_NGINX_CFGS="base tw_p"
+#              runs only those configurations). Result:
 #              requests/s (wrk's requests / its own duration) and the ratio to base; and the
 #              CPU time per request of nginx + wrk + the tracer (utime + stime from
 #              /proc/PID/stat, wrk's from /usr/bin/time), whose ratio to base is the loss on a
@@ -146,9 +148,11 @@ NGINX_S=${BENCH_NGINX_S:-}
 NGINX_C=${BENCH_NGINX_C:-32} # wrk's connections
 NGINX_WRK=(-t2 -c"$NGINX_C") # wrk's threads and connections
 NGINX_WARM_S=1               # an unmeasured wrk run before each measured one
-# nginx's workers one per CPU (auto) or left to the scheduler (none); reuseport or not
+# nginx's workers one per CPU (auto), both on the last CPU and wrk on the others (split), or
+# left to the scheduler (none); reuseport or not; which configurations (default: all there are)
 NGINX_PIN=${BENCH_NGINX_PIN:-auto}
 NGINX_REUSEPORT=${BENCH_NGINX_REUSEPORT:-1}
+NGINX_CFGS=${BENCH_NGINX_CFGS:-}
 NGINX_TIMEOUT_S=30     # the most a wrk run may take beyond its -d
 NGINX_LOSS_TARGET_PCT=5    # issue 10: requests/s lost with the default -p
 NGINX_CHEAP_TARGET_PCT=1   # ... and in a documented cheaper mode (tw_pns, for now)
@@ -241,7 +245,14 @@ die() {
 	echo "bench: $*" >&2
 	exit 1
 }
-case $NGINX_PIN in auto | none) ;; *) die "BENCH_NGINX_PIN must be auto or none, not '$NGINX_PIN'" ;; esac
+case $NGINX_PIN in
+auto | none) ;;
+split) [ "$(nproc)" -ge 2 ] || die "BENCH_NGINX_PIN=split needs 2 CPUs or more" ;;
+*) die "BENCH_NGINX_PIN must be auto, split or none, not '$NGINX_PIN'" ;;
+esac
+# wrk's CPUs: all but the last with split (nginx has the last one), else all
+WRK_PIN=()
+[ "$NGINX_PIN" = split ] && WRK_PIN=(taskset -c "0-$(($(nproc) - 2))")
 case $NGINX_REUSEPORT in 0 | 1) ;; *) die "BENCH_NGINX_REUSEPORT must be 0 or 1" ;; esac
 if ! [[ $DAEMON_CHURN =~ ^[0-9]+$ ]] || [ "$DAEMON_CHURN" -gt 100 ]; then
 	die "BENCH_DAEMON_CHURN must be a percentage 0-100, not '$DAEMON_CHURN'"
@@ -1028,8 +1039,13 @@ start_nginx() {
 	NGINX_PORT=$(free_port)
 	NGINX_URL=http://127.0.0.1:$NGINX_PORT/index.html
 	# run as root: the workers read files under this run's 0700 mktemp dir
-	local affinity='' reuse=''
+	local affinity='' reuse='' last
 	[ "$NGINX_PIN" = auto ] && [ "$(nproc)" -ge 2 ] && affinity='worker_cpu_affinity auto;'
+	if [ "$NGINX_PIN" = split ]; then
+		# the last CPU, as nginx's bit mask ("10" of 2 CPUs), for each worker
+		last=1$(printf "%0$(($(nproc) - 1))d" 0)
+		affinity="worker_cpu_affinity $last $last;"
+	fi
 	[ "$NGINX_REUSEPORT" = 1 ] && reuse=' reuseport'
 	cat >"$d/nginx.conf" <<-EOF
 		worker_processes 2;
@@ -1071,7 +1087,7 @@ sys.exit(urllib.request.urlopen(sys.argv[1], timeout=2).status != 200)' "$NGINX_
 	NGINX_PIDS=("$NGINX" "${kids[@]}")
 	STARTED+=("${kids[@]}")
 	# one unmeasured run: caches and the page warm, connections' memory allocated
-	"$WRK" "${NGINX_WRK[@]}" -d1s "$NGINX_URL" >"$d/warmup" 2>&1 ||
+	"${WRK_PIN[@]}" "$WRK" "${NGINX_WRK[@]}" -d1s "$NGINX_URL" >"$d/warmup" 2>&1 ||
 		die "wrk's warm-up failed: $(tail -n 1 "$d/warmup")"
 	echo "nginx: master $NGINX, workers ${kids[*]}, $NGINX_URL ($NGINX_PAGE_BYTES bytes)" >&2
 }
@@ -1171,7 +1187,7 @@ run_nginx_one() {
 	esac
 	# warm: connections set up and the tracer past its start (seed, first events), unmeasured
 	if [ $ok = 1 ]; then
-		timeout $((NGINX_WARM_S + NGINX_TIMEOUT_S)) "$WRK" "${NGINX_WRK[@]}" \
+		timeout $((NGINX_WARM_S + NGINX_TIMEOUT_S)) "${WRK_PIN[@]}" "$WRK" "${NGINX_WRK[@]}" \
 			-d"${NGINX_WARM_S}s" "$NGINX_URL" >"$WORK/$tag.warm" 2>&1 ||
 			{ ok=0 note="wrk's warm-up failed: $(tail -n 1 "$WORK/$tag.warm")"; }
 	fi
@@ -1180,8 +1196,8 @@ run_nginx_one() {
 	[ $HAVE_TIME = 1 ] && wrkt=(/usr/bin/time -f '%U %S' -o "$WORK/$tag.wrktime")
 	t0=$EPOCHREALTIME
 	wrc=0
-	"${wrkt[@]}" timeout $((NGINX_S + NGINX_TIMEOUT_S)) "$WRK" "${NGINX_WRK[@]}" -d"${NGINX_S}s" \
-		"$NGINX_URL" >"$WORK/$tag.wl" 2>&1 || wrc=$?
+	"${wrkt[@]}" timeout $((NGINX_S + NGINX_TIMEOUT_S)) "${WRK_PIN[@]}" "$WRK" "${NGINX_WRK[@]}" \
+		-d"${NGINX_S}s" "$NGINX_URL" >"$WORK/$tag.wl" 2>&1 || wrc=$?
 	t1=$EPOCHREALTIME
 	n1=$(nginx_ticks)
 	if [ -n "$tp" ] && kill -0 "$tp" 2>/dev/null; then
@@ -1270,6 +1286,14 @@ run_nginx_bench() {
 		cfgs+=(floor)
 	else
 		NOTES+=("bpftrace not found: the nginx floor column is skipped")
+	fi
+	if [ -n "$NGINX_CFGS" ]; then
+		local want=() c
+		for c in $NGINX_CFGS; do
+			[[ " ${cfgs[*]} " == *" $c "* ]] || die "BENCH_NGINX_CFGS: no configuration '$c' here (${cfgs[*]})"
+			want+=("$c")
+		done
+		cfgs=("${want[@]}")
 	fi
 	n=${#cfgs[@]}
 	start_nginx
@@ -1459,6 +1483,7 @@ ELAPSED=$(($(date +%s) - T0))
 		echo "nginx_children=$HAVE_CHILDREN"
 		echo "nginx_page_bytes=${NGINX_PAGE_BYTES:-}"
 		echo "nginx_pin=$NGINX_PIN"
+		echo "wrk_pin=${WRK_PIN[*]}"
 		echo "nginx_reuseport=$NGINX_REUSEPORT"
 		echo "nginx_warm_s=$NGINX_WARM_S"
 		echo "nginx_steal_pct=${NGINX_STEAL_PCT:-}"
