@@ -117,6 +117,9 @@
 # daemon's node: BENCH_DAEMON_PROCS (1000) processes x BENCH_DAEMON_THREADS (10) threads,
 # BENCH_DAEMON_CHURN (1) % of the threads replaced a second, each thread asleep for
 # BENCH_DAEMON_SLEEP_MS (1000-10000: MIN-MAX, random) between wake-ups.
+# BENCH_QUIET=1: before each measured run, wait until the machine is quiet (no other process
+# holds BPF links, the CPUs >= 90% idle over 1 s), at most BENCH_QUIET_MAX_S (300) s: on a
+# machine shared with tests and other benchmarks, what they do is otherwise measured too.
 # Environment: TW=path/to/bpf-threadwatch (default build/bpf-threadwatch);
 # TW_SYSCALL_FLAG / TW_NOSYSCALL_FLAG: what turns syscall timing on / off with -p (default,
 # from the agent's --help: nothing / --no-syscalls when it has --no-syscalls, else
@@ -178,6 +181,10 @@ if [ ${#PIN[@]} -gt 0 ]; then
 	PIN_B=("${PIN[@]}")
 fi
 CLK_TCK=$(getconf CLK_TCK)
+QUIET=${BENCH_QUIET:-0}
+QUIET_MAX_S=${BENCH_QUIET_MAX_S:-300}
+QUIET_BUSY_PCT=10 # busier than this, someone else is running
+QUIET_WAITS=0 QUIET_WAITED_S=0 QUIET_GAVEUP=0
 SETTLE_S=0.2 # after a libbpf-tool shows its first bpf_link: the rest attach within microseconds
 EXIT_TIMEOUT_S=30
 
@@ -202,7 +209,7 @@ while getopts "qn:l:L:G:s:D:N:b:h" opt; do
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
-for v in REPS LOOPS PP_LOOPS GP_LOOPS STORM_THREADS DAEMON_S NGINX_S NGINX_C DAEMON_PROCS \
+for v in REPS LOOPS PP_LOOPS GP_LOOPS STORM_THREADS DAEMON_S NGINX_S NGINX_C QUIET_MAX_S DAEMON_PROCS \
 	DAEMON_THREADS; do
 	val=${!v}
 	if [ -n "$val" ] && ! [[ $val =~ ^[1-9][0-9]*$ ]]; then
@@ -587,6 +594,7 @@ run_one() {
 	empty_pst) tracer=empty extra=(-P) ;;
 	esac
 	workload_cmd "$bench" "$cfg"
+	wait_quiet
 	# another tracer on the same hooks slows every configuration: flag the run as noisy
 	[ -z "$(foreign_tracers)" ] || NOISY=$((NOISY + 1))
 	spawn_stopped "$WORK/$tag.wl" "${WL[@]}"
@@ -845,6 +853,37 @@ profile_pst() {
 		json.dump(allp, open(prof, "w"), indent=1)
 	EOF
 	printf '  profile %-9s %-7s %8s s\n' "$bench" empty_pst "$secs"
+}
+
+# The machine's non-idle share of CPU time (%, integer) over the next second (/proc/stat).
+busy_pct() {
+	local a b
+	a=$(awk '$1 == "cpu" {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6; exit}' /proc/stat)
+	sleep 1
+	b=$(awk '$1 == "cpu" {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6; exit}' /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); t = y[1] - x[1]
+		printf "%d\n", (t > 0 ? 100 * (t - (y[2] - x[2])) / t : 0)}'
+}
+
+# With BENCH_QUIET=1, wait until no other process holds BPF links and the CPUs are idle (our
+# own processes are between runs), at most QUIET_MAX_S; counted for the results' header.
+wait_quiet() {
+	local t0=$EPOCHREALTIME waited=0 d
+	[ "$QUIET" = 1 ] || return 0
+	while [ -n "$(foreign_tracers)" ] || [ "$(busy_pct)" -gt $QUIET_BUSY_PCT ]; do
+		waited=1
+		d=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", b - a}')
+		if [ "$d" -ge "$QUIET_MAX_S" ]; then
+			QUIET_GAVEUP=$((QUIET_GAVEUP + 1))
+			break
+		fi
+		sleep 2
+	done
+	if [ $waited = 1 ]; then
+		QUIET_WAITS=$((QUIET_WAITS + 1))
+		QUIET_WAITED_S=$(awk -v w="$QUIET_WAITED_S" -v a="$t0" -v b="$EPOCHREALTIME" \
+			'BEGIN {printf "%d", w + b - a}')
+	fi
 }
 
 # Processes other than ours holding BPF links (other tracers: noise in every configuration).
@@ -1153,6 +1192,7 @@ run_nginx_one() {
 	floor) tracer=floor ;;
 	empty | empty_ns | empty_pst) tracer=empty ;;
 	esac
+	wait_quiet
 	[ -z "$(foreign_tracers)" ] || NOISY=$((NOISY + 1))
 	for p in "${NGINX_PIDS[@]}"; do
 		kill -0 "$p" 2>/dev/null || die "nginx process $p is gone: $(tail -n 1 "$WORK/nginx/error.log")"
@@ -1506,6 +1546,11 @@ ELAPSED=$(($(date +%s) - T0))
 	echo "elapsed_s=$ELAPSED"
 	echo "command=bench/run.sh${ARGS:+ $ARGS}$([ "$QUICK" = 1 ] && [ -n "${BENCH_QUICK:-}" ] && echo ' (BENCH_QUICK=1)')"
 	for n in "${NOTES[@]}"; do echo "note=$n"; done
+	if [ "$QUIET" = 1 ]; then
+		echo "note=BENCH_QUIET=1: $QUIET_WAITS runs waited for a quiet machine (no other BPF" \
+			"tracer, CPUs >= $((100 - QUIET_BUSY_PCT))% idle), ${QUIET_WAITED_S} s in all" \
+			"$([ $QUIET_GAVEUP -gt 0 ] && echo "; $QUIET_GAVEUP gave up after ${QUIET_MAX_S} s and ran anyway")"
+	fi
 	FOREIGN_END=$(foreign_tracers)
 	if [ $NOISY -gt 0 ]; then
 		echo "note=NOISY: $NOISY of $(($(wc -l <"$RAW") - 1 + $([ -s "$DMJSON" ] &&
