@@ -7,6 +7,12 @@
  * price of having a BPF program on those hooks at all (the tracepoint dispatch, the BPF
  * trampoline or raw_tp glue, and for sys_enter/sys_exit the traced syscall path every task
  * then takes); what bpf-threadwatch costs above them is what its programs' bodies cost.
+ *
+ * The pst_* programs are the alternative under measurement (issue 10): empty programs on
+ * the per-syscall tracepoints (syscalls/sys_enter_X, sys_exit_X) of the calls the agent
+ * times (enum tw_call in bpf/threadwatch.h, user/calls.c), instead of raw sys_enter/
+ * sys_exit; floorload -P attaches them in place of the raw pair. getpid is not among them:
+ * bench/getpid.c measures what an untimed call pays while they are attached.
  * Loaded and attached by bench/floorload.c for bench/run.sh; a benchmark, not a test.
  */
 #include <vmlinux.h>
@@ -123,5 +129,50 @@ int BPF_PROG(raw_tp_sys_exit)
 {
 	return 0;
 }
+
+/*
+ * Per-syscall tracepoints, one empty program on the entry and one on the exit of each
+ * timed call. The kernel fills a trace record with the call's arguments (entry) or its
+ * return value (exit) before it runs a program there (perf_syscall_enter/exit): that fill
+ * and the tracepoint's own dispatch are what this floor measures, on top of the traced
+ * syscall slow path that any syscall tracepoint turns on for every task.
+ */
+#define PST(call)                                   \
+	SEC("tracepoint/syscalls/sys_enter_" #call) \
+	int pst_e_##call(void *ctx)                 \
+	{                                           \
+		return 0;                           \
+	}                                           \
+	SEC("tracepoint/syscalls/sys_exit_" #call)  \
+	int pst_x_##call(void *ctx)                 \
+	{                                           \
+		return 0;                           \
+	}
+
+PST(read)
+PST(write)
+PST(readv)
+PST(writev)
+PST(pread64)
+PST(pwrite64)
+PST(recvfrom)
+PST(sendto)
+PST(recvmsg)
+PST(sendmsg)
+PST(epoll_wait)
+PST(epoll_pwait)
+PST(epoll_pwait2)
+PST(poll)
+PST(ppoll)
+PST(select)
+PST(pselect6)
+PST(futex)
+PST(nanosleep)
+PST(clock_nanosleep)
+PST(connect)
+PST(accept)
+PST(accept4)
+PST(fsync)
+PST(fdatasync)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -39,9 +39,13 @@ LABELS = {
     "floor": "bpftrace bench/floor.bt PID (count only: the floor)",
     "empty": "empty programs on every hook of the agent (the physical floor)",
     "empty_ns": "empty programs on the agent's hooks but sys_enter/sys_exit",
+    "empty_pst": "empty programs on the agent's hooks, per-syscall tracepoints of the timed "
+                 "calls instead of sys_enter/sys_exit",
 }
 ORDER = list(LABELS)
-PER_LOOP = ("pingpong", "neighbour")  # compared per loop, shown in us/loop
+PER_LOOP = ("pingpong", "getpid", "neighbour")  # compared per loop, shown in us/loop
+# syscalls per loop of the per-loop benchmarks (getpid: one call a loop, untimed by the agent)
+NSYS = {"pingpong": 4, "neighbour": 4, "getpid": 1}
 # the project's targets (docs/performance.md); the storm has none yet, it is reported for trend
 TARGETS = {("pipe", "tw_p"): 1.05, ("pipe", "tw_sys"): 1.08,
            ("pingpong", "tw_p"): 1.10, ("neighbour", "tw_p"): 1.01}
@@ -58,12 +62,15 @@ TITLES = {
     "storm": "thread storm: {storm_threads} threads created and joined, {storm_window} alive at once",
     "pingpong": "{pin} bench/pingpong {pp_loops}: 1-byte read/write ping-pong of two threads "
                 "(syscall-heavy)",
+    "getpid": "{pin} bench/getpid {gp_loops}: getpid() in a loop, one thread (a syscall the "
+              "agent does not time)",
     "neighbour": "untraced neighbour: B = {pin_b} bench/pingpong {pp_loops}, next to "
                  "A = {pin_a} bench/pingpong, the traced one",
 }
 OPS = {"pipe": ("loops", "loop"), "storm": ("storm_threads", "thread"),
-       "pingpong": ("pp_loops", "loop"), "neighbour": ("pp_loops", "loop")}
-BENCHES = ("pipe", "storm", "pingpong", "neighbour")
+       "pingpong": ("pp_loops", "loop"), "getpid": ("gp_loops", "call"),
+       "neighbour": ("pp_loops", "loop")}
+BENCHES = ("pipe", "storm", "pingpong", "getpid", "neighbour")
 DAEMON_LABELS = {"dm": "daemon", "dm_sc": "daemon --syscalls"}
 DAEMON_CFG = re.compile(r"^(dm|dm_sc)(\d*)$")
 
@@ -228,7 +235,7 @@ def daemon_section(w, meta, runs):
         w(f"| **all** | {n:,.0f} | {t / n * 1e9 if n else 0:,.0f} | {t * 1e3:.2f} ms |")
 
 
-NGINX_CFGS = ("base", "tw_p", "tw_pns", "empty", "empty_ns", "rq", "floor")
+NGINX_CFGS = ("base", "tw_p", "tw_pns", "empty", "empty_ns", "empty_pst", "rq", "floor")
 
 
 def nginx_label(cfg, meta):
@@ -266,6 +273,12 @@ def nginx_section(w, meta, rows):
         secs, reqs = num(r["seconds"]), num(r.get("ops", ""))
         return reqs / secs if secs and reqs else None
 
+    def cpr(r):
+        """CPU seconds per request of nginx + wrk + the tracer over the wrk run, or None."""
+        svc, load, reqs = (num(r.get(k) or "-") for k in ("svc_cpu_s", "load_cpu_s", "ops"))
+        tracer = num(r.get("run_cpu_s") or "-") or 0.0
+        return (svc + load + tracer) / reqs if None not in (svc, load, reqs) and reqs else None
+
     loss_t = float(meta.get("nginx_loss_target_pct", 5))
     cheap_t = float(meta.get("nginx_cheap_target_pct", 1))
     targets = {"tw_p": loss_t, "tw_pns": cheap_t}
@@ -273,17 +286,33 @@ def nginx_section(w, meta, rows):
     w(f"## nginx {meta.get('nginx_version', '')}: 2 workers, a {meta.get('nginx_page_bytes', '?')}"
       f"-byte static page, `wrk {meta.get('wrk_args', '')}` on loopback")
     w("")
+    pin = meta.get("nginx_pin", "none")
+    reuse = meta.get("nginx_reuseport", "0") == "1"
     w("Requests/s = wrk's completed requests / its own duration; ratio = requests/s over the "
       "untraced run's of the same repetition (<1 is a loss), the median of the repetitions; "
-      "loss = 1 - ratio. Nothing pinned: nginx, wrk and the tracer share the CPUs. Tracer CPU "
-      "= utime + stime of the tracer process (/proc/PID/stat) over the wrk run, as a share of "
-      "one core (user space only: the BPF programs run in nginx's and wrk's time).")
+      "loss = 1 - ratio. "
+      + {"auto": "nginx's workers are pinned one per CPU (`worker_cpu_affinity auto`)",
+         "split": "nginx's workers are both pinned to the last CPU, wrk to the others "
+                  f"(`{meta.get('wrk_pin', '')}`)"}.get(pin, "nginx's workers are not pinned")
+      + (" and share connections through `reuseport`" if reuse else "")
+      + ("; the tracer is not pinned" if pin == "split" else "; wrk and the tracer are not pinned")
+      + (f"; each run follows a {meta['nginx_warm_s']} s unmeasured wrk warm-up with the tracer "
+         "attached" if meta.get("nginx_warm_s") else "")
+      + ". CPU/request = CPU time (utime + stime) of nginx's master and workers, wrk and the "
+      "tracer over the wrk run, per request: the work each request costs the machine, which "
+      "other load on it moves far less than requests/s. Its loss = 1 - base's CPU/request "
+      "over this one's, per repetition: what requests/s loses when nginx and wrk saturate "
+      "the CPUs, as they do here. Tracer CPU = the tracer process's alone, as a share of one "
+      "core (user space only: the BPF programs run in nginx's and wrk's time)."
+      + (f" The hypervisor stole {meta['nginx_steal_pct']}% of the machine's CPU time during "
+         "the benchmark." if meta.get("nginx_steal_pct") else ""))
     w("")
     w("| configuration | median requests/s | min-max | ratio | loses | spread of loss | target "
-      "| verdict | tracer CPU, % of one core | tracer max RSS | agent lost (max) |")
-    w("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+      "| verdict | CPU/request | loss from CPU/request (spread) | tracer CPU, % of one core "
+      "| tracer max RSS | agent lost (max) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     base = by.get("base", {})
-    summary, spreads = {}, {}
+    summary, spreads, cpu_loss, base_cv = {}, {}, {}, []
     for cfg in [c for c in NGINX_CFGS if c in by]:
         runs = by[cfg]
         ok = {rep: r for rep, r in runs.items() if r["ok"] == "1" and rps(r)}
@@ -295,6 +324,14 @@ def nginx_section(w, meta, rows):
         summary[cfg] = (ratio, med)
         if ratios and cfg != "base":
             spreads[cfg] = ((1 - max(ratios)) * 100, (1 - min(ratios)) * 100, len(ratios))
+        cprs = [cpr(r) for r in ok.values() if cpr(r)]
+        closs = [(1 - cpr(base[rep]) / cpr(r)) * 100 for rep, r in ok.items()
+                 if cpr(r) and rep in base and base[rep]["ok"] == "1" and cpr(base[rep])]
+        if closs and cfg != "base":
+            cpu_loss[cfg] = (statistics.median(closs), min(closs), max(closs), len(closs))
+        if cfg == "base":
+            base_cv = [statistics.pstdev(x) / statistics.mean(x) * 100
+                       for x in (vals, cprs) if len(x) > 1]
         target = targets.get(cfg)
         loss = (1 - ratio) * 100 if ratio is not None else None
         verdict = ""
@@ -321,6 +358,9 @@ def nginx_section(w, meta, rows):
             f"<= {target:g}%" + (" (cheaper mode)" if cfg == "tw_pns" else "")
             if target is not None else "",
             verdict,
+            f"{statistics.median(cprs) * 1e6:.1f} us" if cprs else "",
+            (f"{cpu_loss[cfg][0]:+.1f}% ({cpu_loss[cfg][1]:+.1f} to {cpu_loss[cfg][2]:+.1f}%)"
+             if cfg in cpu_loss else ""),
             cpu_cell(cpu, ok.values(), 1 / float(meta.get("clk_tck") or 100)),
             f"{max(rss) / 1024:.1f} MB" if rss else "",
             ", ".join(f"{k} {v}" for k, v in lost.items()) or ("0" if cfg.startswith("tw") else ""),
@@ -344,6 +384,13 @@ def nginx_section(w, meta, rows):
                 f"{n} repetitions, "
                 + ("all within" if hi <= targets[cfg] else
                    "some above" if lo <= targets[cfg] else "all above") + " the target)")
+        if cfg in cpu_loss:
+            cm, clo, chi, cn = cpu_loss[cfg]
+            line += (f"; from CPU/request {cm:+.1f}% ({clo:+.1f} to {chi:+.1f}%: "
+                     + ("met" if cm <= targets[cfg] else "MISSED")
+                     + (", every repetition within" if chi <= targets[cfg] else
+                        ", some above" if clo <= targets[cfg] else ", every repetition above")
+                     + " the target)")
         if er is not None:
             line += (f"; floor + X: loss {loss:+.1f}% = `{fcfg}`'s {(1 - er) * 100:+.1f}% + "
                      f"ours {(er - ratio) * 100:+.1f} points")
@@ -353,6 +400,9 @@ def nginx_section(w, meta, rows):
                          f"{(1 / er - 1) / bmed * 1e9:+,.0f} ns, ours "
                          f"{(1 / ratio - 1 / er) / bmed * 1e9:+,.0f} ns")
         lines.append(line + ".")
+    if len(base_cv) == 2:
+        lines.append(f"- untraced run to run: requests/s varies {base_cv[0]:.1f}% (coefficient "
+                     f"of variation over the repetitions), CPU/request {base_cv[1]:.1f}%.")
     if lines:
         w("")
         w("\n".join(lines))
@@ -360,6 +410,18 @@ def nginx_section(w, meta, rows):
         w("")
         w("`empty` (all hooks, sys_enter/sys_exit included) is the floor under `tw_p`, "
           "`empty_ns` (all but sys_enter/sys_exit) the floor under `tw_pns`.")
+    er, nr, pr = (summary.get(c, (None, None))[0] for c in ("empty", "empty_ns", "empty_pst"))
+    bmed = summary.get("base", (None, None))[1]
+    if None not in (er, nr, pr) and bmed:
+        per = 1e9 / bmed
+
+        def add(r):
+            return (1 / r - 1 / nr) * per  # ns per request above empty_ns
+
+        w("")
+        w(f"Syscall hooks per request, above `empty_ns`: raw sys_enter/sys_exit (`empty`) "
+          f"{add(er):+,.0f} ns, per-syscall tracepoints of the timed calls (`empty_pst`) "
+          f"{add(pr):+,.0f} ns; loss {(1 - er) * 100:+.1f}% and {(1 - pr) * 100:+.1f}%.")
 
 
 def label(bench, cfg, meta):
@@ -386,7 +448,7 @@ def label(bench, cfg, meta):
             return f"bpftrace bench/syscalls.bt {who}"
         if cfg == "floor":
             return f"bpftrace bench/floor.bt {who} (count only: the floor)"
-    if cfg in ("empty", "empty_ns"):
+    if cfg in ("empty", "empty_ns", "empty_pst"):
         return LABELS[cfg] + (", system-wide" if bench == "neighbour" else "")
         if cfg == "base" and bench == "neighbour":
             return "untraced (neither A nor B)"
@@ -427,6 +489,52 @@ def floor_plus_x(bench, meta, summary, base_med, ops, unit):
             line += " (the empty programs filter nothing: system-wide is their like)"
         out.append(line + ".")
     return out
+
+
+def pst_profile(w, p, ops, unit, secs):
+    """Empty programs on raw sys_enter/sys_exit and on per-syscall tracepoints, same run."""
+    w("")
+    w(f"### {p['bench']}, empty programs only (no agent): raw sys_enter/sys_exit and the "
+      f"per-syscall tracepoints of the timed calls, both attached: workload {secs:.3f} s")
+    w("")
+    w("Both bodies are `return 0`: equal ns/run says the programs cost the same wherever they "
+      "are attached, and what the per-syscall path costs more or less (the trace record it "
+      "fills before the program, its dispatch) is outside run_time_ns: the ratio runs above "
+      "measure it. runs/" + unit + " says which calls reach a program at all.")
+    w("")
+    w(f"| programs | runs | runs/{unit} | ns/run |")
+    w("|---|---:|---:|---:|")
+    groups = (("raw sys_enter (tp_btf or raw_tp)", p.get("empty_progs", []),
+               lambda n: hook_of(n) == "sys_enter"),
+              ("raw sys_exit", p.get("empty_progs", []), lambda n: hook_of(n) == "sys_exit"),
+              ("per-syscall sys_enter_* (all timed calls)", p["progs"],
+               lambda n: n.startswith("pst_e_")),
+              ("per-syscall sys_exit_*", p["progs"], lambda n: n.startswith("pst_x_")))
+    for name, progs, pick in groups:
+        sel = [g for g in progs if pick(g["name"])]
+        cnt = sum(g["run_cnt"] for g in sel)
+        t = sum(g["run_time_ns"] for g in sel)
+        w(f"| {name} | {cnt:,} | {cnt / ops:.2f} | {t / cnt if cnt else 0:.0f} |")
+    busy = sorted((g for g in p["progs"] if g["run_cnt"]), key=lambda g: -g["run_cnt"])[:4]
+    if busy:
+        w("")
+        w("Per-syscall programs that ran: " + ", ".join(
+            f"{g['name']} {g['run_cnt']:,}" for g in busy) + ".")
+
+
+def per_syscall_lines(bench, summary, base_med):
+    """What each syscall hook architecture costs a syscall, from empty, empty_ns, empty_pst."""
+    r = {c: summary.get((bench, c), (None, None))[0] for c in ("empty", "empty_ns", "empty_pst")}
+    if bench not in NSYS or not base_med or None in r.values():
+        return []
+    per = base_med * 1e9 / NSYS[bench]  # untraced ns per syscall (with its share of the loop)
+    raw, pst = (r["empty"] - r["empty_ns"]) * per, (r["empty_pst"] - r["empty_ns"]) * per
+    what = {"pingpong": "a timed call (read/write)", "getpid": "an untimed call (getpid)",
+            "neighbour": "the untraced neighbour's read/write (the programs filter nothing)"}
+    return [f"- per syscall, {what[bench]}: raw sys_enter + sys_exit {raw:+,.0f} ns, per-syscall "
+            f"tracepoints {pst:+,.0f} ns (difference {pst - raw:+,.0f} ns; `empty` "
+            f"{r['empty']:.3f}x, `empty_pst` {r['empty_pst']:.3f}x, `empty_ns` "
+            f"{r['empty_ns']:.3f}x)."]
 
 
 def hook_of(name):
@@ -579,10 +687,13 @@ def main():
                 if summary.get((bench, cfg), (None, None))[1]:
                     extra = (summary[bench, cfg][1] - base_med) / ops * 1e9
                     per.append(f"{label(bench, cfg, meta)} adds {extra:,.0f} ns/{unit}"
-                               + (f" ({extra / 4:,.0f} ns per syscall)" if loop else ""))
+                               + (f" ({extra / NSYS[bench]:,.0f} ns per syscall)"
+                                  if loop and NSYS[bench] > 1 else ""))
             w("")
-            w("Per " + unit + (" (4 syscalls, 2 context switches)" if loop else "") + ": "
-              + "; ".join(per) + ".")
+            what = {"pingpong": " (4 syscalls, 2 context switches)",
+                    "neighbour": " (4 syscalls, 2 context switches)",
+                    "getpid": " (1 syscall)"}.get(bench, "")
+            w("Per " + unit + what + ": " + "; ".join(per) + ".")
         floor_lines = floor_plus_x(bench, meta, summary, base_med, ops, unit)
         if floor_lines:
             w("")
@@ -592,6 +703,14 @@ def main():
               "(medians; a negative X is noise):")
             w("")
             w("\n".join(floor_lines))
+        pst_lines = per_syscall_lines(bench, summary, base_med)
+        if pst_lines:
+            w("")
+            w("Raw sys_enter/sys_exit or per-syscall tracepoints (the empty programs, paired "
+              "ratios times the untraced time per loop; above `empty_ns`, the same hooks "
+              "without any syscall program):")
+            w("")
+            w("\n".join(pst_lines))
         if bench == "pingpong" and ("pingpong", "strace") in summary:
             w("")
             w("strace is compared per loop: it runs 1/" + meta.get("strace_div", "?")
@@ -675,6 +794,9 @@ def main():
             key, unit = OPS[bench]
             ops = num(meta.get(key, "")) or 1
             secs = p["seconds"]
+            if p.get("kind") == "pst":
+                pst_profile(w, p, ops, unit, secs)
+                continue
             w("")
             w(f"### {bench}, {label(bench, cfg, meta)}: workload {secs:.3f} s"
               + (f", agent CPU {p['cpu_s']:.2f} s, max RSS {p['maxrss_kb'] / 1024:.1f} MB"

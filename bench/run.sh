@@ -13,6 +13,10 @@
 #              two pipes with read()/write(), pinned to one CPU like pipe: 4 syscalls and 2
 #              context switches a loop, the worst case for a syscall tracer. Time per loop
 #              printed by the program around its loop (CLOCK_MONOTONIC).
+#   getpid     bench/getpid.c: one thread calling getpid() in a loop, pinned like pingpong: a
+#              syscall the agent does not time, so what the syscall hooks cost a call nobody
+#              asked about (raw sys_enter/sys_exit run for it; per-syscall tracepoints of the
+#              timed calls do not). Time per call printed by the program around its loop.
 #   neighbour  two pingpong processes at once, A and B, each pinned to a CPU of its own
 #              (A to the second-to-last CPU, B to the last). The tracer watches A only (-p A);
 #              the time is B's: what tracing one process costs the untraced process next to
@@ -26,11 +30,20 @@
 #              file of 600 bytes, listening on 127.0.0.1:<free port>, its own prefix, config,
 #              pid and temp dirs under this run's mktemp dir, run as root in the foreground
 #              with `daemon off;`, started once for the benchmark and stopped at its end) under
-#              Debian's wrk on loopback: `wrk -t2 -c32 -d${NGINX_S}s` per run
-#              ($BENCH_NGINX_S, default 5), after one unmeasured 1 s warm-up. Unpinned: nginx,
-#              wrk and the tracer share the CPUs as they would on a server. Result: requests/s
-#              (wrk's requests / its own duration) and the ratio to base, plus the tracer's own
-#              CPU (utime + stime of /proc/PID/stat over the wrk run) as a share of one core.
+#              Debian's wrk on loopback: `wrk -t2 -c$BENCH_NGINX_C -d${NGINX_S}s` per run
+#              (-N, default 10 s, quick 5; 32 connections), each after an unmeasured 1 s wrk
+#              warm-up with the tracer attached (and one 1 s warm-up at start). The listening
+#              socket has `reuseport` (the kernel spreads connections evenly over the two
+#              workers instead of the first to wake taking most of them) and the workers are
+#              pinned one per CPU (`worker_cpu_affinity auto`); wrk and the tracer are not
+#              pinned (BENCH_NGINX_PIN=none, BENCH_NGINX_REUSEPORT=0 turn them off; =split puts
+#              both workers on the last CPU and wrk on the others; BENCH_NGINX_CFGS="base tw_p"
+#              runs only those configurations). Result:
+#              requests/s (wrk's requests / its own duration) and the ratio to base; and the
+#              CPU time per request of nginx + wrk + the tracer (utime + stime from
+#              /proc/PID/stat, wrk's from /usr/bin/time), whose ratio to base is the loss on a
+#              machine they saturate, and which other load on the machine moves much less
+#              than requests/s; plus the tracer's own CPU as a share of one core.
 #              A run fails if wrk reports a socket error or a non-2xx/3xx response, or nginx
 #              dies. tw_p/tw_pns name the master and both workers with -p (or -p MASTER
 #              --children once the agent's --help has --children).
@@ -77,6 +90,10 @@
 #           configuration as "floor + X", X being what our programs' bodies and filters add
 #   empty_ns  the same without sys_enter/sys_exit (floorload -S): the floor under tw_pns
 #           (and under tw_p of an agent whose syscall timing is opt-in)
+#   empty_pst  the same with empty programs on the per-syscall tracepoints of the agent's timed
+#           calls (syscalls/sys_enter_read, sys_exit_read... floorload -P) instead of
+#           sys_enter/sys_exit: what that hook architecture costs (pingpong, getpid,
+#           neighbour, nginx), against empty (raw) and empty_ns (none)
 #   bt      bpftrace bench/syscalls.bt <PID>: the same per-thread read/write latency
 #           histograms in bpftrace (pingpong/neighbour; x86_64 only)
 # Every workload starts stopped (SIGSTOP) and is continued once its tracer is attached, so the
@@ -88,25 +105,29 @@
 # attached in that same run (with or without the syscall pair, as the agent), so every program
 # is printed as our ns/event, the empty program's ns/event on the same hook, and the difference.
 #
-# Usage: bench/run.sh [-q] [-n REPS] [-l LOOPS] [-L LOOPS] [-s THREADS] [-D SECONDS] [-b BENCHES]
-#                     [-N SECONDS]
+# Usage: bench/run.sh [-q] [-n REPS] [-l LOOPS] [-L LOOPS] [-G LOOPS] [-s THREADS] [-D SECONDS]
+#                     [-b BENCHES] [-N SECONDS]
 #   -q  quick mode (~5 minutes): 2 repetitions, ~1.2 s pipe runs,   (or BENCH_QUICK=1)
 #       ~1 s pingpong runs
 #   -n  repetitions per configuration (default 5, quick 2)          (or BENCH_REPS)
 #   -l  perf bench sched pipe loops (default: calibrated to ~2.5 s) (or BENCH_LOOPS)
 #   -L  pingpong loops (default: calibrated to ~2 s, quick ~1 s)    (or BENCH_PP_LOOPS)
+#   -G  getpid loops (default: calibrated to ~1 s, quick ~0.5 s)    (or BENCH_GP_LOOPS)
 #   -s  storm threads (default 50000)                               (or BENCH_STORM_THREADS)
 #   -D  daemon: seconds of scraping per run (default 60, quick 20;  (or BENCH_DAEMON_S)
 #       rounded up to whole scrape intervals)
-#   -N  nginx: seconds of wrk per run (default 5)                   (or BENCH_NGINX_S)
+#   -N  nginx: seconds of wrk per run (default 10, quick 5)         (or BENCH_NGINX_S)
 #   -b  comma-separated benchmarks to run, default all but daemon:  (or BENCH_ONLY)
-#       pipe,storm,pingpong,neighbour,nginx; daemon (~5 min quick, ~20 min full) only when
-#       named
+#       pipe,storm,pingpong,getpid,neighbour,nginx; daemon (~5 min quick, ~20 min full) only
+#       when named
 # daemon: BENCH_DAEMON_SCRAPE_S (1,15): the scrape intervals, seconds, each one configuration
 # pair (dm, dm_sc for 1; dm15, dm_sc15 for 15), interleaved in the same run.
 # daemon's node: BENCH_DAEMON_PROCS (1000) processes x BENCH_DAEMON_THREADS (10) threads,
 # BENCH_DAEMON_CHURN (1) % of the threads replaced a second, each thread asleep for
 # BENCH_DAEMON_SLEEP_MS (1000-10000: MIN-MAX, random) between wake-ups.
+# BENCH_QUIET=1: before each measured run, wait until the machine is quiet (no other process
+# holds BPF links, the CPUs >= 90% idle over 1 s), at most BENCH_QUIET_MAX_S (300) s: on a
+# machine shared with tests and other benchmarks, what they do is otherwise measured too.
 # Environment: TW=path/to/bpf-threadwatch (default build/bpf-threadwatch);
 # TW_SYSCALL_FLAG / TW_NOSYSCALL_FLAG: what turns syscall timing on / off with -p (default,
 # from the agent's --help: nothing / --no-syscalls when it has --no-syscalls, else
@@ -125,15 +146,24 @@ QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-}
 LOOPS=${BENCH_LOOPS:-}
 PP_LOOPS=${BENCH_PP_LOOPS:-}
-ONLY=${BENCH_ONLY:-pipe,storm,pingpong,neighbour,nginx}
+GP_LOOPS=${BENCH_GP_LOOPS:-}
+ONLY=${BENCH_ONLY:-pipe,storm,pingpong,getpid,neighbour,nginx}
 STORM_THREADS=${BENCH_STORM_THREADS:-50000}
 STORM_WINDOW=64
 CALIB_LOOPS=20000
 PP_CALIB_LOOPS=20000
+GP_CALIB_LOOPS=200000
 STRACE_DIV=20 # strace runs 1/20 of the pingpong loops: it is ~20x slower per loop
 DAEMON_S=${BENCH_DAEMON_S:-}
-NGINX_S=${BENCH_NGINX_S:-5}
-NGINX_WRK=(-t2 -c32)   # wrk's threads and connections
+NGINX_S=${BENCH_NGINX_S:-}
+NGINX_C=${BENCH_NGINX_C:-32} # wrk's connections
+NGINX_WRK=(-t2 -c"$NGINX_C") # wrk's threads and connections
+NGINX_WARM_S=1               # an unmeasured wrk run before each measured one
+# nginx's workers one per CPU (auto), both on the last CPU and wrk on the others (split), or
+# left to the scheduler (none); reuseport or not; which configurations (default: all there are)
+NGINX_PIN=${BENCH_NGINX_PIN:-auto}
+NGINX_REUSEPORT=${BENCH_NGINX_REUSEPORT:-1}
+NGINX_CFGS=${BENCH_NGINX_CFGS:-}
 NGINX_TIMEOUT_S=30     # the most a wrk run may take beyond its -d
 NGINX_LOSS_TARGET_PCT=5    # issue 10: requests/s lost with the default -p
 NGINX_CHEAP_TARGET_PCT=1   # ... and in a documented cheaper mode (tw_pns, for now)
@@ -160,6 +190,10 @@ if [ ${#PIN[@]} -gt 0 ]; then
 	PIN_B=("${PIN[@]}")
 fi
 CLK_TCK=$(getconf CLK_TCK)
+QUIET=${BENCH_QUIET:-0}
+QUIET_MAX_S=${BENCH_QUIET_MAX_S:-300}
+QUIET_BUSY_PCT=10 # busier than this, someone else is running
+QUIET_WAITS=0 QUIET_WAITED_S=0 QUIET_GAVEUP=0
 SETTLE_S=0.2 # after a libbpf-tool shows its first bpf_link: the rest attach within microseconds
 EXIT_TIMEOUT_S=30
 
@@ -168,12 +202,13 @@ usage() {
 	exit 2
 }
 
-while getopts "qn:l:L:s:D:N:b:h" opt; do
+while getopts "qn:l:L:G:s:D:N:b:h" opt; do
 	case $opt in
 	q) QUICK=1 ;;
 	n) REPS=$OPTARG ;;
 	l) LOOPS=$OPTARG ;;
 	L) PP_LOOPS=$OPTARG ;;
+	G) GP_LOOPS=$OPTARG ;;
 	b) ONLY=$OPTARG ;;
 	s) STORM_THREADS=$OPTARG ;;
 	D) DAEMON_S=$OPTARG ;;
@@ -183,7 +218,8 @@ while getopts "qn:l:L:s:D:N:b:h" opt; do
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
-for v in REPS LOOPS PP_LOOPS STORM_THREADS DAEMON_S NGINX_S DAEMON_PROCS DAEMON_THREADS; do
+for v in REPS LOOPS PP_LOOPS GP_LOOPS STORM_THREADS DAEMON_S NGINX_S NGINX_C QUIET_MAX_S DAEMON_PROCS \
+	DAEMON_THREADS; do
 	val=${!v}
 	if [ -n "$val" ] && ! [[ $val =~ ^[1-9][0-9]*$ ]]; then
 		echo "bench: $v must be a positive integer, not '$val'" >&2
@@ -192,9 +228,9 @@ for v in REPS LOOPS PP_LOOPS STORM_THREADS DAEMON_S NGINX_S DAEMON_PROCS DAEMON_
 done
 for b in ${ONLY//,/ }; do
 	case $b in
-	pipe | storm | pingpong | neighbour | nginx | daemon) ;;
+	pipe | storm | pingpong | getpid | neighbour | nginx | daemon) ;;
 	*)
-		echo "bench: unknown benchmark '$b' in -b (pipe,storm,pingpong,neighbour,nginx,daemon)" >&2
+		echo "bench: unknown benchmark '$b' in -b (pipe,storm,pingpong,getpid,neighbour,nginx,daemon)" >&2
 		exit 2
 		;;
 	esac
@@ -207,12 +243,16 @@ if [ "$QUICK" = 1 ]; then
 	REPS=${REPS:-2}
 	PIPE_TARGET_S=1.2
 	PP_TARGET_S=1.0
+	GP_TARGET_S=0.5
+	NGINX_S=${NGINX_S:-5}
 	DAEMON_S=${DAEMON_S:-20}
 	MODE=quick
 else
 	REPS=${REPS:-5}
 	PIPE_TARGET_S=2.5
 	PP_TARGET_S=2.0
+	GP_TARGET_S=1.0
+	NGINX_S=${NGINX_S:-10}
 	DAEMON_S=${DAEMON_S:-60}
 	MODE=full
 fi
@@ -221,6 +261,15 @@ die() {
 	echo "bench: $*" >&2
 	exit 1
 }
+case $NGINX_PIN in
+auto | none) ;;
+split) [ "$(nproc)" -ge 2 ] || die "BENCH_NGINX_PIN=split needs 2 CPUs or more" ;;
+*) die "BENCH_NGINX_PIN must be auto, split or none, not '$NGINX_PIN'" ;;
+esac
+# wrk's CPUs: all but the last with split (nginx has the last one), else all
+WRK_PIN=()
+[ "$NGINX_PIN" = split ] && WRK_PIN=(taskset -c "0-$(($(nproc) - 2))")
+case $NGINX_REUSEPORT in 0 | 1) ;; *) die "BENCH_NGINX_REUSEPORT must be 0 or 1" ;; esac
 if ! [[ $DAEMON_CHURN =~ ^[0-9]+$ ]] || [ "$DAEMON_CHURN" -gt 100 ]; then
 	die "BENCH_DAEMON_CHURN must be a percentage 0-100, not '$DAEMON_CHURN'"
 fi
@@ -511,6 +560,7 @@ workload_cmd() {
 		[ "${2:-}" = strace ] && OPS=$(((PP_LOOPS / STRACE_DIV) > 1000 ? PP_LOOPS / STRACE_DIV : 1000))
 		WL=("${PIN[@]}" "$PINGPONG" "$OPS")
 		;;
+	getpid) OPS=$GP_LOOPS WL=("${PIN[@]}" "$GETPID" "$OPS") ;;
 	neighbour)
 		OPS=$PP_LOOPS
 		WL=("${PIN_B[@]}" "$PINGPONG" "$OPS")
@@ -524,7 +574,7 @@ workload_seconds() {
 	case $1 in
 	pipe) awk '/Total time:/ {print $3}' "$2" ;;
 	storm) awk '/elapsed_s/ {print $NF}' "$2" ;;
-	pingpong | neighbour) awk '/elapsed_ns/ {printf "%.6f\n", $4 / 1e9}' "$2" ;;
+	pingpong | getpid | neighbour) awk '/elapsed_ns/ {printf "%.6f\n", $4 / 1e9}' "$2" ;;
 	esac
 }
 
@@ -550,8 +600,10 @@ run_one() {
 	floor) tracer=floor bypid=1 ;;
 	empty) tracer=empty ;;
 	empty_ns) tracer=empty extra=(-S) ;;
+	empty_pst) tracer=empty extra=(-P) ;;
 	esac
 	workload_cmd "$bench" "$cfg"
+	wait_quiet
 	# another tracer on the same hooks slows every configuration: flag the run as noisy
 	[ -z "$(foreign_tracers)" ] || NOISY=$((NOISY + 1))
 	spawn_stopped "$WORK/$tag.wl" "${WL[@]}"
@@ -564,7 +616,7 @@ run_one() {
 	[ $bypid = 1 ] && extra=(-p "${wla:-$wl}")
 	[ "$cfg" = tw_psc ] && extra+=("${SC_ARGS[@]}")
 	case $bench.$cfg in
-	pingpong.tw_p | neighbour.tw_p) extra+=("${SC_ARGS[@]}") ;;
+	pingpong.tw_p | getpid.tw_p | neighbour.tw_p) extra+=("${SC_ARGS[@]}") ;;
 	*.tw_pns) extra+=("${NOSC_ARGS[@]}") ;;
 	esac
 	case $tracer in
@@ -665,10 +717,10 @@ run_one() {
 		mkdir -p "$RESULTS/$STAMP.failed"
 		cp "$WORK/$tag".* "$RESULTS/$STAMP.failed/" 2>/dev/null || true
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$bench" "$cfg" "$rep" "$secs" \
-		"$ok" "$attach" "$rss" "$cpu" "$runcpu" "$lost" "$OPS" "$note" >>"$RAW"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t-\n' "$bench" "$cfg" "$rep" \
+		"$secs" "$ok" "$attach" "$rss" "$cpu" "$runcpu" "$lost" "$OPS" "$note" >>"$RAW"
 	printf '  %-9s %-8s rep %d: %8.3f s%s%s%s\n' "$bench" "$cfg" "$rep" "${secs/-/0}" \
-		"$(case $bench in pingpong | neighbour) [ "$secs" != - ] &&
+		"$(case $bench in pingpong | getpid | neighbour) [ "$secs" != - ] &&
 			awk -v s="$secs" -v n="$OPS" 'BEGIN {printf " (%.2f us/loop)", s / n * 1e6}' ;; esac)" \
 		"$([ "$runcpu" != - ] && echo "  tracer cpu ${runcpu}s")" \
 		"$([ "$attach" != - ] && echo ", attach ${attach}s, rss ${rss}kB, lost $lost")"
@@ -757,6 +809,90 @@ profile_one() {
 		json.dump(allp, open(prof, "w"), indent=1)
 	EOF
 	printf '  profile %-9s %-7s %8s s\n' "$bench" "$cfg" "$secs"
+}
+
+# One run of bench $1 with kernel.bpf_stats_enabled=1 and no agent: the empty programs on every
+# hook (raw sys_enter/sys_exit included) and, in a second floorload, the empty programs on the
+# per-syscall tracepoints alone (-O), both sampled: each one's
+# ns/run and runs per loop, on the same events. Their bodies are equal (return 0): what differs
+# between the two syscall paths lies outside the programs, which the ratio runs measure.
+profile_pst() {
+	local bench=$1 tag=prof.$1.pst wl secs raw pst rsampler psampler rc p
+	workload_cmd "$bench"
+	spawn_stopped "$WORK/$tag.wl" "${WL[@]}"
+	wl=$SPAWNED
+	"$FLOORLOAD" "$FLOOR_OBJ" >"$WORK/$tag.raw.out" 2>"$WORK/$tag.raw.err" &
+	raw=$!
+	STARTED+=("$raw")
+	wait_line "$WORK/$tag.raw.out" "$raw" 'attached [0-9]* programs .*' ||
+		die "profile run $tag: floorload did not attach: $(tail -n 1 "$WORK/$tag.raw.err")"
+	"$FLOORLOAD" -O "$FLOOR_OBJ" >"$WORK/$tag.pst.out" 2>"$WORK/$tag.pst.err" &
+	pst=$!
+	STARTED+=("$pst")
+	wait_line "$WORK/$tag.pst.out" "$pst" 'attached [0-9]* programs .*' ||
+		die "profile run $tag: floorload -O did not attach: $(tail -n 1 "$WORK/$tag.pst.err")"
+	$PY "$ROOT/bench/progstats.py" "$raw" "$WORK/$tag.raw.json" &
+	rsampler=$!
+	STARTED+=("$rsampler")
+	$PY "$ROOT/bench/progstats.py" "$pst" "$WORK/$tag.pst.json" &
+	psampler=$!
+	STARTED+=("$psampler")
+	sleep 0.3 # the samplers' first look
+	kill -CONT "$wl"
+	reap "$wl"
+	sleep 0.15
+	for p in "$pst" "$raw"; do
+		kill -INT "$p" 2>/dev/null || true
+		wait_gone "$p" "$EXIT_TIMEOUT_S" || die "profile run $tag: floorload did not exit"
+		reap "$p"
+		rc=$REAPED
+		[ "$rc" = 0 ] || die "profile run $tag: floorload exited $rc"
+	done
+	reap "$rsampler"
+	reap "$psampler"
+	secs=$(workload_seconds "$bench" "$WORK/$tag.wl")
+	$PY - "$WORK/$tag.pst.json" "$WORK/$tag.raw.json" "$bench" "$secs" "$PROF" <<-'EOF'
+		import json, os, sys
+		pstf, rawf, bench, secs, prof = sys.argv[1:]
+		s = json.load(open(pstf))
+		s.update(bench=bench, cfg="empty_pst", kind="pst", seconds=float(secs),
+		         empty_progs=json.load(open(rawf))["progs"], empty_args="")
+		allp = json.load(open(prof)) if os.path.exists(prof) else []
+		allp.append(s)
+		json.dump(allp, open(prof, "w"), indent=1)
+	EOF
+	printf '  profile %-9s %-7s %8s s\n' "$bench" empty_pst "$secs"
+}
+
+# The machine's non-idle share of CPU time (%, integer) over the next second (/proc/stat).
+busy_pct() {
+	local a b
+	a=$(awk '$1 == "cpu" {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6; exit}' /proc/stat)
+	sleep 1
+	b=$(awk '$1 == "cpu" {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6; exit}' /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); t = y[1] - x[1]
+		printf "%d\n", (t > 0 ? 100 * (t - (y[2] - x[2])) / t : 0)}'
+}
+
+# With BENCH_QUIET=1, wait until no other process holds BPF links and the CPUs are idle (our
+# own processes are between runs), at most QUIET_MAX_S; counted for the results' header.
+wait_quiet() {
+	local t0=$EPOCHREALTIME waited=0 d
+	[ "$QUIET" = 1 ] || return 0
+	while [ -n "$(foreign_tracers)" ] || [ "$(busy_pct)" -gt $QUIET_BUSY_PCT ]; do
+		waited=1
+		d=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", b - a}')
+		if [ "$d" -ge "$QUIET_MAX_S" ]; then
+			QUIET_GAVEUP=$((QUIET_GAVEUP + 1))
+			break
+		fi
+		sleep 2
+	done
+	if [ $waited = 1 ]; then
+		QUIET_WAITS=$((QUIET_WAITS + 1))
+		QUIET_WAITED_S=$(awk -v w="$QUIET_WAITED_S" -v a="$t0" -v b="$EPOCHREALTIME" \
+			'BEGIN {printf "%d", w + b - a}')
+	fi
 }
 
 # Processes other than ours holding BPF links (other tracers: noise in every configuration).
@@ -973,8 +1109,17 @@ start_nginx() {
 	NGINX_PORT=$(free_port)
 	NGINX_URL=http://127.0.0.1:$NGINX_PORT/index.html
 	# run as root: the workers read files under this run's 0700 mktemp dir
+	local affinity='' reuse='' last
+	[ "$NGINX_PIN" = auto ] && [ "$(nproc)" -ge 2 ] && affinity='worker_cpu_affinity auto;'
+	if [ "$NGINX_PIN" = split ]; then
+		# the last CPU, as nginx's bit mask ("10" of 2 CPUs), for each worker
+		last=1$(printf "%0$(($(nproc) - 1))d" 0)
+		affinity="worker_cpu_affinity $last $last;"
+	fi
+	[ "$NGINX_REUSEPORT" = 1 ] && reuse=' reuseport'
 	cat >"$d/nginx.conf" <<-EOF
 		worker_processes 2;
+		$affinity
 		daemon off;
 		master_process on;
 		user root;
@@ -989,7 +1134,7 @@ start_nginx() {
 			uwsgi_temp_path $d/tmp/uwsgi;
 			scgi_temp_path $d/tmp/scgi;
 			server {
-				listen 127.0.0.1:$NGINX_PORT;
+				listen 127.0.0.1:$NGINX_PORT$reuse;
 				root $d/html;
 			}
 		}
@@ -1012,7 +1157,7 @@ sys.exit(urllib.request.urlopen(sys.argv[1], timeout=2).status != 200)' "$NGINX_
 	NGINX_PIDS=("$NGINX" "${kids[@]}")
 	STARTED+=("${kids[@]}")
 	# one unmeasured run: caches and the page warm, connections' memory allocated
-	"$WRK" "${NGINX_WRK[@]}" -d1s "$NGINX_URL" >"$d/warmup" 2>&1 ||
+	"${WRK_PIN[@]}" "$WRK" "${NGINX_WRK[@]}" -d1s "$NGINX_URL" >"$d/warmup" 2>&1 ||
 		die "wrk's warm-up failed: $(tail -n 1 "$d/warmup")"
 	echo "nginx: master $NGINX, workers ${kids[*]}, $NGINX_URL ($NGINX_PAGE_BYTES bytes)" >&2
 }
@@ -1028,6 +1173,13 @@ stop_nginx() {
 	done
 	reap "$NGINX"
 	NGINX=
+}
+
+# CPU time (clock ticks) nginx's master and workers have used so far.
+nginx_ticks() {
+	local p t=0
+	for p in "${NGINX_PIDS[@]}"; do t=$((t + $(cpu_ticks "$p"))); done
+	echo "$t"
 }
 
 # requests and seconds from wrk's "N requests in 5.00s, 4.0MB read" ("1.00m" in minutes,
@@ -1047,7 +1199,7 @@ wrk_requests() {
 run_nginx_one() {
 	local cfg=$1 rep=$2 tag=nginx.$1.$2 tracer=none args=() tp='' ok=1 note=- c0=0 c1 t0 t1
 	local rc wrc secs=- reqs=- attach=- rss=- cpu=- runcpu=- lost=- errs p
-	local pids
+	local pids n0 n1 svccpu=- loadcpu=- wrkt=()
 	pids=$(
 		IFS=,
 		echo "${NGINX_PIDS[*]}"
@@ -1069,8 +1221,9 @@ run_nginx_one() {
 		;;
 	rq) tracer=rq ;;
 	floor) tracer=floor ;;
-	empty | empty_ns) tracer=$cfg ;;
+	empty | empty_ns | empty_pst) tracer=empty ;;
 	esac
+	wait_quiet
 	[ -z "$(foreign_tracers)" ] || NOISY=$((NOISY + 1))
 	for p in "${NGINX_PIDS[@]}"; do
 		kill -0 "$p" 2>/dev/null || die "nginx process $p is gone: $(tail -n 1 "$WORK/nginx/error.log")"
@@ -1094,23 +1247,38 @@ run_nginx_one() {
 		tp=$AGENT
 		wait_line "$WORK/$tag.out" "$tp" attached || { ok=0 note="bpftrace did not attach"; }
 		;;
-	empty | empty_ns)
+	empty)
 		[ "$cfg" = empty_ns ] && args=(-S)
+		[ "$cfg" = empty_pst ] && args=(-P)
 		start_tracer "$tag" "$FLOORLOAD" "${args[@]}" "$FLOOR_OBJ"
 		tp=$AGENT
 		wait_line "$WORK/$tag.out" "$tp" 'attached [0-9]* programs .*' ||
 			{ ok=0 note="floorload did not attach: $(tail -n 1 "$WORK/$tag.err")"; }
 		;;
 	esac
+	# warm: connections set up and the tracer past its start (seed, first events), unmeasured
+	if [ $ok = 1 ]; then
+		timeout $((NGINX_WARM_S + NGINX_TIMEOUT_S)) "${WRK_PIN[@]}" "$WRK" "${NGINX_WRK[@]}" \
+			-d"${NGINX_WARM_S}s" "$NGINX_URL" >"$WORK/$tag.warm" 2>&1 ||
+			{ ok=0 note="wrk's warm-up failed: $(tail -n 1 "$WORK/$tag.warm")"; }
+	fi
 	[ -n "$tp" ] && c0=$(cpu_ticks "$tp")
+	n0=$(nginx_ticks)
+	[ $HAVE_TIME = 1 ] && wrkt=(/usr/bin/time -f '%U %S' -o "$WORK/$tag.wrktime")
 	t0=$EPOCHREALTIME
 	wrc=0
-	timeout $((NGINX_S + NGINX_TIMEOUT_S)) "$WRK" "${NGINX_WRK[@]}" -d"${NGINX_S}s" "$NGINX_URL" \
-		>"$WORK/$tag.wl" 2>&1 || wrc=$?
+	"${wrkt[@]}" timeout $((NGINX_S + NGINX_TIMEOUT_S)) "${WRK_PIN[@]}" "$WRK" "${NGINX_WRK[@]}" \
+		-d"${NGINX_S}s" "$NGINX_URL" >"$WORK/$tag.wl" 2>&1 || wrc=$?
 	t1=$EPOCHREALTIME
+	n1=$(nginx_ticks)
 	if [ -n "$tp" ] && kill -0 "$tp" 2>/dev/null; then
 		c1=$(cpu_ticks "$tp")
 		runcpu=$(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / hz}')
+	fi
+	svccpu=$(awk -v a="$n0" -v b="$n1" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / hz}')
+	if [ -s "$WORK/$tag.wrktime" ]; then
+		loadcpu=$(awk 'NF == 2 && $1 ~ /^[0-9.]+$/ {printf "%.2f", $1 + $2}' "$WORK/$tag.wrktime")
+		loadcpu=${loadcpu:--}
 	fi
 	[ "$wrc" = 0 ] || { ok=0 note="wrk exited $wrc: $(tail -n 1 "$WORK/$tag.wl")"; }
 	read -r reqs secs < <(wrk_requests "$WORK/$tag.wl") || true
@@ -1157,8 +1325,9 @@ run_nginx_one() {
 		mkdir -p "$RESULTS/$STAMP.failed"
 		cp "$WORK/$tag".* "$RESULTS/$STAMP.failed/" 2>/dev/null || true
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' nginx "$cfg" "$rep" "$secs" \
-		"$ok" "$attach" "$rss" "$cpu" "$runcpu" "$lost" "$reqs" "$note" >>"$RAW"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' nginx "$cfg" "$rep" \
+		"$secs" "$ok" "$attach" "$rss" "$cpu" "$runcpu" "$lost" "$reqs" "$note" "$svccpu" \
+		"$loadcpu" >>"$RAW"
 	printf '  nginx     %-8s rep %d: %s%s%s\n' "$cfg" "$rep" \
 		"$(awk -v r="$reqs" -v s="$secs" 'BEGIN {if (s + 0 > 0) printf "%10.0f requests/s", r / s;
 			else printf "%10s requests/s", "-"}')" \
@@ -1168,6 +1337,11 @@ run_nginx_one() {
 	rm -f "$WORK/$tag".*
 }
 
+# Steal time of the whole machine so far, in clock ticks (/proc/stat, the 8th field of "cpu").
+steal_ticks() {
+	awk '$1 == "cpu" {print $9; exit}' /proc/stat
+}
+
 # The nginx benchmark: nginx up once, then the configurations interleaved.
 run_nginx_bench() {
 	local cfgs=(base tw_p) n i r
@@ -1175,6 +1349,7 @@ run_nginx_bench() {
 	if [ $HAVE_EMPTY = 1 ]; then
 		cfgs+=(empty)
 		[ $HAVE_NOSC = 1 ] && cfgs+=(empty_ns)
+		cfgs+=(empty_pst)
 	fi
 	[ $HAVE_RQ = 1 ] && cfgs+=(rq)
 	# bench/floor.bt counts the syscalls of up to three PIDs: master and both workers
@@ -1183,16 +1358,29 @@ run_nginx_bench() {
 	else
 		NOTES+=("bpftrace not found: the nginx floor column is skipped")
 	fi
+	if [ -n "$NGINX_CFGS" ]; then
+		local want=() c
+		for c in $NGINX_CFGS; do
+			[[ " ${cfgs[*]} " == *" $c "* ]] || die "BENCH_NGINX_CFGS: no configuration '$c' here (${cfgs[*]})"
+			want+=("$c")
+		done
+		cfgs=("${want[@]}")
+	fi
 	n=${#cfgs[@]}
 	start_nginx
 	echo "nginx: wrk ${NGINX_WRK[*]} -d${NGINX_S}s per run, tw_p = -p" \
 		"$([ $HAVE_CHILDREN = 1 ] && echo 'MASTER --children' || echo 'MASTER,WORKER1,WORKER2')" \
 		"${TW_SYSCALL_FLAG:-(syscall timing on by default)}: ${cfgs[*]}" >&2
+	NGINX_STEAL0=$(steal_ticks) NGINX_T0=$EPOCHREALTIME
 	for r in $(seq "$REPS"); do
 		for i in $(seq 0 $((n - 1))); do
 			run_nginx_one "${cfgs[$(((i + r - 1) % n))]}" "$r"
 		done
 	done
+	# the share of the machine's CPU time the hypervisor gave to others meanwhile
+	NGINX_STEAL_PCT=$(awk -v a="$NGINX_STEAL0" -v b="$(steal_ticks)" -v t0="$NGINX_T0" \
+		-v t1="$EPOCHREALTIME" -v hz="$CLK_TCK" -v n="$(nproc)" \
+		'BEGIN {printf "%.2f", (b - a) / hz / ((t1 - t0) * n) * 100}')
 	stop_nginx
 }
 
@@ -1214,10 +1402,13 @@ STORM=$WORK/storm
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/storm.c" -o "$STORM"
 PINGPONG=$WORK/pingpong
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/pingpong.c" -o "$PINGPONG"
+GETPID=$WORK/getpid
+gcc -O2 -Wall -Wextra -Werror "$ROOT/bench/getpid.c" -o "$GETPID"
 IDLERS_BIN=$WORK/idlers
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/idlers.c" -o "$IDLERS_BIN"
 IDLERS_READY=
-printf 'bench\tconfig\trep\tseconds\tok\tattach_s\tmaxrss_kb\tcpu_s\trun_cpu_s\tlost\tops\tnote\n' >"$RAW"
+printf 'bench\tconfig\trep\tseconds\tok\tattach_s\tmaxrss_kb\tcpu_s\trun_cpu_s\tlost\tops\tnote\tsvc_cpu_s\tload_cpu_s\n' \
+	>"$RAW"
 
 echo "bench-threadwatch ($MODE mode, $REPS repetitions), results in $MD" >&2
 if wanted pipe && [ $HAVE_PERF = 1 ]; then
@@ -1268,6 +1459,7 @@ if wanted pingpong || wanted neighbour; then
 	if [ $HAVE_EMPTY = 1 ]; then
 		cfgs+=(empty)
 		[ $HAVE_NOSC = 1 ] && cfgs+=(empty_ns)
+		cfgs+=(empty_pst)
 	fi
 	[ $HAVE_STRACE = 1 ] && cfgs+=(strace)
 	[ $HAVE_BT = 1 ] && cfgs+=(bt floor)
@@ -1282,11 +1474,28 @@ if wanted pingpong || wanted neighbour; then
 		run_bench neighbour "${cfgs[@]}"
 	fi
 fi
+if wanted getpid; then
+	if [ -z "$GP_LOOPS" ]; then
+		t=$(for _ in 1 2 3; do
+			"${PIN[@]}" "$GETPID" $GP_CALIB_LOOPS | awk '/elapsed_ns/ {print $4 / 1e9}'
+		done | sort -n | sed -n 2p)
+		GP_LOOPS=$(awk -v t="$t" -v c=$GP_CALIB_LOOPS -v g="$GP_TARGET_S" \
+			'BEGIN {l = int(c * g / t / 1000 + 0.5) * 1000; print (l < 1000 ? 1000 : l)}')
+		echo "calibration: $GP_CALIB_LOOPS getpid calls in ${t}s -> $GP_LOOPS calls" \
+			"(~${GP_TARGET_S}s)" >&2
+	fi
+	cfgs=(base tw_p)
+	[ $HAVE_NOSC = 1 ] && cfgs+=(tw_pns)
+	[ $HAVE_EMPTY = 1 ] && cfgs+=(empty empty_ns empty_pst)
+	echo "getpid $GP_LOOPS calls, tw_p = -p PID" \
+		"${TW_SYSCALL_FLAG:-(syscall timing on by default)}: ${cfgs[*]}" >&2
+	run_bench getpid "${cfgs[@]}"
+fi
 [ $HAVE_NGINX = 1 ] && run_nginx_bench
 wanted daemon && run_daemon_bench
 
 # (the daemon benchmark has its per-program costs from the daemon's own statistics)
-if ! wanted pipe && ! wanted storm && ! wanted pingpong; then
+if ! wanted pipe && ! wanted storm && ! wanted pingpong && ! wanted getpid; then
 	:
 elif sysctl -n kernel.bpf_stats_enabled >/dev/null 2>&1; then
 	STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
@@ -1301,6 +1510,10 @@ elif sysctl -n kernel.bpf_stats_enabled >/dev/null 2>&1; then
 		profile_one storm tw_sys
 	fi
 	wanted pingpong && profile_one pingpong tw_p
+	if [ $HAVE_EMPTY = 1 ]; then
+		wanted pingpong && profile_pst pingpong
+		wanted getpid && profile_pst getpid
+	fi
 	sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD"
 	STATS_OLD=
 else
@@ -1324,6 +1537,7 @@ ELAPSED=$(($(date +%s) - T0))
 	echo "pin=${PIN[*]}"
 	echo "storm_threads=$STORM_THREADS"
 	echo "pp_loops=${PP_LOOPS:-}"
+	echo "gp_loops=${GP_LOOPS:-}"
 	echo "strace_div=$STRACE_DIV"
 	echo "pin_a=${PIN_A[*]}"
 	echo "pin_b=${PIN_B[*]}"
@@ -1339,6 +1553,11 @@ ELAPSED=$(($(date +%s) - T0))
 		echo "nginx_s=$NGINX_S"
 		echo "nginx_children=$HAVE_CHILDREN"
 		echo "nginx_page_bytes=${NGINX_PAGE_BYTES:-}"
+		echo "nginx_pin=$NGINX_PIN"
+		echo "wrk_pin=${WRK_PIN[*]}"
+		echo "nginx_reuseport=$NGINX_REUSEPORT"
+		echo "nginx_warm_s=$NGINX_WARM_S"
+		echo "nginx_steal_pct=${NGINX_STEAL_PCT:-}"
 		echo "nginx_loss_target_pct=$NGINX_LOSS_TARGET_PCT"
 		echo "nginx_cheap_target_pct=$NGINX_CHEAP_TARGET_PCT"
 	fi
@@ -1360,6 +1579,11 @@ ELAPSED=$(($(date +%s) - T0))
 	echo "elapsed_s=$ELAPSED"
 	echo "command=bench/run.sh${ARGS:+ $ARGS}$([ "$QUICK" = 1 ] && [ -n "${BENCH_QUICK:-}" ] && echo ' (BENCH_QUICK=1)')"
 	for n in "${NOTES[@]}"; do echo "note=$n"; done
+	if [ "$QUIET" = 1 ]; then
+		echo "note=BENCH_QUIET=1: $QUIET_WAITS runs waited for a quiet machine (no other BPF" \
+			"tracer, CPUs >= $((100 - QUIET_BUSY_PCT))% idle), ${QUIET_WAITED_S} s in all" \
+			"$([ $QUIET_GAVEUP -gt 0 ] && echo "; $QUIET_GAVEUP gave up after ${QUIET_MAX_S} s and ran anyway")"
+	fi
 	FOREIGN_END=$(foreign_tracers)
 	if [ $NOISY -gt 0 ]; then
 		echo "note=NOISY: $NOISY of $(($(wc -l <"$RAW") - 1 + $([ -s "$DMJSON" ] &&

@@ -455,6 +455,8 @@ int main(int argc, char **argv)
 	model_init(&r.model, cfg.interval_ns > 0);
 	r.model.stall_ns = cfg.stall_ns;
 	r.model.max_stalls = cfg.max_stalls;
+	/* the final report lists every thread: keep the dead ones packed (user/pack.h) */
+	r.model.pack_dead = true;
 	err = collect_init(&r.col, &r.model, tw_bpf_thread_fd(&r.bpf), tw_bpf_proc_fd(&r.bpf),
 			   tw_bpf_drops_fd(&r.bpf), !cfg.include_kthreads);
 	if (err) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model.h"
+#include "pack.h"
 
 int model_init(struct tw_model *m, bool keep_marks)
 {
@@ -95,6 +96,9 @@ static void thread_free(struct tw_thread *t)
 
 static void proc_free(struct tw_proc *p)
 {
+	if (p->pack)
+		pack_free(p->pack);
+	free(p->pack);
 	if (p->gone)
 		thread_free(p->gone);
 	free(p->ctr);
@@ -180,10 +184,95 @@ struct tw_proc *model_proc_add(struct tw_model *m, __u32 pid, const char *comm)
 	return p;
 }
 
+/* Records a process keeps before it first packs its dead. */
+#define TW_PACK_MIN 64
+
+/* A dead thread whose row is all that is left of it: read, harvested, no interval mark to keep. */
+static bool packable(const struct tw_model *m, const struct tw_thread *t)
+{
+	return !t->alive && t->harvested && (!m->keep_marks || t->marked_dead);
+}
+
+/* A packed record's own memory; its loop is the pack's now. */
+static void thread_free_packed(struct tw_thread *t)
+{
+	if (t->mark)
+		rec_free(t->mark);
+	free(t->mark);
+	free(t->tot.blocked);
+	free(t->tot.runq);
+	calls_free(&t->tot.calls);
+	free(t);
+}
+
+/*
+ * Move p's packable records into its pack. All or nothing: on ENOMEM nothing
+ * changes. Of each tid, only records older than all of its unpacked ones are
+ * packed, so that proc_thread() still finds the newest record of every tid it
+ * finds at all (records are in order of first sight).
+ */
+static int pack_proc(const struct tw_model *m, struct tw_proc *p)
+{
+	struct u32map kept = {}, tids = {};
+	struct tw_pack_mark mk;
+	size_t n = 0, npacked = 0;
+	__u32 one;
+	int err = 0;
+
+	if (!p->pack && !(p->pack = calloc(1, sizeof(*p->pack))))
+		return -ENOMEM;
+	pack_mark(p->pack, &mk);
+	for (size_t j = 0; j < p->nthreads && !err; j++) {
+		struct tw_thread *t = p->threads[j];
+
+		if (packable(m, t) && !u32map_get(&kept, t->tid, &one)) {
+			err = pack_add(p->pack, t);
+			t->packed = true;
+			npacked++;
+			continue;
+		}
+		err = u32map_put(&kept, t->tid, 1);
+		if (!err)
+			err = u32map_put(&tids, t->tid, (__u32)n++);
+	}
+	u32map_free(&kept);
+	if (err || !npacked) {
+		for (size_t j = 0; j < p->nthreads; j++)
+			p->threads[j]->packed = false;
+		pack_rollback(p->pack, &mk);
+		u32map_free(&tids);
+		return err;
+	}
+	n = 0;
+	for (size_t j = 0; j < p->nthreads; j++) {
+		struct tw_thread *t = p->threads[j];
+
+		if (t->packed)
+			thread_free_packed(t);
+		else
+			p->threads[n++] = t;
+	}
+	p->nthreads = n;
+	u32map_free(&p->tids);
+	p->tids = tids;
+	return 0;
+}
+
 static struct tw_thread *thread_add(struct tw_model *m, struct tw_proc *p, __u32 tid)
 {
 	struct tw_thread *t;
 
+	/*
+	 * Pack when the records have grown by half since the last packing left
+	 * them (best effort: on ENOMEM they are only kept): each record is looked
+	 * at three times on average, and no more than about one and a half times
+	 * the live and not yet harvested ones are ever kept unpacked.
+	 */
+	if (m->pack_dead && p->nthreads >= p->pack_at) {
+		pack_proc(m, p);
+		p->pack_at = p->nthreads +
+			     (p->nthreads / 2 > TW_PACK_MIN ? p->nthreads / 2 : TW_PACK_MIN);
+	}
 	if (reserve((void ***)&p->threads, p->nthreads, &p->cap))
 		return NULL;
 	t = calloc(1, sizeof(*t));
@@ -201,6 +290,7 @@ static struct tw_thread *thread_add(struct tw_model *m, struct tw_proc *p, __u32
 	t->tid = tid;
 	t->pid = p->pid;
 	t->lite_loop = m->compact_loops;
+	t->seq = p->next_seq++;
 	p->threads[p->nthreads++] = t;
 	return t;
 }
@@ -645,6 +735,32 @@ static int rebuild_tids(struct tw_proc *p)
 	return 0;
 }
 
+/* The packed dead, into the "gone" record too: they are harvested dead threads like the rest. */
+static int fold_gone_packed(struct tw_model *m, struct tw_proc *p)
+{
+	struct tw_unpacked u;
+	int err;
+
+	if (!p->pack || !p->pack->n)
+		return 0;
+	err = unpacked_init(&u);
+	if (!err)
+		err = unpacked_reserve(&u, p->pack);
+	for (size_t i = 0; !err && i < p->pack->n; i++) {
+		struct tw_thread t = { .pid = p->pid, .harvested = true };
+
+		pack_get(p->pack, i, &u);
+		t.tid = u.tid;
+		t.tot = u.rec;
+		t.loop = u.loop;
+		err = fold_gone(m, p, &t);
+	}
+	unpacked_free(&u);
+	if (!err)
+		pack_free(p->pack);
+	return err;
+}
+
 int model_prune(struct tw_model *m, __u64 now_ns, __u64 keep_exited_ns)
 {
 	size_t out = 0;
@@ -659,6 +775,8 @@ int model_prune(struct tw_model *m, __u64 now_ns, __u64 keep_exited_ns)
 			proc_free(p);
 			continue;
 		}
+		if (fold_gone_packed(m, p))
+			return -ENOMEM;
 		for (size_t j = 0; j < p->nthreads; j++) {
 			struct tw_thread *t = p->threads[j];
 

@@ -126,9 +126,12 @@ struct tw_thread {
 	__u64 live_pre_ts; /* blocked then: when the kernel says it last ran; 0 unknown */
 	bool lite_loop; /* its model's compact_loops: an event loop goes in lite, not loop */
 	struct tw_loop_lite *lite; /* NULL unless the thread is an event loop (lite_loop) */
+	__u64 seq; /* its order of first sight in its process: ties in reports keep it */
+	bool packed; /* moved into its process's pack (only while pack_proc() runs) */
 };
 
 struct tw_container;
+struct tw_pack;
 
 struct tw_proc {
 	__u32 pid;
@@ -151,6 +154,14 @@ struct tw_proc {
 	struct tw_container *ctr; /* daemon: container and pod, owned; NULL if not looked up */
 	bool ctr_done; /* looked up (ctr may still be NULL: not in a container) */
 	__u64 fail_logged[TW_FAIL_NR]; /* daemon: thread creation failures already logged */
+	__u64 next_seq; /* the next thread record's seq */
+	/*
+	 * The model's pack_dead: dead threads whose rows are all that is left of
+	 * them, packed (user/pack.h); NULL until the first. They are no longer
+	 * records: proc_thread() does not find them (as after model_prune()).
+	 */
+	struct tw_pack *pack;
+	size_t pack_at; /* pack again once this many records exist (1.5 x what the last left) */
 };
 
 struct tw_model {
@@ -172,6 +183,15 @@ struct tw_model {
 	void (*on_stall)(void *ctx, const struct tw_proc *p, const struct tw_thread *t,
 			 const struct tw_stall *e);
 	void *on_stall_ctx;
+	/*
+	 * Pack dead threads (struct tw_proc's pack) once they are harvested and no
+	 * interval report needs them again: the CLI, whose final report lists
+	 * every thread that ever lived. Packing happens in model_thread_born() and
+	 * model_thread_died() (once a process's records have grown by half since
+	 * it last packed): a pointer to a harvested record is valid only until the
+	 * next of those calls.
+	 */
+	bool pack_dead;
 };
 
 int model_init(struct tw_model *m, bool keep_marks);

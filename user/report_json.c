@@ -305,7 +305,7 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, const struc
 	json_key(j, "threads");
 	json_arr_begin(j);
 	for (size_t i = 0; i < pv->nrows; i++)
-		json_row(j, &pv->rows[i], &v->o);
+		json_row(j, view_row(v, pv, i), &v->o);
 	json_arr_end(j);
 	json_key(j, "loops");
 	json_arr_begin(j);

@@ -90,8 +90,10 @@ static void errno_line(FILE *f, const struct tw_call_rec *r)
 }
 
 /* The blocking calls of all rows, most time first, with their latency percentiles. */
-static void text_calls(FILE *f, const struct tw_proc_view *pv, bool timed)
+static void text_calls(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
 {
+	bool timed =
+		v->o.syscalls; /* entry-to-exit times exist (not for blocks named at switch out) */
 	const struct tw_call_rec *order[TW_SYSCALL_NR_MAX] = { 0 };
 	struct tw_calls sum = {};
 	bool errs = false;
@@ -99,7 +101,7 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv, bool timed)
 	__u32 n;
 
 	for (size_t i = 0; i < pv->nrows; i++)
-		if (calls_add(&sum, &pv->rows[i].t.calls))
+		if (calls_add(&sum, &view_row(v, pv, i)->t.calls))
 			break;
 	n = calls_by_total(&sum, order);
 	if (n && !timed)
@@ -337,11 +339,11 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 	text_now(f, pv, v);
 	if (pv->nrows) {
 		fprintf(f, "\n  %-8s %-16s %5s %10s %10s %10s %9s %9s  %s\n",
-			pv->rows[0].tid || pv->nrows == 0 ? "TID" : "THREADS", "COMM", "ALIVE",
-			"ONCPU", "BLOCKED", "RUNQ", "VOLCSW", "INVOLCSW", "MOST TIME IN");
+			view_row(v, pv, 0)->tid ? "TID" : "THREADS", "COMM", "ALIVE", "ONCPU",
+			"BLOCKED", "RUNQ", "VOLCSW", "INVOLCSW", "MOST TIME IN");
 	}
 	for (size_t i = 0; i < pv->nrows && i < TW_TEXT_MAX_ROWS; i++) {
-		const struct tw_row *r = &pv->rows[i];
+		const struct tw_row *r = view_row(v, pv, i);
 		char id[16];
 
 		char most[64];
@@ -361,7 +363,7 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 			pv->nrows - TW_TEXT_MAX_ROWS);
 	fputc('\n', f);
 	text_loops(f, pv, v);
-	text_calls(f, pv, v->o.syscalls);
+	text_calls(f, pv, v);
 hists:
 	hist_print(f, &pv->sum.blocked,
 		   "blocked intervals (slept until woken), all threads:", "  ");

@@ -3,7 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include "pack.h"
 #include "view.h"
+
+/* One packed row at a time, unpacked (view_row()). */
+struct tw_view_scratch {
+	struct tw_unpacked u;
+	struct tw_row row;
+};
 
 const char *const tw_sort_names[TW_SORT_NR] = {
 	[TW_SORT_BUSY] = "busy",       [TW_SORT_ONCPU] = "oncpu",	[TW_SORT_RUNQ] = "runq",
@@ -132,30 +139,151 @@ void comm_fold_key(const char *comm, char *key)
 	key[end] = 0;
 }
 
-/* by fold key, then name, then tid: a group's rows are adjacent */
-static int cmp_rows_comm(const void *a, const void *b)
-{
-	const struct tw_row *x = a, *y = b;
-	int c = strcmp(x->pattern, y->pattern);
-
-	if (!c)
-		c = strncmp(x->comm, y->comm, TASK_COMM_LEN);
-	return c ? c : (x->tid > y->tid) - (x->tid < y->tid);
-}
-
 static int cmp_u64_desc(__u64 x, __u64 y)
 {
 	return (x < y) - (x > y);
 }
 
-static int cmp_rows_offcpu(const void *a, const void *b)
+static int cmp_u64(__u64 x, __u64 y)
 {
-	const struct tw_row *x = a, *y = b;
-	int c = cmp_u64_desc(rec_offcpu(&x->t), rec_offcpu(&y->t));
+	return (x > y) - (x < y);
+}
+
+/* What rows are sorted on, of a row or of a packed record. */
+struct row_keys {
+	__u64 offcpu, oncpu, seq;
+	__u32 tid;
+	const char *comm;
+	const char *pattern; /* --by comm */
+	char key[TASK_COMM_LEN + 2]; /* a packed record's pattern */
+};
+
+/* off-CPU time, then on-CPU time, most first; then tid, then order of first sight */
+static int cmp_keys_offcpu(const struct row_keys *x, const struct row_keys *y)
+{
+	int c = cmp_u64_desc(x->offcpu, y->offcpu);
 
 	if (!c)
-		c = cmp_u64_desc(x->t.oncpu_ns, y->t.oncpu_ns);
-	return c ? c : (x->tid > y->tid) - (x->tid < y->tid);
+		c = cmp_u64_desc(x->oncpu, y->oncpu);
+	if (!c)
+		c = cmp_u64(x->tid, y->tid);
+	return c ? c : cmp_u64(x->seq, y->seq);
+}
+
+/* by fold key, then name, then tid, then order of first sight: a group's rows are adjacent */
+static int cmp_keys_comm(const struct row_keys *x, const struct row_keys *y)
+{
+	int c = strcmp(x->pattern, y->pattern);
+
+	if (!c)
+		c = strncmp(x->comm, y->comm, TASK_COMM_LEN);
+	if (!c)
+		c = cmp_u64(x->tid, y->tid);
+	return c ? c : cmp_u64(x->seq, y->seq);
+}
+
+static void row_keys(const struct tw_row *r, struct row_keys *k)
+{
+	k->offcpu = rec_offcpu(&r->t);
+	k->oncpu = r->t.oncpu_ns;
+	k->tid = r->tid;
+	k->seq = r->seq;
+	k->comm = r->comm;
+	k->pattern = r->pattern;
+}
+
+static int cmp_rows_offcpu(const void *a, const void *b)
+{
+	struct row_keys x, y;
+
+	row_keys(a, &x);
+	row_keys(b, &y);
+	return cmp_keys_offcpu(&x, &y);
+}
+
+/*
+ * Rows by reference: a ref below nown is rows[ref], the view's own; the
+ * others are the packed records of the process, unpacked into s one at a time.
+ */
+struct rowset {
+	struct tw_row *rows;
+	size_t nown;
+	const struct tw_pack *pack;
+	struct tw_view_scratch *s;
+};
+
+static const struct tw_row *unpack_row(const struct tw_pack *pk, size_t i,
+				       struct tw_view_scratch *s)
+{
+	struct tw_row *r = &s->row;
+
+	pack_get(pk, i, &s->u);
+	memset(r, 0, sizeof(*r));
+	r->tid = s->u.tid;
+	r->nthreads = 1;
+	memcpy(r->comm, s->u.comm, TASK_COMM_LEN);
+	r->alive = false;
+	r->borrowed = true;
+	r->t = s->u.rec;
+	r->seq = s->u.seq;
+	return r;
+}
+
+static const struct tw_row *ref_row(const struct rowset *rs, __u32 ref)
+{
+	return ref < rs->nown ? &rs->rows[ref] : unpack_row(rs->pack, ref - rs->nown, rs->s);
+}
+
+static void ref_keys(const struct rowset *rs, __u32 ref, struct row_keys *k)
+{
+	struct tw_pack_keys pk;
+
+	if (ref < rs->nown) {
+		row_keys(&rs->rows[ref], k);
+		return;
+	}
+	pack_keys(rs->pack, ref - rs->nown, &pk);
+	k->offcpu = pk.offcpu_ns;
+	k->oncpu = pk.oncpu_ns;
+	k->tid = pk.tid;
+	k->seq = pk.seq;
+	k->comm = pk.comm;
+	k->pattern = NULL; /* made when sorting by comm only */
+}
+
+static int cmp_refs_offcpu(const void *a, const void *b, void *ctx)
+{
+	struct row_keys x, y;
+
+	ref_keys(ctx, *(const __u32 *)a, &x);
+	ref_keys(ctx, *(const __u32 *)b, &y);
+	return cmp_keys_offcpu(&x, &y);
+}
+
+static int cmp_refs_comm(const void *a, const void *b, void *ctx)
+{
+	struct row_keys x, y;
+
+	ref_keys(ctx, *(const __u32 *)a, &x);
+	ref_keys(ctx, *(const __u32 *)b, &y);
+	if (!x.pattern) {
+		comm_fold_key(x.comm, x.key);
+		x.pattern = x.key;
+	}
+	if (!y.pattern) {
+		comm_fold_key(y.comm, y.key);
+		y.pattern = y.key;
+	}
+	return cmp_keys_comm(&x, &y);
+}
+
+const struct tw_row *view_row(const struct tw_view *v, const struct tw_proc_view *pv, size_t i)
+{
+	const struct rowset rs = {
+		.rows = pv->rows, .nown = pv->nown, .pack = pv->p->pack, .s = v->scratch
+	};
+
+	return pv->order ? ref_row(&rs, pv->order[i]) : &pv->rows[i];
 }
 
 /* The --sort key's own comparison, most first; 0 on a tie. */
@@ -232,34 +360,60 @@ static void row_free(struct tw_row *r)
 	r->borrowed = false;
 }
 
-/* Fold rows sharing a fold key (pattern) into one; rows must be sorted by cmp_rows_comm. */
-static int fold_by_comm(struct tw_row *rows, size_t *n)
+/*
+ * Fold rows sharing a fold key (pattern) into one group row each, refs sorted
+ * by cmp_refs_comm; the groups in *out (by pattern: their seq), *nout of them.
+ */
+static int fold_refs(const struct rowset *rs, const __u32 *refs, size_t n, struct tw_row **out,
+		     size_t *nout)
 {
-	size_t out = 0, i = 0;
+	size_t i = 0, ng = 0, cap = 0;
+	struct tw_row *gs = NULL;
+	int err = 0;
 
-	while (i < *n) {
+	while (i < n && !err) {
 		struct tw_thread_totals sum, one;
-		struct tw_row g = rows[i];
+		char prev[TASK_COMM_LEN];
+		struct tw_row g;
 		size_t j;
-		int err;
 
+		if (ng == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct tw_row *nv = realloc(gs, ncap * sizeof(*nv));
+
+			if (!nv) {
+				err = -ENOMEM;
+				break;
+			}
+			gs = nv;
+			cap = ncap;
+		}
 		memset(&sum, 0, sizeof(sum));
+		g = *ref_row(rs, refs[i]);
 		g.tid = 0;
 		g.nthreads = 0;
 		g.nnames = 0;
 		g.alive = false;
 		g.borrowed = false;
+		g.seq = ng;
 		memset(&g.t, 0, sizeof(g.t));
-		err = 0;
-		for (j = i; j < *n && !strcmp(rows[j].pattern, g.pattern); j++) {
-			if (j == i || strncmp(rows[j].comm, rows[j - 1].comm, TASK_COMM_LEN) != 0)
+		comm_fold_key(g.comm, g.pattern);
+		for (j = i; j < n; j++) {
+			const struct tw_row *r = ref_row(rs, refs[j]);
+			char key[TASK_COMM_LEN + 2];
+
+			comm_fold_key(r->comm, key);
+			if (strcmp(key, g.pattern) != 0)
+				break;
+			if (j == i || strncmp(r->comm, prev, TASK_COMM_LEN) != 0)
 				g.nnames++;
-			rec_expand(&rows[j].t, &one);
+			memcpy(prev, r->comm, TASK_COMM_LEN);
+			rec_expand(&r->t, &one);
 			thread_totals_add(&sum, &one);
 			if (!err)
-				err = calls_add(&g.t.calls, &rows[j].t.calls);
+				err = calls_add(&g.t.calls, &r->t.calls);
 			g.nthreads++;
-			g.alive |= rows[j].alive;
+			g.alive |= r->alive;
 		}
 		if (g.nnames < 2)
 			g.pattern[0] = 0; /* one name: it is shown as it is */
@@ -267,19 +421,18 @@ static int fold_by_comm(struct tw_row *rows, size_t *n)
 			err = rec_store(&g.t, &sum);
 		if (err)
 			rec_free(&g.t);
-		for (size_t k = i; k < j; k++)
-			row_free(&rows[k]);
-		if (err) {
-			/* free what is left past the group, then keep what was folded */
-			for (size_t k = j; k < *n; k++)
-				row_free(&rows[k]);
-			*n = out;
-			return err;
-		}
-		rows[out++] = g;
+		else
+			gs[ng++] = g;
 		i = j;
 	}
-	*n = out;
+	if (err) {
+		for (size_t k = 0; k < ng; k++)
+			rec_free(&gs[k].t);
+		free(gs);
+		return err;
+	}
+	*out = gs;
+	*nout = ng;
 	return 0;
 }
 
@@ -304,8 +457,9 @@ static void loop_totals_sub(struct tw_loop_totals *d, const struct tw_loop_total
 static int cmp_loops(const void *a, const void *b)
 {
 	const struct tw_loop_view *x = a, *y = b;
+	int c = cmp_u64(x->tid, y->tid);
 
-	return (x->tid > y->tid) - (x->tid < y->tid);
+	return c ? c : cmp_u64(x->seq, y->seq);
 }
 
 static int cmp_blocked(const void *a, const void *b)
@@ -365,47 +519,127 @@ static void add_blocked(struct tw_proc_view *pv, const struct tw_thread *t,
 }
 
 /* Event loops and threads blocked now: per thread, from the model's loop records and live fields. */
+/* A thread's loop, as the report shows it (counted only if it did something in its span). */
+static void add_loop(struct tw_proc_view *pv, const struct tw_loop *l, __u32 tid, const char *comm,
+		     bool alive, __u64 seq, const struct tw_view_opts *o)
+{
+	struct tw_loop_view *lv = &pv->loops[pv->nloops];
+	size_t from = o->final ? 0 : l->stalls_mark;
+
+	lv->tid = tid;
+	memcpy(lv->comm, comm, TASK_COMM_LEN);
+	lv->alive = alive;
+	lv->seq = seq;
+	if (o->final)
+		lv->lt = l->tot;
+	else
+		loop_totals_sub(&lv->lt, &l->tot, &l->mark);
+	lv->stalls = l->stalls ? l->stalls + from : NULL;
+	lv->nstalls = l->nstalls - from;
+	lv->ongoing = alive && l->stalled_now ? &l->ongoing : NULL;
+	if (lv->lt.iterations || lv->nstalls || lv->ongoing)
+		pv->nloops++;
+}
+
 static int build_loops(struct tw_proc_view *pv, const struct tw_proc *p,
 		       const struct tw_view_opts *o, __u64 live_ns)
 {
-	pv->loops = calloc(p->nthreads + 1, sizeof(*pv->loops));
+	const struct tw_pack *pk = o->final ? p->pack : NULL;
+
+	pv->loops = calloc(p->nthreads + 1 + (pk ? pk->nextra : 0), sizeof(*pv->loops));
 	pv->blocked = calloc(p->nthreads + 1, sizeof(*pv->blocked));
 	if (!pv->loops || !pv->blocked)
 		return -ENOMEM;
 	for (size_t i = 0; i < nrecs(p); i++) {
 		const struct tw_thread *t = rec_at(p, i);
-		const struct tw_loop *l = t->loop;
 
 		if (!o->final && t->marked_dead)
 			continue;
 		if (t->alive && t->live_state == TW_ST_BLOCKED)
 			add_blocked(pv, t, o, live_ns);
-		if (l) {
-			struct tw_loop_view *lv = &pv->loops[pv->nloops];
-			size_t from = o->final ? 0 : l->stalls_mark;
+		if (t->loop)
+			add_loop(pv, t->loop, t->tid, t->comm, t->alive, t->seq, o);
+	}
+	/* the packed dead that were loops: their loop records moved into the pack as they were */
+	for (size_t j = 0; pk && j < pk->nextra; j++) {
+		struct tw_pack_keys k;
 
-			lv->tid = t->tid;
-			memcpy(lv->comm, t->comm, TASK_COMM_LEN);
-			lv->alive = t->alive;
-			if (o->final)
-				lv->lt = l->tot;
-			else
-				loop_totals_sub(&lv->lt, &l->tot, &l->mark);
-			lv->stalls = l->stalls ? l->stalls + from : NULL;
-			lv->nstalls = l->nstalls - from;
-			lv->ongoing = t->alive && l->stalled_now ? &l->ongoing : NULL;
-			if (lv->lt.iterations || lv->nstalls || lv->ongoing)
-				pv->nloops++;
-		}
+		if (!pk->extra[j].loop)
+			continue;
+		pack_keys(pk, pk->extra[j].rec, &k);
+		add_loop(pv, pk->extra[j].loop, k.tid, k.comm, false, k.seq, o);
 	}
 	qsort(pv->loops, pv->nloops, sizeof(*pv->loops), cmp_loops);
 	qsort(pv->blocked, pv->nblocked, sizeof(*pv->blocked), cmp_blocked);
 	return 0;
 }
 
-static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
+/* Where view_row() unpacks, made the first time a view has packed rows. */
+static struct tw_view_scratch *view_scratch(struct tw_view *v)
+{
+	if (!v->scratch) {
+		struct tw_view_scratch *s = calloc(1, sizeof(*s));
+
+		if (!s || unpacked_init(&s->u)) {
+			free(s);
+			return NULL;
+		}
+		v->scratch = s;
+	}
+	return v->scratch;
+}
+
+/*
+ * The final report's packed dead threads, as rows: added into the sum, and
+ * either folded by comm with the others or ordered by reference among them.
+ * rows[0..n) are the view's own rows, not yet sorted.
+ */
+static int add_packed(struct tw_view *v, struct tw_proc_view *pv, const struct tw_proc *p,
+		      const struct tw_view_opts *o, size_t *n)
+{
+	const struct tw_pack *pk = o->final ? p->pack : NULL;
+	struct rowset rs = { .rows = pv->rows, .nown = *n, .pack = pk };
+	size_t nall = *n + (pk ? pk->n : 0), ng;
+	struct tw_row *groups;
+	__u32 *refs;
+	int err;
+
+	rs.s = pk ? view_scratch(v) : NULL;
+	refs = malloc((nall ? nall : 1) * sizeof(*refs));
+	if ((pk && (!rs.s || unpacked_reserve(&rs.s->u, pk))) || !refs) {
+		free(refs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nall; i++)
+		refs[i] = (__u32)i;
+	for (size_t i = 0; pk && i < pk->n; i++)
+		rec_add_to(&pv->sum, &unpack_row(pk, i, rs.s)->t);
+	if (o->by != TW_BY_COMM) {
+		qsort_r(refs, nall, sizeof(*refs), cmp_refs_offcpu, &rs);
+		pv->order = refs;
+		pv->nown = *n;
+		*n = nall;
+		return 0;
+	}
+	for (size_t i = 0; i < *n; i++)
+		comm_fold_key(pv->rows[i].comm, pv->rows[i].pattern);
+	qsort_r(refs, nall, sizeof(*refs), cmp_refs_comm, &rs);
+	err = fold_refs(&rs, refs, nall, &groups, &ng);
+	free(refs);
+	if (err)
+		return err;
+	free_rows(pv->rows, *n);
+	pv->rows = groups;
+	*n = ng;
+	if (ng)
+		qsort(pv->rows, ng, sizeof(*pv->rows), cmp_rows_offcpu);
+	return 0;
+}
+
+static int build_proc(struct tw_view *v, struct tw_proc_view *pv, const struct tw_proc *p,
 		      const struct tw_view_opts *o, __u64 live_ns)
 {
+	bool packed = o->final && p->pack && p->pack->n;
 	size_t n = 0;
 	int err = 0;
 
@@ -430,6 +664,7 @@ static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
 		r->tid = t->tid;
 		r->nthreads = 1;
 		r->alive = t->alive;
+		r->seq = t->seq;
 		memcpy(r->comm, t->comm, TASK_COMM_LEN);
 		if (o->final || !t->mark) {
 			/*
@@ -457,16 +692,13 @@ static int build_proc(struct tw_proc_view *pv, const struct tw_proc *p,
 		else
 			n++;
 	}
-	if (!err && o->by == TW_BY_COMM) {
-		for (size_t i = 0; i < n; i++)
-			comm_fold_key(pv->rows[i].comm, pv->rows[i].pattern);
-		qsort(pv->rows, n, sizeof(*pv->rows), cmp_rows_comm);
-		err = fold_by_comm(pv->rows, &n);
-	}
+	if (!err && (packed || o->by == TW_BY_COMM))
+		err = add_packed(v, pv, p, o, &n);
+	else if (!err)
+		qsort(pv->rows, n, sizeof(*pv->rows), cmp_rows_offcpu);
 	pv->nrows = n;
 	if (err)
 		return err;
-	qsort(pv->rows, n, sizeof(*pv->rows), cmp_rows_offcpu);
 	pv->threads_now = p->threads_now;
 	pv->exited = p->exited;
 	err = build_loops(pv, p, o, live_ns);
@@ -527,7 +759,8 @@ static void proc_view_free(struct tw_proc_view *pv)
 	for (size_t i = 0; i < pv->nmembers; i++)
 		proc_view_free(&pv->members[i]);
 	free(pv->members);
-	free_rows(pv->rows, pv->nrows);
+	free_rows(pv->rows, pv->order ? pv->nown : pv->nrows);
+	free(pv->order);
 	free(pv->loops);
 	free(pv->blocked);
 	memset(pv, 0, sizeof(*pv));
@@ -560,7 +793,7 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 
 		if (o->targets_only && !p->target)
 			continue;
-		if (build_proc(&v->procs[n], p, o, m->live_ns)) {
+		if (build_proc(v, &v->procs[n], p, o, m->live_ns)) {
 			v->nprocs = n + 1;
 			view_free(v);
 			return -ENOMEM;
@@ -597,5 +830,8 @@ void view_free(struct tw_view *v)
 	for (size_t i = 0; i < v->nprocs; i++)
 		proc_view_free(&v->procs[i]);
 	free(v->procs);
+	if (v->scratch)
+		unpacked_free(&v->scratch->u);
+	free(v->scratch);
 	memset(v, 0, sizeof(*v));
 }

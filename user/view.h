@@ -48,6 +48,7 @@ struct tw_row {
 	char pattern[TASK_COMM_LEN + 2];
 	__u32 nnames;
 	struct tw_thread_rec t;
+	__u64 seq; /* the thread's order of first sight (a group's: its place by name): ties */
 };
 
 /* An event loop's row: always one thread, whatever --by says. */
@@ -60,6 +61,7 @@ struct tw_loop_view {
 	const struct tw_stall *stalls; /* ended in this report's span, oldest first (the model's) */
 	size_t nstalls;
 	const struct tw_stall *ongoing; /* the gap it is stalled in right now, or NULL */
+	__u64 seq; /* the thread's order of first sight: ties */
 };
 
 /*
@@ -99,6 +101,14 @@ struct tw_proc_view {
 	__u32 threads_now; /* p's, or the members' sum */
 	bool exited; /* p's, or every member's */
 	__u64 stalls; /* stalls in the report's span, ongoing ones included (members' sum) */
+	/*
+	 * Rows in order when some are packed dead threads (a final report of a
+	 * model with pack_dead): order[i] < nown is rows[order[i]], the others
+	 * are unpacked one at a time by view_row(). NULL: rows[i] is row i, as
+	 * always in the daemon, which does not pack.
+	 */
+	__u32 *order;
+	size_t nown;
 };
 
 struct tw_view_opts {
@@ -124,6 +134,8 @@ struct tw_view_opts {
 	bool group_procs; /* fold processes sharing a comm into one row */
 };
 
+struct tw_view_scratch;
+
 struct tw_view {
 	struct tw_view_opts o;
 	__u64 drops[TW_DROP_NR];
@@ -133,6 +145,8 @@ struct tw_view {
 	size_t nrows_active; /* rows before the top-N cut */
 	__u64 stall_ns;
 	__u64 stalls_not_kept; /* since the run started */
+	/* where view_row() unpacks a row; NULL if none is packed */
+	struct tw_view_scratch *scratch;
 };
 
 int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view_opts *o);
@@ -145,6 +159,11 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
  */
 void comm_fold_key(const char *comm, char *key);
 void view_free(struct tw_view *v);
+/*
+ * Row i of a process view (i < nrows): how renderers read rows. The pointer
+ * is valid until the next view_row() call of the same view.
+ */
+const struct tw_row *view_row(const struct tw_view *v, const struct tw_proc_view *pv, size_t i);
 
 __u64 totals_offcpu(const struct tw_thread_totals *t);
 __u64 proc_thread_failures(const struct tw_proc_totals *pt);
