@@ -113,20 +113,20 @@ struct tw_thread {
 	__u64 start_ns; /* the task's start_time; 0 until known (seeded from /proc) */
 	struct tw_thread_rec tot; /* since the run started */
 	struct tw_thread_rec *mark; /* tot at the last interval report (-i only) */
-	bool marked_dead; /* -i: dead when last marked, so no interval will show it again */
 	struct tw_loop *loop; /* NULL unless the thread is an event loop */
+	struct tw_loop_lite *lite; /* NULL unless the thread is an event loop (lite_loop) */
+	__u64 seq; /* its order of first sight in its process: ties in reports keep it */
 	/* where it was at the last refresh (struct tw_thread_stats state, state_ts, sys_cur) */
 	__u32 live_state;
 	__u32 live_sys;
 	__u64 live_state_ts;
-	bool folded; /* tot holds the kernel entry's histograms as of live_state_ts */
 	/* the state the trace began with, while it lasts (struct tw_thread_stats att_ts, pre_ts) */
-	bool live_att; /* still where it was when the trace began (state_ts == att_ts) */
 	__u64 live_att_ts; /* when that was read */
 	__u64 live_pre_ts; /* blocked then: when the kernel says it last ran; 0 unknown */
+	bool live_att; /* still where it was when the trace began (state_ts == att_ts) */
+	bool folded; /* tot holds the kernel entry's histograms as of live_state_ts */
+	bool marked_dead; /* -i: dead when last marked, so no interval will show it again */
 	bool lite_loop; /* its model's compact_loops: an event loop goes in lite, not loop */
-	struct tw_loop_lite *lite; /* NULL unless the thread is an event loop (lite_loop) */
-	__u64 seq; /* its order of first sight in its process: ties in reports keep it */
 	bool packed; /* moved into its process's pack (only while pack_proc() runs) */
 };
 
