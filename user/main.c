@@ -28,6 +28,14 @@
  * within it), and an agent with nothing to do wakes this often only.
  */
 #define LIVENESS_CHECK_NS 1000000000ULL
+/*
+ * While events come, they are read this often, as they always were: the dead
+ * are harvested (their map entries freed) within it plus the settle delay,
+ * which a full map needs. After QUIET_NS without any, the loop sleeps until
+ * something is due: an idle target costs one wake-up a second.
+ */
+#define ACTIVE_POLL_NS 100000000ULL
+#define QUIET_NS 1000000000ULL
 
 static volatile sig_atomic_t exiting;
 /* the poller's eventfd: a signal wakes the loop at once, whichever thread it hits */
@@ -68,6 +76,7 @@ struct run {
 	__u64 start_ns;
 	__u64 last_report_ns;
 	__u64 last_fold_ns; /* the last refresh (TW_FOLD_EVERY_NS) */
+	__u64 last_events_ns; /* the last read that found events (the start counts as one) */
 	bool out_broken;
 	size_t nexpanded; /* targets found at attach besides -p (--children, --comm, --cgroup) */
 };
@@ -189,8 +198,9 @@ static __u64 min_u64(__u64 a, __u64 b)
 
 /*
  * The next moment the loop has something to do: the liveness check (at most
- * LIVENESS_CHECK_NS away), the harvest of the dead already read, the next
- * interval report, the end of -d, the fold of the 32-bit counts.
+ * LIVENESS_CHECK_NS away), the next read while events come (ACTIVE_POLL_NS),
+ * the harvest of the dead already read, the next interval report, the end of
+ * -d, the fold of the 32-bit counts.
  */
 static __u64 next_due(struct run *r, __u64 now, __u64 next_check)
 {
@@ -200,6 +210,8 @@ static __u64 next_due(struct run *r, __u64 now, __u64 next_check)
 
 	if (settle)
 		due = min_u64(due, now + settle);
+	if (now - r->last_events_ns < QUIET_NS)
+		due = min_u64(due, now + ACTIVE_POLL_NS);
 	if (cfg->interval_ns)
 		due = min_u64(due, r->last_report_ns + cfg->interval_ns);
 	if (cfg->duration_ns)
@@ -215,17 +227,21 @@ static int run_loop(struct run *r)
 
 	r->last_report_ns = r->start_ns;
 	r->last_fold_ns = r->start_ns;
+	r->last_events_ns = r->start_ns;
 	while (!exiting && !r->out_broken) {
 		/*
 		 * The BPF side wakes us only when the buffer fills up (events_submit()
 		 * in bpf/maps.bpf.h): otherwise the events are read when something is
-		 * due, at least once a second. Signals poke the poller.
+		 * due, every 100 ms while they come, at least once a second. Signals
+		 * and the targets' exits poke the poller.
 		 */
 		now = mono_ns();
 		due = next_due(r, now, next_check);
 		err = due > now ? poller_wait(&r->poller, due - now) : 0;
 		if (err >= 0)
 			err = ring_buffer__consume(r->rb);
+		if (err > 0)
+			r->last_events_ns = mono_ns();
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "bpf-threadwatch: reading events failed: %s\n",
 				strerror(-err));
