@@ -1411,6 +1411,19 @@ printf 'bench\tconfig\trep\tseconds\tok\tattach_s\tmaxrss_kb\tcpu_s\trun_cpu_s\t
 	>"$RAW"
 
 echo "bench-threadwatch ($MODE mode, $REPS repetitions), results in $MD" >&2
+# Loops of a self-timing workload (it prints "... elapsed_ns N ...") that take about TARGET_S
+# seconds, pinned: the median of three runs of CALIB loops, rounded to thousands (at least 1000).
+calibrate() {
+	local bin=$1 calib=$2 target=$3 what=$4 t loops
+	t=$(for _ in 1 2 3; do
+		"${PIN[@]}" "$bin" "$calib" | awk '/elapsed_ns/ {print $4 / 1e9}'
+	done | sort -n | sed -n 2p)
+	loops=$(awk -v t="$t" -v c="$calib" -v g="$target" \
+		'BEGIN {l = int(c * g / t / 1000 + 0.5) * 1000; print (l < 1000 ? 1000 : l)}')
+	echo "calibration: $calib $what in ${t}s -> $loops (~${target}s)" >&2
+	echo "$loops"
+}
+
 if wanted pipe && [ $HAVE_PERF = 1 ]; then
 	if [ -z "$LOOPS" ]; then
 		# the median of three short runs: one may catch a quiet or a busy moment
@@ -1445,15 +1458,8 @@ if wanted storm; then
 	run_bench storm base tw_p tw_sys
 fi
 if wanted pingpong || wanted neighbour; then
-	if [ -z "$PP_LOOPS" ]; then
-		t=$(for _ in 1 2 3; do
-			"${PIN[@]}" "$PINGPONG" $PP_CALIB_LOOPS | awk '/elapsed_ns/ {print $4 / 1e9}'
-		done | sort -n | sed -n 2p)
-		PP_LOOPS=$(awk -v t="$t" -v c=$PP_CALIB_LOOPS -v g="$PP_TARGET_S" \
-			'BEGIN {l = int(c * g / t / 1000 + 0.5) * 1000; print (l < 1000 ? 1000 : l)}')
-		echo "calibration: $PP_CALIB_LOOPS pingpong loops in ${t}s -> $PP_LOOPS loops" \
-			"(~${PP_TARGET_S}s)" >&2
-	fi
+	[ -n "$PP_LOOPS" ] || PP_LOOPS=$(calibrate "$PINGPONG" $PP_CALIB_LOOPS "$PP_TARGET_S" \
+		"pingpong loops")
 	cfgs=(base tw_p)
 	[ $HAVE_NOSC = 1 ] && cfgs+=(tw_pns)
 	if [ $HAVE_EMPTY = 1 ]; then
@@ -1475,15 +1481,8 @@ if wanted pingpong || wanted neighbour; then
 	fi
 fi
 if wanted getpid; then
-	if [ -z "$GP_LOOPS" ]; then
-		t=$(for _ in 1 2 3; do
-			"${PIN[@]}" "$GETPID" $GP_CALIB_LOOPS | awk '/elapsed_ns/ {print $4 / 1e9}'
-		done | sort -n | sed -n 2p)
-		GP_LOOPS=$(awk -v t="$t" -v c=$GP_CALIB_LOOPS -v g="$GP_TARGET_S" \
-			'BEGIN {l = int(c * g / t / 1000 + 0.5) * 1000; print (l < 1000 ? 1000 : l)}')
-		echo "calibration: $GP_CALIB_LOOPS getpid calls in ${t}s -> $GP_LOOPS calls" \
-			"(~${GP_TARGET_S}s)" >&2
-	fi
+	[ -n "$GP_LOOPS" ] || GP_LOOPS=$(calibrate "$GETPID" $GP_CALIB_LOOPS "$GP_TARGET_S" \
+		"getpid calls")
 	cfgs=(base tw_p)
 	[ $HAVE_NOSC = 1 ] && cfgs+=(tw_pns)
 	[ $HAVE_EMPTY = 1 ] && cfgs+=(empty empty_ns empty_pst)

@@ -32,10 +32,9 @@
  * they are raw_tp (no trusted task pointers). With task storage, thread_stats
  * holds only the dead: a thread's final switch out copies its entry there.
  * User space deletes a dead thread's entry once it has read its totals. It
- * is preallocated
- * (1472-byte values, two 146-bucket u32 histograms of 584 bytes each; ~1550
- * bytes an entry with the hash's own: 16384 entries take 25 MB) because
- * allocating in the scheduler hot path fails under thread storms.
+ * is preallocated (1472-byte values, two 146-bucket u32 histograms of 584
+ * bytes each; ~1550 bytes an entry with the hash's own: 16384 entries take
+ * 25 MB) because allocating in the scheduler hot path fails under storms.
  */
 #define TW_DEF_MAX_THREADS 16384 /* 2x a busy 200-process VM's live threads */
 #define TW_DEF_MAX_PROCS 4096
@@ -336,7 +335,8 @@ static __always_inline __u64 run_delay_now(struct task_struct *t, __u64 now)
  * wanted thread without one is rare (only between the attach and the
  * iterator that seeds it); task storage also answers NULL when another
  * program on this CPU is inside a task-storage call (a wakeup from an
- * interrupt): counted by the callers that expect an entry.
+ * interrupt). Like a missing hash entry, that event is then not seen: a
+ * blocked interval runs on to the switch in.
  */
 static __always_inline struct tw_thread_stats *thread_find(struct task_struct *t, bool btf,
 							   __u32 tid)

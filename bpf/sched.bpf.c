@@ -9,8 +9,9 @@
  * A blocked interval ends in a wait for a CPU. With tp_btf, that wait comes
  * from the kernel's own per-task account of it (CONFIG_SCHED_INFO, read at
  * the switch in), so no program runs at wakeups: the switch hook is the
- * only scheduler hook on the hot path. raw_tp (and kernels without
- * sched_info) end the blocked interval at the sched_wakeup hook instead.
+ * only scheduler hook on the hot path. raw_tp, kernels without sched_info
+ * and kernels with delayed dequeue (6.12+: user/loader.c says why) end the
+ * blocked interval at the sched_wakeup hook instead.
  *
  * The state and the counters share one entry per thread (see threadwatch.h).
  * Plain adds suffice: a thread's switches and wakeups are serialized by its
