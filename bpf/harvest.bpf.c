@@ -7,7 +7,7 @@
  * copied as they are, without locks, like a hash map lookup from user space:
  * a field may be a few ns older than its neighbour.
  *
- * A dead thread is not here: its final switch out copied its entry to the
+ * A thread that has exited is not here: its exit copied its entry to the
  * thread_stats hash (maps.bpf.h: thread_bury()).
  *
  * Without wakeup hooks (runq_from_kernel), an entry says BLOCKED until the

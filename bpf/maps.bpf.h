@@ -30,7 +30,7 @@
  * --max-procs before load. Per-thread state lives in task storage
  * (thread_store) when the programs are tp_btf, in the thread_stats hash when
  * they are raw_tp (no trusted task pointers). With task storage, thread_stats
- * holds only the dead: a thread's final switch out copies its entry there.
+ * holds only the dead: a thread's exit copies its entry there.
  * User space deletes a dead thread's entry once it has read its totals. It
  * is preallocated (1472-byte values, two 146-bucket u32 histograms of 584
  * bytes each; ~1550 bytes an entry with the hash's own: 16384 entries take
@@ -65,7 +65,7 @@ TW_EXTERN struct {
  * Per-thread state for the tp_btf programs: a pointer off task_struct, no
  * hash, no key. Allocated at a thread's first event (or by the attach-time
  * iterator) and freed with the task; read by user space through the harvest
- * iterator (bpf/harvest.bpf.c), copied to thread_stats at the final switch.
+ * iterator (bpf/harvest.bpf.c), copied to thread_stats at the thread's exit.
  */
 TW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -183,7 +183,7 @@ const volatile bool use_tstore = false;
 const volatile bool runq_from_kernel = false;
 /* --max-threads for task storage, which has no size of its own: entries alive at once */
 const volatile __u64 max_tstore = TW_DEF_MAX_THREADS;
-/* task-storage entries alive now (made, not yet buried at their final switch) */
+/* task-storage entries alive now (made, not yet buried at their exit) */
 __u64 tstore_live = 0;
 /*
  * Per CPU, CLOCK_MONOTONIC minus its run queue's clock, as last seen at a
@@ -331,6 +331,24 @@ static __always_inline __u64 run_delay_now(struct task_struct *t, __u64 now)
 }
 
 /*
+ * A thread buried at its exit (thread_bury()): the rest of its life, the exit
+ * path's last slices and its final switch out, goes to its copy in the hash
+ * while user space has not taken that yet (then, as with raw_tp, it is not
+ * counted). The start time tells its copy from a new thread's that took the
+ * tid once the kernel released it, before this task's final switch.
+ */
+static __always_inline struct tw_thread_stats *thread_after_bury(struct tw_thread_stats *st,
+								 __u32 tid)
+{
+	struct tw_thread_stats *copy;
+
+	if (!st || !st->exited)
+		return st;
+	copy = bpf_map_lookup_elem(&thread_stats, &tid);
+	return copy && copy->start_ns == st->start_ns ? copy : NULL;
+}
+
+/*
  * A thread's entry if it has one: task storage (btf), the hash (raw_tp). A
  * wanted thread without one is rare (only between the attach and the
  * iterator that seeds it); task storage also answers NULL when another
@@ -342,7 +360,7 @@ static __always_inline struct tw_thread_stats *thread_find(struct task_struct *t
 							   __u32 tid)
 {
 	if (btf)
-		return bpf_task_storage_get(&thread_store, t, NULL, 0);
+		return thread_after_bury(bpf_task_storage_get(&thread_store, t, NULL, 0), tid);
 	return bpf_map_lookup_elem(&thread_stats, &tid);
 }
 
@@ -359,7 +377,7 @@ static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t,
 	if (btf) {
 		st = bpf_task_storage_get(&thread_store, t, NULL, 0);
 		if (st || !may_create)
-			return st;
+			return thread_after_bury(st, tid);
 		/* bounded like the hash it replaces: --max-threads entries at once */
 		if (__sync_fetch_and_add(&tstore_live, 1) >= max_tstore) {
 			__sync_fetch_and_sub(&tstore_live, 1);
@@ -394,14 +412,18 @@ static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t,
 }
 
 /*
- * A thread's final switch out (task storage only): its entry is copied to
- * the thread_stats hash, where user space reads it once, after the harvest
- * delay, and deletes it (user space cannot look task storage up by tid). The
- * storage itself stays until the kernel frees the task (deleting it here
- * would cost the switch a lock pair and an RCU callback), marked so nothing
- * updates it and the harvest iterator skips it. An unread entry of an
- * earlier thread with the same tid (pid_max wrapped within the harvest
- * delay) is overwritten, and counted.
+ * A thread's exit (task storage only): its entry is copied to the
+ * thread_stats hash, where user space reads it once, after the harvest delay
+ * or at the end of the run, and deletes it (user space cannot look task
+ * storage up by tid). It happens before the exit event is sent, so user
+ * space never looks for the copy before it exists; at the final switch out
+ * it would be too late, since a joined thread's process can exit, and the
+ * run end, before its threads' last switches. The storage itself stays until
+ * the kernel frees the task (deleting it would cost a lock pair and an RCU
+ * callback), marked so the harvest iterator skips it and thread_after_bury()
+ * sends later events to the copy. An unread entry of an earlier thread with
+ * the same tid (pid_max wrapped within the harvest delay) is overwritten, and
+ * counted.
  */
 static __always_inline void thread_bury(struct tw_thread_stats *st, __u32 tid)
 {

@@ -129,9 +129,15 @@ static __always_inline void switch_out(struct task_struct *prev, bool btf, bool 
 	bool vol;
 
 	state = get_task_state(prev, btf);
+	if (btf && (state & TASK_DEAD)) {
+		/* an exit the exit program missed (it was attached after this switch's) */
+		st = bpf_task_storage_get(&thread_store, prev, NULL, 0);
+		if (st && !st->exited)
+			thread_bury(st, tid);
+	}
+	/* after its exit, its copy in the hash (thread_after_bury()) */
 	st = thread_get(prev, btf, tid, tgid, !(state & TASK_DEAD));
-	/* buried at its final switch out: the storage lingers until the kernel frees the task */
-	if (!st || st->exited)
+	if (!st)
 		return;
 	if (st->state == TW_ST_ONCPU) {
 		st->oncpu_ns += now - st->state_ts;
@@ -156,8 +162,6 @@ static __always_inline void switch_out(struct task_struct *prev, bool btf, bool 
 	st->state_ts = now;
 	if (btf && vol && name_blocks)
 		name_block(st, prev);
-	if (btf && (state & TASK_DEAD))
-		thread_bury(st, tid);
 }
 
 static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 tid, __u32 tgid,
@@ -167,7 +171,7 @@ static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 
 	struct tw_proc_stats *ps;
 
 	st = thread_get(next, btf, tid, tgid, true);
-	if (!st || st->exited)
+	if (!st)
 		return;
 	if (btf && runq_from_kernel)
 		end_offcpu_split(st, next, tid, now);

@@ -100,12 +100,19 @@ static __always_inline int handle_newtask(struct task_struct *task, bool btf, __
 
 static __always_inline int handle_exit(struct task_struct *p, bool btf)
 {
+	struct tw_thread_stats *st;
 	struct tw_proc_stats *ps;
 	__u32 tid, tgid;
 	__u64 now;
 
 	if (!task_wanted(p, btf, &tid, &tgid))
 		return 0;
+	if (btf) {
+		/* before the exit event: user space reads the copy once it has read the event */
+		st = bpf_task_storage_get(&thread_store, p, NULL, 0);
+		if (st && !st->exited)
+			thread_bury(st, tid);
+	}
 	now = bpf_ktime_get_ns();
 	ps = proc_stats_get(tgid);
 	/* the main thread's exit is the process's: counted neither here nor in creations */

@@ -206,7 +206,7 @@ struct tw_thread_stats {
 	__u32 ran; /* switched in at least once since we saw it */
 	__u32 tgid;
 	__u32 call; /* enum tw_call in flight, TW_CALL_NONE outside one */
-	__u32 exited; /* task storage: its final switch out copied it to thread_stats (dead) */
+	__u32 exited; /* task storage: its exit copied it to thread_stats (dying or dead) */
 	__u32 call_fd; /* enum tw_fd_kind of the call in flight */
 	__u32 sys_cur; /* syscall number + 1 of the syscall in flight, 0 outside one */
 	__u32 has_loop; /* the thread has an entry in loop_stats */
