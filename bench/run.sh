@@ -34,11 +34,11 @@
 #              (-N, default 10 s, quick 5; 32 connections), each after an unmeasured 1 s wrk
 #              warm-up with the tracer attached (and one 1 s warm-up at start). The listening
 #              socket has `reuseport` (the kernel spreads connections evenly over the two
-#              workers instead of the first to wake taking most of them) and the workers are
-#              pinned one per CPU (`worker_cpu_affinity auto`); wrk and the tracer are not
-#              pinned (BENCH_NGINX_PIN=none, BENCH_NGINX_REUSEPORT=0 turn them off; =split puts
-#              both workers on the last CPU and wrk on the others; BENCH_NGINX_CFGS="base tw_p"
-#              runs only those configurations). Result:
+#              workers instead of the first to wake taking most of them); both workers are
+#              pinned to the last CPU and wrk to the others, so no busy thread moves (the
+#              tracer is not pinned). BENCH_NGINX_PIN=auto pins the workers one per CPU and
+#              leaves wrk unpinned, =none pins nothing, BENCH_NGINX_REUSEPORT=0 drops reuseport,
+#              BENCH_NGINX_CFGS="base tw_p" runs only those configurations. Result:
 #              requests/s (wrk's requests / its own duration) and the ratio to base; and the
 #              CPU time per request of nginx + wrk + the tracer (utime + stime from
 #              /proc/PID/stat, wrk's from /usr/bin/time), whose ratio to base is the loss on a
@@ -85,6 +85,9 @@
 #           configuration as "floor + X", X being what our programs' bodies and filters add
 #   empty_ns  the same without sys_enter/sys_exit (floorload -S): the floor under tw_pns
 #           (and under tw_p of an agent whose syscall timing is opt-in)
+#   empty_sched  the same without any syscall tracepoint, the clone ones too (floorload -N): no
+#           task's syscalls take the traced slow path, which any syscall tracepoint turns on
+#           for all of them (pingpong, getpid, neighbour)
 #   empty_pst  the same with empty programs on the per-syscall tracepoints of the agent's timed
 #           calls (syscalls/sys_enter_read, sys_exit_read... floorload -P) instead of
 #           sys_enter/sys_exit: what that hook architecture costs (pingpong, getpid,
@@ -120,6 +123,8 @@
 # BENCH_QUIET=1: before each measured run, wait until the machine is quiet (no other process
 # holds BPF links, the CPUs >= 90% idle over 1 s), at most BENCH_QUIET_MAX_S (300) s: on a
 # machine shared with tests and other benchmarks, what they do is otherwise measured too.
+# BENCH_CFGS="base empty ...": only these configurations of pipe, storm, pingpong, getpid and
+# neighbour (BENCH_NGINX_CFGS for nginx).
 # Environment: TW=path/to/bpf-threadwatch (default build/bpf-threadwatch);
 # TW_SYSCALL_FLAG / TW_NOSYSCALL_FLAG: what turns syscall timing on / off with -p (default,
 # from the agent's --help: nothing / --no-syscalls when it has --no-syscalls, else
@@ -153,7 +158,7 @@ NGINX_WRK=(-t2 -c"$NGINX_C") # wrk's threads and connections
 NGINX_WARM_S=1               # an unmeasured wrk run before each measured one
 # nginx's workers one per CPU (auto), both on the last CPU and wrk on the others (split), or
 # left to the scheduler (none); reuseport or not; which configurations (default: all there are)
-NGINX_PIN=${BENCH_NGINX_PIN:-auto}
+NGINX_PIN=${BENCH_NGINX_PIN:-split}
 NGINX_REUSEPORT=${BENCH_NGINX_REUSEPORT:-1}
 NGINX_CFGS=${BENCH_NGINX_CFGS:-}
 NGINX_TIMEOUT_S=30     # the most a wrk run may take beyond its -d
@@ -185,6 +190,7 @@ QUIET=${BENCH_QUIET:-0}
 QUIET_MAX_S=${BENCH_QUIET_MAX_S:-300}
 QUIET_BUSY_PCT=10 # busier than this, someone else is running
 QUIET_WAITS=0 QUIET_WAITED_S=0 QUIET_GAVEUP=0
+CFGS_ONLY=${BENCH_CFGS:-}
 SETTLE_S=0.2 # after a libbpf-tool shows its first bpf_link: the rest attach within microseconds
 EXIT_TIMEOUT_S=30
 
@@ -592,6 +598,7 @@ run_one() {
 	empty) tracer=empty ;;
 	empty_ns) tracer=empty extra=(-S) ;;
 	empty_pst) tracer=empty extra=(-P) ;;
+	empty_sched) tracer=empty extra=(-N) ;;
 	esac
 	workload_cmd "$bench" "$cfg"
 	wait_quiet
@@ -720,9 +727,12 @@ run_one() {
 
 # Repetitions of every configuration of bench $1, interleaved: rep r starts at configuration r.
 run_bench() {
-	local bench=$1 cfgs n i r
+	local bench=$1 cfgs=() n i r c
 	shift
-	cfgs=("$@")
+	for c in "$@"; do
+		[ -z "$CFGS_ONLY" ] || [[ " $CFGS_ONLY " == *" $c "* ]] && cfgs+=("$c")
+	done
+	[ ${#cfgs[@]} -gt 0 ] || return 0
 	n=${#cfgs[@]}
 	for r in $(seq "$REPS"); do
 		for i in $(seq 0 $((n - 1))); do
@@ -870,7 +880,8 @@ busy_pct() {
 wait_quiet() {
 	local t0=$EPOCHREALTIME waited=0 d
 	[ "$QUIET" = 1 ] || return 0
-	while [ -n "$(foreign_tracers)" ] || [ "$(busy_pct)" -gt $QUIET_BUSY_PCT ]; do
+	# the tracers last: a test may start one while the CPUs are sampled
+	while [ "$(busy_pct)" -gt $QUIET_BUSY_PCT ] || [ -n "$(foreign_tracers)" ]; do
 		waited=1
 		d=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", b - a}')
 		if [ "$d" -ge "$QUIET_MAX_S" ]; then
@@ -1428,7 +1439,7 @@ if wanted pingpong || wanted neighbour; then
 	if [ $HAVE_EMPTY = 1 ]; then
 		cfgs+=(empty)
 		[ $HAVE_NOSC = 1 ] && cfgs+=(empty_ns)
-		cfgs+=(empty_pst)
+		cfgs+=(empty_pst empty_sched)
 	fi
 	[ $HAVE_STRACE = 1 ] && cfgs+=(strace)
 	[ $HAVE_BT = 1 ] && cfgs+=(bt floor)
@@ -1455,7 +1466,7 @@ if wanted getpid; then
 	fi
 	cfgs=(base tw_p)
 	[ $HAVE_NOSC = 1 ] && cfgs+=(tw_pns)
-	[ $HAVE_EMPTY = 1 ] && cfgs+=(empty empty_ns empty_pst)
+	[ $HAVE_EMPTY = 1 ] && cfgs+=(empty empty_ns empty_pst empty_sched)
 	echo "getpid $GP_LOOPS calls, tw_p = -p PID" \
 		"${TW_SYSCALL_FLAG:-(syscall timing on by default)}: ${cfgs[*]}" >&2
 	run_bench getpid "${cfgs[@]}"
