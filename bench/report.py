@@ -45,9 +45,9 @@ LABELS = {
                    "syscall tracepoint at all (no traced syscall path)",
 }
 ORDER = list(LABELS)
-PER_LOOP = ("pingpong", "getpid", "neighbour")  # compared per loop, shown in us/loop
-# syscalls per loop of the per-loop benchmarks (getpid: one call a loop, untimed by the agent)
-NSYS = {"pingpong": 4, "neighbour": 4, "getpid": 1}
+PER_LOOP = ("pingpong", "getpid", "readzero", "neighbour")  # compared per loop, in us/loop
+# syscalls per loop of the per-loop benchmarks (getpid, readzero: one call a loop)
+NSYS = {"pingpong": 4, "neighbour": 4, "getpid": 1, "readzero": 1}
 # the project's targets (docs/performance.md); the storm has none yet, it is reported for trend
 TARGETS = {("pipe", "tw_p"): 1.05, ("pipe", "tw_sys"): 1.08,
            ("pingpong", "tw_p"): 1.10, ("neighbour", "tw_p"): 1.01}
@@ -64,15 +64,18 @@ TITLES = {
     "storm": "thread storm: {storm_threads} threads created and joined, {storm_window} alive at once",
     "pingpong": "{pin} bench/pingpong {pp_loops}: 1-byte read/write ping-pong of two threads "
                 "(syscall-heavy)",
-    "getpid": "{pin} bench/getpid {gp_loops}: getpid() in a loop, one thread (a syscall the "
-              "agent does not time)",
+    "getpid": "{pin} bench/sysloop getpid {gp_loops}: getpid() in a loop, one thread (a "
+              "syscall the agent does not time)",
+    "readzero": "{pin} bench/sysloop read {rz_loops}: a 1-byte read() of /dev/zero in a loop, one "
+                "thread (a timed call that never sleeps)",
     "neighbour": "untraced neighbour: B = {pin_b} bench/pingpong {pp_loops}, next to "
                  "A = {pin_a} bench/pingpong, the traced one",
 }
 OPS = {"pipe": ("loops", "loop"), "storm": ("storm_threads", "thread"),
        "pingpong": ("pp_loops", "loop"), "getpid": ("gp_loops", "call"),
+       "readzero": ("rz_loops", "call"),
        "neighbour": ("pp_loops", "loop")}
-BENCHES = ("pipe", "storm", "pingpong", "getpid", "neighbour")
+BENCHES = ("pipe", "storm", "pingpong", "getpid", "readzero", "neighbour")
 DAEMON_LABELS = {"dm": "daemon", "dm_sc": "daemon --syscalls"}
 
 
@@ -528,6 +531,7 @@ def per_syscall_lines(bench, summary, base_med):
     per = base_med * 1e9 / NSYS[bench]  # untraced ns per syscall (with its share of the loop)
     raw, pst = (r["empty"] - r["empty_ns"]) * per, (r["empty_pst"] - r["empty_ns"]) * per
     what = {"pingpong": "a timed call (read/write)", "getpid": "an untimed call (getpid)",
+            "readzero": "a timed call that never sleeps (read of /dev/zero)",
             "neighbour": "the untraced neighbour's read/write (the programs filter nothing)"}
     out = [f"- per syscall, {what[bench]}: raw sys_enter + sys_exit {raw:+,.0f} ns, per-syscall "
            f"tracepoints {pst:+,.0f} ns (difference {pst - raw:+,.0f} ns; `empty` "
@@ -699,7 +703,7 @@ def main():
             w("")
             what = {"pingpong": " (4 syscalls, 2 context switches)",
                     "neighbour": " (4 syscalls, 2 context switches)",
-                    "getpid": " (1 syscall)"}.get(bench, "")
+                    "getpid": " (1 syscall)", "readzero": " (1 syscall)"}.get(bench, "")
             w("Per " + unit + what + ": " + "; ".join(per) + ".")
         floor_lines = floor_plus_x(bench, meta, summary, base_med, ops, unit)
         if floor_lines:

@@ -13,10 +13,13 @@
 #              two pipes with read()/write(), pinned to one CPU like pipe: 4 syscalls and 2
 #              context switches a loop, the worst case for a syscall tracer. Time per loop
 #              printed by the program around its loop (CLOCK_MONOTONIC).
-#   getpid     bench/getpid.c: one thread calling getpid() in a loop, pinned like pingpong: a
-#              syscall the agent does not time, so what the syscall hooks cost a call nobody
-#              asked about (raw sys_enter/sys_exit run for it; per-syscall tracepoints of the
-#              timed calls do not). Time per call printed by the program around its loop.
+#   getpid     bench/sysloop.c getpid: one thread calling getpid() in a loop, pinned like
+#              pingpong: a syscall the agent does not time, so what the syscall hooks cost a call
+#              nobody asked about (raw sys_enter/sys_exit run for it; per-syscall tracepoints of
+#              the timed calls do not). Time per call printed by the program around its loop.
+#   readzero   bench/sysloop.c read: the same with a 1-byte read() of /dev/zero, a timed call
+#              that never sleeps: what the hooks cost a timed call, without pingpong's context
+#              switches and wake-ups around it.
 #   neighbour  two pingpong processes at once, A and B, each pinned to a CPU of its own
 #              (A to the second-to-last CPU, B to the last). The tracer watches A only (-p A);
 #              the time is B's: what tracing one process costs the untraced process next to
@@ -111,12 +114,13 @@
 #   -l  perf bench sched pipe loops (default: calibrated to ~2.5 s) (or BENCH_LOOPS)
 #   -L  pingpong loops (default: calibrated to ~2 s, quick ~1 s)    (or BENCH_PP_LOOPS)
 #   -G  getpid loops (default: calibrated to ~1 s, quick ~0.5 s)    (or BENCH_GP_LOOPS)
+#       (readzero: BENCH_RZ_LOOPS, calibrated the same way)
 #   -s  storm threads (default 50000)                               (or BENCH_STORM_THREADS)
 #   -D  daemon: seconds of scraping per run (default 60, quick 20)  (or BENCH_DAEMON_S)
 #   -N  nginx: seconds of wrk per run (default 10, quick 5)         (or BENCH_NGINX_S)
 #   -b  comma-separated benchmarks to run, default all but daemon:  (or BENCH_ONLY)
-#       pipe,storm,pingpong,getpid,neighbour,nginx; daemon (~2 min quick, ~12 min full) only
-#       when named
+#       pipe,storm,pingpong,getpid,readzero,neighbour,nginx; daemon (~2 min quick, ~12 min
+#       full) only when named
 # daemon's node: BENCH_DAEMON_PROCS (1000) processes x BENCH_DAEMON_THREADS (10) threads,
 # BENCH_DAEMON_CHURN (1) % of the threads replaced a second, each thread asleep for
 # BENCH_DAEMON_SLEEP_MS (1000-10000: MIN-MAX, random) between wake-ups.
@@ -144,7 +148,8 @@ REPS=${BENCH_REPS:-}
 LOOPS=${BENCH_LOOPS:-}
 PP_LOOPS=${BENCH_PP_LOOPS:-}
 GP_LOOPS=${BENCH_GP_LOOPS:-}
-ONLY=${BENCH_ONLY:-pipe,storm,pingpong,getpid,neighbour,nginx}
+RZ_LOOPS=${BENCH_RZ_LOOPS:-}
+ONLY=${BENCH_ONLY:-pipe,storm,pingpong,getpid,readzero,neighbour,nginx}
 STORM_THREADS=${BENCH_STORM_THREADS:-50000}
 STORM_WINDOW=64
 CALIB_LOOPS=20000
@@ -215,7 +220,7 @@ while getopts "qn:l:L:G:s:D:N:b:h" opt; do
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
-for v in REPS LOOPS PP_LOOPS GP_LOOPS STORM_THREADS DAEMON_S NGINX_S NGINX_C QUIET_MAX_S DAEMON_PROCS \
+for v in REPS LOOPS PP_LOOPS GP_LOOPS RZ_LOOPS STORM_THREADS DAEMON_S NGINX_S NGINX_C QUIET_MAX_S DAEMON_PROCS \
 	DAEMON_THREADS; do
 	val=${!v}
 	if [ -n "$val" ] && ! [[ $val =~ ^[1-9][0-9]*$ ]]; then
@@ -225,9 +230,9 @@ for v in REPS LOOPS PP_LOOPS GP_LOOPS STORM_THREADS DAEMON_S NGINX_S NGINX_C QUI
 done
 for b in ${ONLY//,/ }; do
 	case $b in
-	pipe | storm | pingpong | getpid | neighbour | nginx | daemon) ;;
+	pipe | storm | pingpong | getpid | readzero | neighbour | nginx | daemon) ;;
 	*)
-		echo "bench: unknown benchmark '$b' in -b (pipe,storm,pingpong,getpid,neighbour,nginx,daemon)" >&2
+		echo "bench: unknown benchmark '$b' in -b (pipe,storm,pingpong,getpid,readzero,neighbour,nginx,daemon)" >&2
 		exit 2
 		;;
 	esac
@@ -557,7 +562,8 @@ workload_cmd() {
 		[ "${2:-}" = strace ] && OPS=$(((PP_LOOPS / STRACE_DIV) > 1000 ? PP_LOOPS / STRACE_DIV : 1000))
 		WL=("${PIN[@]}" "$PINGPONG" "$OPS")
 		;;
-	getpid) OPS=$GP_LOOPS WL=("${PIN[@]}" "$GETPID" "$OPS") ;;
+	getpid) OPS=$GP_LOOPS WL=("${PIN[@]}" "$SYSLOOP" getpid "$OPS") ;;
+	readzero) OPS=$RZ_LOOPS WL=("${PIN[@]}" "$SYSLOOP" read "$OPS") ;;
 	neighbour)
 		OPS=$PP_LOOPS
 		WL=("${PIN_B[@]}" "$PINGPONG" "$OPS")
@@ -571,7 +577,7 @@ workload_seconds() {
 	case $1 in
 	pipe) awk '/Total time:/ {print $3}' "$2" ;;
 	storm) awk '/elapsed_s/ {print $NF}' "$2" ;;
-	pingpong | getpid | neighbour) awk '/elapsed_ns/ {printf "%.6f\n", $4 / 1e9}' "$2" ;;
+	pingpong | getpid | readzero | neighbour) awk '/elapsed_ns/ {printf "%.6f\n", $4 / 1e9}' "$2" ;;
 	esac
 }
 
@@ -614,7 +620,7 @@ run_one() {
 	[ $bypid = 1 ] && extra=(-p "${wla:-$wl}")
 	[ "$cfg" = tw_psc ] && extra+=("${SC_ARGS[@]}")
 	case $bench.$cfg in
-	pingpong.tw_p | getpid.tw_p | neighbour.tw_p) extra+=("${SC_ARGS[@]}") ;;
+	pingpong.tw_p | getpid.tw_p | readzero.tw_p | neighbour.tw_p) extra+=("${SC_ARGS[@]}") ;;
 	*.tw_pns) extra+=("${NOSC_ARGS[@]}") ;;
 	esac
 	case $tracer in
@@ -718,7 +724,7 @@ run_one() {
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t-\n' "$bench" "$cfg" "$rep" \
 		"$secs" "$ok" "$attach" "$rss" "$cpu" "$runcpu" "$lost" "$OPS" "$note" >>"$RAW"
 	printf '  %-9s %-8s rep %d: %8.3f s%s%s%s\n' "$bench" "$cfg" "$rep" "${secs/-/0}" \
-		"$(case $bench in pingpong | getpid | neighbour) [ "$secs" != - ] &&
+		"$(case $bench in pingpong | getpid | readzero | neighbour) [ "$secs" != - ] &&
 			awk -v s="$secs" -v n="$OPS" 'BEGIN {printf " (%.2f us/loop)", s / n * 1e6}' ;; esac)" \
 		"$([ "$runcpu" != - ] && echo "  tracer cpu ${runcpu}s")" \
 		"$([ "$attach" != - ] && echo ", attach ${attach}s, rss ${rss}kB, lost $lost")"
@@ -1382,8 +1388,8 @@ STORM=$WORK/storm
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/storm.c" -o "$STORM"
 PINGPONG=$WORK/pingpong
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/pingpong.c" -o "$PINGPONG"
-GETPID=$WORK/getpid
-gcc -O2 -Wall -Wextra -Werror "$ROOT/bench/getpid.c" -o "$GETPID"
+SYSLOOP=$WORK/sysloop
+gcc -O2 -Wall -Wextra -Werror "$ROOT/bench/sysloop.c" -o "$SYSLOOP"
 IDLERS_BIN=$WORK/idlers
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/idlers.c" -o "$IDLERS_BIN"
 IDLERS_READY=
@@ -1454,28 +1460,36 @@ if wanted pingpong || wanted neighbour; then
 		run_bench neighbour "${cfgs[@]}"
 	fi
 fi
-if wanted getpid; then
-	if [ -z "$GP_LOOPS" ]; then
-		t=$(for _ in 1 2 3; do
-			"${PIN[@]}" "$GETPID" $GP_CALIB_LOOPS | awk '/elapsed_ns/ {print $4 / 1e9}'
-		done | sort -n | sed -n 2p)
-		GP_LOOPS=$(awk -v t="$t" -v c=$GP_CALIB_LOOPS -v g="$GP_TARGET_S" \
-			'BEGIN {l = int(c * g / t / 1000 + 0.5) * 1000; print (l < 1000 ? 1000 : l)}')
-		echo "calibration: $GP_CALIB_LOOPS getpid calls in ${t}s -> $GP_LOOPS calls" \
-			"(~${GP_TARGET_S}s)" >&2
+# calibrate LOOPS of sysloop CALL to ~TARGET s (the median of three short runs); prints it
+calibrate_sysloop() {
+	local call=$1 target=$2 t
+	t=$(for _ in 1 2 3; do
+		"${PIN[@]}" "$SYSLOOP" "$call" $GP_CALIB_LOOPS | awk '/elapsed_ns/ {print $4 / 1e9}'
+	done | sort -n | sed -n 2p)
+	awk -v t="$t" -v c=$GP_CALIB_LOOPS -v g="$target" \
+		'BEGIN {l = int(c * g / t / 1000 + 0.5) * 1000; print (l < 1000 ? 1000 : l)}'
+	echo "calibration: $GP_CALIB_LOOPS $call calls in ${t}s (~${target}s wanted)" >&2
+}
+for b in getpid readzero; do
+	wanted $b || continue
+	if [ $b = getpid ] && [ -z "$GP_LOOPS" ]; then
+		GP_LOOPS=$(calibrate_sysloop getpid "$GP_TARGET_S")
+	elif [ $b = readzero ] && [ -z "$RZ_LOOPS" ]; then
+		RZ_LOOPS=$(calibrate_sysloop read "$GP_TARGET_S")
 	fi
 	cfgs=(base tw_p)
 	[ $HAVE_NOSC = 1 ] && cfgs+=(tw_pns)
 	[ $HAVE_EMPTY = 1 ] && cfgs+=(empty empty_ns empty_pst empty_sched)
-	echo "getpid $GP_LOOPS calls, tw_p = -p PID" \
+	echo "$b $([ $b = getpid ] && echo "$GP_LOOPS" || echo "$RZ_LOOPS") calls, tw_p = -p PID" \
 		"${TW_SYSCALL_FLAG:-(syscall timing on by default)}: ${cfgs[*]}" >&2
-	run_bench getpid "${cfgs[@]}"
-fi
+	run_bench $b "${cfgs[@]}"
+done
 [ $HAVE_NGINX = 1 ] && run_nginx_bench
 wanted daemon && run_daemon_bench
 
 # (the daemon benchmark has its per-program costs from the daemon's own statistics)
-if ! wanted pipe && ! wanted storm && ! wanted pingpong && ! wanted getpid; then
+if ! wanted pipe && ! wanted storm && ! wanted pingpong && ! wanted getpid && ! wanted readzero
+then
 	:
 elif sysctl -n kernel.bpf_stats_enabled >/dev/null 2>&1; then
 	STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
@@ -1493,6 +1507,7 @@ elif sysctl -n kernel.bpf_stats_enabled >/dev/null 2>&1; then
 	if [ $HAVE_EMPTY = 1 ]; then
 		wanted pingpong && profile_pst pingpong
 		wanted getpid && profile_pst getpid
+		wanted readzero && profile_pst readzero
 	fi
 	sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD"
 	STATS_OLD=
@@ -1518,6 +1533,7 @@ ELAPSED=$(($(date +%s) - T0))
 	echo "storm_threads=$STORM_THREADS"
 	echo "pp_loops=${PP_LOOPS:-}"
 	echo "gp_loops=${GP_LOOPS:-}"
+	echo "rz_loops=${RZ_LOOPS:-}"
 	echo "strace_div=$STRACE_DIV"
 	echo "pin_a=${PIN_A[*]}"
 	echo "pin_b=${PIN_B[*]}"
