@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 /*
- * bench/floorload [-S|-P|-O] [-r] OBJ: load bench/floor.bpf.c's empty programs (OBJ, built
+ * bench/floorload [-S|-N|-P|-O] [-r] OBJ: load bench/floor.bpf.c's empty programs (OBJ, built
  * by `make` into build/bench/floor.bpf.o), attach them and stay attached until SIGINT or
  * SIGTERM, then detach and exit 0. The flavour follows the agent's rule: tp_btf when the
  * kernel has BTF and they load, else raw_tp. -S leaves out sys_enter/sys_exit (the floor
- * under the agent's --no-syscalls); -P puts the per-syscall tracepoints of the agent's
+ * under the agent's --no-syscalls); -N leaves out every syscall tracepoint, the clone ones
+ * too (any syscall tracepoint sends every task's syscalls through the kernel's traced slow
+ * path: -N is the floor without it); -P puts the per-syscall tracepoints of the agent's
  * timed calls (the pst_* programs: syscalls/sys_enter_read, sys_exit_read...) in their
  * place, those this kernel has (tracefs lists them); -O attaches those only (to sit next to
  * a floorload of the other hooks in one run); -r forces raw_tp.
@@ -54,8 +56,8 @@ static bool tracepoint_exists(const char *sec)
  * Autoload the programs of one flavour; leave the raw syscall pair out with no_sys, and
  * put the per-syscall ones (pst_*) in with per_sys (those whose tracepoint exists).
  */
-static void choose(struct bpf_object *obj, bool tp_btf, bool no_sys, bool per_sys, bool only,
-		   int *npst)
+static void choose(struct bpf_object *obj, bool tp_btf, bool no_sys, bool no_tp, bool per_sys,
+		   bool only, int *npst)
 {
 	struct bpf_program *p;
 
@@ -78,12 +80,16 @@ static void choose(struct bpf_object *obj, bool tp_btf, bool no_sys, bool per_sy
 			on = false;
 		if (only && !has_prefix(bpf_program__name(p), "pst_"))
 			on = false;
+		if (no_tp && (has_prefix(sec, "tracepoint/syscalls/") ||
+			      strcmp(sec + strcspn(sec, "/"), "/sys_enter") == 0 ||
+			      strcmp(sec + strcspn(sec, "/"), "/sys_exit") == 0))
+			on = false;
 		bpf_program__set_autoload(p, on);
 	}
 }
 
-static struct bpf_object *open_and_load(const char *path, bool tp_btf, bool no_sys, bool per_sys,
-					bool only, int *npst, int *err)
+static struct bpf_object *open_and_load(const char *path, bool tp_btf, bool no_sys, bool no_tp,
+					bool per_sys, bool only, int *npst, int *err)
 {
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
 
@@ -91,7 +97,7 @@ static struct bpf_object *open_and_load(const char *path, bool tp_btf, bool no_s
 		*err = -errno;
 		return NULL;
 	}
-	choose(obj, tp_btf, no_sys, per_sys, only, npst);
+	choose(obj, tp_btf, no_sys, no_tp, per_sys, only, npst);
 	*err = bpf_object__load(obj);
 	if (*err) {
 		bpf_object__close(obj);
@@ -113,13 +119,16 @@ int main(int argc, char **argv)
 	struct bpf_link *links[MAX_LINKS];
 	struct bpf_object *obj = NULL;
 	struct bpf_program *p;
-	bool no_sys = false, per_sys = false, only = false, raw = false, tp_btf;
+	bool no_sys = false, no_tp = false, per_sys = false, only = false, raw = false, tp_btf;
 	int opt, err = 0, n = 0, npst = 0, i;
 
-	while ((opt = getopt(argc, argv, "SPOr")) != -1) {
+	while ((opt = getopt(argc, argv, "SNPOr")) != -1) {
 		switch (opt) {
 		case 'S':
 			no_sys = true;
+			break;
+		case 'N':
+			no_tp = true;
 			break;
 		case 'O': /* -P without the other hooks */
 			only = true;
@@ -132,22 +141,23 @@ int main(int argc, char **argv)
 			raw = true;
 			break;
 		default:
-			fprintf(stderr, "usage: floorload [-S|-P|-O] [-r] FLOOR.bpf.o\n");
+			fprintf(stderr, "usage: floorload [-S|-N|-P|-O] [-r] FLOOR.bpf.o\n");
 			return 2;
 		}
 	}
-	if (optind != argc - 1 || (no_sys && per_sys)) {
-		fprintf(stderr, "usage: floorload [-S|-P|-O] [-r] FLOOR.bpf.o\n");
+	if (optind != argc - 1 || no_sys + no_tp + per_sys > 1) {
+		fprintf(stderr, "usage: floorload [-S|-N|-P|-O] [-r] FLOOR.bpf.o\n");
 		return 2;
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	libbpf_set_print(quiet);
 	tp_btf = !raw && access("/sys/kernel/btf/vmlinux", R_OK) == 0;
-	obj = open_and_load(argv[optind], tp_btf, no_sys, per_sys, only, &npst, &err);
+	obj = open_and_load(argv[optind], tp_btf, no_sys, no_tp, per_sys, only, &npst, &err);
 	if (!obj && tp_btf) {
 		tp_btf = false;
-		obj = open_and_load(argv[optind], tp_btf, no_sys, per_sys, only, &npst, &err);
+		obj = open_and_load(argv[optind], tp_btf, no_sys, no_tp, per_sys, only, &npst,
+				    &err);
 	}
 	if (!obj) {
 		fprintf(stderr, "floorload: loading %s failed: %s (root? BPF enabled?)\n",

@@ -13,10 +13,13 @@
 #              two pipes with read()/write(), pinned to one CPU like pipe: 4 syscalls and 2
 #              context switches a loop, the worst case for a syscall tracer. Time per loop
 #              printed by the program around its loop (CLOCK_MONOTONIC).
-#   getpid     bench/getpid.c: one thread calling getpid() in a loop, pinned like pingpong: a
-#              syscall the agent does not time, so what the syscall hooks cost a call nobody
-#              asked about (raw sys_enter/sys_exit run for it; per-syscall tracepoints of the
-#              timed calls do not). Time per call printed by the program around its loop.
+#   getpid     bench/sysloop.c getpid: one thread calling getpid() in a loop, pinned like
+#              pingpong: a syscall the agent does not time, so what the syscall hooks cost a call
+#              nobody asked about (raw sys_enter/sys_exit run for it; per-syscall tracepoints of
+#              the timed calls do not). Time per call printed by the program around its loop.
+#   readzero   bench/sysloop.c read: the same with a 1-byte read() of /dev/zero, a timed call
+#              that never sleeps: what the hooks cost a timed call, without pingpong's context
+#              switches and wake-ups around it.
 #   neighbour  two pingpong processes at once, A and B, each pinned to a CPU of its own
 #              (A to the second-to-last CPU, B to the last). The tracer watches A only (-p A);
 #              the time is B's: what tracing one process costs the untraced process next to
@@ -34,11 +37,11 @@
 #              (-N, default 10 s, quick 5; 32 connections), each after an unmeasured 1 s wrk
 #              warm-up with the tracer attached (and one 1 s warm-up at start). The listening
 #              socket has `reuseport` (the kernel spreads connections evenly over the two
-#              workers instead of the first to wake taking most of them) and the workers are
-#              pinned one per CPU (`worker_cpu_affinity auto`); wrk and the tracer are not
-#              pinned (BENCH_NGINX_PIN=none, BENCH_NGINX_REUSEPORT=0 turn them off; =split puts
-#              both workers on the last CPU and wrk on the others; BENCH_NGINX_CFGS="base tw_p"
-#              runs only those configurations). Result:
+#              workers instead of the first to wake taking most of them); both workers are
+#              pinned to the last CPU and wrk to the others, so no busy thread moves (the
+#              tracer is not pinned). BENCH_NGINX_PIN=auto pins the workers one per CPU and
+#              leaves wrk unpinned, =none pins nothing, BENCH_NGINX_REUSEPORT=0 drops reuseport,
+#              BENCH_NGINX_CFGS="base tw_p" runs only those configurations. Result:
 #              requests/s (wrk's requests / its own duration) and the ratio to base; and the
 #              CPU time per request of nginx + wrk + the tracer (utime + stime from
 #              /proc/PID/stat, wrk's from /usr/bin/time), whose ratio to base is the loss on a
@@ -90,6 +93,9 @@
 #           configuration as "floor + X", X being what our programs' bodies and filters add
 #   empty_ns  the same without sys_enter/sys_exit (floorload -S): the floor under tw_pns
 #           (and under tw_p of an agent whose syscall timing is opt-in)
+#   empty_sched  the same without any syscall tracepoint, the clone ones too (floorload -N): no
+#           task's syscalls take the traced slow path, which any syscall tracepoint turns on
+#           for all of them (pingpong, getpid, neighbour)
 #   empty_pst  the same with empty programs on the per-syscall tracepoints of the agent's timed
 #           calls (syscalls/sys_enter_read, sys_exit_read... floorload -P) instead of
 #           sys_enter/sys_exit: what that hook architecture costs (pingpong, getpid,
@@ -113,13 +119,14 @@
 #   -l  perf bench sched pipe loops (default: calibrated to ~2.5 s) (or BENCH_LOOPS)
 #   -L  pingpong loops (default: calibrated to ~2 s, quick ~1 s)    (or BENCH_PP_LOOPS)
 #   -G  getpid loops (default: calibrated to ~1 s, quick ~0.5 s)    (or BENCH_GP_LOOPS)
+#       (readzero: BENCH_RZ_LOOPS, calibrated the same way)
 #   -s  storm threads (default 50000)                               (or BENCH_STORM_THREADS)
 #   -D  daemon: seconds of scraping per run (default 60, quick 20;  (or BENCH_DAEMON_S)
 #       rounded up to whole scrape intervals)
 #   -N  nginx: seconds of wrk per run (default 10, quick 5)         (or BENCH_NGINX_S)
 #   -b  comma-separated benchmarks to run, default all but daemon:  (or BENCH_ONLY)
-#       pipe,storm,pingpong,getpid,neighbour,nginx; daemon (~5 min quick, ~20 min full) only
-#       when named
+#       pipe,storm,pingpong,getpid,readzero,neighbour,nginx; daemon (~5 min quick, ~20 min
+#       full) only when named
 # daemon: BENCH_DAEMON_SCRAPE_S (1,15): the scrape intervals, seconds, each one configuration
 # pair (dm, dm_sc for 1; dm15, dm_sc15 for 15), interleaved in the same run.
 # daemon's node: BENCH_DAEMON_PROCS (1000) processes x BENCH_DAEMON_THREADS (10) threads,
@@ -128,6 +135,8 @@
 # BENCH_QUIET=1: before each measured run, wait until the machine is quiet (no other process
 # holds BPF links, the CPUs >= 90% idle over 1 s), at most BENCH_QUIET_MAX_S (300) s: on a
 # machine shared with tests and other benchmarks, what they do is otherwise measured too.
+# BENCH_CFGS="base empty ...": only these configurations of pipe, storm, pingpong, getpid and
+# neighbour (BENCH_NGINX_CFGS for nginx).
 # Environment: TW=path/to/bpf-threadwatch (default build/bpf-threadwatch);
 # TW_SYSCALL_FLAG / TW_NOSYSCALL_FLAG: what turns syscall timing on / off with -p (default,
 # from the agent's --help: nothing / --no-syscalls when it has --no-syscalls, else
@@ -147,7 +156,8 @@ REPS=${BENCH_REPS:-}
 LOOPS=${BENCH_LOOPS:-}
 PP_LOOPS=${BENCH_PP_LOOPS:-}
 GP_LOOPS=${BENCH_GP_LOOPS:-}
-ONLY=${BENCH_ONLY:-pipe,storm,pingpong,getpid,neighbour,nginx}
+RZ_LOOPS=${BENCH_RZ_LOOPS:-}
+ONLY=${BENCH_ONLY:-pipe,storm,pingpong,getpid,readzero,neighbour,nginx}
 STORM_THREADS=${BENCH_STORM_THREADS:-50000}
 STORM_WINDOW=64
 CALIB_LOOPS=20000
@@ -161,7 +171,7 @@ NGINX_WRK=(-t2 -c"$NGINX_C") # wrk's threads and connections
 NGINX_WARM_S=1               # an unmeasured wrk run before each measured one
 # nginx's workers one per CPU (auto), both on the last CPU and wrk on the others (split), or
 # left to the scheduler (none); reuseport or not; which configurations (default: all there are)
-NGINX_PIN=${BENCH_NGINX_PIN:-auto}
+NGINX_PIN=${BENCH_NGINX_PIN:-split}
 NGINX_REUSEPORT=${BENCH_NGINX_REUSEPORT:-1}
 NGINX_CFGS=${BENCH_NGINX_CFGS:-}
 NGINX_TIMEOUT_S=30     # the most a wrk run may take beyond its -d
@@ -194,6 +204,7 @@ QUIET=${BENCH_QUIET:-0}
 QUIET_MAX_S=${BENCH_QUIET_MAX_S:-300}
 QUIET_BUSY_PCT=10 # busier than this, someone else is running
 QUIET_WAITS=0 QUIET_WAITED_S=0 QUIET_GAVEUP=0
+CFGS_ONLY=${BENCH_CFGS:-}
 SETTLE_S=0.2 # after a libbpf-tool shows its first bpf_link: the rest attach within microseconds
 EXIT_TIMEOUT_S=30
 
@@ -218,7 +229,7 @@ while getopts "qn:l:L:G:s:D:N:b:h" opt; do
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
-for v in REPS LOOPS PP_LOOPS GP_LOOPS STORM_THREADS DAEMON_S NGINX_S NGINX_C QUIET_MAX_S DAEMON_PROCS \
+for v in REPS LOOPS PP_LOOPS GP_LOOPS RZ_LOOPS STORM_THREADS DAEMON_S NGINX_S NGINX_C QUIET_MAX_S DAEMON_PROCS \
 	DAEMON_THREADS; do
 	val=${!v}
 	if [ -n "$val" ] && ! [[ $val =~ ^[1-9][0-9]*$ ]]; then
@@ -228,9 +239,9 @@ for v in REPS LOOPS PP_LOOPS GP_LOOPS STORM_THREADS DAEMON_S NGINX_S NGINX_C QUI
 done
 for b in ${ONLY//,/ }; do
 	case $b in
-	pipe | storm | pingpong | getpid | neighbour | nginx | daemon) ;;
+	pipe | storm | pingpong | getpid | readzero | neighbour | nginx | daemon) ;;
 	*)
-		echo "bench: unknown benchmark '$b' in -b (pipe,storm,pingpong,getpid,neighbour,nginx,daemon)" >&2
+		echo "bench: unknown benchmark '$b' in -b (pipe,storm,pingpong,getpid,readzero,neighbour,nginx,daemon)" >&2
 		exit 2
 		;;
 	esac
@@ -560,7 +571,8 @@ workload_cmd() {
 		[ "${2:-}" = strace ] && OPS=$(((PP_LOOPS / STRACE_DIV) > 1000 ? PP_LOOPS / STRACE_DIV : 1000))
 		WL=("${PIN[@]}" "$PINGPONG" "$OPS")
 		;;
-	getpid) OPS=$GP_LOOPS WL=("${PIN[@]}" "$GETPID" "$OPS") ;;
+	getpid) OPS=$GP_LOOPS WL=("${PIN[@]}" "$SYSLOOP" getpid "$OPS") ;;
+	readzero) OPS=$RZ_LOOPS WL=("${PIN[@]}" "$SYSLOOP" read "$OPS") ;;
 	neighbour)
 		OPS=$PP_LOOPS
 		WL=("${PIN_B[@]}" "$PINGPONG" "$OPS")
@@ -574,7 +586,7 @@ workload_seconds() {
 	case $1 in
 	pipe) awk '/Total time:/ {print $3}' "$2" ;;
 	storm) awk '/elapsed_s/ {print $NF}' "$2" ;;
-	pingpong | getpid | neighbour) awk '/elapsed_ns/ {printf "%.6f\n", $4 / 1e9}' "$2" ;;
+	pingpong | getpid | readzero | neighbour) awk '/elapsed_ns/ {printf "%.6f\n", $4 / 1e9}' "$2" ;;
 	esac
 }
 
@@ -601,6 +613,7 @@ run_one() {
 	empty) tracer=empty ;;
 	empty_ns) tracer=empty extra=(-S) ;;
 	empty_pst) tracer=empty extra=(-P) ;;
+	empty_sched) tracer=empty extra=(-N) ;;
 	esac
 	workload_cmd "$bench" "$cfg"
 	wait_quiet
@@ -616,7 +629,7 @@ run_one() {
 	[ $bypid = 1 ] && extra=(-p "${wla:-$wl}")
 	[ "$cfg" = tw_psc ] && extra+=("${SC_ARGS[@]}")
 	case $bench.$cfg in
-	pingpong.tw_p | getpid.tw_p | neighbour.tw_p) extra+=("${SC_ARGS[@]}") ;;
+	pingpong.tw_p | getpid.tw_p | readzero.tw_p | neighbour.tw_p) extra+=("${SC_ARGS[@]}") ;;
 	*.tw_pns) extra+=("${NOSC_ARGS[@]}") ;;
 	esac
 	case $tracer in
@@ -720,7 +733,7 @@ run_one() {
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t-\n' "$bench" "$cfg" "$rep" \
 		"$secs" "$ok" "$attach" "$rss" "$cpu" "$runcpu" "$lost" "$OPS" "$note" >>"$RAW"
 	printf '  %-9s %-8s rep %d: %8.3f s%s%s%s\n' "$bench" "$cfg" "$rep" "${secs/-/0}" \
-		"$(case $bench in pingpong | getpid | neighbour) [ "$secs" != - ] &&
+		"$(case $bench in pingpong | getpid | readzero | neighbour) [ "$secs" != - ] &&
 			awk -v s="$secs" -v n="$OPS" 'BEGIN {printf " (%.2f us/loop)", s / n * 1e6}' ;; esac)" \
 		"$([ "$runcpu" != - ] && echo "  tracer cpu ${runcpu}s")" \
 		"$([ "$attach" != - ] && echo ", attach ${attach}s, rss ${rss}kB, lost $lost")"
@@ -729,9 +742,12 @@ run_one() {
 
 # Repetitions of every configuration of bench $1, interleaved: rep r starts at configuration r.
 run_bench() {
-	local bench=$1 cfgs n i r
+	local bench=$1 cfgs=() n i r c
 	shift
-	cfgs=("$@")
+	for c in "$@"; do
+		[ -z "$CFGS_ONLY" ] || [[ " $CFGS_ONLY " == *" $c "* ]] && cfgs+=("$c")
+	done
+	[ ${#cfgs[@]} -gt 0 ] || return 0
 	n=${#cfgs[@]}
 	for r in $(seq "$REPS"); do
 		for i in $(seq 0 $((n - 1))); do
@@ -879,7 +895,8 @@ busy_pct() {
 wait_quiet() {
 	local t0=$EPOCHREALTIME waited=0 d
 	[ "$QUIET" = 1 ] || return 0
-	while [ -n "$(foreign_tracers)" ] || [ "$(busy_pct)" -gt $QUIET_BUSY_PCT ]; do
+	# the tracers last: a test may start one while the CPUs are sampled
+	while [ "$(busy_pct)" -gt $QUIET_BUSY_PCT ] || [ -n "$(foreign_tracers)" ]; do
 		waited=1
 		d=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%d", b - a}')
 		if [ "$d" -ge "$QUIET_MAX_S" ]; then
@@ -1402,8 +1419,8 @@ STORM=$WORK/storm
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/storm.c" -o "$STORM"
 PINGPONG=$WORK/pingpong
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/pingpong.c" -o "$PINGPONG"
-GETPID=$WORK/getpid
-gcc -O2 -Wall -Wextra -Werror "$ROOT/bench/getpid.c" -o "$GETPID"
+SYSLOOP=$WORK/sysloop
+gcc -O2 -Wall -Wextra -Werror "$ROOT/bench/sysloop.c" -o "$SYSLOOP"
 IDLERS_BIN=$WORK/idlers
 gcc -O2 -Wall -Wextra -Werror -pthread "$ROOT/bench/idlers.c" -o "$IDLERS_BIN"
 IDLERS_READY=
@@ -1414,9 +1431,10 @@ echo "bench-threadwatch ($MODE mode, $REPS repetitions), results in $MD" >&2
 # Loops of a self-timing workload (it prints "... elapsed_ns N ...") that take about TARGET_S
 # seconds, pinned: the median of three runs of CALIB loops, rounded to thousands (at least 1000).
 calibrate() {
-	local bin=$1 calib=$2 target=$3 what=$4 t loops
+	local calib=$1 target=$2 what=$3 t loops
+	shift 3
 	t=$(for _ in 1 2 3; do
-		"${PIN[@]}" "$bin" "$calib" | awk '/elapsed_ns/ {print $4 / 1e9}'
+		"${PIN[@]}" "$@" "$calib" | awk '/elapsed_ns/ {print $4 / 1e9}'
 	done | sort -n | sed -n 2p)
 	loops=$(awk -v t="$t" -v c="$calib" -v g="$target" \
 		'BEGIN {l = int(c * g / t / 1000 + 0.5) * 1000; print (l < 1000 ? 1000 : l)}')
@@ -1458,14 +1476,14 @@ if wanted storm; then
 	run_bench storm base tw_p tw_sys
 fi
 if wanted pingpong || wanted neighbour; then
-	[ -n "$PP_LOOPS" ] || PP_LOOPS=$(calibrate "$PINGPONG" $PP_CALIB_LOOPS "$PP_TARGET_S" \
-		"pingpong loops")
+	[ -n "$PP_LOOPS" ] || PP_LOOPS=$(calibrate $PP_CALIB_LOOPS "$PP_TARGET_S" "pingpong loops" \
+		"$PINGPONG")
 	cfgs=(base tw_p)
 	[ $HAVE_NOSC = 1 ] && cfgs+=(tw_pns)
 	if [ $HAVE_EMPTY = 1 ]; then
 		cfgs+=(empty)
 		[ $HAVE_NOSC = 1 ] && cfgs+=(empty_ns)
-		cfgs+=(empty_pst)
+		cfgs+=(empty_pst empty_sched)
 	fi
 	[ $HAVE_STRACE = 1 ] && cfgs+=(strace)
 	[ $HAVE_BT = 1 ] && cfgs+=(bt floor)
@@ -1480,21 +1498,26 @@ if wanted pingpong || wanted neighbour; then
 		run_bench neighbour "${cfgs[@]}"
 	fi
 fi
-if wanted getpid; then
-	[ -n "$GP_LOOPS" ] || GP_LOOPS=$(calibrate "$GETPID" $GP_CALIB_LOOPS "$GP_TARGET_S" \
-		"getpid calls")
+for b in getpid readzero; do
+	wanted $b || continue
+	if [ $b = getpid ] && [ -z "$GP_LOOPS" ]; then
+		GP_LOOPS=$(calibrate "$GP_CALIB_LOOPS" "$GP_TARGET_S" "getpid calls" "$SYSLOOP" getpid)
+	elif [ $b = readzero ] && [ -z "$RZ_LOOPS" ]; then
+		RZ_LOOPS=$(calibrate "$GP_CALIB_LOOPS" "$GP_TARGET_S" "1-byte reads" "$SYSLOOP" read)
+	fi
 	cfgs=(base tw_p)
 	[ $HAVE_NOSC = 1 ] && cfgs+=(tw_pns)
-	[ $HAVE_EMPTY = 1 ] && cfgs+=(empty empty_ns empty_pst)
-	echo "getpid $GP_LOOPS calls, tw_p = -p PID" \
+	[ $HAVE_EMPTY = 1 ] && cfgs+=(empty empty_ns empty_pst empty_sched)
+	echo "$b $([ $b = getpid ] && echo "$GP_LOOPS" || echo "$RZ_LOOPS") calls, tw_p = -p PID" \
 		"${TW_SYSCALL_FLAG:-(syscall timing on by default)}: ${cfgs[*]}" >&2
-	run_bench getpid "${cfgs[@]}"
-fi
+	run_bench $b "${cfgs[@]}"
+done
 [ $HAVE_NGINX = 1 ] && run_nginx_bench
 wanted daemon && run_daemon_bench
 
 # (the daemon benchmark has its per-program costs from the daemon's own statistics)
-if ! wanted pipe && ! wanted storm && ! wanted pingpong && ! wanted getpid; then
+if ! wanted pipe && ! wanted storm && ! wanted pingpong && ! wanted getpid && ! wanted readzero
+then
 	:
 elif sysctl -n kernel.bpf_stats_enabled >/dev/null 2>&1; then
 	STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
@@ -1512,6 +1535,7 @@ elif sysctl -n kernel.bpf_stats_enabled >/dev/null 2>&1; then
 	if [ $HAVE_EMPTY = 1 ]; then
 		wanted pingpong && profile_pst pingpong
 		wanted getpid && profile_pst getpid
+		wanted readzero && profile_pst readzero
 	fi
 	sysctl -q -w kernel.bpf_stats_enabled="$STATS_OLD"
 	STATS_OLD=
@@ -1537,6 +1561,7 @@ ELAPSED=$(($(date +%s) - T0))
 	echo "storm_threads=$STORM_THREADS"
 	echo "pp_loops=${PP_LOOPS:-}"
 	echo "gp_loops=${GP_LOOPS:-}"
+	echo "rz_loops=${RZ_LOOPS:-}"
 	echo "strace_div=$STRACE_DIV"
 	echo "pin_a=${PIN_A[*]}"
 	echo "pin_b=${PIN_B[*]}"

@@ -16,8 +16,8 @@ PKGS=(
 	qemu-system-x86 busybox-static cpio
 	# lint and format
 	clang-format clang-tidy cppcheck
-	# reference tools for cross-checks and benchmarks
-	libbpf-tools bpftrace linux-perf
+	# reference tools for cross-checks and benchmarks; where the agent's memory goes
+	libbpf-tools bpftrace linux-perf heaptrack
 	# a real service to benchmark against (bench/run.sh -b nginx)
 	nginx wrk
 )
