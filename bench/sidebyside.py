@@ -6,7 +6,9 @@ programs of bench/floor.bpf.c are attached at once to one workload, kernel.bpf_s
 for SECS seconds, and each agent's ns per run is read from its own program descriptors
 (/proc/PID/fdinfo). The machine's load moves every column alike, so two builds (before/after a
 change) compare in one run. WORKLOAD: pingpong (bench/pingpong.c, pinned to the last CPU), pipe
-(perf bench sched pipe -T, pinned), storm (bench/storm.c, 64 alive). Needs root, gcc, and
+(perf bench sched pipe -T, pinned), storm (bench/storm.c, 64 alive), readzero and getpid
+(bench/sysloop.c: 1-byte reads of /dev/zero, a timed call that never sleeps; getpid, an
+untimed one; pinned). Needs root, gcc, and
 `make` (build/bench/floorload, floor.bpf.o). docs/performance.md quotes its output.
 
   sudo bench/sidebyside.py 5 pingpong -- OLD/bpf-threadwatch -p PID ';;' build/bpf-threadwatch -p PID
@@ -35,7 +37,10 @@ def workload(name, tmp):
         return ["taskset", "-c", last, "perf", "bench", "sched", "pipe", "-T", "-l", "1000000000"]
     if name == "storm":
         return [build("storm.c", f"{tmp}/storm"), "1000000000"]
-    sys.exit(f"sidebyside: unknown workload '{name}' (pingpong, pipe, storm)")
+    if name in ("readzero", "getpid"):
+        return ["taskset", "-c", last, build("sysloop.c", f"{tmp}/sysloop"),
+                "read" if name == "readzero" else "getpid", "10000000000"]
+    sys.exit(f"sidebyside: unknown workload '{name}' (pingpong, pipe, storm, readzero, getpid)")
 
 
 def prog_stats(pids, names):
