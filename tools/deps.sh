@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
 	# build
 	clang llvm make gcc libc6-dev pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool
-	libclang-rt-14-dev libmicrohttpd-dev
+	libclang-rt-14-dev libmicrohttpd-dev libdw-dev
 	# tests
 	python3 python3-pytest python3-yaml strace util-linux libcap2-bin procps
 	# fleet mode tests: promtool and a real Prometheus server; systemd-analyze
