@@ -21,7 +21,10 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) $(CWARN) -Wno-unuse
 CFLAGS ?= -O2 -g
 USER_CFLAGS := $(CFLAGS) $(CWARN) -std=gnu11 -D_GNU_SOURCE -DTW_VERSION='"$(VERSION)"' \
 	-Ibpf -Iuser -I$(BUILD)
-LDLIBS := -lbpf -lelf -lz -lm -lmicrohttpd -lpthread
+LDLIBS := -lbpf -ldw -lelf -lz -lm -lmicrohttpd -lpthread -lprotobuf-c
+# pprof's profile.proto as Debian ships it (golang-github-google-pprof-dev); protoc-c makes its C
+PROFILE_PROTO ?= /usr/share/gocode/src/github.com/google/pprof/proto/profile.proto
+PB_SRCS := $(BUILD)/profile.pb-c.c
 
 # sched.bpf.c first: it defines the maps (TW_DEFINE_MAPS), and bpftool's linker resolves an
 # extern map only against a definition it has already seen ("map relo failed" otherwise)
@@ -61,8 +64,11 @@ $(BUILD)/threadwatch.skel.h: $(BUILD)/threadwatch.bpf.o
 	$(BPFTOOL) gen skeleton $< name threadwatch_bpf > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/bpf-threadwatch: $(USER_SRCS) $(USER_HDRS) bpf/threadwatch.h $(BUILD)/threadwatch.skel.h \
-		$(BUILD)/syscall_names.h
-	$(CC) $(USER_CFLAGS) $(USER_SRCS) -o $@ $(LDLIBS)
+		$(BUILD)/syscall_names.h $(PB_SRCS)
+	$(CC) $(USER_CFLAGS) $(USER_SRCS) $(PB_SRCS) -o $@ $(LDLIBS)
+
+$(BUILD)/profile.pb-c.c: $(PROFILE_PROTO) | $(BUILD)/bpf
+	protoc-c --c_out=$(BUILD) -I$(dir $(PROFILE_PROTO)) $(PROFILE_PROTO)
 
 $(BUILD)/bpf $(BUILD)/tests:
 	mkdir -p $@
@@ -83,9 +89,9 @@ $(BUILD)/tests/%: tests/workloads/%.c tests/workloads/workload.h | $(BUILD)/test
 # Unit tests: pure logic, no privileges.
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 $(BUILD)/unit-tests: $(UNIT_SRCS) $(LIB_SRCS) $(USER_HDRS) $(BUILD)/threadwatch.skel.h \
-		$(BUILD)/syscall_names.h
+		$(BUILD)/syscall_names.h $(PB_SRCS)
 	$(CC) $(USER_CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer -Itests/unit \
-		$(UNIT_SRCS) $(LIB_SRCS) -o $@ $(LDLIBS)
+		$(UNIT_SRCS) $(LIB_SRCS) $(PB_SRCS) -o $@ $(LDLIBS)
 
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
@@ -94,9 +100,10 @@ unit: $(BUILD)/unit-tests
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan: $(BUILD)-asan/bpf-threadwatch
 $(BUILD)-asan/bpf-threadwatch: $(USER_SRCS) $(USER_HDRS) bpf/threadwatch.h $(BUILD)/threadwatch.skel.h \
-		$(BUILD)/syscall_names.h
+		$(BUILD)/syscall_names.h $(PB_SRCS)
 	mkdir -p $(BUILD)-asan
-	$(CLANG) $(filter-out -O2 -g,$(USER_CFLAGS)) $(ASAN_FLAGS) $(USER_SRCS) -o $@ $(LDLIBS)
+	$(CLANG) $(filter-out -O2 -g,$(USER_CFLAGS)) $(ASAN_FLAGS) $(USER_SRCS) $(PB_SRCS) -o $@ \
+		$(LDLIBS)
 
 e2e: all asan
 	$(PYTHON) -m pytest -q tests/e2e
@@ -134,7 +141,7 @@ format-check:
 TIDY_FLAGS = $(filter-out -I$(BUILD),$(USER_CFLAGS)) -isystem $(BUILD)
 # cppcheck: libbpf_common.h is pre-included for LIBBPF_OPTS; readdir_r, which cppcheck
 # prefers, is deprecated by glibc (readdir on a private DIR stream is safe).
-lint: $(BUILD)/threadwatch.skel.h $(BUILD)/syscall_names.h
+lint: $(BUILD)/threadwatch.skel.h $(BUILD)/syscall_names.h $(PB_SRCS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --suppress=readdirCalled \
 		--include=/usr/include/bpf/libbpf_common.h -I/usr/include/bpf \

@@ -28,6 +28,7 @@ static const char doc[] =
 	"  sudo bpf-threadwatch -p 1234 -i 2 --blocked-ms 500  # threads stuck 0.5 s+, and where\n"
 	"  sudo bpf-threadwatch -p 1234 -d 10 --folded app.folded  # where it blocks, by stack:\n"
 	"      flamegraph.pl app.folded > app.svg     # (or open app.folded in speedscope)\n"
+	"  sudo bpf-threadwatch -p 1234 -d 10 --pprof app.pb.gz  # the same for go tool pprof\n"
 	"  sudo bpf-threadwatch -d 5 --top 5         # the 5 busiest or suffering processes\n"
 	"  sudo bpf-threadwatch -d 5 --top 5 --sort runq   # the 5 waiting longest for a CPU\n"
 	"  sudo bpf-threadwatch -- python3 app.py    # start a command and trace it from birth\n"
@@ -102,6 +103,7 @@ enum {
 	OPT_STACK_MIN,
 	OPT_STACK_BYTES,
 	OPT_FOLDED,
+	OPT_PPROF,
 };
 
 static const struct argp_option options[] = {
@@ -165,6 +167,10 @@ static const struct argp_option options[] = {
 	{ "folded", OPT_FOLDED, "FILE", 0,
 	  "At the end, write blocked time by stack in the folded format flamegraph.pl and "
 	  "speedscope read (microseconds)",
+	  0 },
+	{ "pprof", OPT_PPROF, "FILE", 0,
+	  "At the end, write blocked time by stack as a gzipped pprof profile (go tool pprof, "
+	  "Pyroscope)",
 	  0 },
 	{ "max-loops", OPT_MAX_LOOPS, "N", 0, "Event-loop threads tracked (default 4096)", 0 },
 	{ "max-stalls", OPT_MAX_STALLS, "N", 0,
@@ -372,6 +378,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_FOLDED:
 		cfg->folded_path = arg;
 		break;
+	case OPT_PPROF:
+		cfg->pprof_path = arg;
+		break;
 	case OPT_MAX_LOOPS:
 		cfg->max_loops = (__u32)parse_num(state, "--max-loops", arg, 16, 4194304);
 		break;
@@ -422,13 +431,15 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (cfg->stacks_opt > 0 && !cfg->syscalls_opt && !cli_targeted(cfg))
 			argp_error(state,
 				   "--stacks needs syscall tracing: system-wide, add --syscalls");
-		if (cfg->folded_path && cfg->stacks_opt < 0)
-			argp_error(state, "--folded writes stacks: drop --no-stacks");
-		if (cfg->folded_path &&
+		if ((cfg->folded_path || cfg->pprof_path) && cfg->stacks_opt < 0)
+			argp_error(state, "%s writes stacks: drop --no-stacks",
+				   cfg->folded_path ? "--folded" : "--pprof");
+		if ((cfg->folded_path || cfg->pprof_path) &&
 		    (cfg->syscalls_opt < 0 || (!cfg->syscalls_opt && !cli_targeted(cfg))))
 			argp_error(state,
-				   "--folded needs syscall tracing (stacks are taken at a "
-				   "blocked call's exit): %s",
+				   "%s needs syscall tracing (stacks are taken at a blocked call's "
+				   "exit): %s",
+				   cfg->folded_path ? "--folded" : "--pprof",
 				   cfg->syscalls_opt < 0 ? "drop --no-syscalls" : "add --syscalls");
 		if (cfg->children_opt < 0 && !cfg->command)
 			argp_error(state, "--no-children goes with a command (-p does not follow "

@@ -59,6 +59,7 @@ struct tw_config {
 	__u64 stack_min_ns; /* --stack-min: always taken from this blocked time; shorter, sampled */
 	__u32 stack_bytes; /* --stack-bytes: user stack copied above sp */
 	const char *folded_path; /* --folded FILE: off-CPU time by stack, folded, at the end */
+	const char *pprof_path; /* --pprof FILE: the same as a gzipped pprof profile */
 	const char *btf_path;
 	enum tw_attach_mode attach_mode;
 	bool include_kthreads;

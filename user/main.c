@@ -80,6 +80,7 @@ struct run {
 	__u64 last_events_ns; /* the last read that found events (the start counts as one) */
 	bool out_broken;
 	FILE *folded; /* --folded FILE, opened before the trace starts */
+	FILE *pprof; /* --pprof FILE, the same */
 	size_t nexpanded; /* targets found at attach besides -p (--children, --comm, --cgroup) */
 };
 
@@ -119,6 +120,12 @@ static int report(struct run *r, bool final, __u64 now)
 		if (err)
 			fprintf(stderr, "bpf-threadwatch: cannot write --folded %s: %s\n",
 				r->cfg->folded_path, strerror(-err));
+	}
+	if (!err && final && r->pprof && v.ss) {
+		err = report_pprof(r->pprof, &v);
+		if (err)
+			fprintf(stderr, "bpf-threadwatch: cannot write --pprof %s: %s\n",
+				r->cfg->pprof_path, strerror(-err));
 	}
 	view_free(&v);
 	if (err == -EPIPE) {
@@ -460,9 +467,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* before anything is measured: a path that cannot be written is bad input */
-	if (cfg.folded_path && !(r.folded = fopen(cfg.folded_path, "w"))) {
-		fprintf(stderr, "bpf-threadwatch: cannot write --folded %s: %s\n", cfg.folded_path,
+	if ((cfg.folded_path && !(r.folded = fopen(cfg.folded_path, "w"))) ||
+	    (cfg.pprof_path && !(r.pprof = fopen(cfg.pprof_path, "wb")))) {
+		bool pp = r.folded || !cfg.folded_path;
+
+		fprintf(stderr, "bpf-threadwatch: cannot write %s %s: %s\n",
+			pp ? "--pprof" : "--folded", pp ? cfg.pprof_path : cfg.folded_path,
 			strerror(errno));
+		if (r.folded)
+			fclose(r.folded);
 		cli_free(&cfg);
 		return 2;
 	}
@@ -589,6 +602,11 @@ cleanup:
 	model_free(&r.model);
 	if (r.folded && fclose(r.folded) && !status) {
 		fprintf(stderr, "bpf-threadwatch: cannot write --folded %s: %s\n", cfg.folded_path,
+			strerror(errno));
+		status = 1;
+	}
+	if (r.pprof && fclose(r.pprof) && !status) {
+		fprintf(stderr, "bpf-threadwatch: cannot write --pprof %s: %s\n", cfg.pprof_path,
 			strerror(errno));
 		status = 1;
 	}

@@ -15,6 +15,8 @@ int report_json(FILE *f, const struct tw_view *v);
 
 /* --folded (flamegraph.pl, speedscope): the final view's blocked time by stack. */
 int report_folded(FILE *f, const struct tw_view *v);
+/* --pprof: the same as a gzipped pprof profile.proto (go tool pprof, Pyroscope, Parca). */
+int report_pprof(FILE *f, const struct tw_view *v);
 
 /* Stacks in the text report: a process's heaviest, then "N more". */
 #define TW_TEXT_MAX_STACKS 5

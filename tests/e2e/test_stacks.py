@@ -2,6 +2,8 @@
 """Where the blocked time goes: user stacks of blocked syscalls, unwound from CFI (the
 workloads have no frame pointers, like Debian's binaries), in --folded, text and JSON, with
 weights that add up to what the workload's own clock measured."""
+import shutil
+
 import pytest
 
 import twtest
@@ -147,6 +149,8 @@ def test_stack_option_errors(require_bpf, tmp_path):
         (["--stack-min", "1001"], "--stack-min"),
         (["--stack-bytes", "100"], "--stack-bytes"),
         (["--stacks", "--no-syscalls"], "--no-syscalls"),
+        (["--pprof", tmp_path / "p", "--no-stacks"], "--no-stacks"),
+        (["--pprof", tmp_path / "no" / "such" / "file"], "cannot write --pprof"),
     ]
     for args, words in cases:
         cp = twtest.run([require_bpf, *args, "--", workload("handler"), "1", "1000"], timeout=30)
@@ -195,3 +199,46 @@ def test_creation_sites_exact(require_bpf, tmp_path):
         assert "spawn_holder" in funcs and "main" in funcs, f"site frames {funcs}" + ctx
         assert funcs.index("spawn_holder") < funcs.index("main"), f"{funcs}" + ctx
         assert any(f and "pthread_create" in f for f in funcs), f"{funcs}" + ctx
+
+
+def pprof_raw(path, ctx):
+    """`go tool pprof -raw`'s samples: (offcpu ns, count, labels text) each."""
+    cp = twtest.run(["go", "tool", "pprof", "-raw", path], timeout=60)
+    assert cp.returncode == 0, twtest.describe(cp) + ctx
+    out, samples = cp.stdout.splitlines(), []
+    start = out.index("Samples:") + 2  # the "offcpu/nanoseconds samples/count" header
+    i = start
+    while i < len(out) and out[i].startswith(" "):
+        parts = out[i].split()
+        if parts and parts[0].isdigit():
+            samples.append([int(parts[0]), int(parts[1].rstrip(":")), ""])
+        else:
+            samples[-1][2] += out[i]
+        i += 1
+    return cp.stdout, samples
+
+
+def test_pprof_read_by_go_tool_pprof(require_bpf, tmp_path):
+    """--pprof is a gzipped profile.proto that Go's own reader (go tool pprof, Debian's
+    golang-go) opens: the same off-CPU total as --folded, samples labelled pid, tid, thread and
+    syscall, and read_body among the functions -top lists."""
+    if not shutil.which("go"):
+        if twtest.IN_CI:
+            pytest.fail("CI=true: go (golang-go) is missing: make deps installs it", pytrace=False)
+        pytest.skip("go tool pprof is not installed (golang-go)")
+    pb = tmp_path / "stacks.pb.gz"
+    cp, wl, text, ctx = run_handler(require_bpf, tmp_path, 40, 5000, extra=("--pprof", pb))
+    assert pb.read_bytes()[:2] == b"\x1f\x8b", "not gzip" + ctx
+    raw, samples = pprof_raw(pb, ctx)
+    ctx += "\n" + raw[:3000]
+    lines = folded_lines(text, ctx)
+    total_ns = sum(s[0] for s in samples)
+    folded_ns = sum(u for _, u in lines) * 1000
+    assert abs(total_ns - folded_ns) <= 1000 * len(lines), \
+        f"pprof {total_ns} ns vs folded {folded_ns} ns" + ctx
+    tid = wl["handlers"][0]["tid"]
+    mine = [s for s in samples if f"tid:[{tid}]" in s[2] and "syscall:[read]" in s[2]]
+    assert mine and sum(s[1] for s in mine) == 40, f"{mine}" + ctx
+    assert all(f"pid:[{wl['pid']}]" in s[2] and "thread:[handler]" in s[2] for s in mine), ctx
+    top = twtest.run(["go", "tool", "pprof", "-top", "-sample_index=offcpu", pb], timeout=60)
+    assert top.returncode == 0 and "read_body" in top.stdout, twtest.describe(top) + ctx
