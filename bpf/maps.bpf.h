@@ -110,6 +110,14 @@ TW_EXTERN struct {
 	__type(value, struct tw_proc_stats);
 } proc_stats SEC(".maps");
 
+/* the kernel stack of a thread's last long block (stacks.bpf.h), tp_btf only */
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tw_kstack);
+} kstack_store SEC(".maps");
+
 /* creation-site sampling (stacks.bpf.h), per CPU */
 TW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

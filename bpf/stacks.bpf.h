@@ -68,6 +68,42 @@ static __always_inline bool stack_wanted(__u64 blocked, __u64 *weight, __u32 *fl
 #endif
 
 /*
+ * The switch in that ends a blocked interval of stack_min_ns or more inside a
+ * syscall (tp_btf): where in the kernel it slept, kept for the syscall's
+ * exit. Shorter blocks, sampled at the exit, get no kernel frames.
+ */
+static __always_inline void kstack_take(struct task_struct *next, __u64 seq)
+{
+	struct tw_kstack *k;
+	long n;
+
+	k = bpf_task_storage_get(&kstack_store, next, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!k)
+		return;
+	n = bpf_get_task_stack(next, k->ips, sizeof(k->ips), 0);
+	k->bytes = n > 0 ? (__u32)n : 0;
+	k->seq = seq;
+}
+
+/* The kernel stack kept for the call in flight, into e (tp_btf). */
+static __always_inline void kstack_put(struct tw_stack_ev *e, __u64 seq)
+{
+	struct tw_kstack *k;
+	__u32 n;
+
+	e->nkern = 0;
+	k = bpf_task_storage_get(&kstack_store, bpf_get_current_task_btf(), NULL, 0);
+	if (!k || k->seq != seq || !k->bytes)
+		return;
+	n = k->bytes / sizeof(__u64);
+	if (n > TW_KSTACK_MAX)
+		n = TW_KSTACK_MAX;
+	__builtin_memcpy(e->kstack, k->ips, sizeof(e->kstack));
+	e->nkern = n;
+	k->bytes = 0; /* one call's */
+}
+
+/*
  * Send the calling thread's stack: its registers, then the pages from sp's
  * page up to stack_pages, stopping at the first that cannot be read (the end
  * of the stack mapping, or a page not present: no sleeping fault here). A
@@ -76,7 +112,7 @@ static __always_inline bool stack_wanted(__u64 blocked, __u64 *weight, __u32 *fl
  */
 static __always_inline void stack_send(struct pt_regs *regs, bool btf, __u32 tid, __u32 tgid,
 				       __u32 nr, __u32 kind, long ret, __u64 weight, __u64 blocked,
-				       __u32 flags)
+				       __u32 flags, __u64 seq)
 {
 	struct tw_stack_ev *e;
 	__u64 sp;
@@ -98,6 +134,10 @@ static __always_inline void stack_send(struct pt_regs *regs, bool btf, __u32 tid
 	e->blocked_ns = blocked;
 	e->kind = kind;
 	e->ret = (__s32)ret;
+	if (btf && kind == TW_SK_BLOCKED)
+		kstack_put(e, seq);
+	else
+		e->nkern = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	STACK_REGS(btf, e, regs);
 	sp = e->regs[7];
@@ -114,20 +154,25 @@ static __always_inline void stack_send(struct pt_regs *regs, bool btf, __u32 tid
 		e->npages = i + 1;
 	}
 	e->flags = flags;
-	events_submit(e);
+	/*
+	 * Wake the reader now (an irq_work, a few us): the copy is unwound against
+	 * the process's mappings, which are gone if it exits before the reader's
+	 * next 100 ms poll. Captures are bounded (2 / stack_min_ns per thread).
+	 */
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 #endif
 }
 
 /* At a syscall's exit: where it slept, if it slept and is taken (stack_wanted()). */
 static __always_inline void stack_capture(struct pt_regs *regs, bool btf, __u32 tid, __u32 tgid,
-					  __u32 nr, __u64 blocked)
+					  __u32 nr, __u64 blocked, __u64 seq)
 {
 	__u64 weight;
 	__u32 flags;
 
 	if (!STACK_CAN || !stack_min_ns || !stack_wanted(blocked, &weight, &flags))
 		return;
-	stack_send(regs, btf, tid, tgid, nr, TW_SK_BLOCKED, 0, weight, blocked, flags);
+	stack_send(regs, btf, tid, tgid, nr, TW_SK_BLOCKED, 0, weight, blocked, flags, seq);
 }
 
 /*
@@ -170,7 +215,7 @@ static __always_inline void create_capture(__u32 nr, bool thread, long ret)
 		return;
 	id = bpf_get_current_pid_tgid();
 	stack_send(regs, true, (__u32)id, id >> 32, nr, thread ? TW_SK_THREAD : TW_SK_PROC, ret,
-		   g->skipped + 1, 0, 0);
+		   g->skipped + 1, 0, 0, 0);
 	g->skipped = 0;
 }
 

@@ -335,6 +335,20 @@ struct tw_stall {
 #define TW_STACK_PAGES_MAX 17 /* --stack-bytes 64 KiB, plus sp's own page */
 #define TW_UREGS_N \
 	17 /* x86_64 DWARF registers 0..16: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
+#define TW_KSTACK_MAX 32 /* kernel frames of where a long block slept */
+
+/*
+ * Where a thread slept in the kernel, taken at the switch in that ended a
+ * blocked interval of stack_min_ns or more (tp_btf: bpf_get_task_stack()
+ * of the task about to run, whose saved stack is still the sleeping one),
+ * kept in task storage until the syscall's exit sends it with the user stack.
+ */
+struct tw_kstack {
+	__u64 seq; /* the thread's nsyscalls when taken: which call it belongs to */
+	__u32 bytes; /* of ips filled */
+	__u32 __pad;
+	__u64 ips[TW_KSTACK_MAX];
+};
 
 /* What a stack sample is of: where a thread blocked, or where one was created. */
 enum tw_stack_kind {
@@ -362,6 +376,9 @@ struct tw_stack_ev {
 	__u32 flags; /* enum tw_stack_flags */
 	__u32 kind; /* enum tw_stack_kind */
 	__s32 ret; /* creations: the clone's return, an errno when negative */
+	__u32 nkern; /* kernel frames in kstack, innermost first (0: none taken) */
+	__u32 __pad;
+	__u64 kstack[TW_KSTACK_MAX];
 	char comm[TASK_COMM_LEN]; /* the thread's name when it blocked */
 	__u64 regs[TW_UREGS_N]; /* DWARF order; regs[7] is sp */
 	__u8 ustack[]; /* npages * TW_STACK_PAGE bytes from base */

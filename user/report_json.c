@@ -11,6 +11,7 @@ const char *const tw_slost_names[TW_SLOST_NR] = {
 	[TW_SLOST_NO_STACK] = "stack_unreadable",
 	[TW_SLOST_UNWIND_SHORT] = "stack_unwind_short",
 	[TW_SLOST_NO_PROCESS] = "stack_process_gone",
+	[TW_SLOST_NO_ACCESS] = "stack_no_access",
 };
 
 const char *const tw_drop_names[TW_DROP_NR] = {

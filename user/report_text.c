@@ -501,6 +501,8 @@ static const char *const slost_words[TW_SLOST_NR] = {
 				  "copy too short: --stack-bytes): their outer frames are missing",
 	[TW_SLOST_NO_PROCESS] = "%llu stacks of processes gone before they were read: their time "
 				"is under [process gone]",
+	[TW_SLOST_NO_ACCESS] = "%llu stacks of processes whose memory map we may not read (add "
+			       "CAP_SYS_PTRACE): their time is under [memory map not readable]",
 };
 
 static void text_lost(FILE *f, const struct tw_view *v)

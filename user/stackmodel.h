@@ -49,6 +49,7 @@ enum tw_slost {
 	TW_SLOST_NO_STACK = 0, /* not one page of the user stack could be read */
 	TW_SLOST_UNWIND_SHORT, /* unwinding stopped before the outermost frame (kept, as far as it got) */
 	TW_SLOST_NO_PROCESS, /* the process was gone before its sample was read */
+	TW_SLOST_NO_ACCESS, /* its memory map could not be read (no CAP_SYS_PTRACE over it) */
 	TW_SLOST_NR,
 };
 

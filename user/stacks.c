@@ -14,11 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "ksyms.h"
 #include "stacks.h"
 #include "unwind.h"
 
 struct tw_stack_in {
 	struct tw_unwinder *u;
+	struct tw_ksyms *ksyms; /* loaded at the first kernel frame */
+	bool ksyms_noted; /* "kernel addresses hidden" said once */
 	__u32 child; /* the -- COMMAND's pid, or 0 */
 	char self_comm[TASK_COMM_LEN]; /* our own name, which the child has until it exec's */
 };
@@ -42,6 +45,7 @@ void stacks_in_free(struct tw_stack_in *si)
 	if (!si)
 		return;
 	unwinder_free(si->u);
+	ksyms_free(si->ksyms);
 	free(si);
 }
 
@@ -78,6 +82,58 @@ static bool is_plumbing(const char *module)
 		if (!strncmp(base, libs[i], strlen(libs[i])))
 			return true;
 	return false;
+}
+
+/*
+ * The kernel frames of e into frames[] (innermost first), as many as fit in
+ * max; -ENOMEM, or how many. Hidden kernel addresses (no CAP_SYSLOG) give one
+ * "[kernel]" frame, and one note on stderr for the run.
+ */
+static int kernel_frames(struct tw_stack_in *si, struct tw_stackset *s, const struct tw_stack_ev *e,
+			 __u32 *frames, int max)
+{
+	int n = 0;
+
+	if (!e->nkern)
+		return 0;
+	if (!si->ksyms && !(si->ksyms = ksyms_load("/proc/kallsyms")))
+		return -ENOMEM;
+	if (ksyms_hidden(si->ksyms)) {
+		struct tw_sframe f = { .func = (char *)"[kernel]",
+				       .module = (char *)"[kernel]",
+				       .plumbing = true };
+		long fi = stackset_frame(s, &f);
+
+		if (!si->ksyms_noted)
+			fprintf(stderr, "bpf-threadwatch: kernel addresses are hidden "
+					"(kptr_restrict, or no CAP_SYSLOG): kernel frames show as "
+					"[kernel]\n");
+		si->ksyms_noted = true;
+		if (fi < 0)
+			return -ENOMEM;
+		frames[0] = (__u32)fi;
+		return 1;
+	}
+	for (__u32 i = 0; i < e->nkern && i < TW_KSTACK_MAX && n < max; i++) {
+		struct tw_sframe f = { .plumbing = true };
+		const char *name, *mod;
+		long fi;
+
+		if (!e->kstack[i])
+			break;
+		if (ksyms_find(si->ksyms, e->kstack[i], &name, &mod, &f.offset)) {
+			f.func = (char *)name;
+			f.module = (char *)mod;
+		} else {
+			f.module = (char *)"[kernel]";
+			f.offset = e->kstack[i];
+		}
+		fi = stackset_frame(s, &f);
+		if (fi < 0)
+			return -ENOMEM;
+		frames[n++] = (__u32)fi;
+	}
+	return n;
 }
 
 /* A one-frame stack that names why there is no real one. */
@@ -124,7 +180,8 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 	const struct tw_stack_ev *e = data;
 	struct tw_stackset *s = &m->stacks;
 	uint64_t pcs[TW_UNWIND_MAX_FRAMES], regs[TW_UREGS_N];
-	__u32 frames[TW_UNWIND_MAX_FRAMES];
+	__u32 frames[TW_KSTACK_MAX + TW_UNWIND_MAX_FRAMES];
+	int nk = 0;
 	enum tw_unwind_stop stop = TW_UNW_END;
 	char comm[TASK_COMM_LEN];
 	struct tw_skey k;
@@ -152,7 +209,10 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 				    e->ustack + off, bytes - off, pcs, TW_UNWIND_MAX_FRAMES, &stop);
 		if (n == 1 && stop != TW_UNW_END && bytes - off >= 8)
 			n = unwind_leaf(si, e, regs, e->ustack + off, bytes - off, pcs, &stop);
-		if (n <= 0) {
+		if (n <= 0 && (n == -EACCES || n == -EPERM)) {
+			s->lost[TW_SLOST_NO_ACCESS]++;
+			stack = why_stack(s, "[memory map not readable]");
+		} else if (n <= 0) {
 			s->lost[TW_SLOST_NO_PROCESS]++;
 			stack = why_stack(s, "[process gone]");
 		}
@@ -160,6 +220,10 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 	if (stack < 0 && n > 0) {
 		if (stop != TW_UNW_END)
 			s->lost[TW_SLOST_UNWIND_SHORT]++;
+		/* where it slept in the kernel, innermost, then its user stack */
+		nk = kernel_frames(si, s, e, frames, TW_KSTACK_MAX);
+		if (nk < 0)
+			return -ENOMEM;
 		for (int i = 0; i < n; i++) {
 			struct tw_frame fr = { 0 };
 			struct tw_sframe f = { 0 };
@@ -178,9 +242,9 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 			fi = stackset_frame(s, &f);
 			if (fi < 0)
 				return -ENOMEM;
-			frames[i] = (__u32)fi;
+			frames[nk + i] = (__u32)fi;
 		}
-		stack = stackset_stack(s, frames, (__u32)n);
+		stack = stackset_stack(s, frames, (__u32)(nk + n));
 	}
 	if (stack < 0)
 		return -ENOMEM;

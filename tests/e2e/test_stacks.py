@@ -2,6 +2,8 @@
 """Where the blocked time goes: user stacks of blocked syscalls, unwound from CFI (the
 workloads have no frame pointers, like Debian's binaries), in --folded, text and JSON, with
 weights that add up to what the workload's own clock measured."""
+import os
+import pwd
 import shutil
 
 import pytest
@@ -65,6 +67,9 @@ def test_folded_chain_and_weights(require_bpf, tmp_path):
         # glibc's read: named (libc has .dynsym), below the program's own frames
         leaf = frames[-1]
         assert "read" in leaf, f"leaf {leaf!r} is not glibc's read: {frames}" + ctx
+        # where it slept in the kernel, last (leaf-most), named from /proc/kallsyms
+        kern = frames[frames.index("read_body") + 2:]
+        assert "vfs_read" in kern, f"no kernel frames after glibc's read: {frames}" + ctx
     us = sum(u for _, u in mine)
     assert abs(us * 1000 - h["read_ns"]) <= 0.10 * h["read_ns"], \
         f"stack weights {us} us vs the workload's read() time {h['read_ns']} ns" + ctx
@@ -76,8 +81,9 @@ def test_folded_chain_and_weights(require_bpf, tmp_path):
 
 
 def test_json_stacks_table(require_bpf, tmp_path):
-    """JSON: stacks interned once, frames innermost first with func, module, offset and the
-    workload's file and line; the handler thread's samples reference them with the syscall."""
+    """JSON: stacks interned once, frames innermost first (the kernel's, then glibc's read)
+    with func, module, offset and the workload's file and line; the handler thread's samples
+    reference them with the syscall."""
     cp, wl, _, ctx = run_handler(require_bpf, tmp_path, 40, 5000)
     objs, _ = twtest.parse_report(cp.stdout, ctx)
     rep = twtest.final_report(objs, ctx)
@@ -95,7 +101,11 @@ def test_json_stacks_table(require_bpf, tmp_path):
         for f in frames[i:i + 3]:
             assert f["module"].endswith("/handler"), f"{f}" + ctx
             assert f["file"].endswith("handler.c") and f["line"] > 0, f"{f}" + ctx
-        assert "libc.so" in frames[0]["module"], f"leaf {frames[0]}" + ctx
+        # innermost first: where it slept in the kernel, then glibc's read
+        user = [f for f in frames if not f["module"].startswith("[")]
+        kern = frames[:len(frames) - len(user)]
+        assert kern and all(f["module"] == "[kernel]" for f in kern), f"{frames}" + ctx
+        assert "libc.so" in user[0]["module"], f"user leaf {user[0]}" + ctx
 
 
 def test_text_where(require_bpf, tmp_path):
@@ -242,3 +252,28 @@ def test_pprof_read_by_go_tool_pprof(require_bpf, tmp_path):
     assert all(f"pid:[{wl['pid']}]" in s[2] and "thread:[handler]" in s[2] for s in mine), ctx
     top = twtest.run(["go", "tool", "pprof", "-top", "-sample_index=offcpu", pb], timeout=60)
     assert top.returncode == 0 and "read_body" in top.stdout, twtest.describe(top) + ctx
+
+
+def test_kernel_addresses_hidden(require_bpf, tmp_path):
+    """As nobody with only CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH (no CAP_SYSLOG),
+    /proc/kallsyms reads zeros: one note on stderr and "[kernel]" frames, not garbage; the
+    user frames are still there."""
+    if not shutil.which("setpriv"):
+        if twtest.IN_CI:
+            pytest.fail("CI=true: setpriv (util-linux) is missing", pytrace=False)
+        pytest.skip("setpriv is missing")
+    pw = pwd.getpwnam("nobody")
+    caps = ",+bpf,+perfmon,+dac_read_search"
+    folded = tmp_path / "f.folded"
+    os.chmod(tmp_path, 0o777)
+    cp = twtest.run(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+                     "--clear-groups", f"--inh-caps=-all{caps}", f"--ambient-caps={caps[1:]}",
+                     f"--bounding-set=-all{caps}", require_bpf, "--folded", folded, "--",
+                     workload("handler"), "20", "5000"], timeout=60)
+    ctx = twtest.describe(cp)
+    assert cp.returncode == 0, ctx
+    assert cp.stderr.count("kernel addresses are hidden") == 1, ctx
+    text = folded.read_text()
+    lines = [ln for ln in text.splitlines() if "read_body" in ln]
+    assert lines and all(ln.rpartition(" ")[0].endswith(";read;[kernel]") for ln in lines), \
+        f"folded:\n{text}" + ctx

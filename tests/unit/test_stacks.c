@@ -2,10 +2,12 @@
 /* Stacks in the model and the view: interning, samples, per-process stacks, --folded lines. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "unit.h"
 #include "model.h"
 #include "report.h"
 #include "view.h"
+#include "ksyms.h"
 
 static long frame(struct tw_stackset *s, const char *func, const char *module, __u64 off,
 		  bool plumbing)
@@ -118,4 +120,58 @@ TEST(view_stacks_sum_order_and_folded)
 	free(buf);
 	view_free(&v);
 	model_free(&m);
+}
+
+TEST(ksyms_lines)
+{
+	char name[64], mod[32];
+	__u64 a;
+
+	CHECK(ksyms_parse_line("ffffffff81000000 T _stext\n", &a, name, sizeof(name), mod,
+			       sizeof(mod)));
+	CHECK_EQ(a, 0xffffffff81000000ULL);
+	CHECK(!strcmp(name, "_stext") && !mod[0]);
+	CHECK(ksyms_parse_line("ffffffffc0a01000 t ext4_read\t[ext4]\n", &a, name, sizeof(name),
+			       mod, sizeof(mod)));
+	CHECK(!strcmp(name, "ext4_read") && !strcmp(mod, "[ext4]"));
+	/* data symbols, garbage, a name too long for the buffer, a hidden address */
+	CHECK(!ksyms_parse_line("ffffffff82000000 D jiffies\n", &a, name, sizeof(name), mod,
+				sizeof(mod)));
+	CHECK(!ksyms_parse_line("zzz T x\n", &a, name, sizeof(name), mod, sizeof(mod)));
+	CHECK(!ksyms_parse_line("", &a, name, sizeof(name), mod, sizeof(mod)));
+	CHECK(!ksyms_parse_line("ffff T\n", &a, name, sizeof(name), mod, sizeof(mod)));
+	CHECK(!ksyms_parse_line("ffff T aaaaaaaa\n", &a, name, 4, mod, sizeof(mod)));
+	CHECK(ksyms_parse_line("0000000000000000 T vfs_read\n", &a, name, sizeof(name), mod,
+			       sizeof(mod)));
+	CHECK_EQ(a, 0);
+}
+
+TEST(ksyms_find_in_a_table)
+{
+	char path[] = "/tmp/tw-ksyms-XXXXXX";
+	int fd = mkstemp(path);
+	struct tw_ksyms *k;
+	const char *name, *mod;
+	__u64 off;
+	FILE *f;
+
+	CHECK(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("ffffffff81000200 T b\nffffffff81000100 T a\nffffffff81000300 d data\n"
+	      "ffffffffc0000000 t m_fn [mymod]\n",
+	      f);
+	fclose(f);
+	k = ksyms_load(path);
+	unlink(path);
+	CHECK(k && !ksyms_hidden(k));
+	CHECK(ksyms_find(k, 0xffffffff81000150ULL, &name, &mod, &off));
+	CHECK(!strcmp(name, "a") && !strcmp(mod, "[kernel]"));
+	CHECK_EQ(off, 0x50);
+	CHECK(ksyms_find(k, 0xffffffffc0000010ULL, &name, &mod, &off));
+	CHECK(!strcmp(name, "m_fn") && !strcmp(mod, "[mymod]"));
+	CHECK(!ksyms_find(k, 0xffffffff81000000ULL, &name, &mod, &off));
+	ksyms_free(k);
+	k = ksyms_load("/nonexistent/kallsyms");
+	CHECK(k && ksyms_hidden(k));
+	ksyms_free(k);
 }
