@@ -78,12 +78,16 @@ $(BUILD)/syscall_names.h: | $(BUILD)/bpf
 # Test workloads: small C programs that know exactly what they did.
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/tests/%,$(WORKLOAD_SRCS))
-workloads: $(WORKLOADS) $(BUILD)/tests/unwind-check
+workloads: $(WORKLOADS) $(BUILD)/tests/libdeep.so $(BUILD)/tests/unwind-check
 $(BUILD)/tests/%: tests/workloads/%.c tests/workloads/workload.h | $(BUILD)/tests
 	$(CC) -O2 -g $(WORKLOAD_CFLAGS) $(CWARN) -D_GNU_SOURCE -pthread $< -o $@ -lm
 # built as Debian builds its packages: no frame pointers, CFI for every instruction
-$(BUILD)/tests/deepstack $(BUILD)/tests/jitstack: WORKLOAD_CFLAGS := -fomit-frame-pointer \
-	-fasynchronous-unwind-tables
+UNWIND_WORKLOAD_CFLAGS := -fomit-frame-pointer -fasynchronous-unwind-tables
+$(BUILD)/tests/deepstack $(BUILD)/tests/jitstack $(BUILD)/tests/dlstack: \
+	WORKLOAD_CFLAGS := $(UNWIND_WORKLOAD_CFLAGS)
+# a library dlstack maps late (not a workload of its own: tests/workloads/lib/)
+$(BUILD)/tests/libdeep.so: tests/workloads/lib/deeplib.c | $(BUILD)/tests
+	$(CC) -O2 -g $(UNWIND_WORKLOAD_CFLAGS) $(CWARN) -fPIC -shared $< -o $@
 
 # The unwinder driven by hand on a ptrace-stopped process (tests/e2e/test_unwind.py).
 UNWIND_CHECK_SRCS := tests/tools/unwind-check.c user/unwind.c user/symmap.c user/json.c
@@ -139,7 +143,7 @@ $(BUILD)/bench/floorload: bench/floorload.c | $(BUILD)/bench
 	$(CC) $(CFLAGS) $(CWARN) -std=gnu11 -D_GNU_SOURCE $< -o $@ -lbpf -lelf -lz
 
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.[ch] tests/workloads/*.[ch] \
-	tests/fuzz/*.c tests/tools/*.c bench/*.c)
+	tests/workloads/lib/*.c tests/fuzz/*.c tests/tools/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_SRCS)
 format-check:

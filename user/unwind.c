@@ -1127,6 +1127,8 @@ int unwinder_symbolize(struct tw_unwinder *u, pid_t pid, uint64_t pc, bool calle
 		return 0;
 	}
 	mod = dwfl_addrmodule(p->dwfl, addr);
+	if (!mod && !exec_range_of(p, addr) && proc_refresh(u, p, MAPS_MISS_RECHECK_NS) == 1)
+		mod = dwfl_addrmodule(p->dwfl, addr); /* in a library mapped since */
 	if (mod)
 		name_in_module(p, mod, pc, addr, &f);
 	/* JIT code: anonymous, or in a file that is no ELF (a memfd) */

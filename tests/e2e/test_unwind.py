@@ -67,12 +67,21 @@ class Blocked:
     on the fd it named (/proc/PID/syscall: read is syscall 0 on x86_64). Killed at exit."""
 
     def __init__(self, argv, timeout=10):
-        self.p = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        self.argv = argv
+        self.p = subprocess.Popen([str(a) for a in argv], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.next_block(timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def next_block(self, timeout=10):
+        """Waits for the next JSON line, then for the read(2) it announces."""
         line = self.p.stdout.readline()
         if not line:
             self.p.kill()
-            raise AssertionError(f"{argv} printed nothing: {self.p.stderr.read()}")
+            raise AssertionError(f"{self.argv} printed nothing more: {self.p.stderr.read()}")
         self.info = json.loads(line)
         self.pid = self.info["pid"]
         want = f"0 {self.info['fd']:#x} "
@@ -84,15 +93,18 @@ class Blocked:
             except OSError:
                 pass
             time.sleep(0.02)
-        self.close()
-        raise AssertionError(f"{argv} never blocked in read({self.info['fd']})")
+        raise AssertionError(f"{self.argv} never blocked in read({self.info['fd']})")
+
+    def send(self, text):
+        self.p.stdin.write(text)
+        self.p.stdin.flush()
 
     def close(self):
         if self.p.poll() is None:
             self.p.kill()
         self.p.wait()
-        self.p.stdout.close()
-        self.p.stderr.close()
+        for f in (self.p.stdin, self.p.stdout, self.p.stderr):
+            f.close()
 
     def __enter__(self):
         return self
@@ -101,18 +113,28 @@ class Blocked:
         self.close()
 
 
+def parse_unwind(lines, ctx):
+    """(frames, final line) of one snapshot's output lines."""
+    objs = [json.loads(ln) for ln in lines if ln.strip()]
+    assert objs and "stop" in objs[-1], ctx
+    frames = objs[:-1]
+    assert [f["frame"] for f in frames] == list(range(len(frames))), ctx
+    assert objs[-1]["frames"] == len(frames), ctx
+    return frames, objs[-1]
+
+
+def no_sanitizer(stderr, ctx):
+    assert "Sanitizer" not in stderr and "runtime error" not in stderr, ctx
+
+
 def unwind(check, pid, *args):
     """(frames, final line, ctx) of unwind-check on pid."""
     cp = twtest.run([check, *args, pid], timeout=60)
     ctx = twtest.describe(cp)
     assert cp.returncode == 0, ctx
-    assert "Sanitizer" not in cp.stderr and "runtime error" not in cp.stderr, ctx
-    objs = [json.loads(ln) for ln in cp.stdout.splitlines() if ln.strip()]
-    assert objs and "stop" in objs[-1], ctx
-    frames = objs[:-1]
-    assert [f["frame"] for f in frames] == list(range(len(frames))), ctx
-    assert objs[-1]["frames"] == len(frames), ctx
-    return frames, objs[-1], ctx
+    no_sanitizer(cp.stderr, ctx)
+    frames, final = parse_unwind(cp.stdout.splitlines(), ctx)
+    return frames, final, ctx
 
 
 def check_deepstack(frames, final, ctx, module, lines=True):
@@ -265,4 +287,41 @@ def test_jit_frame_named_from_perf_map(ptrace_root):
     assert names[0] == "jit_read_body" and frames[0]["module"] == str(perf_map), ctx
     assert frames[0]["offset"] == wl.info["syscall_end"], ctx
     assert names[1:3] == ["jit_caller", "main"], ctx
+    assert names[-1] == "_start" and final["stop"] == "end", ctx
+
+
+def test_library_mapped_after_the_first_unwind(ptrace_root):
+    """The unwinder of a process outlives its mappings: a library dlopen()ed after the first
+    unwind is found by the next one (a pc outside every known module re-reads the mappings),
+    not only after the once-a-second re-read."""
+    lib = twtest.WORKLOAD_DIR / "libdeep.so"
+    with Blocked([twtest.WORKLOAD_DIR / "dlstack", lib]) as wl:
+        check = subprocess.Popen([str(ptrace_root), "--again", str(wl.pid)], text=True,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        try:
+            first = []
+            while not first or "stop" not in first[-1]:
+                line = check.stdout.readline()
+                assert line, f"unwind-check ended early: {check.stderr.read()}"
+                first.append(line)
+            wl.send("\n")
+            wl.next_block()
+            assert wl.info["phase"] == "after", wl.info
+            out, err = check.communicate("\n", timeout=60)
+        finally:
+            if check.poll() is None:
+                check.kill()
+                check.wait()
+    ctx = f"\nfirst: {''.join(first)}\nsecond: {out}\nstderr: {err}"
+    assert check.returncode == 0, ctx
+    no_sanitizer(err, ctx)
+    frames, final = parse_unwind(first, ctx)
+    names = [f["func"] for f in frames]
+    assert names[0] in READ_NAMES and names[1:3] == ["read_body", "main"], ctx
+    assert final["stop"] == "end" and "lib_read_body" not in names, ctx
+    frames, final = parse_unwind(out.splitlines(), ctx)
+    names = [f["func"] for f in frames]
+    assert names[0] in READ_NAMES and names[1:3] == ["lib_read_body", "main"], ctx
+    assert frames[1]["module"] == str(lib), ctx
     assert names[-1] == "_start" and final["stop"] == "end", ctx

@@ -7,6 +7,9 @@
  *     registers and up to BYTES (default 16384) of its stack from sp upward with
  *     process_vm_readv (page by page, stopping at the first page that does not read, as the
  *     BPF side does), lets it go, then unwinds and names the copy.
+ *   unwind-check --again [-s BYTES] PID [TID]
+ *     the same, then, with the same unwinder, once more when a line comes on stdin (the
+ *     process may have mapped a library meanwhile)
  *   unwind-check --symbolize PID ADDR   names one address (decimal or 0x hex), no ptrace
  *
  * Prints JSON lines: one per frame, innermost first,
@@ -35,7 +38,7 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: unwind-check [-s BYTES] PID [TID]\n"
+	fprintf(stderr, "usage: unwind-check [--again] [-s BYTES] PID [TID]\n"
 			"       unwind-check --symbolize PID ADDR\n");
 	exit(2);
 }
@@ -185,35 +188,19 @@ static int unwind_and_print(struct tw_unwinder *u, pid_t pid, pid_t tid, const u
 	return (int)stop;
 }
 
-int main(int argc, char **argv)
+/* One snapshot of tid, unwound and named three times (timed, again from the caches, printed). */
+static int check_once(struct tw_unwinder *u, pid_t pid, pid_t tid, size_t max)
 {
 	static unsigned char stack[STACK_MAX];
 	uint64_t regs[TW_UREGS_MAX], t0, t1, t2;
 	struct user_regs_struct ur;
-	size_t max = STACK_MAX, len = 0;
-	struct tw_unwinder *u;
-	pid_t pid, tid;
-	int nregs, argi = 1, stop, again, frames = 0;
+	int nregs, stop, again, frames = 0;
+	size_t len = 0;
 	struct json j;
 
-	if (argc == 4 && !strcmp(argv[1], "--symbolize"))
-		return symbolize_one((pid_t)number(argv[2], 4194304), number(argv[3], UINT64_MAX));
-	if (argc > 2 && !strcmp(argv[1], "-s")) {
-		max = number(argv[2], STACK_MAX);
-		argi = 3;
-	}
-	if (argc - argi < 1 || argc - argi > 2)
-		usage();
-	pid = (pid_t)number(argv[argi], 4194304);
-	tid = argc - argi == 2 ? (pid_t)number(argv[argi + 1], 4194304) : pid;
 	if (snapshot(tid, &ur, stack, max, &len))
 		return 1;
 	nregs = unwind_regs_from_user(&ur, regs);
-	u = unwinder_new();
-	if (!u) {
-		fprintf(stderr, "unwind-check: out of memory\n");
-		return 1;
-	}
 	t0 = now_us();
 	stop = unwind_and_print(u, pid, tid, regs, nregs, stack, len, false, &frames);
 	t1 = now_us();
@@ -226,7 +213,6 @@ int main(int argc, char **argv)
 			"unwind-check: the same snapshot unwound twice stopped as %s then %s\n",
 			unwind_stop_name(stop),
 			again < 0 ? strerror(-again) : unwind_stop_name(again));
-	unwinder_free(u);
 	if (stop < 0 || again != stop)
 		return 1;
 	json_init(&j, stdout);
@@ -238,5 +224,46 @@ int main(int argc, char **argv)
 	json_ku64(&j, "again_us", t2 - t1);
 	json_obj_end(&j);
 	putchar('\n');
-	return 0;
+	return fflush(stdout) ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	size_t max = STACK_MAX;
+	struct tw_unwinder *u;
+	bool twice = false;
+	int argi = 1, err;
+	pid_t pid, tid;
+
+	if (argc == 4 && !strcmp(argv[1], "--symbolize"))
+		return symbolize_one((pid_t)number(argv[2], 4194304), number(argv[3], UINT64_MAX));
+	if (argc > argi && !strcmp(argv[argi], "--again")) {
+		twice = true;
+		argi++;
+	}
+	if (argc > argi + 1 && !strcmp(argv[argi], "-s")) {
+		max = number(argv[argi + 1], STACK_MAX);
+		argi += 2;
+	}
+	if (argc - argi < 1 || argc - argi > 2)
+		usage();
+	pid = (pid_t)number(argv[argi], 4194304);
+	tid = argc - argi == 2 ? (pid_t)number(argv[argi + 1], 4194304) : pid;
+	u = unwinder_new();
+	if (!u) {
+		fprintf(stderr, "unwind-check: out of memory\n");
+		return 1;
+	}
+	err = check_once(u, pid, tid, max);
+	if (!err && twice) {
+		/* the same unwinder, after the process has changed: when a line comes on stdin */
+		char line[16];
+
+		if (!fgets(line, sizeof(line), stdin))
+			err = 1;
+		else
+			err = check_once(u, pid, tid, max);
+	}
+	unwinder_free(u);
+	return err;
 }
