@@ -119,6 +119,16 @@ static __always_inline void stack_send(struct pt_regs *regs, bool btf, __u32 tid
 	__u32 i;
 
 #if STACK_CAN
+	/*
+	 * Half the ring buffer stays for lifecycle and stall events, whose loss
+	 * would break exact counts: a stack that would eat into it is lost,
+	 * counted, instead (a storm's samples could fill it between two reads).
+	 */
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
+	    bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2) {
+		count_drop(TW_DROP_STACK_EVENT);
+		return;
+	}
 	/* stack_pages is read-only data the verifier knows: a constant size */
 	e = bpf_ringbuf_reserve(&events, sizeof(*e) + (__u64)stack_pages * TW_STACK_PAGE, 0);
 	if (!e) {

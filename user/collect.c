@@ -681,5 +681,8 @@ int collect_refresh(struct tw_collector *c, __u64 now_ns)
 	if (err)
 		return err;
 	c->m->live_ns = now_ns;
+	err = stacks_drain(c->stacks, c->m, false);
+	if (err)
+		return err;
 	return refresh_live(c, now_ns, sweep);
 }

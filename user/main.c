@@ -390,7 +390,10 @@ static int final_report(struct run *r)
 	}
 	now = mono_ns();
 	collect_harvest(&r->col, now, true);
-	err = collect_refresh(&r->col, now);
+	/* every stack taken during the run, unwound */
+	err = stacks_drain(r->col.stacks, &r->model, true);
+	if (!err)
+		err = collect_refresh(&r->col, now);
 	if (err)
 		return err;
 	if (r->out_broken)

@@ -503,6 +503,8 @@ static const char *const slost_words[TW_SLOST_NR] = {
 				"is under [process gone]",
 	[TW_SLOST_NO_ACCESS] = "%llu stacks of processes whose memory map we may not read (add "
 			       "CAP_SYS_PTRACE): their time is under [memory map not readable]",
+	[TW_SLOST_BUSY] = "%llu stacks not unwound (the unwinder fell behind): their time is under "
+			  "[not unwound: agent busy]",
 };
 
 static void text_lost(FILE *f, const struct tw_view *v)

@@ -168,10 +168,34 @@ static bool sample_is(const struct tw_ssample *n, const struct tw_skey *k)
 	       n->kind == k->kind && n->ret == k->ret;
 }
 
-int stackset_add(struct tw_stackset *s, const struct tw_skey *k, const char *comm, __u64 weight_ns)
+/* The tid a sample is kept under: its own, or 0 past the process's first TW_STACK_TIDS. */
+static int sample_tid(struct tw_stackset *s, __u32 pid, __u32 tid, __u32 *out)
 {
-	__u32 hash = sample_hash(k), at;
+	__u32 v, n = 0;
+
+	*out = tid;
+	if (!tid || u32map_get(&s->tids, tid, &v))
+		return 0;
+	u32map_get(&s->ntids, pid, &n);
+	if (n >= TW_STACK_TIDS) {
+		*out = 0;
+		return 0;
+	}
+	if (u32map_put(&s->tids, tid, pid) || u32map_put(&s->ntids, pid, n + 1))
+		return -ENOMEM;
+	return 0;
+}
+
+int stackset_add(struct tw_stackset *s, const struct tw_skey *key, const char *comm,
+		 __u64 weight_ns)
+{
+	struct tw_skey kk = *key, *k = &kk;
+	__u32 hash, at;
 	struct tw_ssample *n;
+
+	if (sample_tid(s, k->pid, k->tid, &kk.tid))
+		return -ENOMEM;
+	hash = sample_hash(k);
 
 	if (u32map_get(&s->ssidx, hash, &at)) {
 		for (; at; at = s->samples[at - 1].next) {
@@ -218,5 +242,7 @@ void stackset_free(struct tw_stackset *s)
 	u32map_free(&s->fidx);
 	u32map_free(&s->sidx);
 	u32map_free(&s->ssidx);
+	u32map_free(&s->tids);
+	u32map_free(&s->ntids);
 	memset(s, 0, sizeof(*s));
 }

@@ -50,8 +50,16 @@ enum tw_slost {
 	TW_SLOST_UNWIND_SHORT, /* unwinding stopped before the outermost frame (kept, as far as it got) */
 	TW_SLOST_NO_PROCESS, /* the process was gone before its sample was read */
 	TW_SLOST_NO_ACCESS, /* its memory map could not be read (no CAP_SYS_PTRACE over it) */
+	TW_SLOST_BUSY, /* the unwinder's queue was full: not unwound */
 	TW_SLOST_NR,
 };
+
+/*
+ * Samples are kept per thread for the first TW_STACK_TIDS threads of each
+ * process that have any; later ones (a thread storm's) are kept per thread
+ * name, as tid 0, so memory stays bounded by stacks, not by threads.
+ */
+#define TW_STACK_TIDS 1024
 
 struct tw_stackset {
 	struct tw_sframe *frames;
@@ -63,6 +71,8 @@ struct tw_stackset {
 	struct tw_ssample *samples;
 	size_t nsamples, capss;
 	struct u32map ssidx;
+	struct u32map tids; /* tids with samples of their own (at most TW_STACK_TIDS a process) */
+	struct u32map ntids; /* pid -> how many of its tids are in tids */
 	__u64 taken; /* samples received */
 	__u64 sampled; /* of them, short blocks taken by chance */
 	__u64 create_skipped; /* creations the kernel skipped since its last site capture */

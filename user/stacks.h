@@ -7,6 +7,7 @@
 #ifndef TW_STACKS_H
 #define TW_STACKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "model.h"
 
@@ -15,10 +16,16 @@ struct tw_stack_in;
 struct tw_stack_in *stacks_in_new(void);
 void stacks_in_free(struct tw_stack_in *si);
 /*
- * One TW_EV_STACK record of len bytes into m->stacks. 0, or -ENOMEM; a
- * record that cannot be used is counted in m->stacks.lost.
+ * One TW_EV_STACK record of len bytes: queued for the unwinder thread (its
+ * result reaches m->stacks at the next stacks_drain()). 0, or -ENOMEM; a
+ * record the queue has no room for is counted in m->stacks.lost.
  */
 int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, size_t len);
+/*
+ * The stacks unwound since the last call into m->stacks (the main thread);
+ * with wait, first every one queued (the end of the run). 0 or -ENOMEM.
+ */
+int stacks_drain(struct tw_stack_in *si, struct tw_model *m, bool wait);
 /*
  * The -- COMMAND's child: until it exec's it runs our own code (it waits to be
  * released), so its stacks that still carry our name are not unwound against

@@ -135,8 +135,13 @@ def test_short_blocks_sampled(require_bpf, tmp_path):
     assert 0 < n < 5000 * 0.6, f"{n} samples of 5000 blocks" + ctx
     assert abs(w - read["blocked_ns"]) <= 0.10 * read["blocked_ns"], \
         f"weights {w} vs the kernel's blocked time in read {read['blocked_ns']}" + ctx
+    # the folded lines of the chain hold what the JSON samples of the chain hold (a slow
+    # agent, ASan's, may leave some samples not unwound: counted, under their own frame)
+    chain = sum(s["blocked_ns"] for s in samples
+                if "read_body" in [f["func"] for f in rep["stacks"][s["stack"]]])
     mine = handler_lines(folded_lines(text, ctx), wl, ctx)
-    assert abs(sum(u for _, u in mine) * 1000 - w) <= 0.01 * w + 1000 * len(mine), ctx
+    assert abs(sum(u for _, u in mine) * 1000 - chain) <= 1000 * len(mine), ctx
+    assert chain >= 0.5 * w, f"only {chain} of {w} ns unwound to the chain" + ctx
 
 
 def test_no_stacks(require_bpf):

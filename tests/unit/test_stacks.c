@@ -175,3 +175,25 @@ TEST(ksyms_find_in_a_table)
 	CHECK(k && ksyms_hidden(k));
 	ksyms_free(k);
 }
+
+TEST(stackset_tids_bounded_per_process)
+{
+	struct tw_stackset s = { 0 };
+	__u32 f0 = (__u32)frame(&s, "x", "/m", 0, false);
+	__u32 st = (__u32)stackset_stack(&s, &f0, 1);
+	__u64 folded = 0;
+
+	/* a storm: every thread one sample; past TW_STACK_TIDS they fold into tid 0 */
+	for (__u32 t = 1; t <= TW_STACK_TIDS + 500; t++)
+		CHECK_EQ(add(&s, 7, 1000 + t, "w", 1, st, 10), 0);
+	CHECK_EQ(s.nsamples, TW_STACK_TIDS + 1);
+	for (size_t i = 0; i < s.nsamples; i++)
+		if (!s.samples[i].tid)
+			folded = s.samples[i].weight_ns;
+	CHECK_EQ(folded, 500 * 10);
+	/* a thread with its own samples keeps them; another process has its own budget */
+	CHECK_EQ(add(&s, 7, 1001, "w", 1, st, 5), 0);
+	CHECK_EQ(add(&s, 8, 9, "v", 1, st, 5), 0);
+	CHECK_EQ(s.nsamples, TW_STACK_TIDS + 2);
+	stackset_free(&s);
+}
