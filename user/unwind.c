@@ -11,8 +11,8 @@
  *   namespace (containers), and keeps it only if its device and inode are those the mapping
  *   names: a path is just text the process chose (a deleted, replaced or overlayfs file reads
  *   differently). Otherwise it opens /proc/PID/map_files/<start>-<end>, the mapped file itself.
- *   Debug files are found by dwfl_standard_find_debuginfo next to /proc/PID/root/<path> (its
- *   .gnu_debuglink), and by build id in /usr/lib/debug and the process's /usr/lib/debug.
+ *   Debug files are found by build id in /usr/lib/debug and the process's /usr/lib/debug, or by
+ *   .gnu_debuglink next to the file as the process sees it (find_debuginfo: local only).
  * - dwfl_attach_state is done once per Dwfl with callbacks that read p->snap, the snapshot
  *   being unwound: one thread (its tid), its registers, and memory reads served from the copied
  *   stack only. libdwfl reads the CFI from the module files itself, and a CFA rule never
@@ -24,6 +24,7 @@
  *   reported again only if the lines that make modules changed: libdwfl keeps the modules
  *   reported again at the same range, with their open ELF files and parsed CFI.
  */
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -463,6 +464,80 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwar
 	return -1;
 }
 
+/* fd of a debug file at path whose build id is want's, else -1 */
+static int open_debug_file(const char *path, const void *want, size_t want_len)
+{
+	const void *bits;
+	bool same = false;
+	ssize_t n;
+	Elf *elf;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (elf) {
+		n = dwelf_elf_gnu_build_id(elf, &bits);
+		same = n > 0 && (size_t)n == want_len && !memcmp(bits, want, want_len);
+		elf_end(elf);
+	}
+	if (!same) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Dwfl_Callbacks.find_debuginfo: dwfl_standard_find_debuginfo's places, but local only (the
+ * standard one asks the debuginfod servers of $DEBUGINFOD_URLS, which Debian's login shells
+ * set: downloads in the agent's collecting thread). By build id in /usr/lib/debug/.build-id
+ * and the process's own; by .gnu_debuglink next to the file, in its .debug/, and under
+ * /usr/lib/debug (the agent's and the process's), any of them kept only if its build id is the
+ * module's: the paths are the process's to choose.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			  const char *file_name, const char *debuglink_file,
+			  GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	struct tw_mod *m = *userdata;
+	const unsigned char *bits;
+	char path[PATH_MAX + 64];
+	const char *slash;
+	GElf_Addr vaddr;
+	size_t dlen;
+	int fd, n;
+
+	fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+					  debuglink_crc, debuginfo_file_name);
+	if (fd >= 0 || !m || !debuglink_file || strchr(debuglink_file, '/'))
+		return fd;
+	n = dwfl_module_build_id(mod, &bits, &vaddr);
+	slash = strrchr(m->path, '/');
+	if (n <= 0 || !slash)
+		return -1; /* nothing to check a debug file against */
+	dlen = (size_t)(slash - m->path); /* the directory as the process sees it */
+	for (int i = 0; i < 4 && fd < 0; i++) {
+		static const char *const under[] = { "", "", "/usr/lib/debug", "/usr/lib/debug" };
+		static const char *const sub[] = { "", "/.debug", "", "" };
+		char root[32] = "";
+		int len;
+
+		if (i < 3) /* the agent's own /usr/lib/debug last */
+			snprintf(root, sizeof(root), "/proc/%d/root", (int)m->proc->pid);
+		len = snprintf(path, sizeof(path), "%s%s%.*s%s/%s", root, under[i], (int)dlen,
+			       m->path, sub[i], debuglink_file);
+		if (len > 0 && (size_t)len < sizeof(path))
+			fd = open_debug_file(path, bits, (size_t)n);
+	}
+	if (fd >= 0) {
+		free(*debuginfo_file_name);
+		*debuginfo_file_name = strdup(path);
+	}
+	return fd;
+}
+
 /* ---- the thread callbacks: the snapshot in p->snap ---- */
 
 static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
@@ -814,7 +889,7 @@ static int proc_get(struct tw_unwinder *u, pid_t pid, struct tw_proc **out)
 		return -ENOMEM;
 	}
 	p->cbs.find_elf = find_elf;
-	p->cbs.find_debuginfo = dwfl_standard_find_debuginfo;
+	p->cbs.find_debuginfo = find_debuginfo;
 	p->cbs.debuginfo_path = &p->debuginfo_path;
 	err = proc_dwfl_open(p);
 	if (!err) {

@@ -8,11 +8,13 @@ handle_request -> read_body -> glibc's read, no frame pointers) and jitstack.c (
 in /tmp/perf-PID.map). Copies of deepstack check the ways to its file: stripped with a
 .gnu_debuglink, hidden in another mount namespace, deleted, replaced.
 """
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +44,34 @@ def ptrace_root(workloads):
     path = checker()
     assert path.is_file(), f"{path} not built (make workloads / make asan)"
     return path
+
+
+class DebuginfodTrap:
+    """An HTTP server on loopback that records every request (a debuginfod stand-in)."""
+
+    def __init__(self):
+        self.requests = []
+        trap = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                trap.requests.append(self.path)
+                self.send_error(404)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def marked_lines():
@@ -127,9 +157,9 @@ def no_sanitizer(stderr, ctx):
     assert "Sanitizer" not in stderr and "runtime error" not in stderr, ctx
 
 
-def unwind(check, pid, *args):
+def unwind(check, pid, *args, env=None):
     """(frames, final line, ctx) of unwind-check on pid."""
-    cp = twtest.run([check, *args, pid], timeout=60)
+    cp = twtest.run([check, *args, pid], timeout=60, env=env)
     ctx = twtest.describe(cp)
     assert cp.returncode == 0, ctx
     no_sanitizer(cp.stderr, ctx)
@@ -211,13 +241,17 @@ def test_stripped_binary_named_through_debuglink(ptrace_root, tmp_path):
     with Blocked([exe]) as wl:
         frames, final, ctx = unwind(ptrace_root, wl.pid)
     check_deepstack(frames, final, ctx, str(exe))
-    # without the debug file there is no name: proof the names came from it
+    # without the debug file there is no name: proof the names came from it. And no
+    # debuginfod server is asked for it, even with $DEBUGINFOD_URLS set (Debian's login
+    # shells set it): the agent must not download debug files while it collects.
     dbg.unlink()
-    with Blocked([exe]) as wl:
-        frames, final, ctx = unwind(ptrace_root, wl.pid)
+    with DebuginfodTrap() as trap, Blocked([exe]) as wl:
+        env = dict(os.environ, DEBUGINFOD_URLS=trap.url, DEBUGINFOD_CACHE_PATH=str(tmp_path))
+        frames, final, ctx = unwind(ptrace_root, wl.pid, env=env)
     names = [f["func"] for f in frames]
     assert final["stop"] == "end" and "read_body" not in names, f"\n{names}" + ctx
     assert frames[1]["module"] == str(exe) and frames[1]["file"] is None, ctx
+    assert trap.requests == [], f"debuginfod was asked: {trap.requests}" + ctx
 
 
 def test_binary_in_another_mount_namespace(ptrace_root, tmp_path):
