@@ -66,6 +66,10 @@
 /* names interned per process: what the symbol tables of its binaries and its perf map hold */
 #define STRINGS_MAX_BYTES (64u << 20)
 #define PROC_BUCKETS 256
+#define SYMFILE_BUCKETS 256
+#define SYMFILE_ID_MAX 64
+/* distinct binaries named through a shared symfile; past it, through each process's Dwfl */
+#define SYMFILES_MAX 4096
 #define UNKNOWN_MODULE "[unknown]"
 
 struct strtab {
@@ -94,7 +98,7 @@ struct tw_proc;
 
 /* What we know of one Dwfl_Module (its userdata), for find_elf and the frames' names. */
 struct tw_mod {
-	struct tw_proc *proc;
+	pid_t pid;
 	char *path; /* as /proc/PID/maps names it */
 	bool deleted;
 	uint64_t map_start, map_end; /* its first mapping: the name of its map_files link */
@@ -146,8 +150,28 @@ struct tw_proc {
 	struct snapshot *snap;
 };
 
+/*
+ * A binary's names, shared by every process that maps it (by build id): an offline Dwfl of its
+ * own. Naming is what loads a file's symbol table and DWARF (glibc's debug file is compressed:
+ * ~100 ms to inflate), so each file pays it once per agent, not once per process.
+ */
+struct symfile {
+	struct symfile *next;
+	unsigned char id[SYMFILE_ID_MAX];
+	size_t id_len;
+	Dwfl *dwfl;
+	Dwfl_Module *mod; /* NULL: the file could not be opened (names come from the process's) */
+	Dwarf_Addr bias;
+	Dwfl_Callbacks cbs;
+	char *debuginfo_path;
+	struct tw_mod ctx; /* where find_debuginfo looks: the first process that mapped it */
+};
+
 struct tw_unwinder {
 	struct tw_proc *procs[PROC_BUCKETS];
+	struct symfile *symfiles[SYMFILE_BUCKETS];
+	size_t nsymfiles, nprocs;
+	struct strtab strings; /* the symfiles' names */
 	char *buf; /* for reading maps and perf maps */
 	size_t cap;
 	struct tw_maps_line *lines;
@@ -406,11 +430,11 @@ static int open_module_file(struct tw_mod *m, char **root_path)
 	if (m->deleted)
 		plen -= sizeof(deleted) - 1;
 	/* the name the debug link is looked for next to, whichever way the file opens */
-	if (asprintf(root_path, "/proc/%d/root%.*s", (int)m->proc->pid, (int)plen, m->path) < 0) {
+	if (asprintf(root_path, "/proc/%d/root%.*s", (int)m->pid, (int)plen, m->path) < 0) {
 		*root_path = NULL;
 		return -1;
 	}
-	if (snprintf(path, sizeof(path), "/proc/%d/root%s", (int)m->proc->pid, m->path) <
+	if (snprintf(path, sizeof(path), "/proc/%d/root%s", (int)m->pid, m->path) <
 	    (int)sizeof(path))
 		fd = open_same(path, m);
 	if (fd < 0 && m->deleted)
@@ -419,7 +443,7 @@ static int open_module_file(struct tw_mod *m, char **root_path)
 		m->source = "root";
 		return fd;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)m->proc->pid,
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)m->pid,
 		 (unsigned long long)m->map_start, (unsigned long long)m->map_end);
 	fd = open_same(path, m);
 	if (fd >= 0)
@@ -525,7 +549,7 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 		int len;
 
 		if (i < 3) /* the agent's own /usr/lib/debug last */
-			snprintf(root, sizeof(root), "/proc/%d/root", (int)m->proc->pid);
+			snprintf(root, sizeof(root), "/proc/%d/root", (int)m->pid);
 		len = snprintf(path, sizeof(path), "%s%s%.*s%s/%s", root, under[i], (int)dlen,
 			       m->path, sub[i], debuglink_file);
 		if (len > 0 && (size_t)len < sizeof(path))
@@ -675,7 +699,7 @@ static int report_module(struct tw_proc *p, const struct tw_maps_line *first, ui
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->proc = p;
+	m->pid = p->pid;
 	m->path = strdup(path);
 	m->name = intern(&p->strings, path);
 	if (!m->path || !m->name) {
@@ -902,6 +926,7 @@ static int proc_get(struct tw_unwinder *u, pid_t pid, struct tw_proc **out)
 	}
 	*pp = p;
 	*out = p;
+	u->nprocs++;
 	return 0;
 }
 
@@ -1127,15 +1152,121 @@ int unwinder_unwind(struct tw_unwinder *u, pid_t pid, pid_t tid, const uint64_t 
 
 /* ---- names ---- */
 
-static void name_in_module(struct tw_proc *p, Dwfl_Module *mod, uint64_t pc, uint64_t addr,
-			   struct tw_frame *f)
+/* func, offset, file and line of addr (pc, or pc - 1 for a caller) in nm, strings in t */
+static void name_from(Dwfl_Module *nm, Dwarf_Addr a, struct strtab *t, uint64_t pc, uint64_t addr,
+		      struct tw_frame *f)
 {
-	struct tw_mod *m = mod_of(mod);
-	Dwarf_Addr start = 0, bias = 0;
 	const char *name;
 	Dwfl_Line *line;
 	GElf_Off off;
 	GElf_Sym sym;
+
+	name = dwfl_module_addrinfo(nm, a, &off, &sym, NULL, NULL, NULL);
+	if (name) {
+		/* a versioned name of .symtab ("__libc_start_main@@GLIBC_2.34") as .dynsym has it */
+		const char *at = strchr(name, '@');
+
+		f->func = at > name ? intern_n(t, name, (size_t)(at - name)) : intern(t, name);
+		if (f->func)
+			f->offset = off + (pc - addr);
+	}
+	line = dwfl_module_getsrc(nm, a);
+	if (line) {
+		int lineno = 0;
+		const char *src = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+
+		f->file = intern(t, src);
+		f->line = f->file ? lineno : 0;
+	}
+}
+
+static void symfile_free(struct symfile *sf)
+{
+	if (sf->dwfl)
+		dwfl_end(sf->dwfl);
+	free(sf->debuginfo_path);
+	free(sf->ctx.path);
+	free(sf);
+}
+
+/* An offline Dwfl for the file of m, its debug file looked for now, while m's process lives. */
+static void symfile_open(struct symfile *sf, struct tw_mod *m)
+{
+	char *root_path = NULL;
+	Dwfl_Module *mod;
+	void **ud = NULL;
+	Dwarf_Addr b;
+	int fd;
+
+	sf->ctx = *m;
+	sf->ctx.path = strdup(m->path);
+	if (!sf->ctx.path ||
+	    asprintf(&sf->debuginfo_path, ":.debug:/usr/lib/debug:/proc/%d/root/usr/lib/debug",
+		     (int)m->pid) < 0) {
+		sf->debuginfo_path = NULL;
+		return;
+	}
+	sf->cbs.find_elf = find_elf; /* unused: the file is reported open */
+	sf->cbs.find_debuginfo = find_debuginfo;
+	sf->cbs.debuginfo_path = &sf->debuginfo_path;
+	sf->dwfl = dwfl_begin(&sf->cbs);
+	fd = open_module_file(&sf->ctx, &root_path);
+	if (!sf->dwfl || fd < 0 || !root_path) {
+		if (fd >= 0)
+			close(fd);
+		free(root_path);
+		return;
+	}
+	dwfl_report_begin(sf->dwfl);
+	mod = dwfl_report_offline(sf->dwfl, m->path, root_path, fd); /* fd is the Dwfl's now */
+	free(root_path);
+	if (dwfl_report_end(sf->dwfl, NULL, NULL) || !mod)
+		return;
+	dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
+	*ud = &sf->ctx;
+	if (!dwfl_module_getelf(mod, &sf->bias))
+		return;
+	dwfl_module_getdwarf(mod, &b); /* finds the debug file now: m's process may go */
+	sf->mod = mod;
+}
+
+/* The shared names of the file of process module mod, or NULL to name it in the process. */
+static struct symfile *symfile_of(struct tw_unwinder *u, Dwfl_Module *mod)
+{
+	struct tw_mod *m = mod_of(mod);
+	const unsigned char *bits;
+	struct symfile **pp, *sf;
+	GElf_Addr vaddr;
+	int n;
+
+	n = m ? dwfl_module_build_id(mod, &bits, &vaddr) : 0;
+	if (n <= 0 || n > SYMFILE_ID_MAX)
+		return NULL; /* no id to share it by */
+	pp = &u->symfiles[fnv1a(bits, (size_t)n, FNV_INIT) % SYMFILE_BUCKETS];
+	for (sf = *pp; sf; sf = sf->next)
+		if (sf->id_len == (size_t)n && !memcmp(sf->id, bits, (size_t)n))
+			return sf->mod ? sf : NULL;
+	if (u->nsymfiles >= SYMFILES_MAX)
+		return NULL;
+	sf = calloc(1, sizeof(*sf));
+	if (!sf)
+		return NULL;
+	memcpy(sf->id, bits, (size_t)n);
+	sf->id_len = (size_t)n;
+	symfile_open(sf, m);
+	/* kept even if it failed: a file that will not open is not tried again */
+	sf->next = *pp;
+	*pp = sf;
+	u->nsymfiles++;
+	return sf->mod ? sf : NULL;
+}
+
+static void name_in_module(struct tw_unwinder *u, struct tw_proc *p, Dwfl_Module *mod, uint64_t pc,
+			   uint64_t addr, struct tw_frame *f)
+{
+	struct tw_mod *m = mod_of(mod);
+	Dwarf_Addr start = 0, bias = 0;
+	struct symfile *sf;
 
 	dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
 	if (m)
@@ -1144,24 +1275,11 @@ static void name_in_module(struct tw_proc *p, Dwfl_Module *mod, uint64_t pc, uin
 	if (!dwfl_module_getelf(mod, &bias))
 		return;
 	f->offset = pc - bias; /* the address in the file's own terms, as addr2line takes it */
-	name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
-	if (name) {
-		/* a versioned name of .symtab ("__libc_start_main@@GLIBC_2.34") as .dynsym has it */
-		const char *at = strchr(name, '@');
-
-		f->func = at > name ? intern_n(&p->strings, name, (size_t)(at - name))
-				    : intern(&p->strings, name);
-		if (f->func)
-			f->offset = off + (pc - addr);
-	}
-	line = dwfl_module_getsrc(mod, addr);
-	if (line) {
-		int lineno = 0;
-		const char *src = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-
-		f->file = intern(&p->strings, src);
-		f->line = f->file ? lineno : 0;
-	}
+	sf = symfile_of(u, mod);
+	if (sf)
+		name_from(sf->mod, addr - bias + sf->bias, &u->strings, pc, addr, f);
+	else
+		name_from(mod, addr, &p->strings, pc, addr, f);
 }
 
 static void name_in_perf_map(struct tw_unwinder *u, struct tw_proc *p, uint64_t pc, uint64_t addr,
@@ -1205,7 +1323,7 @@ int unwinder_symbolize(struct tw_unwinder *u, pid_t pid, uint64_t pc, bool calle
 	if (!mod && !exec_range_of(p, addr) && proc_refresh(u, p, MAPS_MISS_RECHECK_NS) == 1)
 		mod = dwfl_addrmodule(p->dwfl, addr); /* in a library mapped since */
 	if (mod)
-		name_in_module(p, mod, pc, addr, &f);
+		name_in_module(u, p, mod, pc, addr, &f);
 	/* JIT code: anonymous, or in a file that is no ELF (a memfd) */
 	er = f.func ? NULL : exec_range_of(p, addr);
 	if (er && (er->anon || (mod && !dwfl_module_getelf(mod, &(Dwarf_Addr){ 0 }))))
@@ -1305,6 +1423,13 @@ void unwinder_forget(struct tw_unwinder *u, pid_t pid)
 		return;
 	*pp = p->next;
 	proc_free(p);
+	u->nprocs--;
+}
+
+void unwinder_stats(const struct tw_unwinder *u, struct tw_unwind_stats *st)
+{
+	st->procs = u ? u->nprocs : 0;
+	st->symfiles = u ? u->nsymfiles : 0;
 }
 
 void unwinder_free(struct tw_unwinder *u)
@@ -1319,6 +1444,15 @@ void unwinder_free(struct tw_unwinder *u)
 			proc_free(p);
 		}
 	}
+	for (int i = 0; i < SYMFILE_BUCKETS; i++) {
+		while (u->symfiles[i]) {
+			struct symfile *sf = u->symfiles[i];
+
+			u->symfiles[i] = sf->next;
+			symfile_free(sf);
+		}
+	}
+	strtab_free(&u->strings);
 	free(u->buf);
 	free(u->lines);
 	free(u);

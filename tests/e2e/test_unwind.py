@@ -359,3 +359,23 @@ def test_library_mapped_after_the_first_unwind(ptrace_root):
     assert names[0] in READ_NAMES and names[1:3] == ["lib_read_body", "main"], ctx
     assert frames[1]["module"] == str(lib), ctx
     assert names[-1] == "_start" and final["stop"] == "end", ctx
+
+
+def test_names_shared_between_processes(ptrace_root):
+    """Two processes of the same binaries share the files opened to name their frames (by
+    build id): the second adds none, and both stacks are named in full."""
+    exe = twtest.WORKLOAD_DIR / "deepstack"
+    with Blocked([exe]) as one, Blocked([exe]) as two:
+        cp = twtest.run([ptrace_root, "--then", two.pid, one.pid], timeout=60)
+    ctx = twtest.describe(cp)
+    assert cp.returncode == 0, ctx
+    no_sanitizer(cp.stderr, ctx)
+    lines = cp.stdout.splitlines()
+    cut = next(i for i, ln in enumerate(lines) if '"stop"' in ln) + 1
+    for part in (lines[:cut], lines[cut:]):
+        frames, final = parse_unwind(part, ctx)
+        check_deepstack(frames, final, ctx, str(exe))
+    first, second = json.loads(lines[cut - 1]), json.loads(lines[-1])
+    # libc and deepstack, each opened once for names
+    assert first["procs"] == 1 and first["symfiles"] == 2, ctx
+    assert second["procs"] == 2 and second["symfiles"] == 2, ctx
