@@ -30,11 +30,13 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/user.h>
@@ -400,12 +402,24 @@ static int mod_removed_cb(Dwfl_Module *mod, void *userdata, const char *name, Dw
 	return 0;
 }
 
+/*
+ * Is fd the file the mapping names? Its device and inode, or, on overlayfs, its inode alone:
+ * before Linux 6.8 /proc/PID/maps shows the real file below the overlay (its device and
+ * inode), while the overlay reports its own device and, for a file of a lower layer on the same
+ * file system, the real inode number. Containers run from overlayfs, and without this their
+ * binaries could be read only through map_files, which needs CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE.
+ */
 static bool same_inode(int fd, const struct tw_mod *m)
 {
+	struct statfs sfs;
 	struct stat st;
 
-	return !fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_ino == m->inode &&
-	       major(st.st_dev) == m->dev_major && minor(st.st_dev) == m->dev_minor;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_ino != m->inode)
+		return false;
+	if (major(st.st_dev) == m->dev_major && minor(st.st_dev) == m->dev_minor)
+		return true;
+	return !fstatfs(fd, &sfs) && sfs.f_type == OVERLAYFS_SUPER_MAGIC;
 }
 
 /* fd of path if it is the file the mapping names, else -1 */

@@ -379,3 +379,25 @@ def test_names_shared_between_processes(ptrace_root):
     # libc and deepstack, each opened once for names
     assert first["procs"] == 1 and first["symfiles"] == 2, ctx
     assert second["procs"] == 2 and second["symfiles"] == 2, ctx
+
+
+def test_binary_on_overlayfs_in_a_mount_namespace(ptrace_root, tmp_path):
+    """A container's binary: on an overlayfs mounted in the process's own mount namespace
+    only, read through /proc/PID/root (the overlay's inode accepted for the file below it,
+    which is what /proc/PID/maps names before Linux 6.8), not through map_files."""
+    lower, upper, work, merged = (tmp_path / d for d in ("lower", "upper", "work", "merged"))
+    for d in (lower, upper, work, merged):
+        d.mkdir()
+    shutil.copy2(twtest.WORKLOAD_DIR / "deepstack", lower / "deepstack")
+    exe = merged / "deepstack"
+    opts = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            f'mount -t overlay overlay -o "{opts}" "{merged}" && exec "{exe}"']
+    with Blocked(argv) as wl:
+        maps = Path(f"/proc/{wl.pid}/maps").read_text()
+        frames, final, ctx = unwind(ptrace_root, wl.pid)
+    assert str(exe) in maps, maps
+    assert not exe.exists(), "the overlay is visible outside the process's namespace"
+    check_deepstack(frames, final, ctx, str(exe))
+    for f in frames[1:4]:
+        assert f["source"] == "root", ctx
