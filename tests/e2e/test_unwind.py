@@ -81,7 +81,7 @@ def marked_lines():
         m = re.search(r"LINE:(\w+)", text)
         if m:
             lines[m[1]] = i
-    assert set(lines) == {"read_body", "handle_request", "main"}, lines
+    assert set(lines) == {"read_body", "handle_request", "main", "thread_main"}, lines
     return lines
 
 
@@ -114,11 +114,12 @@ class Blocked:
             raise AssertionError(f"{self.argv} printed nothing more: {self.p.stderr.read()}")
         self.info = json.loads(line)
         self.pid = self.info["pid"]
+        self.tid = self.info.get("tid", self.pid)
         want = f"0 {self.info['fd']:#x} "
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if Path(f"/proc/{self.pid}/syscall").read_text().startswith(want):
+                if Path(f"/proc/{self.pid}/task/{self.tid}/syscall").read_text().startswith(want):
                     return
             except OSError:
                 pass
@@ -401,3 +402,24 @@ def test_binary_on_overlayfs_in_a_mount_namespace(ptrace_root, tmp_path):
     check_deepstack(frames, final, ctx, str(exe))
     for f in frames[1:4]:
         assert f["source"] == "root", ctx
+
+
+def test_thread_stack(ptrace_root):
+    """A thread other than the main one: its stack (in an anonymous mapping) from read(2)
+    through thread_main to glibc's start_thread and clone3, the outermost frame of a thread."""
+    exe = twtest.WORKLOAD_DIR / "deepstack"
+    with Blocked([exe, "--thread"]) as wl:
+        assert wl.tid != wl.pid, wl.info
+        cp = twtest.run([ptrace_root, wl.pid, wl.tid], timeout=60)
+    ctx = twtest.describe(cp)
+    assert cp.returncode == 0, ctx
+    no_sanitizer(cp.stderr, ctx)
+    frames, final = parse_unwind(cp.stdout.splitlines(), ctx)
+    names = [f["func"] for f in frames]
+    ctx = f"\nframes: {names}" + ctx
+    assert final["stop"] == "end", ctx
+    assert names[0] in READ_NAMES and names[1:4] == ["read_body", "handle_request", "thread_main"], ctx
+    assert frames[3]["line"] == marked_lines()["thread_main"], ctx
+    # below thread_main only glibc's thread start-up (start_thread, clone3), no main
+    assert len(frames) > 4 and all(f["module"].endswith(LIBC) for f in frames[4:]), ctx
+    assert "main" not in names, ctx
