@@ -11,8 +11,8 @@
  *   namespace (containers), and keeps it only if its device and inode are those the mapping
  *   names: a path is just text the process chose (a deleted, replaced or overlayfs file reads
  *   differently). Otherwise it opens /proc/PID/map_files/<start>-<end>, the mapped file itself.
- *   Debug files are found by dwfl_standard_find_debuginfo next to /proc/PID/root/<path> (its
- *   .gnu_debuglink), and by build id in /usr/lib/debug and the process's /usr/lib/debug.
+ *   Debug files are found by build id in /usr/lib/debug and the process's /usr/lib/debug, or by
+ *   .gnu_debuglink next to the file as the process sees it (find_debuginfo: local only).
  * - dwfl_attach_state is done once per Dwfl with callbacks that read p->snap, the snapshot
  *   being unwound: one thread (its tid), its registers, and memory reads served from the copied
  *   stack only. libdwfl reads the CFI from the module files itself, and a CFA rule never
@@ -24,16 +24,19 @@
  *   reported again only if the lines that make modules changed: libdwfl keeps the modules
  *   reported again at the same range, with their open ELF files and parsed CFI.
  */
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/user.h>
@@ -65,6 +68,10 @@
 /* names interned per process: what the symbol tables of its binaries and its perf map hold */
 #define STRINGS_MAX_BYTES (64u << 20)
 #define PROC_BUCKETS 256
+#define SYMFILE_BUCKETS 256
+#define SYMFILE_ID_MAX 64
+/* distinct binaries named through a shared symfile; past it, through each process's Dwfl */
+#define SYMFILES_MAX 4096
 #define UNKNOWN_MODULE "[unknown]"
 
 struct strtab {
@@ -93,7 +100,7 @@ struct tw_proc;
 
 /* What we know of one Dwfl_Module (its userdata), for find_elf and the frames' names. */
 struct tw_mod {
-	struct tw_proc *proc;
+	pid_t pid;
 	char *path; /* as /proc/PID/maps names it */
 	bool deleted;
 	uint64_t map_start, map_end; /* its first mapping: the name of its map_files link */
@@ -145,8 +152,28 @@ struct tw_proc {
 	struct snapshot *snap;
 };
 
+/*
+ * A binary's names, shared by every process that maps it (by build id): an offline Dwfl of its
+ * own. Naming is what loads a file's symbol table and DWARF (glibc's debug file is compressed:
+ * ~100 ms to inflate), so each file pays it once per agent, not once per process.
+ */
+struct symfile {
+	struct symfile *next;
+	unsigned char id[SYMFILE_ID_MAX];
+	size_t id_len;
+	Dwfl *dwfl;
+	Dwfl_Module *mod; /* NULL: the file could not be opened (names come from the process's) */
+	Dwarf_Addr bias;
+	Dwfl_Callbacks cbs;
+	char *debuginfo_path;
+	struct tw_mod ctx; /* where find_debuginfo looks: the first process that mapped it */
+};
+
 struct tw_unwinder {
 	struct tw_proc *procs[PROC_BUCKETS];
+	struct symfile *symfiles[SYMFILE_BUCKETS];
+	size_t nsymfiles, nprocs;
+	struct strtab strings; /* the symfiles' names */
 	char *buf; /* for reading maps and perf maps */
 	size_t cap;
 	struct tw_maps_line *lines;
@@ -375,12 +402,24 @@ static int mod_removed_cb(Dwfl_Module *mod, void *userdata, const char *name, Dw
 	return 0;
 }
 
+/*
+ * Is fd the file the mapping names? Its device and inode, or, on overlayfs, its inode alone:
+ * before Linux 6.8 /proc/PID/maps shows the real file below the overlay (its device and
+ * inode), while the overlay reports its own device and, for a file of a lower layer on the same
+ * file system, the real inode number. Containers run from overlayfs, and without this their
+ * binaries could be read only through map_files, which needs CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE.
+ */
 static bool same_inode(int fd, const struct tw_mod *m)
 {
+	struct statfs sfs;
 	struct stat st;
 
-	return !fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_ino == m->inode &&
-	       major(st.st_dev) == m->dev_major && minor(st.st_dev) == m->dev_minor;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_ino != m->inode)
+		return false;
+	if (major(st.st_dev) == m->dev_major && minor(st.st_dev) == m->dev_minor)
+		return true;
+	return !fstatfs(fd, &sfs) && sfs.f_type == OVERLAYFS_SUPER_MAGIC;
 }
 
 /* fd of path if it is the file the mapping names, else -1 */
@@ -405,11 +444,11 @@ static int open_module_file(struct tw_mod *m, char **root_path)
 	if (m->deleted)
 		plen -= sizeof(deleted) - 1;
 	/* the name the debug link is looked for next to, whichever way the file opens */
-	if (asprintf(root_path, "/proc/%d/root%.*s", (int)m->proc->pid, (int)plen, m->path) < 0) {
+	if (asprintf(root_path, "/proc/%d/root%.*s", (int)m->pid, (int)plen, m->path) < 0) {
 		*root_path = NULL;
 		return -1;
 	}
-	if (snprintf(path, sizeof(path), "/proc/%d/root%s", (int)m->proc->pid, m->path) <
+	if (snprintf(path, sizeof(path), "/proc/%d/root%s", (int)m->pid, m->path) <
 	    (int)sizeof(path))
 		fd = open_same(path, m);
 	if (fd < 0 && m->deleted)
@@ -418,7 +457,7 @@ static int open_module_file(struct tw_mod *m, char **root_path)
 		m->source = "root";
 		return fd;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)m->proc->pid,
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)m->pid,
 		 (unsigned long long)m->map_start, (unsigned long long)m->map_end);
 	fd = open_same(path, m);
 	if (fd >= 0)
@@ -461,6 +500,80 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwar
 	*file_name = root_path;
 	*elfp = elf;
 	return -1;
+}
+
+/* fd of a debug file at path whose build id is want's, else -1 */
+static int open_debug_file(const char *path, const void *want, size_t want_len)
+{
+	const void *bits;
+	bool same = false;
+	ssize_t n;
+	Elf *elf;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (elf) {
+		n = dwelf_elf_gnu_build_id(elf, &bits);
+		same = n > 0 && (size_t)n == want_len && !memcmp(bits, want, want_len);
+		elf_end(elf);
+	}
+	if (!same) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Dwfl_Callbacks.find_debuginfo: dwfl_standard_find_debuginfo's places, but local only (the
+ * standard one asks the debuginfod servers of $DEBUGINFOD_URLS, which Debian's login shells
+ * set: downloads in the agent's collecting thread). By build id in /usr/lib/debug/.build-id
+ * and the process's own; by .gnu_debuglink next to the file, in its .debug/, and under
+ * /usr/lib/debug (the agent's and the process's), any of them kept only if its build id is the
+ * module's: the paths are the process's to choose.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			  const char *file_name, const char *debuglink_file,
+			  GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	struct tw_mod *m = *userdata;
+	const unsigned char *bits;
+	char path[PATH_MAX + 64];
+	const char *slash;
+	GElf_Addr vaddr;
+	size_t dlen;
+	int fd, n;
+
+	fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+					  debuglink_crc, debuginfo_file_name);
+	if (fd >= 0 || !m || !debuglink_file || strchr(debuglink_file, '/'))
+		return fd;
+	n = dwfl_module_build_id(mod, &bits, &vaddr);
+	slash = strrchr(m->path, '/');
+	if (n <= 0 || !slash)
+		return -1; /* nothing to check a debug file against */
+	dlen = (size_t)(slash - m->path); /* the directory as the process sees it */
+	for (int i = 0; i < 4 && fd < 0; i++) {
+		static const char *const under[] = { "", "", "/usr/lib/debug", "/usr/lib/debug" };
+		static const char *const sub[] = { "", "/.debug", "", "" };
+		char root[32] = "";
+		int len;
+
+		if (i < 3) /* the agent's own /usr/lib/debug last */
+			snprintf(root, sizeof(root), "/proc/%d/root", (int)m->pid);
+		len = snprintf(path, sizeof(path), "%s%s%.*s%s/%s", root, under[i], (int)dlen,
+			       m->path, sub[i], debuglink_file);
+		if (len > 0 && (size_t)len < sizeof(path))
+			fd = open_debug_file(path, bits, (size_t)n);
+	}
+	if (fd >= 0) {
+		free(*debuginfo_file_name);
+		*debuginfo_file_name = strdup(path);
+	}
+	return fd;
 }
 
 /* ---- the thread callbacks: the snapshot in p->snap ---- */
@@ -600,7 +713,7 @@ static int report_module(struct tw_proc *p, const struct tw_maps_line *first, ui
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->proc = p;
+	m->pid = p->pid;
 	m->path = strdup(path);
 	m->name = intern(&p->strings, path);
 	if (!m->path || !m->name) {
@@ -814,7 +927,7 @@ static int proc_get(struct tw_unwinder *u, pid_t pid, struct tw_proc **out)
 		return -ENOMEM;
 	}
 	p->cbs.find_elf = find_elf;
-	p->cbs.find_debuginfo = dwfl_standard_find_debuginfo;
+	p->cbs.find_debuginfo = find_debuginfo;
 	p->cbs.debuginfo_path = &p->debuginfo_path;
 	err = proc_dwfl_open(p);
 	if (!err) {
@@ -827,6 +940,7 @@ static int proc_get(struct tw_unwinder *u, pid_t pid, struct tw_proc **out)
 	}
 	*pp = p;
 	*out = p;
+	u->nprocs++;
 	return 0;
 }
 
@@ -1052,15 +1166,121 @@ int unwinder_unwind(struct tw_unwinder *u, pid_t pid, pid_t tid, const uint64_t 
 
 /* ---- names ---- */
 
-static void name_in_module(struct tw_proc *p, Dwfl_Module *mod, uint64_t pc, uint64_t addr,
-			   struct tw_frame *f)
+/* func, offset, file and line of addr (pc, or pc - 1 for a caller) in nm, strings in t */
+static void name_from(Dwfl_Module *nm, Dwarf_Addr a, struct strtab *t, uint64_t pc, uint64_t addr,
+		      struct tw_frame *f)
 {
-	struct tw_mod *m = mod_of(mod);
-	Dwarf_Addr start = 0, bias = 0;
 	const char *name;
 	Dwfl_Line *line;
 	GElf_Off off;
 	GElf_Sym sym;
+
+	name = dwfl_module_addrinfo(nm, a, &off, &sym, NULL, NULL, NULL);
+	if (name) {
+		/* a versioned name of .symtab ("__libc_start_main@@GLIBC_2.34") as .dynsym has it */
+		const char *at = strchr(name, '@');
+
+		f->func = at > name ? intern_n(t, name, (size_t)(at - name)) : intern(t, name);
+		if (f->func)
+			f->offset = off + (pc - addr);
+	}
+	line = dwfl_module_getsrc(nm, a);
+	if (line) {
+		int lineno = 0;
+		const char *src = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+
+		f->file = intern(t, src);
+		f->line = f->file ? lineno : 0;
+	}
+}
+
+static void symfile_free(struct symfile *sf)
+{
+	if (sf->dwfl)
+		dwfl_end(sf->dwfl);
+	free(sf->debuginfo_path);
+	free(sf->ctx.path);
+	free(sf);
+}
+
+/* An offline Dwfl for the file of m, its debug file looked for now, while m's process lives. */
+static void symfile_open(struct symfile *sf, struct tw_mod *m)
+{
+	char *root_path = NULL;
+	Dwfl_Module *mod;
+	void **ud = NULL;
+	Dwarf_Addr b;
+	int fd;
+
+	sf->ctx = *m;
+	sf->ctx.path = strdup(m->path);
+	if (!sf->ctx.path ||
+	    asprintf(&sf->debuginfo_path, ":.debug:/usr/lib/debug:/proc/%d/root/usr/lib/debug",
+		     (int)m->pid) < 0) {
+		sf->debuginfo_path = NULL;
+		return;
+	}
+	sf->cbs.find_elf = find_elf; /* unused: the file is reported open */
+	sf->cbs.find_debuginfo = find_debuginfo;
+	sf->cbs.debuginfo_path = &sf->debuginfo_path;
+	sf->dwfl = dwfl_begin(&sf->cbs);
+	fd = open_module_file(&sf->ctx, &root_path);
+	if (!sf->dwfl || fd < 0 || !root_path) {
+		if (fd >= 0)
+			close(fd);
+		free(root_path);
+		return;
+	}
+	dwfl_report_begin(sf->dwfl);
+	mod = dwfl_report_offline(sf->dwfl, m->path, root_path, fd); /* fd is the Dwfl's now */
+	free(root_path);
+	if (dwfl_report_end(sf->dwfl, NULL, NULL) || !mod)
+		return;
+	dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
+	*ud = &sf->ctx;
+	if (!dwfl_module_getelf(mod, &sf->bias))
+		return;
+	dwfl_module_getdwarf(mod, &b); /* finds the debug file now: m's process may go */
+	sf->mod = mod;
+}
+
+/* The shared names of the file of process module mod, or NULL to name it in the process. */
+static struct symfile *symfile_of(struct tw_unwinder *u, Dwfl_Module *mod)
+{
+	struct tw_mod *m = mod_of(mod);
+	const unsigned char *bits;
+	struct symfile **pp, *sf;
+	GElf_Addr vaddr;
+	int n;
+
+	n = m ? dwfl_module_build_id(mod, &bits, &vaddr) : 0;
+	if (n <= 0 || n > SYMFILE_ID_MAX)
+		return NULL; /* no id to share it by */
+	pp = &u->symfiles[fnv1a(bits, (size_t)n, FNV_INIT) % SYMFILE_BUCKETS];
+	for (sf = *pp; sf; sf = sf->next)
+		if (sf->id_len == (size_t)n && !memcmp(sf->id, bits, (size_t)n))
+			return sf->mod ? sf : NULL;
+	if (u->nsymfiles >= SYMFILES_MAX)
+		return NULL;
+	sf = calloc(1, sizeof(*sf));
+	if (!sf)
+		return NULL;
+	memcpy(sf->id, bits, (size_t)n);
+	sf->id_len = (size_t)n;
+	symfile_open(sf, m);
+	/* kept even if it failed: a file that will not open is not tried again */
+	sf->next = *pp;
+	*pp = sf;
+	u->nsymfiles++;
+	return sf->mod ? sf : NULL;
+}
+
+static void name_in_module(struct tw_unwinder *u, struct tw_proc *p, Dwfl_Module *mod, uint64_t pc,
+			   uint64_t addr, struct tw_frame *f)
+{
+	struct tw_mod *m = mod_of(mod);
+	Dwarf_Addr start = 0, bias = 0;
+	struct symfile *sf;
 
 	dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
 	if (m)
@@ -1069,24 +1289,11 @@ static void name_in_module(struct tw_proc *p, Dwfl_Module *mod, uint64_t pc, uin
 	if (!dwfl_module_getelf(mod, &bias))
 		return;
 	f->offset = pc - bias; /* the address in the file's own terms, as addr2line takes it */
-	name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
-	if (name) {
-		/* a versioned name of .symtab ("__libc_start_main@@GLIBC_2.34") as .dynsym has it */
-		const char *at = strchr(name, '@');
-
-		f->func = at > name ? intern_n(&p->strings, name, (size_t)(at - name))
-				    : intern(&p->strings, name);
-		if (f->func)
-			f->offset = off + (pc - addr);
-	}
-	line = dwfl_module_getsrc(mod, addr);
-	if (line) {
-		int lineno = 0;
-		const char *src = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-
-		f->file = intern(&p->strings, src);
-		f->line = f->file ? lineno : 0;
-	}
+	sf = symfile_of(u, mod);
+	if (sf)
+		name_from(sf->mod, addr - bias + sf->bias, &u->strings, pc, addr, f);
+	else
+		name_from(mod, addr, &p->strings, pc, addr, f);
 }
 
 static void name_in_perf_map(struct tw_unwinder *u, struct tw_proc *p, uint64_t pc, uint64_t addr,
@@ -1130,7 +1337,7 @@ int unwinder_symbolize(struct tw_unwinder *u, pid_t pid, uint64_t pc, bool calle
 	if (!mod && !exec_range_of(p, addr) && proc_refresh(u, p, MAPS_MISS_RECHECK_NS) == 1)
 		mod = dwfl_addrmodule(p->dwfl, addr); /* in a library mapped since */
 	if (mod)
-		name_in_module(p, mod, pc, addr, &f);
+		name_in_module(u, p, mod, pc, addr, &f);
 	/* JIT code: anonymous, or in a file that is no ELF (a memfd) */
 	er = f.func ? NULL : exec_range_of(p, addr);
 	if (er && (er->anon || (mod && !dwfl_module_getelf(mod, &(Dwarf_Addr){ 0 }))))
@@ -1230,6 +1437,13 @@ void unwinder_forget(struct tw_unwinder *u, pid_t pid)
 		return;
 	*pp = p->next;
 	proc_free(p);
+	u->nprocs--;
+}
+
+void unwinder_stats(const struct tw_unwinder *u, struct tw_unwind_stats *st)
+{
+	st->procs = u ? u->nprocs : 0;
+	st->symfiles = u ? u->nsymfiles : 0;
 }
 
 void unwinder_free(struct tw_unwinder *u)
@@ -1244,6 +1458,15 @@ void unwinder_free(struct tw_unwinder *u)
 			proc_free(p);
 		}
 	}
+	for (int i = 0; i < SYMFILE_BUCKETS; i++) {
+		while (u->symfiles[i]) {
+			struct symfile *sf = u->symfiles[i];
+
+			u->symfiles[i] = sf->next;
+			symfile_free(sf);
+		}
+	}
+	strtab_free(&u->strings);
 	free(u->buf);
 	free(u->lines);
 	free(u);

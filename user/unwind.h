@@ -75,6 +75,12 @@ const char *unwind_stop_name(enum tw_unwind_stop stop);
  */
 const char *unwinder_module_source(struct tw_unwinder *u, pid_t pid, uint64_t pc);
 
+struct tw_unwind_stats {
+	uint64_t procs; /* processes with a Dwfl (until unwinder_forget) */
+	uint64_t symfiles; /* binaries opened for names, each shared by every process (build id) */
+};
+void unwinder_stats(const struct tw_unwinder *u, struct tw_unwind_stats *st);
+
 #if defined(__x86_64__)
 #define TW_UREG_SP 7
 #define TW_UREG_PC 16

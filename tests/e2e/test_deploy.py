@@ -440,7 +440,7 @@ def test_dockerfile_static():
     name = re.search(r" AS (\w+)$", builder["from"], re.I).group(1)
     build_pkgs = set().union(*(apt_packages(a) for i, a in builder["steps"] if i == "RUN"))
     assert {"clang", "llvm", "bpftool", "libbpf-dev", "libelf-dev", "zlib1g-dev",
-            "libmicrohttpd-dev", "make", "gcc", "pkg-config"} <= build_pkgs, build_pkgs
+            "libmicrohttpd-dev", "libdw-dev", "make", "gcc", "pkg-config"} <= build_pkgs, build_pkgs
     assert any(i == "RUN" and re.search(r"\bmake\b.*bpf-threadwatch", a) for i, a in builder["steps"])
     rt_pkgs = set().union(*(apt_packages(a) for i, a in runtime["steps"] if i == "RUN"))
     assert RUNTIME_PKGS <= rt_pkgs, rt_pkgs

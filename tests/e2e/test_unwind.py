@@ -8,11 +8,13 @@ handle_request -> read_body -> glibc's read, no frame pointers) and jitstack.c (
 in /tmp/perf-PID.map). Copies of deepstack check the ways to its file: stripped with a
 .gnu_debuglink, hidden in another mount namespace, deleted, replaced.
 """
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -44,6 +46,34 @@ def ptrace_root(workloads):
     return path
 
 
+class DebuginfodTrap:
+    """An HTTP server on loopback that records every request (a debuginfod stand-in)."""
+
+    def __init__(self):
+        self.requests = []
+        trap = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                trap.requests.append(self.path)
+                self.send_error(404)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def marked_lines():
     """{function: line} of the calls marked LINE:<function> in deepstack.c."""
     lines = {}
@@ -51,7 +81,7 @@ def marked_lines():
         m = re.search(r"LINE:(\w+)", text)
         if m:
             lines[m[1]] = i
-    assert set(lines) == {"read_body", "handle_request", "main"}, lines
+    assert set(lines) == {"read_body", "handle_request", "main", "thread_main"}, lines
     return lines
 
 
@@ -84,11 +114,12 @@ class Blocked:
             raise AssertionError(f"{self.argv} printed nothing more: {self.p.stderr.read()}")
         self.info = json.loads(line)
         self.pid = self.info["pid"]
+        self.tid = self.info.get("tid", self.pid)
         want = f"0 {self.info['fd']:#x} "
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if Path(f"/proc/{self.pid}/syscall").read_text().startswith(want):
+                if Path(f"/proc/{self.pid}/task/{self.tid}/syscall").read_text().startswith(want):
                     return
             except OSError:
                 pass
@@ -127,9 +158,9 @@ def no_sanitizer(stderr, ctx):
     assert "Sanitizer" not in stderr and "runtime error" not in stderr, ctx
 
 
-def unwind(check, pid, *args):
+def unwind(check, pid, *args, env=None):
     """(frames, final line, ctx) of unwind-check on pid."""
-    cp = twtest.run([check, *args, pid], timeout=60)
+    cp = twtest.run([check, *args, pid], timeout=60, env=env)
     ctx = twtest.describe(cp)
     assert cp.returncode == 0, ctx
     no_sanitizer(cp.stderr, ctx)
@@ -211,13 +242,17 @@ def test_stripped_binary_named_through_debuglink(ptrace_root, tmp_path):
     with Blocked([exe]) as wl:
         frames, final, ctx = unwind(ptrace_root, wl.pid)
     check_deepstack(frames, final, ctx, str(exe))
-    # without the debug file there is no name: proof the names came from it
+    # without the debug file there is no name: proof the names came from it. And no
+    # debuginfod server is asked for it, even with $DEBUGINFOD_URLS set (Debian's login
+    # shells set it): the agent must not download debug files while it collects.
     dbg.unlink()
-    with Blocked([exe]) as wl:
-        frames, final, ctx = unwind(ptrace_root, wl.pid)
+    with DebuginfodTrap() as trap, Blocked([exe]) as wl:
+        env = dict(os.environ, DEBUGINFOD_URLS=trap.url, DEBUGINFOD_CACHE_PATH=str(tmp_path))
+        frames, final, ctx = unwind(ptrace_root, wl.pid, env=env)
     names = [f["func"] for f in frames]
     assert final["stop"] == "end" and "read_body" not in names, f"\n{names}" + ctx
     assert frames[1]["module"] == str(exe) and frames[1]["file"] is None, ctx
+    assert trap.requests == [], f"debuginfod was asked: {trap.requests}" + ctx
 
 
 def test_binary_in_another_mount_namespace(ptrace_root, tmp_path):
@@ -325,3 +360,66 @@ def test_library_mapped_after_the_first_unwind(ptrace_root):
     assert names[0] in READ_NAMES and names[1:3] == ["lib_read_body", "main"], ctx
     assert frames[1]["module"] == str(lib), ctx
     assert names[-1] == "_start" and final["stop"] == "end", ctx
+
+
+def test_names_shared_between_processes(ptrace_root):
+    """Two processes of the same binaries share the files opened to name their frames (by
+    build id): the second adds none, and both stacks are named in full."""
+    exe = twtest.WORKLOAD_DIR / "deepstack"
+    with Blocked([exe]) as one, Blocked([exe]) as two:
+        cp = twtest.run([ptrace_root, "--then", two.pid, one.pid], timeout=60)
+    ctx = twtest.describe(cp)
+    assert cp.returncode == 0, ctx
+    no_sanitizer(cp.stderr, ctx)
+    lines = cp.stdout.splitlines()
+    cut = next(i for i, ln in enumerate(lines) if '"stop"' in ln) + 1
+    for part in (lines[:cut], lines[cut:]):
+        frames, final = parse_unwind(part, ctx)
+        check_deepstack(frames, final, ctx, str(exe))
+    first, second = json.loads(lines[cut - 1]), json.loads(lines[-1])
+    # libc and deepstack, each opened once for names
+    assert first["procs"] == 1 and first["symfiles"] == 2, ctx
+    assert second["procs"] == 2 and second["symfiles"] == 2, ctx
+
+
+def test_binary_on_overlayfs_in_a_mount_namespace(ptrace_root, tmp_path):
+    """A container's binary: on an overlayfs mounted in the process's own mount namespace
+    only, read through /proc/PID/root (the overlay's inode accepted for the file below it,
+    which is what /proc/PID/maps names before Linux 6.8), not through map_files."""
+    lower, upper, work, merged = (tmp_path / d for d in ("lower", "upper", "work", "merged"))
+    for d in (lower, upper, work, merged):
+        d.mkdir()
+    shutil.copy2(twtest.WORKLOAD_DIR / "deepstack", lower / "deepstack")
+    exe = merged / "deepstack"
+    opts = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            f'mount -t overlay overlay -o "{opts}" "{merged}" && exec "{exe}"']
+    with Blocked(argv) as wl:
+        maps = Path(f"/proc/{wl.pid}/maps").read_text()
+        frames, final, ctx = unwind(ptrace_root, wl.pid)
+    assert str(exe) in maps, maps
+    assert not exe.exists(), "the overlay is visible outside the process's namespace"
+    check_deepstack(frames, final, ctx, str(exe))
+    for f in frames[1:4]:
+        assert f["source"] == "root", ctx
+
+
+def test_thread_stack(ptrace_root):
+    """A thread other than the main one: its stack (in an anonymous mapping) from read(2)
+    through thread_main to glibc's start_thread and clone3, the outermost frame of a thread."""
+    exe = twtest.WORKLOAD_DIR / "deepstack"
+    with Blocked([exe, "--thread"]) as wl:
+        assert wl.tid != wl.pid, wl.info
+        cp = twtest.run([ptrace_root, wl.pid, wl.tid], timeout=60)
+    ctx = twtest.describe(cp)
+    assert cp.returncode == 0, ctx
+    no_sanitizer(cp.stderr, ctx)
+    frames, final = parse_unwind(cp.stdout.splitlines(), ctx)
+    names = [f["func"] for f in frames]
+    ctx = f"\nframes: {names}" + ctx
+    assert final["stop"] == "end", ctx
+    assert names[0] in READ_NAMES and names[1:4] == ["read_body", "handle_request", "thread_main"], ctx
+    assert frames[3]["line"] == marked_lines()["thread_main"], ctx
+    # below thread_main only glibc's thread start-up (start_thread, clone3), no main
+    assert len(frames) > 4 and all(f["module"].endswith(LIBC) for f in frames[4:]), ctx
+    assert "main" not in names, ctx

@@ -10,12 +10,14 @@
  *   unwind-check --again [-s BYTES] PID [TID]
  *     the same, then, with the same unwinder, once more when a line comes on stdin (the
  *     process may have mapped a library meanwhile)
+ *   unwind-check --then PID2 PID   PID, then PID2 with the same unwinder (what they share)
  *   unwind-check --symbolize PID ADDR   names one address (decimal or 0x hex), no ptrace
  *
  * Prints JSON lines: one per frame, innermost first,
  *   {"frame":I,"pc":N,"func":S|null,"module":S,"offset":N,"file":S|null,"line":N,
  *    "build_id":S|null,"source":"root"|"map_files"|null}
- * then {"stop":S,"frames":N,"stack_bytes":N,"first_us":N,"again_us":N}: first_us is the first
+ * then {"stop":S,"frames":N,"stack_bytes":N,"first_us":N,"again_us":N,"procs":N,"symfiles":N}
+ * (unwinder_stats() after it): first_us is the first
  * unwind and naming of the process (opening its files), again_us the same snapshot again
  * (from the caches). Exit 0 when the unwind ran, 1 on a failure, 2 on a bad command line.
  */
@@ -38,7 +40,7 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: unwind-check [--again] [-s BYTES] PID [TID]\n"
+	fprintf(stderr, "usage: unwind-check [--again] [--then PID2] [-s BYTES] PID [TID]\n"
 			"       unwind-check --symbolize PID ADDR\n");
 	exit(2);
 }
@@ -195,6 +197,7 @@ static int check_once(struct tw_unwinder *u, pid_t pid, pid_t tid, size_t max)
 	uint64_t regs[TW_UREGS_MAX], t0, t1, t2;
 	struct user_regs_struct ur;
 	int nregs, stop, again, frames = 0;
+	struct tw_unwind_stats st;
 	size_t len = 0;
 	struct json j;
 
@@ -222,6 +225,9 @@ static int check_once(struct tw_unwinder *u, pid_t pid, pid_t tid, size_t max)
 	json_ku64(&j, "stack_bytes", len);
 	json_ku64(&j, "first_us", t1 - t0);
 	json_ku64(&j, "again_us", t2 - t1);
+	unwinder_stats(u, &st);
+	json_ku64(&j, "procs", st.procs);
+	json_ku64(&j, "symfiles", st.symfiles);
 	json_obj_end(&j);
 	putchar('\n');
 	return fflush(stdout) ? 1 : 0;
@@ -233,13 +239,17 @@ int main(int argc, char **argv)
 	struct tw_unwinder *u;
 	bool twice = false;
 	int argi = 1, err;
-	pid_t pid, tid;
+	pid_t pid, tid, then = 0;
 
 	if (argc == 4 && !strcmp(argv[1], "--symbolize"))
 		return symbolize_one((pid_t)number(argv[2], 4194304), number(argv[3], UINT64_MAX));
 	if (argc > argi && !strcmp(argv[argi], "--again")) {
 		twice = true;
 		argi++;
+	}
+	if (argc > argi + 1 && !strcmp(argv[argi], "--then")) {
+		then = (pid_t)number(argv[argi + 1], 4194304);
+		argi += 2;
 	}
 	if (argc > argi + 1 && !strcmp(argv[argi], "-s")) {
 		max = number(argv[argi + 1], STACK_MAX);
@@ -264,6 +274,8 @@ int main(int argc, char **argv)
 		else
 			err = check_once(u, pid, tid, max);
 	}
+	if (!err && then)
+		err = check_once(u, then, then, max); /* another process, the same unwinder */
 	unwinder_free(u);
 	return err;
 }

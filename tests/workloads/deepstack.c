@@ -5,11 +5,17 @@
  * glibc's read(2) on a pipe whose write end it holds itself, so the read blocks until the
  * process is killed. Each function is a real frame: never inlined, cloned or tail-called.
  *
+ * deepstack --thread: the same stack in a second thread (thread_main -> handle_request ...),
+ * while main waits in pthread_join.
+ *
  * Prints, flushed, before it blocks, ONE JSON line:
- *   {"workload":"deepstack","pid":P,"fd":R}   R: the fd the read waits on
+ *   {"workload":"deepstack","pid":P,"tid":T,"fd":R}   T: the thread that reads, R: its fd
  * The lines of the calls are marked "LINE:<function>" for tests/e2e/test_unwind.py.
  */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #if defined(__clang__)
@@ -37,17 +43,48 @@ FRAME ssize_t handle_request(int fd)
 	return n;
 }
 
-int main(void)
+static int fds[2];
+
+static int announce(void)
 {
-	int fds[2];
+	printf("{\"workload\":\"deepstack\",\"pid\":%d,\"tid\":%d,\"fd\":%d}\n", (int)getpid(),
+	       (int)gettid(), fds[0]);
+	return fflush(stdout);
+}
+
+FRAME void *thread_main(void *arg)
+{
 	ssize_t n;
 
+	(void)arg;
+	if (announce())
+		return (void *)(intptr_t)-1;
+	n = handle_request(fds[0]); /* LINE:thread_main */
+	AFTER_CALL();
+	return (void *)(intptr_t)n;
+}
+
+int main(int argc, char **argv)
+{
+	ssize_t n;
+
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--thread"))) {
+		fprintf(stderr, "usage: deepstack [--thread]\n");
+		return 2;
+	}
 	if (pipe(fds)) {
 		perror("deepstack: pipe");
 		return 1;
 	}
-	printf("{\"workload\":\"deepstack\",\"pid\":%d,\"fd\":%d}\n", (int)getpid(), fds[0]);
-	if (fflush(stdout))
+	if (argc == 2) {
+		pthread_t t;
+		void *ret;
+
+		if (pthread_create(&t, NULL, thread_main, NULL) || pthread_join(t, &ret))
+			return 1;
+		return ret != NULL;
+	}
+	if (announce())
 		return 1;
 	n = handle_request(fds[0]); /* LINE:main */
 	AFTER_CALL();
