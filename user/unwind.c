@@ -855,12 +855,21 @@ static int proc_refresh(struct tw_unwinder *u, struct tw_proc *p, uint64_t min_a
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)p->pid);
 	err = read_path(u, path, MAPS_MAX_BYTES, &len);
+	/* gone since its last stacks were taken: those are unwound with the mappings it had */
+	if (err && p->maps_read && (err == -ENOENT || err == -ESRCH))
+		return 0;
 	if (err)
 		return err == -ENOENT ? -ESRCH : err;
 	p->maps_checked_ns = now;
 	err = parse_maps(u, len, &n, &hash);
 	if (err)
 		return err;
+	/*
+	 * An exiting process (or a zombie) has no mm: its maps read empty. Its
+	 * last stacks, taken just before, are unwound with the mappings it had.
+	 */
+	if (!n && p->maps_read)
+		return 0;
 	if (p->has_anon_exec)
 		perf_map_refresh(u, p);
 	if (p->maps_read && hash == p->maps_hash)
