@@ -21,7 +21,12 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) $(CWARN) -Wno-unuse
 CFLAGS ?= -O2 -g
 USER_CFLAGS := $(CFLAGS) $(CWARN) -std=gnu11 -D_GNU_SOURCE -DTW_VERSION='"$(VERSION)"' \
 	-Ibpf -Iuser -I$(BUILD)
-LDLIBS := -lbpf -lelf -lz -lm -lmicrohttpd -lpthread
+# libdw (elfutils) unwinds user stacks from CFI (user/unwind.c): pkg-config says -ldw -lelf
+LIBDW := $(shell pkg-config --libs libdw 2>/dev/null || echo -ldw -lelf)
+LDLIBS := -lbpf $(LIBDW) -lelf -lz -lm -lmicrohttpd -lpthread -lprotobuf-c
+# pprof's profile.proto as Debian ships it (golang-github-google-pprof-dev); protoc-c makes its C
+PROFILE_PROTO ?= /usr/share/gocode/src/github.com/google/pprof/proto/profile.proto
+PB_SRCS := $(BUILD)/profile.pb-c.c
 
 # sched.bpf.c first: it defines the maps (TW_DEFINE_MAPS), and bpftool's linker resolves an
 # extern map only against a definition it has already seen ("map relo failed" otherwise)
@@ -61,8 +66,11 @@ $(BUILD)/threadwatch.skel.h: $(BUILD)/threadwatch.bpf.o
 	$(BPFTOOL) gen skeleton $< name threadwatch_bpf > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/bpf-threadwatch: $(USER_SRCS) $(USER_HDRS) bpf/threadwatch.h $(BUILD)/threadwatch.skel.h \
-		$(BUILD)/syscall_names.h
-	$(CC) $(USER_CFLAGS) $(USER_SRCS) -o $@ $(LDLIBS)
+		$(BUILD)/syscall_names.h $(PB_SRCS)
+	$(CC) $(USER_CFLAGS) $(USER_SRCS) $(PB_SRCS) -o $@ $(LDLIBS)
+
+$(BUILD)/profile.pb-c.c: $(PROFILE_PROTO) | $(BUILD)/bpf
+	protoc-c --c_out=$(BUILD) -I$(dir $(PROFILE_PROTO)) $(PROFILE_PROTO)
 
 $(BUILD)/bpf $(BUILD)/tests:
 	mkdir -p $@
@@ -76,27 +84,44 @@ $(BUILD)/syscall_names.h: | $(BUILD)/bpf
 # Test workloads: small C programs that know exactly what they did.
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/tests/%,$(WORKLOAD_SRCS))
-workloads: $(WORKLOADS)
+workloads: $(WORKLOADS) $(BUILD)/tests/libdeep.so $(BUILD)/tests/unwind-check
 $(BUILD)/tests/%: tests/workloads/%.c tests/workloads/workload.h | $(BUILD)/tests
-	$(CC) -O2 -g $(CWARN) -D_GNU_SOURCE -pthread $< -o $@ -lm
+	$(CC) -O2 -g $(WORKLOAD_CFLAGS) $(CWARN) -D_GNU_SOURCE -pthread $< -o $@ -lm
+# built as Debian builds its packages: no frame pointers, CFI for every instruction
+UNWIND_WORKLOAD_CFLAGS := -fomit-frame-pointer -fasynchronous-unwind-tables
+$(BUILD)/tests/deepstack $(BUILD)/tests/jitstack $(BUILD)/tests/dlstack: \
+	WORKLOAD_CFLAGS := $(UNWIND_WORKLOAD_CFLAGS)
+# a library dlstack maps late (not a workload of its own: tests/workloads/lib/)
+$(BUILD)/tests/libdeep.so: tests/workloads/lib/deeplib.c | $(BUILD)/tests
+	$(CC) -O2 -g $(UNWIND_WORKLOAD_CFLAGS) $(CWARN) -fPIC -shared $< -o $@
+
+# The unwinder driven by hand on a ptrace-stopped process (tests/e2e/test_unwind.py).
+UNWIND_CHECK_SRCS := tests/tools/unwind-check.c user/unwind.c user/symmap.c user/json.c
+$(BUILD)/tests/unwind-check: $(UNWIND_CHECK_SRCS) user/unwind.h user/symmap.h user/json.h \
+		| $(BUILD)/tests
+	$(CC) $(USER_CFLAGS) $(UNWIND_CHECK_SRCS) -o $@ $(LIBDW) -lm
 
 # Unit tests: pure logic, no privileges.
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 $(BUILD)/unit-tests: $(UNIT_SRCS) $(LIB_SRCS) $(USER_HDRS) $(BUILD)/threadwatch.skel.h \
-		$(BUILD)/syscall_names.h
+		$(BUILD)/syscall_names.h $(PB_SRCS)
 	$(CC) $(USER_CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer -Itests/unit \
-		$(UNIT_SRCS) $(LIB_SRCS) -o $@ $(LDLIBS)
+		$(UNIT_SRCS) $(LIB_SRCS) $(PB_SRCS) -o $@ $(LDLIBS)
 
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
 
 # ASan+UBSan build of the whole agent; the end-to-end suite runs it too.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-asan: $(BUILD)-asan/bpf-threadwatch
-$(BUILD)-asan/bpf-threadwatch: $(USER_SRCS) $(USER_HDRS) bpf/threadwatch.h $(BUILD)/threadwatch.skel.h \
-		$(BUILD)/syscall_names.h
+asan: $(BUILD)-asan/bpf-threadwatch $(BUILD)-asan/unwind-check
+$(BUILD)-asan/unwind-check: $(UNWIND_CHECK_SRCS) user/unwind.h user/symmap.h user/json.h
 	mkdir -p $(BUILD)-asan
-	$(CLANG) $(filter-out -O2 -g,$(USER_CFLAGS)) $(ASAN_FLAGS) $(USER_SRCS) -o $@ $(LDLIBS)
+	$(CLANG) $(filter-out -O2 -g,$(USER_CFLAGS)) $(ASAN_FLAGS) $(UNWIND_CHECK_SRCS) -o $@ $(LIBDW) -lm
+$(BUILD)-asan/bpf-threadwatch: $(USER_SRCS) $(USER_HDRS) bpf/threadwatch.h $(BUILD)/threadwatch.skel.h \
+		$(BUILD)/syscall_names.h $(PB_SRCS)
+	mkdir -p $(BUILD)-asan
+	$(CLANG) $(filter-out -O2 -g,$(USER_CFLAGS)) $(ASAN_FLAGS) $(USER_SRCS) $(PB_SRCS) -o $@ \
+		$(LDLIBS)
 
 e2e: all asan
 	$(PYTHON) -m pytest -q tests/e2e
@@ -125,7 +150,7 @@ $(BUILD)/bench/floorload: bench/floorload.c | $(BUILD)/bench
 	$(CC) $(CFLAGS) $(CWARN) -std=gnu11 -D_GNU_SOURCE $< -o $@ -lbpf -lelf -lz
 
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.[ch] tests/workloads/*.[ch] \
-	tests/fuzz/*.c bench/*.c)
+	tests/workloads/lib/*.c tests/fuzz/*.c tests/tools/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_SRCS)
 format-check:
@@ -134,7 +159,7 @@ format-check:
 TIDY_FLAGS = $(filter-out -I$(BUILD),$(USER_CFLAGS)) -isystem $(BUILD)
 # cppcheck: libbpf_common.h is pre-included for LIBBPF_OPTS; readdir_r, which cppcheck
 # prefers, is deprecated by glibc (readdir on a private DIR stream is safe).
-lint: $(BUILD)/threadwatch.skel.h $(BUILD)/syscall_names.h
+lint: $(BUILD)/threadwatch.skel.h $(BUILD)/syscall_names.h $(PB_SRCS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --suppress=readdirCalled \
 		--include=/usr/include/bpf/libbpf_common.h -I/usr/include/bpf \

@@ -110,6 +110,22 @@ TW_EXTERN struct {
 	__type(value, struct tw_proc_stats);
 } proc_stats SEC(".maps");
 
+/* the kernel stack of a thread's last long block (stacks.bpf.h), tp_btf only */
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tw_kstack);
+} kstack_store SEC(".maps");
+
+/* creation-site sampling (stacks.bpf.h), per CPU */
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_create_gate);
+} create_gate SEC(".maps");
+
 /* clone flags between a clone syscall's entry and its exit, keyed by tid */
 TW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -194,6 +210,10 @@ __u64 tstore_live = 0;
 __u64 rq_clk_off[TW_MAX_CPUS] = {};
 const struct tw_loop_stats zero_loop_stats = {};
 const struct tw_proc_stats zero_proc_stats = {};
+/* stacks.bpf.h: --stack-min, a call asleep this long is always taken (0: stacks off) */
+const volatile __u64 stack_min_ns = 0;
+/* --stack-bytes: pages copied from sp's page up (rounded up, plus sp's own page) */
+const volatile __u32 stack_pages = 5;
 #else
 extern const volatile bool targ_filter;
 extern const volatile bool targ_children;
@@ -217,6 +237,8 @@ extern __u64 tstore_live;
 extern __u64 rq_clk_off[TW_MAX_CPUS];
 extern const struct tw_loop_stats zero_loop_stats;
 extern const struct tw_proc_stats zero_proc_stats;
+extern const volatile __u64 stack_min_ns;
+extern const volatile __u32 stack_pages;
 #endif
 
 static __always_inline void count_drop(__u32 what)

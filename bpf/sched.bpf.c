@@ -29,6 +29,7 @@
 #include "bits.bpf.h"
 #include "maps.bpf.h"
 #include "calls.bpf.h"
+#include "stacks.bpf.h"
 #include "syscall_args.bpf.h"
 
 static __always_inline void account_runq(struct tw_thread_stats *st, __u64 delta, bool whole)
@@ -173,6 +174,10 @@ static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 
 	st = thread_get(next, btf, tid, tgid, true);
 	if (!st)
 		return;
+	/* a long block in a syscall ends unwoken (no wakeup hook): where it slept (stacks.bpf.h) */
+	if (btf && stack_min_ns && st->state == TW_ST_BLOCKED && st->sys_cur &&
+	    now - st->state_ts >= stack_min_ns)
+		kstack_take(next, st->nsyscalls);
 	if (btf && runq_from_kernel)
 		end_offcpu_split(st, next, tid, now);
 	else
@@ -227,6 +232,9 @@ static __always_inline int handle_wakeup(struct task_struct *p, bool btf)
 	if (!st || st->state != TW_ST_BLOCKED)
 		return 0;
 	now = bpf_ktime_get_ns();
+	/* a long block in a syscall ends: where it slept (its stack is still the sleeping one) */
+	if (btf && stack_min_ns && st->sys_cur && now - st->state_ts >= stack_min_ns)
+		kstack_take(p, st->nsyscalls);
 	end_offcpu(st, tid, now);
 	st->state = TW_ST_RUNQ;
 	st->state_ts = now;

@@ -30,6 +30,7 @@
 #include "maps.bpf.h"
 #include "syscall_args.bpf.h"
 #include "calls.bpf.h"
+#include "stacks.bpf.h"
 
 /*
  * A syscall argument: a direct load from the trusted pt_regs of tp_btf, a
@@ -216,7 +217,7 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long nr, bool 
 	return 0;
 }
 
-static __always_inline int handle_sys_exit(long ret, bool btf)
+static __always_inline int handle_sys_exit(struct pt_regs *regs, long ret, bool btf)
 {
 	struct tw_thread_stats *st;
 	__u32 tid, tgid, call, nr;
@@ -231,6 +232,9 @@ static __always_inline int handle_sys_exit(long ret, bool btf)
 	call = st->call;
 	nr = st->sys_cur - 1;
 	blocked = st->sys_blocked_ns;
+	/* where it slept: one compare for a call that did not */
+	if (blocked)
+		stack_capture(regs, btf, tid, tgid, nr, blocked, st->nsyscalls);
 	if (!st->sys_ts) {
 		/* neither timed nor in a gap: accounted only if it slept, with no clock read */
 		st->sys_cur = 0;
@@ -274,13 +278,13 @@ int BPF_PROG(raw_tp_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_btf_sys_exit, struct pt_regs *regs, long ret)
 {
-	return handle_sys_exit(ret, true);
+	return handle_sys_exit(regs, ret, true);
 }
 
 SEC("raw_tp/sys_exit")
 int BPF_PROG(raw_tp_sys_exit, struct pt_regs *regs, long ret)
 {
-	return handle_sys_exit(ret, false);
+	return handle_sys_exit(regs, ret, false);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -12,6 +12,7 @@
 #include "bits.bpf.h"
 #include "maps.bpf.h"
 #include "targets.bpf.h"
+#include "stacks.bpf.h"
 
 static __always_inline void emit(__u32 type, __u32 tid, __u32 tgid, __u32 ptid, __u64 now,
 				 struct task_struct *task)
@@ -160,7 +161,7 @@ static __always_inline void clone_enter(__u64 flags)
 		count_drop(TW_DROP_CLONE_MAP);
 }
 
-static __always_inline void clone_exit(long ret)
+static __always_inline void clone_exit(long ret, __u32 nr)
 {
 	__u64 id = bpf_get_current_pid_tgid(), flags, *fp;
 	__u32 tid = (__u32)id;
@@ -171,6 +172,7 @@ static __always_inline void clone_exit(long ret)
 		return; /* not traced, or the child's return */
 	flags = *fp;
 	bpf_map_delete_elem(&clone_flags, &tid);
+	create_capture(nr, flags & CLONE_THREAD, ret);
 	if (ret >= 0)
 		return; /* successes are counted by task_newtask */
 	ps = proc_stats_get(id >> 32);
@@ -208,14 +210,14 @@ int handle_enter_clone3(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_clone")
 int handle_exit_clone(struct trace_event_raw_sys_exit *ctx)
 {
-	clone_exit(ctx->ret);
+	clone_exit(ctx->ret, (__u32)ctx->id);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_clone3")
 int handle_exit_clone3(struct trace_event_raw_sys_exit *ctx)
 {
-	clone_exit(ctx->ret);
+	clone_exit(ctx->ret, (__u32)ctx->id);
 	return 0;
 }
 

@@ -72,6 +72,7 @@ enum tw_drop {
 	TW_DROP_LOOP_MAP, /* loop map full (--max-loops): a loop's gaps went uncounted */
 	TW_DROP_STALL_EVENT, /* stall event lost: ring buffer full (the loop still counts it) */
 	TW_DROP_TARGET, /* a new process to target had a tgid past the bitmap (pid_max raised) */
+	TW_DROP_STACK_EVENT, /* a stack capture lost: ring buffer full (its time stays counted) */
 	TW_DROP_NR,
 };
 
@@ -288,6 +289,7 @@ enum tw_event_type {
 	 * moved into the --cgroup): user space seeds its threads from /proc
 	 */
 	TW_EV_PROC_JOIN = 5,
+	TW_EV_STACK = 6, /* a user stack snapshot of a blocked syscall (struct tw_stack_ev) */
 };
 
 /* Lifecycle events (56 bytes), through the ring buffer, in the order the kernel saw them. */
@@ -317,6 +319,80 @@ struct tw_stall {
 	__u64 runq_ns;
 	__u64 nsyscalls; /* syscalls made in the gap */
 	__u64 longest_ns;
+};
+
+/*
+ * Stacks (issue 11). At the exit of a syscall that slept, in the thread's
+ * own context, the kernel copies its user registers and the pages of its
+ * user stack from sp's page up; user space unwinds that copy from the
+ * binaries' CFI (user/unwind.c: no frame pointers needed) and names the
+ * frames. A call that slept stack_min_ns or more is always taken, weighted
+ * by its blocked time; a shorter one of d ns with probability d/stack_min_ns,
+ * weighted stack_min_ns, so the weights add up to the blocked time, unbiased,
+ * and a thread is taken at most 2 / stack_min_ns times a second.
+ */
+#define TW_STACK_PAGE 4096
+#define TW_STACK_PAGES_MAX 17 /* --stack-bytes 64 KiB, plus sp's own page */
+#define TW_UREGS_N \
+	17 /* x86_64 DWARF registers 0..16: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
+#define TW_KSTACK_MAX 32 /* kernel frames of where a long block slept */
+
+/*
+ * Where a thread slept in the kernel, taken at the switch in that ended a
+ * blocked interval of stack_min_ns or more (tp_btf: bpf_get_task_stack()
+ * of the task about to run, whose saved stack is still the sleeping one),
+ * kept in task storage until the syscall's exit sends it with the user stack.
+ */
+struct tw_kstack {
+	__u64 seq; /* the thread's nsyscalls when taken: which call it belongs to */
+	__u32 bytes; /* of ips filled */
+	__u32 __pad;
+	__u64 ips[TW_KSTACK_MAX];
+};
+
+/* What a stack sample is of: where a thread blocked, or where one was created. */
+enum tw_stack_kind {
+	TW_SK_BLOCKED = 0, /* a syscall that slept: weight_ns is blocked time */
+	TW_SK_THREAD =
+		1, /* a clone(CLONE_THREAD) returned (ret < 0: it failed): weight_ns counts them */
+	TW_SK_PROC = 2, /* a fork-like clone returned: the same */
+};
+
+enum tw_stack_flags {
+	TW_STK_SAMPLED = 1, /* a short block taken by chance: weight_ns is stack_min_ns */
+	TW_STK_CUT = 2, /* a page of the stack could not be read: the copy is shorter */
+};
+
+struct tw_stack_ev {
+	__u32 type; /* TW_EV_STACK: first, like struct tw_event */
+	__u32 tid;
+	__u32 tgid;
+	__u32 nr; /* syscall number + 1 */
+	__u64 ts_ns; /* CLOCK_MONOTONIC of the syscall's exit */
+	__u64 weight_ns; /* blocked time this sample stands for; creations: how many */
+	__u64 blocked_ns; /* the call's own blocked time */
+	__u64 base; /* user address of ustack[0]: sp's page */
+	__u32 npages; /* pages copied into ustack; the record has room for stack_pages */
+	__u32 flags; /* enum tw_stack_flags */
+	__u32 kind; /* enum tw_stack_kind */
+	__s32 ret; /* creations: the clone's return, an errno when negative */
+	__u32 nkern; /* kernel frames in kstack, innermost first (0: none taken) */
+	__u32 __pad;
+	__u64 kstack[TW_KSTACK_MAX];
+	char comm[TASK_COMM_LEN]; /* the thread's name when it blocked */
+	__u64 regs[TW_UREGS_N]; /* DWARF order; regs[7] is sp */
+	__u8 ustack[]; /* npages * TW_STACK_PAGE bytes from base */
+};
+
+/*
+ * Creation-site sampling (bpf/stacks.bpf.h), per CPU (the create_gate
+ * array): a token bucket of captures, and the creations skipped since the
+ * last one taken on this CPU, which user space reads at the end.
+ */
+struct tw_create_gate {
+	__u64 last_ns; /* the last creation seen here */
+	__u64 credit_ns; /* the bucket, in ns: a capture costs stack_min_ns */
+	__u64 skipped; /* creations since the last capture here, not taken */
 };
 
 #endif /* __THREADWATCH_H */

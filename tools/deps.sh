@@ -8,6 +8,8 @@ PKGS=(
 	# build
 	clang llvm make gcc libc6-dev pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool
 	libclang-rt-14-dev libmicrohttpd-dev libdw-dev
+	# pprof output: protobuf-c and Google's profile.proto as Debian ships it
+	protobuf-c-compiler libprotobuf-c-dev golang-github-google-pprof-dev
 	# tests
 	python3 python3-pytest python3-yaml strace util-linux libcap2-bin procps
 	# fleet mode tests: promtool and a real Prometheus server; systemd-analyze
@@ -18,6 +20,8 @@ PKGS=(
 	clang-format clang-tidy cppcheck
 	# reference tools for cross-checks and benchmarks; where the agent's memory goes
 	libbpf-tools bpftrace linux-perf heaptrack
+	# a real pprof reader for the --pprof tests (go tool pprof)
+	golang-go
 	# a real service to benchmark against (bench/run.sh -b nginx)
 	nginx wrk
 )

@@ -26,6 +26,9 @@ static const char doc[] =
 	"  sudo bpf-threadwatch -p 1234 -t 1240      # one thread of PID 1234\n"
 	"  sudo bpf-threadwatch -p 1234 -i 1 --stall-ms 50   # event-loop stalls of 50 ms+, live\n"
 	"  sudo bpf-threadwatch -p 1234 -i 2 --blocked-ms 500  # threads stuck 0.5 s+, and where\n"
+	"  sudo bpf-threadwatch -p 1234 -d 10 --folded app.folded  # where it blocks, by stack:\n"
+	"      flamegraph.pl app.folded > app.svg     # (or open app.folded in speedscope)\n"
+	"  sudo bpf-threadwatch -p 1234 -d 10 --pprof app.pb.gz  # the same for go tool pprof\n"
 	"  sudo bpf-threadwatch -d 5 --top 5         # the 5 busiest or suffering processes\n"
 	"  sudo bpf-threadwatch -d 5 --top 5 --sort runq   # the 5 waiting longest for a CPU\n"
 	"  sudo bpf-threadwatch -- python3 app.py    # start a command and trace it from birth\n"
@@ -49,7 +52,10 @@ static const char doc[] =
 	"gaps of --stall-ms or more, broken down into on-CPU, blocked (and in which call) and\n"
 	"run-queue time; and threads BLOCKED NOW for longer than --blocked-ms, with their call,\n"
 	"also those stuck since before the trace (a loop idle in its wait is not blocked).\n"
-	"System-wide, add --syscalls.\n"
+	"System-wide, add --syscalls. With syscalls traced, the user stack of every call that\n"
+	"slept --stack-min or more (shorter ones sampled in proportion to their time) is\n"
+	"unwound from the binaries' CFI (no frame pointers needed): the final report says where\n"
+	"the blocked time went, by stack, and --folded writes it for flame graphs.\n"
 	"\n"
 	"Targets are filtered in the kernel (a bitmap over PIDs: one array lookup per event,\n"
 	"none system-wide) and kept there: processes forked by a target with --children (on\n"
@@ -92,6 +98,12 @@ enum {
 	OPT_SORT,
 	OPT_GROUP,
 	OPT_NO_GROUP,
+	OPT_STACKS,
+	OPT_NO_STACKS,
+	OPT_STACK_MIN,
+	OPT_STACK_BYTES,
+	OPT_FOLDED,
+	OPT_PPROF,
 };
 
 static const struct argp_option options[] = {
@@ -140,6 +152,26 @@ static const struct argp_option options[] = {
 	  "An event-loop gap this long is a stall (default 100, asyncio's own)", 0 },
 	{ "blocked-ms", OPT_BLOCKED_MS, "MS", 0,
 	  "Report threads blocked right now for longer than this (default 1000)", 0 },
+	{ "stacks", OPT_STACKS, NULL, 0,
+	  "User stacks of blocked syscalls: where the blocked time is spent (default: on with "
+	  "syscall tracing)",
+	  0 },
+	{ "no-stacks", OPT_NO_STACKS, NULL, 0, "No stacks", 0 },
+	{ "stack-min", OPT_STACK_MIN, "MS", 0,
+	  "A call blocked this long always has its stack taken; shorter blocks are sampled in "
+	  "proportion to their time (default 1, at most 1000)",
+	  0 },
+	{ "stack-bytes", OPT_STACK_BYTES, "N", 0,
+	  "User stack copied above the stack pointer for unwinding (default 16384, 4096-65536)",
+	  0 },
+	{ "folded", OPT_FOLDED, "FILE", 0,
+	  "At the end, write blocked time by stack in the folded format flamegraph.pl and "
+	  "speedscope read (microseconds)",
+	  0 },
+	{ "pprof", OPT_PPROF, "FILE", 0,
+	  "At the end, write blocked time by stack as a gzipped pprof profile (go tool pprof, "
+	  "Pyroscope)",
+	  0 },
 	{ "max-loops", OPT_MAX_LOOPS, "N", 0, "Event-loop threads tracked (default 4096)", 0 },
 	{ "max-stalls", OPT_MAX_STALLS, "N", 0,
 	  "Stalls kept for the report; later ones are only counted (default 1000)", 0 },
@@ -331,6 +363,24 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_BLOCKED_MS:
 		cfg->blocked_ns = parse_num(state, "--blocked-ms", arg, 1, 3600000) * 1000000ULL;
 		break;
+	case OPT_STACKS:
+	case OPT_NO_STACKS:
+		if (cfg->stacks_opt)
+			argp_error(state, "give at most one of --stacks and --no-stacks");
+		cfg->stacks_opt = key == OPT_STACKS ? 1 : -1;
+		break;
+	case OPT_STACK_MIN:
+		cfg->stack_min_ns = parse_num(state, "--stack-min", arg, 1, 1000) * 1000000ULL;
+		break;
+	case OPT_STACK_BYTES:
+		cfg->stack_bytes = (__u32)parse_num(state, "--stack-bytes", arg, 4096, 65536);
+		break;
+	case OPT_FOLDED:
+		cfg->folded_path = arg;
+		break;
+	case OPT_PPROF:
+		cfg->pprof_path = arg;
+		break;
 	case OPT_MAX_LOOPS:
 		cfg->max_loops = (__u32)parse_num(state, "--max-loops", arg, 16, 4194304);
 		break;
@@ -374,6 +424,23 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 				   "-t goes with -p or a command, not --comm/--cgroup/--unit");
 		if (cfg->children_opt > 0 && !cfg->npids && !cfg->command && !cfg->ncomm_names)
 			argp_error(state, "--children follows -p, --comm or a command: give one");
+		if (cfg->stacks_opt > 0 && cfg->syscalls_opt < 0)
+			argp_error(state,
+				   "--stacks needs syscall tracing: they are taken at a blocked "
+				   "call's exit (drop --no-syscalls)");
+		if (cfg->stacks_opt > 0 && !cfg->syscalls_opt && !cli_targeted(cfg))
+			argp_error(state,
+				   "--stacks needs syscall tracing: system-wide, add --syscalls");
+		if ((cfg->folded_path || cfg->pprof_path) && cfg->stacks_opt < 0)
+			argp_error(state, "%s writes stacks: drop --no-stacks",
+				   cfg->folded_path ? "--folded" : "--pprof");
+		if ((cfg->folded_path || cfg->pprof_path) &&
+		    (cfg->syscalls_opt < 0 || (!cfg->syscalls_opt && !cli_targeted(cfg))))
+			argp_error(state,
+				   "%s needs syscall tracing (stacks are taken at a blocked call's "
+				   "exit): %s",
+				   cfg->folded_path ? "--folded" : "--pprof",
+				   cfg->syscalls_opt < 0 ? "drop --no-syscalls" : "add --syscalls");
 		if (cfg->children_opt < 0 && !cfg->command)
 			argp_error(state, "--no-children goes with a command (-p does not follow "
 					  "children unless --children)");
@@ -398,6 +465,8 @@ void cli_parse(int argc, char **argv, struct tw_config *cfg)
 	cfg->stall_ns = 100 * 1000000ULL;
 	cfg->blocked_ns = 1000 * 1000000ULL;
 	cfg->max_stalls = 1000;
+	cfg->stack_min_ns = 1000000ULL;
+	cfg->stack_bytes = 16384;
 	argp_err_exit_status = 2;
 	argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, cfg);
 	if (!cfg->top_set && cli_targeted(cfg))
@@ -407,6 +476,7 @@ void cli_parse(int argc, char **argv, struct tw_config *cfg)
 	else
 		cfg->syscalls = cli_targeted(cfg);
 	cfg->children = cfg->children_opt ? cfg->children_opt > 0 : cfg->command != NULL;
+	cfg->stacks = cfg->stacks_opt ? cfg->stacks_opt > 0 : cfg->syscalls;
 	cfg->group_procs = cfg->group_opt ? cfg->group_opt > 0 : !cfg->npids && !cfg->command;
 }
 

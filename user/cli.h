@@ -54,6 +54,12 @@ struct tw_config {
 	int syscalls_opt; /* 1: --syscalls, -1: --no-syscalls, 0: default (on with targets) */
 	__u64 stall_ns; /* --stall-ms */
 	__u64 blocked_ns; /* --blocked-ms */
+	bool stacks; /* user stacks of blocked syscalls (on with syscall tracing) */
+	int stacks_opt; /* 1: --stacks, -1: --no-stacks, 0: default */
+	__u64 stack_min_ns; /* --stack-min: always taken from this blocked time; shorter, sampled */
+	__u32 stack_bytes; /* --stack-bytes: user stack copied above sp */
+	const char *folded_path; /* --folded FILE: off-CPU time by stack, folded, at the end */
+	const char *pprof_path; /* --pprof FILE: the same as a gzipped pprof profile */
 	const char *btf_path;
 	enum tw_attach_mode attach_mode;
 	bool include_kthreads;

@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "collect.h"
+#include "stacks.h"
 #include "procfs.h"
 
 __u64 mono_ns(void)
@@ -35,6 +36,7 @@ int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int 
 	c->thread_fd = thread_fd;
 	c->proc_fd = proc_fd;
 	c->drops_fd = drops_fd;
+	c->create_gate_fd = -1;
 	c->call_fd = -1;
 	c->loop_fd = -1;
 	c->harvest_fd = -1;
@@ -140,6 +142,12 @@ int collect_on_event(void *ctx, void *data, size_t len)
 	const struct tw_event *e = data;
 	struct tw_thread *t;
 
+	if (len >= sizeof(struct tw_stack_ev) && e->type == TW_EV_STACK) {
+		/* unwound now, while the process and its mappings are there */
+		if (c->stacks && stacks_ingest(c->stacks, c->m, data, len))
+			c->err = -ENOMEM;
+		return c->err;
+	}
 	if (len >= sizeof(struct tw_stall) && e->type == TW_EV_STALL) {
 		if (model_stall_add(c->m, data))
 			c->err = -ENOMEM;
@@ -235,6 +243,7 @@ static void harvest_proc(struct tw_collector *c, struct tw_proc *p)
 	 */
 	if (c->targets && procfs_stat(p->pid, NULL, NULL))
 		targets_clear(c->targets, p->pid);
+	stacks_forget(c->stacks, p->pid);
 	p->harvested = true;
 }
 
@@ -562,6 +571,20 @@ static int refresh_procs(struct tw_collector *c, __u64 now)
 	return map_walk(c, c->proc_fd, sizeof(__u32), c->proc_vsz, proc_entry, &now);
 }
 
+/* Creations the kernel skipped since its last creation-site capture, per CPU (stacks.bpf.h). */
+static void refresh_create_gate(struct tw_collector *c)
+{
+	const struct tw_create_gate *g = c->buf;
+	__u32 k = 0;
+	__u64 sum = 0;
+
+	if (c->create_gate_fd < 0 || bpf_map_lookup_elem(c->create_gate_fd, &k, c->buf))
+		return;
+	for (int i = 0; i < c->ncpu; i++)
+		sum += g[i].skipped;
+	c->m->stacks.create_skipped = sum;
+}
+
 static void refresh_drops(struct tw_collector *c)
 {
 	const __u64 *vals = c->buf;
@@ -644,6 +667,8 @@ int collect_refresh(struct tw_collector *c, __u64 now_ns)
 	int err;
 
 	refresh_drops(c);
+	if (c->stacks)
+		refresh_create_gate(c);
 	sweep = c->m->drops[TW_DROP_RINGBUF] > c->swept_ringbuf_drops;
 	c->swept_ringbuf_drops = c->m->drops[TW_DROP_RINGBUF];
 	err = refresh_threads(c, now_ns, sweep);
@@ -656,5 +681,8 @@ int collect_refresh(struct tw_collector *c, __u64 now_ns)
 	if (err)
 		return err;
 	c->m->live_ns = now_ns;
+	err = stacks_drain(c->stacks, c->m, false);
+	if (err)
+		return err;
 	return refresh_live(c, now_ns, sweep);
 }

@@ -30,8 +30,12 @@ struct bpf_program;
  */
 #define TW_FOLD_EVERY_NS (60 * 1000000000ULL)
 
+struct tw_stack_in;
+
 struct tw_collector {
 	struct tw_model *m;
+	struct tw_stack_in *stacks; /* stack snapshots are unwound through it; NULL: stacks off */
+	int create_gate_fd; /* the creation-site sampler's per-CPU state, or -1 */
 	int thread_fd;
 	int proc_fd;
 	int drops_fd;

@@ -283,6 +283,11 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	if (cfg->max_loops && cfg->syscalls)
 		bpf_map__set_max_entries(s->maps.loop_stats, cfg->max_loops);
 	s->rodata->stall_ns = cfg->stall_ns;
+	if (cfg->stacks && cfg->syscalls) {
+		s->rodata->stack_min_ns = cfg->stack_min_ns;
+		/* sp's own page, of which only the part above sp counts, and the rest rounded up */
+		s->rodata->stack_pages = 1 + (cfg->stack_bytes + TW_STACK_PAGE - 1) / TW_STACK_PAGE;
+	}
 	if (cfg->ringbuf_bytes)
 		bpf_map__set_max_entries(s->maps.events, cfg->ringbuf_bytes);
 	err = threadwatch_bpf__load(s);
@@ -460,6 +465,11 @@ int tw_bpf_proc_fd(const struct tw_bpf *b)
 int tw_bpf_drops_fd(const struct tw_bpf *b)
 {
 	return bpf_map__fd(b->skel->maps.drops);
+}
+
+int tw_bpf_create_gate_fd(const struct tw_bpf *b)
+{
+	return bpf_map__fd(b->skel->maps.create_gate);
 }
 
 int tw_bpf_call_fd(const struct tw_bpf *b)

@@ -19,6 +19,7 @@
 #include "model.h"
 #include "poller.h"
 #include "report.h"
+#include "stacks.h"
 #include "target.h"
 #include "view.h"
 
@@ -78,6 +79,8 @@ struct run {
 	__u64 last_fold_ns; /* the last refresh (TW_FOLD_EVERY_NS) */
 	__u64 last_events_ns; /* the last read that found events (the start counts as one) */
 	bool out_broken;
+	FILE *folded; /* --folded FILE, opened before the trace starts */
+	FILE *pprof; /* --pprof FILE, the same */
 	size_t nexpanded; /* targets found at attach besides -p (--children, --comm, --cgroup) */
 };
 
@@ -97,6 +100,8 @@ static int report(struct run *r, bool final, __u64 now)
 		.calls = r->bpf.calls,
 		.run_start_ns = r->start_ns,
 		.blocked_ns = r->cfg->blocked_ns,
+		.stacks = r->col.stacks != NULL,
+		.folded = final && r->folded,
 	};
 	struct tw_view v;
 	int err;
@@ -110,6 +115,18 @@ static int report(struct run *r, bool final, __u64 now)
 		err = report_json(stdout, &v);
 	else
 		err = report_text(stdout, &v);
+	if (!err && o.folded) {
+		err = report_folded(r->folded, &v);
+		if (err)
+			fprintf(stderr, "bpf-threadwatch: cannot write --folded %s: %s\n",
+				r->cfg->folded_path, strerror(-err));
+	}
+	if (!err && final && r->pprof && v.ss) {
+		err = report_pprof(r->pprof, &v);
+		if (err)
+			fprintf(stderr, "bpf-threadwatch: cannot write --pprof %s: %s\n",
+				r->cfg->pprof_path, strerror(-err));
+	}
 	view_free(&v);
 	if (err == -EPIPE) {
 		r->out_broken = true;
@@ -373,7 +390,10 @@ static int final_report(struct run *r)
 	}
 	now = mono_ns();
 	collect_harvest(&r->col, now, true);
-	err = collect_refresh(&r->col, now);
+	/* every stack taken during the run, unwound */
+	err = stacks_drain(r->col.stacks, &r->model, true);
+	if (!err)
+		err = collect_refresh(&r->col, now);
 	if (err)
 		return err;
 	if (r->out_broken)
@@ -449,6 +469,19 @@ int main(int argc, char **argv)
 		cli_free(&cfg);
 		return 2;
 	}
+	/* before anything is measured: a path that cannot be written is bad input */
+	if ((cfg.folded_path && !(r.folded = fopen(cfg.folded_path, "w"))) ||
+	    (cfg.pprof_path && !(r.pprof = fopen(cfg.pprof_path, "wb")))) {
+		bool pp = r.folded || !cfg.folded_path;
+
+		fprintf(stderr, "bpf-threadwatch: cannot write %s %s: %s\n",
+			pp ? "--pprof" : "--folded", pp ? cfg.pprof_path : cfg.folded_path,
+			strerror(errno));
+		if (r.folded)
+			fclose(r.folded);
+		cli_free(&cfg);
+		return 2;
+	}
 	if (cfg.command) {
 		/* orphans of the command's tree are reparented to us: we reap and end them */
 		if (cfg.children)
@@ -484,6 +517,14 @@ int main(int argc, char **argv)
 	r.col.loop_fd = tw_bpf_loop_fd(&r.bpf);
 	r.col.harvest_fd = tw_bpf_harvest_fd(&r.bpf);
 	r.col.harvest_prog = tw_bpf_harvest_prog(&r.bpf);
+	r.col.create_gate_fd = tw_bpf_create_gate_fd(&r.bpf);
+	if (cfg.stacks && cfg.syscalls && !(r.col.stacks = stacks_in_new())) {
+		err = -ENOMEM;
+		fprintf(stderr, "bpf-threadwatch: cannot set up the stack unwinder\n");
+		goto cleanup;
+	}
+	if (r.col.stacks && r.have_child)
+		stacks_in_set_child(r.col.stacks, (__u32)r.child.pid);
 	r.rb = ring_buffer__new(tw_bpf_events_fd(&r.bpf), collect_on_event, &r.col, NULL);
 	if (!r.rb) {
 		err = -errno;
@@ -559,8 +600,19 @@ cleanup:
 	poller_free(&r.poller);
 	ring_buffer__free(r.rb);
 	tw_bpf_stop(&r.bpf);
+	stacks_in_free(r.col.stacks);
 	collect_free(&r.col);
 	model_free(&r.model);
+	if (r.folded && fclose(r.folded) && !status) {
+		fprintf(stderr, "bpf-threadwatch: cannot write --folded %s: %s\n", cfg.folded_path,
+			strerror(errno));
+		status = 1;
+	}
+	if (r.pprof && fclose(r.pprof) && !status) {
+		fprintf(stderr, "bpf-threadwatch: cannot write --pprof %s: %s\n", cfg.pprof_path,
+			strerror(errno));
+		status = 1;
+	}
 	if (r.have_child && r.child.pid > 0) {
 		if (status && r.child.go_fd > 0)
 			close(r.child.go_fd); /* never released: it exits without running */

@@ -116,6 +116,7 @@ void model_free(struct tw_model *m)
 		proc_free(m->procs[i]);
 	free(m->procs);
 	u32map_free(&m->pids);
+	stackset_free(&m->stacks);
 	memset(m, 0, sizeof(*m));
 }
 

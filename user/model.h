@@ -17,6 +17,7 @@
 #include "hist.h"
 #include "threadwatch.h"
 #include "u32map.h"
+#include "stackmodel.h"
 
 struct tw_thread_totals {
 	__u64 oncpu_ns;
@@ -192,6 +193,8 @@ struct tw_model {
 	 * next of those calls.
 	 */
 	bool pack_dead;
+	/* user stacks of blocked syscalls (user/stacks.c fills it; empty without --stacks) */
+	struct tw_stackset stacks;
 };
 
 int model_init(struct tw_model *m, bool keep_marks);

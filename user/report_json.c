@@ -4,8 +4,17 @@
 #include <string.h>
 #include "json.h"
 #include "report.h"
+#include "calls.h"
 
 /* clang-format off */
+const char *const tw_slost_names[TW_SLOST_NR] = {
+	[TW_SLOST_NO_STACK] = "stack_unreadable",
+	[TW_SLOST_UNWIND_SHORT] = "stack_unwind_short",
+	[TW_SLOST_NO_PROCESS] = "stack_process_gone",
+	[TW_SLOST_NO_ACCESS] = "stack_no_access",
+	[TW_SLOST_BUSY] = "stack_not_unwound",
+};
+
 const char *const tw_drop_names[TW_DROP_NR] = {
 	[TW_DROP_RINGBUF] = "ringbuf",
 	[TW_DROP_THREAD_MAP] = "thread_map_full",
@@ -19,6 +28,7 @@ const char *const tw_drop_names[TW_DROP_NR] = {
 	[TW_DROP_LOOP_MAP] = "loop_map_full",
 	[TW_DROP_STALL_EVENT] = "stall_events",
 	[TW_DROP_TARGET] = "target_past_pid_max",
+	[TW_DROP_STACK_EVENT] = "stack_events",
 };
 /* clang-format on */
 
@@ -266,6 +276,92 @@ static void json_blocked(struct json *j, const struct tw_blocked_view *b, const 
 	json_obj_end(j);
 }
 
+/* A process's stack samples, by thread: each references the report's stacks table. */
+static void json_stack_samples(struct json *j, const struct tw_proc_view *pv)
+{
+	json_key(j, "stack_samples");
+	json_arr_begin(j);
+	for (size_t i = 0; i < pv->nsamples; i++) {
+		const struct tw_ssample *s = pv->samples[i];
+
+		json_obj_begin(j);
+		json_ku64(j, "tid", s->tid);
+		json_key(j, "thread");
+		json_strn(j, s->comm, strnlen(s->comm, sizeof(s->comm)));
+		json_kstr(j, "syscall", s->nr ? syscall_name(s->nr - 1) : "");
+		json_ku64(j, "stack", s->stack);
+		json_ku64(j, "blocked_ns", s->weight_ns);
+		json_ku64(j, "samples", s->count);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+}
+
+/* Where its threads and processes were created, and creating them failed. */
+static void json_create_sites(struct json *j, const struct tw_proc_view *pv)
+{
+	char eb[16];
+
+	json_key(j, "create_sites");
+	json_arr_begin(j);
+	for (size_t i = 0; i < pv->nsites; i++) {
+		const struct tw_stack_view *sv = &pv->sites[i];
+
+		json_obj_begin(j);
+		json_ku64(j, "stack", sv->stack);
+		json_kstr(j, "kind", sv->kind == TW_SK_THREAD ? "thread" : "process");
+		json_key(j, "errno");
+		if (sv->ret < 0)
+			json_str(j, errno_name((__u32)-sv->ret, eb));
+		else
+			json_null(j);
+		json_ku64(j, "count", sv->weight_ns);
+		json_ku64(j, "samples", sv->count);
+		json_ku64(j, "threads", sv->nthreads);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+}
+
+/* The report's stacks, each once: frames innermost first. */
+static void json_stacks(struct json *j, const struct tw_view *v)
+{
+	const struct tw_stackset *ss = v->ss;
+
+	json_key(j, "stack_stats");
+	json_obj_begin(j);
+	json_ku64(j, "samples", v->stacks_taken);
+	json_ku64(j, "sampled_short_blocks", v->stacks_sampled);
+	json_ku64(j, "creations_not_attributed", v->create_skipped);
+	json_obj_end(j);
+	json_key(j, "stacks");
+	json_arr_begin(j);
+	for (size_t i = 0; i < ss->nstacks; i++) {
+		const struct tw_stack *k = &ss->stacks[i];
+
+		json_arr_begin(j);
+		for (__u32 n = 0; n < k->nframes; n++) {
+			const struct tw_sframe *fr = &ss->frames[k->frames[n]];
+
+			json_obj_begin(j);
+			json_key(j, "func");
+			if (fr->func)
+				json_str(j, fr->func);
+			else
+				json_null(j);
+			json_kstr(j, "module", fr->module);
+			json_ku64(j, "offset", fr->offset);
+			if (fr->file) {
+				json_kstr(j, "file", fr->file);
+				json_ku64(j, "line", (__u64)fr->line);
+			}
+			json_obj_end(j);
+		}
+		json_arr_end(j);
+	}
+	json_arr_end(j);
+}
+
 static void json_proc(struct json *j, const struct tw_proc_view *pv, const struct tw_view *v)
 {
 	const struct tw_clock *c = &v->o.clock;
@@ -318,6 +414,10 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, const struc
 		json_blocked(j, &pv->blocked[i], c);
 	json_arr_end(j);
 	json_ku64(j, "idle_waiting", pv->idle_waiting);
+	if (v->ss) {
+		json_stack_samples(j, pv);
+		json_create_sites(j, pv);
+	}
 	json_ku64(j, "stalls", pv->stalls);
 	if (pv->nmembers) {
 		json_ku64(j, "processes", pv->nmembers);
@@ -354,6 +454,8 @@ int report_json(FILE *f, const struct tw_view *v)
 	json_obj_begin(&j);
 	for (int i = 0; i < TW_DROP_NR; i++)
 		json_ku64(&j, tw_drop_names[i], v->drops[i]);
+	for (int i = 0; i < TW_SLOST_NR; i++)
+		json_ku64(&j, tw_slost_names[i], v->stack_lost[i]);
 	json_obj_end(&j);
 	json_kbool(&j, "syscalls", v->o.syscalls);
 	json_kstr(&j, "syscall_mode", v->o.syscalls ? "traced" : v->o.calls ? "named" : "off");
@@ -364,6 +466,9 @@ int report_json(FILE *f, const struct tw_view *v)
 	json_ku64(&j, "rows_active", v->nrows_active);
 	json_kstr(&j, "sort", tw_sort_names[v->o.sort]);
 	json_kbool(&j, "group_procs", v->o.group_procs);
+	json_kbool(&j, "stacks_on", v->o.stacks);
+	if (v->ss)
+		json_stacks(&j, v);
 	json_key(&j, "processes");
 	json_arr_begin(&j);
 	for (size_t i = 0; i < v->nprocs; i++)

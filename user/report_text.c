@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 #include "report.h"
+#include "calls.h"
 
 /* Thread names are arbitrary bytes: show control and non-ASCII bytes as '?'. */
 /* A name (at most max bytes, NUL-terminated or not) with unprintable bytes as '?'. */
@@ -292,6 +293,95 @@ static void text_members(FILE *f, const struct tw_proc_view *g)
 		"  (* exited; threads, loops and calls of each: --format json, \"members\")\n\n");
 }
 
+/* A symbol name from the traced binary: printable bytes only, cut at max. */
+static void put_safe(FILE *f, const char *s, size_t max)
+{
+	for (size_t i = 0; s[i] && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
+	}
+}
+
+/*
+ * Where the blocked time went: the heaviest stacks, each on one line as the
+ * call it slept in, then the program's own frames from the first past libc
+ * (the caller), outward, as far as the line allows.
+ */
+/* A stack on one line: from its first frame past libc, outward, at most ~80 columns. */
+static void put_chain(FILE *f, const struct tw_view *v, const struct tw_stack_view *sv)
+{
+	const struct tw_stack *k = &v->ss->stacks[sv->stack];
+	char buf[256];
+	size_t width = 0;
+
+	for (__u32 j = sv->own < k->nframes ? sv->own : 0; j < k->nframes; j++) {
+		const char *name = view_frame_label(&v->ss->frames[k->frames[j]], buf, sizeof(buf));
+
+		if (width && width + strlen(name) > 80) {
+			fputs(" < ...", f);
+			break;
+		}
+		if (width)
+			fputs(" < ", f);
+		put_safe(f, name, 60);
+		width += strlen(name) + 3;
+	}
+}
+
+/* Where threads and processes were created, and creating them failed: most first. */
+static void text_sites(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
+{
+	char eb[16];
+
+	if (!v->ss || !pv->nsites)
+		return;
+	fputs("  where threads and processes were created (sampled beyond one a --stack-min "
+	      "per CPU, counts whole):\n",
+	      f);
+	for (size_t i = 0; i < pv->nsites && i < TW_TEXT_MAX_STACKS; i++) {
+		const struct tw_stack_view *sv = &pv->sites[i];
+
+		fprintf(f, "    %8llu %-7s %-8s ", (unsigned long long)sv->weight_ns,
+			sv->kind == TW_SK_THREAD ? "thread" : "process",
+			sv->ret < 0 ? errno_name((__u32)-sv->ret, eb) : "created");
+		put_chain(f, v, sv);
+		fprintf(f, "  (%u thread%s)\n", sv->nthreads, sv->nthreads == 1 ? "" : "s");
+	}
+	if (pv->nsites > TW_TEXT_MAX_STACKS)
+		fprintf(f, "    ... %zu more sites\n", pv->nsites - TW_TEXT_MAX_STACKS);
+	fputc('\n', f);
+}
+
+static void text_where(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
+{
+	__u64 total = 0, taken = 0;
+	char a[16];
+
+	if (!v->ss || !pv->nstacks)
+		return;
+	for (size_t i = 0; i < pv->nstacks; i++) {
+		total += pv->stacks[i].weight_ns;
+		taken += pv->stacks[i].count;
+	}
+	fprintf(f, "  where the blocked time went (%llu stack samples; --folded for all of it):\n",
+		(unsigned long long)taken);
+	for (size_t i = 0; i < pv->nstacks && i < TW_TEXT_MAX_STACKS; i++) {
+		const struct tw_stack_view *sv = &pv->stacks[i];
+
+		fprintf(f, "    %9s %5.1f%%  %-16s ", fmt_ns(a, sizeof(a), sv->weight_ns),
+			total ? 100.0 * sv->weight_ns / total : 0.0,
+			sv->nr ? syscall_name(sv->nr - 1) : "?");
+		put_chain(f, v, sv);
+		fprintf(f, "  (%u thread%s, %llu sample%s)\n", sv->nthreads,
+			sv->nthreads == 1 ? "" : "s", (unsigned long long)sv->count,
+			sv->count == 1 ? "" : "s");
+	}
+	if (pv->nstacks > TW_TEXT_MAX_STACKS)
+		fprintf(f, "    ... %zu more stacks\n", pv->nstacks - TW_TEXT_MAX_STACKS);
+	fputc('\n', f);
+}
+
 static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
 {
 	const struct tw_proc *p = pv->p;
@@ -365,6 +455,8 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 	text_loops(f, pv, v);
 	text_calls(f, pv, v);
 hists:
+	text_where(f, pv, v);
+	text_sites(f, pv, v);
 	hist_print(f, &pv->sum.blocked,
 		   "blocked intervals (slept until woken), all threads:", "  ");
 	hist_print(f, &pv->sum.runq, "run-queue waits (runnable, not running), all threads:", "  ");
@@ -398,6 +490,21 @@ static const char *const drop_words[TW_DROP_NR] = {
 			     "(raise --max-loops)",
 	[TW_DROP_STALL_EVENT] = "%llu stall details not received (ring buffer full): the stalls "
 				"are still counted",
+	[TW_DROP_STACK_EVENT] = "%llu stacks not received (ring buffer full): their blocked time "
+				"is counted, but under no stack",
+};
+
+static const char *const slost_words[TW_SLOST_NR] = {
+	[TW_SLOST_NO_STACK] = "%llu stacks not readable (no user stack page could be copied): "
+			      "their time is under [user stack not readable]",
+	[TW_SLOST_UNWIND_SHORT] = "%llu stacks unwound only part of the way (missing CFI, stack "
+				  "copy too short: --stack-bytes): their outer frames are missing",
+	[TW_SLOST_NO_PROCESS] = "%llu stacks of processes gone before they were read: their time "
+				"is under [process gone]",
+	[TW_SLOST_NO_ACCESS] = "%llu stacks of processes whose memory map we may not read (add "
+			       "CAP_SYS_PTRACE): their time is under [memory map not readable]",
+	[TW_SLOST_BUSY] = "%llu stacks not unwound (the unwinder fell behind): their time is under "
+			  "[not unwound: agent busy]",
 };
 
 static void text_lost(FILE *f, const struct tw_view *v)
@@ -406,6 +513,8 @@ static void text_lost(FILE *f, const struct tw_view *v)
 
 	for (int i = 0; i < TW_DROP_NR; i++)
 		lost |= v->drops[i] != 0;
+	for (int i = 0; i < TW_SLOST_NR; i++)
+		lost |= v->stack_lost[i] != 0;
 	if (!lost)
 		return;
 	fprintf(f,
@@ -418,6 +527,14 @@ static void text_lost(FILE *f, const struct tw_view *v)
 			fprintf(f, drop_words[i], (unsigned long long)v->drops[i]);
 		else
 			fprintf(f, "%s %llu", tw_drop_names[i], (unsigned long long)v->drops[i]);
+		fputc('\n', f);
+	}
+	for (int i = 0; i < TW_SLOST_NR; i++) {
+		if (!v->stack_lost[i])
+			continue;
+		fputs("  ", f);
+		if (slost_words[i])
+			fprintf(f, slost_words[i], (unsigned long long)v->stack_lost[i]);
 		fputc('\n', f);
 	}
 }

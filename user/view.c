@@ -763,6 +763,7 @@ static void proc_view_free(struct tw_proc_view *pv)
 	free(pv->order);
 	free(pv->loops);
 	free(pv->blocked);
+	view_proc_stacks_free(pv);
 	memset(pv, 0, sizeof(*pv));
 }
 
@@ -822,11 +823,16 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 		n = o->top;
 	}
 	v->nprocs = n;
+	if (o->final && o->stacks && view_stacks(v, m)) {
+		view_free(v);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 void view_free(struct tw_view *v)
 {
+	view_stacks_free(v);
 	for (size_t i = 0; i < v->nprocs; i++)
 		proc_view_free(&v->procs[i]);
 	free(v->procs);

@@ -79,6 +79,27 @@ struct tw_blocked_view {
 	__u64 before_ns; /* before_trace and since known: how long before the trace it last ran */
 };
 
+/* A stack of a process (or group), its threads' samples added up (final reports, --stacks). */
+struct tw_stack_view {
+	__u32 stack; /* index into the view's ss->stacks */
+	__u32 nr; /* syscall number + 1 the samples slept in */
+	__u64 weight_ns; /* blocked time */
+	__u64 count; /* samples */
+	__u32 nthreads; /* threads it was seen in */
+	__u32 own; /* its first frame (innermost first) that is not libc/loader plumbing */
+	__u32 kind; /* enum tw_stack_kind: blocked time (weight_ns), or creations (a count) */
+	__s32 ret; /* creation sites: 0, or the -errno they failed with */
+};
+
+/* One line of --folded: blocked time by (process, thread name, stack). */
+struct tw_folded_view {
+	__u32 pid;
+	const char *pcomm;
+	const char *tcomm;
+	__u32 stack;
+	__u64 weight_ns;
+};
+
 struct tw_proc_view {
 	const struct tw_proc *p;
 	struct tw_proc_totals pt;
@@ -109,6 +130,15 @@ struct tw_proc_view {
 	 */
 	__u32 *order;
 	size_t nown;
+	/* final reports with stacks: by blocked time, heaviest first */
+	struct tw_stack_view *stacks;
+	size_t nstacks;
+	/* where its threads (and processes) were created, and failed to be: most first */
+	struct tw_stack_view *sites;
+	size_t nsites;
+	/* the model's blocked samples of this process (a group's: its members'), by tid, heaviest first */
+	const struct tw_ssample **samples;
+	size_t nsamples;
 };
 
 struct tw_view_opts {
@@ -132,6 +162,8 @@ struct tw_view_opts {
 	__u64 span_start_ns; /* CLOCK_MONOTONIC start of what it covers (the run, or the interval) */
 	enum tw_sort sort; /* the order of rows (processes or groups) and of a group's members */
 	bool group_procs; /* fold processes sharing a comm into one row */
+	bool stacks; /* stacks were taken: final reports show where the blocked time went */
+	bool folded; /* build the --folded lines */
 };
 
 struct tw_view_scratch;
@@ -147,7 +179,21 @@ struct tw_view {
 	__u64 stalls_not_kept; /* since the run started */
 	/* where view_row() unpacks a row; NULL if none is packed */
 	struct tw_view_scratch *scratch;
+	/* frames and stacks (the model's), with o.stacks in a final report; else NULL */
+	const struct tw_stackset *ss;
+	struct tw_folded_view *folded; /* by process, thread name, then blocked time */
+	size_t nfolded;
+	__u64 stack_lost[TW_SLOST_NR]; /* samples user space could not unwind (final reports) */
+	__u64 stacks_taken, stacks_sampled;
+	__u64 create_skipped; /* creations the last site samples of each CPU do not count */
 };
+
+/* The stacks of a final view (user/view_stacks.c): 0 or -ENOMEM. */
+int view_stacks(struct tw_view *v, const struct tw_model *m);
+void view_stacks_free(struct tw_view *v);
+void view_proc_stacks_free(struct tw_proc_view *pv);
+/* A frame's name as reports print it: its function, else module+0xoffset (in buf). */
+const char *view_frame_label(const struct tw_sframe *f, char *buf, size_t n);
 
 int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view_opts *o);
 /*

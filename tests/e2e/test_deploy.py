@@ -54,7 +54,7 @@ CAPS = {"CAP_BPF", "CAP_PERFMON", "CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE", "CAP_
 K8S_CAPS = {c[len("CAP_"):] for c in CAPS}
 HOST_PATHS = ("/sys/kernel/btf", "/sys/kernel/tracing", "/sys/fs/cgroup", "/var/log/pods",
               "/var/log/containers")
-RUNTIME_PKGS = {"libbpf1", "libelf1", "zlib1g", "libmicrohttpd12"}
+RUNTIME_PKGS = {"libbpf1", "libelf1", "zlib1g", "libmicrohttpd12", "libdw1", "libprotobuf-c1"}
 HIST_SUFFIXES = ("_bucket", "_sum", "_count")
 # Labels that are not the daemon's: Prometheus' own, the scrape configs' (node), GKE
 # Managed Prometheus' rename of `namespace` (deploy/k8s/podmonitoring.yaml).
@@ -440,7 +440,7 @@ def test_dockerfile_static():
     name = re.search(r" AS (\w+)$", builder["from"], re.I).group(1)
     build_pkgs = set().union(*(apt_packages(a) for i, a in builder["steps"] if i == "RUN"))
     assert {"clang", "llvm", "bpftool", "libbpf-dev", "libelf-dev", "zlib1g-dev",
-            "libmicrohttpd-dev", "make", "gcc", "pkg-config"} <= build_pkgs, build_pkgs
+            "libmicrohttpd-dev", "libdw-dev", "make", "gcc", "pkg-config"} <= build_pkgs, build_pkgs
     assert any(i == "RUN" and re.search(r"\bmake\b.*bpf-threadwatch", a) for i, a in builder["steps"])
     rt_pkgs = set().union(*(apt_packages(a) for i, a in runtime["steps"] if i == "RUN"))
     assert RUNTIME_PKGS <= rt_pkgs, rt_pkgs

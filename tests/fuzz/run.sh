@@ -16,9 +16,10 @@ declare -A SRCS=(
 	[json]="user/json.c"
 	[cgroup]="user/cgroup.c user/procfs.c user/parse.c"
 	[targets]="user/target.c user/procfs.c user/parse.c"
+	[symmap]="user/symmap.c"
 )
 rc=0
-for t in proc cli json cgroup targets; do
+for t in proc cli json cgroup targets symmap; do
 	# shellcheck disable=SC2086
 	clang $FLAGS "tests/fuzz/fuzz_$t.c" ${SRCS[$t]} -o "$out/fuzz_$t"
 	scratch=$(mktemp -d)

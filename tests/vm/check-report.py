@@ -198,7 +198,33 @@ def check_report(rep, mode, a, errs, notes, body):
                 # Slow emulation: the read() took longer than asked; the tool saw it.
                 notes.append(f"{tw}: read() took {rn / 1e6:.1f} ms (asked {a.ms} ms); "
                              f"blocked_max_ns {mx / 1e6:.1f} ms (the rest of it waited for a CPU)")
+    check_stacks(rep, p, workers, where, errs)
     return attach
+
+
+def check_stacks(rep, p, workers, where, errs):
+    """With stacks on (the default with syscalls), every worker's read() has its stack, unwound
+    from CFI through glibc's read to the workload's worker_main (no frame pointers anywhere)."""
+    if not rep.get("stacks_on"):
+        return
+    stacks = rep.get("stacks")
+    samples = p.get("stack_samples")
+    if not isinstance(stacks, list) or not isinstance(samples, list):
+        errs.append(f"{where}: stacks_on but no \"stacks\" table or \"stack_samples\"")
+        return
+    for t in workers:
+        mine = [s for s in samples if isinstance(s, dict) and s.get("tid") == t.get("tid")
+                and s.get("syscall") == "read"]
+        if not mine:
+            errs.append(f"{where} tid={t.get('tid')}: no stack sample of its read()")
+            continue
+        for s in mine:
+            idx = s.get("stack")
+            frames = stacks[idx] if isinstance(idx, int) and 0 <= idx < len(stacks) else None
+            funcs = [f.get("func") for f in frames or [] if isinstance(f, dict)]
+            if "worker_main" not in funcs or funcs.index("worker_main") == 0:
+                errs.append(f"{where} tid={t.get('tid')}: read()'s stack {funcs} does not "
+                            "unwind through glibc's read to worker_main")
 
 
 STUCK = {"reader": "read", "sleeper": "clock_nanosleep", "hung": "read"}

@@ -28,6 +28,15 @@ static void *holder_main(void *arg)
 	return arg;
 }
 
+/* the named creation site a stack must show (never inlined or tail-called) */
+static __attribute__((noinline)) int spawn_holder(pthread_t *t)
+{
+	int err = pthread_create(t, NULL, holder_main, NULL);
+
+	__asm__ volatile("" ::: "memory");
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -63,7 +72,7 @@ int main(int argc, char **argv)
 
 	start = wl_now_ns(CLOCK_MONOTONIC);
 	for (i = 0; i < attempts; i++) {
-		err = pthread_create(&threads[created], NULL, holder_main, NULL);
+		err = spawn_holder(&threads[created]);
 		if (!err) {
 			created++;
 		} else if (err == EAGAIN) {

@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+/*
+ * Stack snapshots into named stacks. The kernel sent a blocked syscall's
+ * user registers and the pages from its sp's page up (or a thread
+ * creation's); here they are unwound from the binaries' CFI and each frame
+ * named (user/unwind.c), then interned in the model (user/stackmodel.c) with
+ * the sample's weight, the blocked time (or creations) it stands for.
+ *
+ * Unwinding runs in a thread of its own: the first stack of a process loads
+ * its modules' CFI and symbols (a quarter of a second for python3), and the
+ * main loop must meanwhile keep reading events and harvesting the dead (a
+ * full map waits on it). The ring-buffer callback queues a copy of the
+ * record; the unwinder thread, the only user of the unwinder and the kernel
+ * symbols, turns it into named frames; the main thread interns them at each
+ * refresh (stacks_drain()), so the model stays single-threaded.
+ *
+ * A sample whose stack cannot be read or unwound at all is not dropped: its
+ * weight goes to a one-frame stack that says why, so a thread's weights
+ * still add up to its blocked time, and the reason is counted under lost.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ksyms.h"
+#include "stacks.h"
+#include "unwind.h"
+
+/* records waiting for the unwinder (~21 KiB each): past this, a sample is not unwound */
+#define STACK_QUEUE_MAX 256
+
+struct job {
+	struct job *next;
+	__u32 forget; /* not a record: drop this process's caches */
+	size_t len;
+	unsigned char data[]; /* struct tw_stack_ev and its pages */
+};
+
+/* A named stack for the main thread to intern: everything the model needs, owned. */
+struct result {
+	struct result *next;
+	struct tw_skey k; /* k.stack is filled by the main thread */
+	char comm[TASK_COMM_LEN];
+	__u64 weight_ns;
+	int lost; /* enum tw_slost to count, or -1 */
+	int nframes;
+	struct tw_sframe frames[]; /* innermost first; strings strdup'ed */
+};
+
+struct tw_stack_in {
+	struct tw_unwinder *u; /* the unwinder thread's */
+	struct tw_ksyms *ksyms; /* the same; loaded at the first kernel frame */
+	bool ksyms_noted; /* "kernel addresses hidden" said once */
+	__u32 child; /* the -- COMMAND's pid, or 0 */
+	char self_comm[TASK_COMM_LEN]; /* our own name, which the child has until it exec's */
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* a job, or stop */
+	pthread_cond_t idle; /* the queue ran empty */
+	struct job *head, **tail;
+	size_t njobs;
+	bool busy; /* the unwinder thread is on a job */
+	bool stop;
+	struct result *done, **done_tail;
+	bool nomem; /* the unwinder thread ran out of memory */
+};
+
+/* The C library and the dynamic loader: the frames between a caller and the kernel. */
+static bool is_plumbing(const char *module)
+{
+	static const char *const libs[] = { "libc.so", "libc-", "libpthread", "ld-linux",
+					    "ld-musl" };
+	const char *base;
+
+	if (!module)
+		return false;
+	if (module[0] == '[')
+		return true; /* the kernel's, and [unknown] */
+	base = strrchr(module, '/');
+	base = base ? base + 1 : module;
+	for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++)
+		if (!strncmp(base, libs[i], strlen(libs[i])))
+			return true;
+	return false;
+}
+
+static void result_free(struct result *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < r->nframes; i++) {
+		free(r->frames[i].func);
+		free(r->frames[i].module);
+		free(r->frames[i].file);
+	}
+	free(r);
+}
+
+/* Frame i of r, its strings copied; false without memory. */
+static bool set_frame(struct result *r, int i, const char *func, const char *module, __u64 offset,
+		      const char *file, int line)
+{
+	struct tw_sframe *f = &r->frames[i];
+
+	memset(f, 0, sizeof(*f));
+	f->func = func ? strdup(func) : NULL;
+	f->module = strdup(module ? module : "[unknown]");
+	f->file = file ? strdup(file) : NULL;
+	f->offset = offset;
+	f->line = line;
+	f->plumbing = is_plumbing(f->module);
+	r->nframes = i + 1;
+	return f->module && (!func || f->func) && (!file || f->file);
+}
+
+static struct result *result_new(const struct tw_stack_ev *e, int nframes)
+{
+	struct result *r =
+		calloc(1, sizeof(*r) + (size_t)(nframes ? nframes : 1) * sizeof(r->frames[0]));
+
+	if (!r)
+		return NULL;
+	r->k = (struct tw_skey){ .pid = e->tgid,
+				 .tid = e->tid,
+				 .nr = e->nr,
+				 .kind = e->kind,
+				 .ret = e->kind == TW_SK_BLOCKED ? 0 : e->ret };
+	/* a creation's success is its new tid: 0 for all, so the sites add up */
+	if (r->k.ret > 0)
+		r->k.ret = 0;
+	memcpy(r->comm, e->comm, sizeof(r->comm));
+	r->comm[sizeof(r->comm) - 1] = '\0';
+	r->weight_ns = e->weight_ns;
+	r->lost = -1;
+	return r;
+}
+
+/* A one-frame stack that names why there is no real one. */
+static struct result *why(const struct tw_stack_ev *e, const char *what, int lost)
+{
+	struct result *r = result_new(e, 1);
+
+	if (r && !set_frame(r, 0, what, "[unknown]", 0, NULL, 0)) {
+		result_free(r);
+		return NULL;
+	}
+	if (r)
+		r->lost = lost;
+	return r;
+}
+
+/*
+ * A syscall made from code without CFI at the syscall's return address:
+ * glibc's clone3 (and clone) end their FDE before the syscall instruction,
+ * since the child returns with another stack. Such leaf wrappers push
+ * nothing, so their return address is at sp: unwind again from the caller,
+ * the wrapper's own pc kept as the first frame. x86_64 only (rsp 7, rip 16).
+ */
+static int unwind_leaf(struct tw_stack_in *si, const struct tw_stack_ev *e, uint64_t *regs,
+		       const __u8 *stack, size_t len, uint64_t *pcs, enum tw_unwind_stop *stop)
+{
+	uint64_t ra, sp = regs[7];
+	int n;
+
+	memcpy(&ra, stack, sizeof(ra));
+	regs[16] = ra;
+	regs[7] = sp + 8;
+	n = unwinder_unwind(si->u, (pid_t)e->tgid, (pid_t)e->tid, regs, TW_UREGS_N, sp + 8,
+			    stack + 8, len - 8, pcs + 1, TW_UNWIND_MAX_FRAMES - 1, stop);
+	if (n <= 0) {
+		*stop = TW_UNW_NO_CFI;
+		return 1;
+	}
+	/* pcs[0], the wrapper's pc, is still there; the caller's frames follow it */
+	return n + 1;
+}
+
+/*
+ * The kernel frames of e into r from frame 0 (innermost first); how many, or
+ * -ENOMEM. Hidden kernel addresses (no CAP_SYSLOG) give one "[kernel]" frame,
+ * and one note on stderr for the run.
+ */
+static int kernel_frames(struct tw_stack_in *si, const struct tw_stack_ev *e, struct result *r)
+{
+	int n = 0;
+
+	if (!si->ksyms && !(si->ksyms = ksyms_load("/proc/kallsyms")))
+		return -ENOMEM;
+	if (ksyms_hidden(si->ksyms)) {
+		if (!si->ksyms_noted)
+			fprintf(stderr, "bpf-threadwatch: kernel addresses are hidden "
+					"(kptr_restrict, or no CAP_SYSLOG): kernel frames show as "
+					"[kernel]\n");
+		si->ksyms_noted = true;
+		return set_frame(r, 0, "[kernel]", "[kernel]", 0, NULL, 0) ? 1 : -ENOMEM;
+	}
+	for (__u32 i = 0; i < e->nkern && i < TW_KSTACK_MAX && e->kstack[i]; i++) {
+		const char *name = NULL, *mod = "[kernel]";
+		__u64 off = e->kstack[i];
+
+		ksyms_find(si->ksyms, e->kstack[i], &name, &mod, &off);
+		if (!set_frame(r, n++, name, mod, off, NULL, 0))
+			return -ENOMEM;
+	}
+	return n;
+}
+
+/* One record into a result: unwound, named (the unwinder thread). NULL without memory. */
+static struct result *unwind_record(struct tw_stack_in *si, const struct tw_stack_ev *e, size_t len)
+{
+	uint64_t pcs[TW_UNWIND_MAX_FRAMES], regs[TW_UREGS_N];
+	enum tw_unwind_stop stop = TW_UNW_END;
+	size_t bytes = (size_t)e->npages * TW_STACK_PAGE, off;
+	struct result *r;
+	int n, nk;
+
+	if (bytes > len - sizeof(*e))
+		bytes = len - sizeof(*e);
+	off = e->regs[7] - e->base; /* sp within its page: the bytes below it are not the stack */
+	if (e->tgid == si->child && !strncmp(e->comm, si->self_comm, sizeof(e->comm)))
+		return why(e, "[before exec]", -1); /* our own wait, not the command's code */
+	if (!e->npages || off >= bytes)
+		return why(e, "[user stack not readable]", TW_SLOST_NO_STACK);
+	memcpy(regs, e->regs, sizeof(regs)); /* __u64 and uint64_t: two names, one size */
+	n = unwinder_unwind(si->u, (pid_t)e->tgid, (pid_t)e->tid, regs, TW_UREGS_N, regs[7],
+			    e->ustack + off, bytes - off, pcs, TW_UNWIND_MAX_FRAMES, &stop);
+	if (n == 1 && stop != TW_UNW_END && bytes - off >= 8)
+		n = unwind_leaf(si, e, regs, e->ustack + off, bytes - off, pcs, &stop);
+	if (n <= 0 && (n == -EACCES || n == -EPERM))
+		return why(e, "[memory map not readable]", TW_SLOST_NO_ACCESS);
+	if (n <= 0)
+		return why(e, "[process gone]", TW_SLOST_NO_PROCESS);
+	r = result_new(e, (e->nkern ? TW_KSTACK_MAX : 0) + n);
+	if (!r)
+		return NULL;
+	if (stop != TW_UNW_END)
+		r->lost = TW_SLOST_UNWIND_SHORT;
+	/* where it slept in the kernel, innermost, then its user stack */
+	nk = e->nkern ? kernel_frames(si, e, r) : 0;
+	if (nk < 0) {
+		result_free(r);
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		struct tw_frame fr = { 0 };
+
+		if (unwinder_symbolize(si->u, (pid_t)e->tgid, pcs[i], i > 0, &fr)) {
+			fr = (struct tw_frame){ .module = "[unknown]", .offset = pcs[i] };
+		}
+		if (!set_frame(r, nk + i, fr.func, fr.module, fr.offset, fr.file, fr.line)) {
+			result_free(r);
+			return NULL;
+		}
+	}
+	return r;
+}
+
+static void *unwinder_main(void *arg)
+{
+	struct tw_stack_in *si = arg;
+
+	pthread_mutex_lock(&si->lock);
+	for (;;) {
+		struct job *j;
+		struct result *r = NULL;
+
+		while (!si->head && !si->stop)
+			pthread_cond_wait(&si->wake, &si->lock);
+		if (!si->head)
+			break; /* stopped, nothing left */
+		j = si->head;
+		si->head = j->next;
+		if (!si->head)
+			si->tail = &si->head;
+		si->njobs--;
+		si->busy = true;
+		pthread_mutex_unlock(&si->lock);
+		bool nomem = false;
+
+		if (j->forget)
+			unwinder_forget(si->u, (pid_t)j->forget);
+		else if (!(r = unwind_record(si, (const struct tw_stack_ev *)j->data, j->len)))
+			nomem = true;
+		free(j);
+		pthread_mutex_lock(&si->lock);
+		si->nomem |= nomem;
+		if (r) {
+			*si->done_tail = r;
+			si->done_tail = &r->next;
+		}
+		si->busy = false;
+		if (!si->head)
+			pthread_cond_broadcast(&si->idle);
+	}
+	pthread_mutex_unlock(&si->lock);
+	return NULL;
+}
+
+struct tw_stack_in *stacks_in_new(void)
+{
+	struct tw_stack_in *si = calloc(1, sizeof(*si));
+
+	if (!si)
+		return NULL;
+	si->tail = &si->head;
+	si->done_tail = &si->done;
+	pthread_mutex_init(&si->lock, NULL);
+	pthread_cond_init(&si->wake, NULL);
+	pthread_cond_init(&si->idle, NULL);
+	si->u = unwinder_new();
+	if (!si->u || pthread_create(&si->thread, NULL, unwinder_main, si)) {
+		stacks_in_free(si);
+		return NULL;
+	}
+	si->started = true;
+	return si;
+}
+
+void stacks_in_free(struct tw_stack_in *si)
+{
+	if (!si)
+		return;
+	if (si->started) {
+		pthread_mutex_lock(&si->lock);
+		si->stop = true;
+		pthread_cond_signal(&si->wake);
+		pthread_mutex_unlock(&si->lock);
+		pthread_join(si->thread, NULL);
+	}
+	while (si->head) {
+		struct job *j = si->head;
+
+		si->head = j->next;
+		free(j);
+	}
+	while (si->done) {
+		struct result *r = si->done;
+
+		si->done = r->next;
+		result_free(r);
+	}
+	unwinder_free(si->u);
+	ksyms_free(si->ksyms);
+	pthread_mutex_destroy(&si->lock);
+	pthread_cond_destroy(&si->wake);
+	pthread_cond_destroy(&si->idle);
+	free(si);
+}
+
+void stacks_in_set_child(struct tw_stack_in *si, __u32 pid)
+{
+	FILE *f = fopen("/proc/self/comm", "r");
+
+	pthread_mutex_lock(&si->lock);
+	si->child = pid;
+	if (f) {
+		if (fgets(si->self_comm, sizeof(si->self_comm), f))
+			si->self_comm[strcspn(si->self_comm, "\n")] = '\0';
+		fclose(f);
+	}
+	pthread_mutex_unlock(&si->lock);
+}
+
+static void enqueue(struct tw_stack_in *si, struct job *j)
+{
+	pthread_mutex_lock(&si->lock);
+	*si->tail = j;
+	si->tail = &j->next;
+	si->njobs++;
+	pthread_cond_signal(&si->wake);
+	pthread_mutex_unlock(&si->lock);
+}
+
+void stacks_forget(struct tw_stack_in *si, __u32 pid)
+{
+	struct job *j;
+
+	if (!si || !(j = calloc(1, sizeof(*j))))
+		return; /* without memory, its caches stay: harmless */
+	j->forget = pid;
+	enqueue(si, j);
+}
+
+/* A sample that is not unwound (the queue is full): its weight under a frame that says why. */
+static int not_unwound(struct tw_model *m, const struct tw_stack_ev *e)
+{
+	struct tw_stackset *s = &m->stacks;
+	struct tw_sframe f = { .func = (char *)"[not unwound: agent busy]",
+			       .module = (char *)"[unknown]",
+			       .plumbing = true };
+	struct tw_skey k = { .pid = e->tgid,
+			     .tid = e->tid,
+			     .nr = e->nr,
+			     .kind = e->kind,
+			     .ret = e->kind == TW_SK_BLOCKED || e->ret > 0 ? 0 : e->ret };
+	char comm[TASK_COMM_LEN];
+	long fi = stackset_frame(s, &f), st;
+	__u32 idx;
+
+	if (fi < 0)
+		return -ENOMEM;
+	idx = (__u32)fi;
+	if ((st = stackset_stack(s, &idx, 1)) < 0)
+		return -ENOMEM;
+	k.stack = (__u32)st;
+	memcpy(comm, e->comm, sizeof(comm));
+	comm[sizeof(comm) - 1] = '\0';
+	s->lost[TW_SLOST_BUSY]++;
+	return stackset_add(s, &k, comm, e->weight_ns);
+}
+
+int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, size_t len)
+{
+	const struct tw_stack_ev *e = data;
+	struct job *j;
+	bool full;
+
+	if (len < sizeof(*e))
+		return 0;
+	m->stacks.taken++;
+	if (e->flags & TW_STK_SAMPLED)
+		m->stacks.sampled++;
+	pthread_mutex_lock(&si->lock);
+	full = si->njobs >= STACK_QUEUE_MAX;
+	pthread_mutex_unlock(&si->lock);
+	if (full || !(j = malloc(sizeof(*j) + len)))
+		return full ? not_unwound(m, e) : -ENOMEM;
+	j->next = NULL;
+	j->forget = 0;
+	j->len = len;
+	memcpy(j->data, data, len);
+	enqueue(si, j);
+	return 0;
+}
+
+/* One result into the model: its frames and stack interned, its weight added. */
+static int intern(struct tw_model *m, struct result *r)
+{
+	struct tw_stackset *s = &m->stacks;
+	__u32 frames[TW_KSTACK_MAX + TW_UNWIND_MAX_FRAMES];
+	long id;
+
+	for (int i = 0; i < r->nframes && i < (int)(sizeof(frames) / sizeof(frames[0])); i++) {
+		if ((id = stackset_frame(s, &r->frames[i])) < 0)
+			return -ENOMEM;
+		frames[i] = (__u32)id;
+	}
+	if ((id = stackset_stack(s, frames, (__u32)r->nframes)) < 0)
+		return -ENOMEM;
+	r->k.stack = (__u32)id;
+	if (r->lost >= 0)
+		s->lost[r->lost]++;
+	return stackset_add(s, &r->k, r->comm, r->weight_ns);
+}
+
+int stacks_drain(struct tw_stack_in *si, struct tw_model *m, bool wait)
+{
+	struct result *list;
+	int err = 0;
+
+	if (!si)
+		return 0;
+	pthread_mutex_lock(&si->lock);
+	while (wait && (si->head || si->busy))
+		pthread_cond_wait(&si->idle, &si->lock);
+	list = si->done;
+	si->done = NULL;
+	si->done_tail = &si->done;
+	if (si->nomem)
+		err = -ENOMEM;
+	pthread_mutex_unlock(&si->lock);
+	while (list) {
+		struct result *r = list;
+
+		list = r->next;
+		if (!err)
+			err = intern(m, r);
+		result_free(r);
+	}
+	return err;
+}
