@@ -119,7 +119,8 @@ struct tw_ksyms *ksyms_load(const char *path)
 	}
 	fclose(f);
 	k->hidden = !any_nonzero;
-	qsort(k->s, k->n, sizeof(*k->s), cmp_ksym);
+	if (k->n)
+		qsort(k->s, k->n, sizeof(*k->s), cmp_ksym);
 	return k;
 oom:
 	fclose(f);

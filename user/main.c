@@ -519,7 +519,6 @@ int main(int argc, char **argv)
 	r.col.harvest_prog = tw_bpf_harvest_prog(&r.bpf);
 	r.col.create_gate_fd = tw_bpf_create_gate_fd(&r.bpf);
 	if (cfg.stacks && cfg.syscalls && !(r.col.stacks = stacks_in_new())) {
-		err = -ENOMEM;
 		fprintf(stderr, "bpf-threadwatch: cannot set up the stack unwinder\n");
 		goto cleanup;
 	}

@@ -153,20 +153,20 @@ static int build(struct pprof *b, const struct tw_view *v)
 			nlocids += ss->stacks[ss->samples[i].stack].nframes;
 		}
 	b->samples = calloc(nsamples + 1, sizeof(*b->samples));
-	b->sample_ptrs = calloc(nsamples + 1, sizeof(*b->sample_ptrs));
+	b->sample_ptrs = calloc(nsamples + 1, sizeof(Sample *));
 	b->labels = calloc(nsamples * LABELS_PER_SAMPLE + 1, sizeof(*b->labels));
-	b->label_ptrs = calloc(nsamples * LABELS_PER_SAMPLE + 1, sizeof(*b->label_ptrs));
+	b->label_ptrs = calloc(nsamples * LABELS_PER_SAMPLE + 1, sizeof(Label *));
 	b->locids = calloc(nlocids + 1, sizeof(*b->locids));
 	b->values = calloc(nsamples * 2 + 1, sizeof(*b->values));
 	b->locs = calloc(ss->nframes + 1, sizeof(*b->locs));
-	b->loc_ptrs = calloc(ss->nframes + 1, sizeof(*b->loc_ptrs));
+	b->loc_ptrs = calloc(ss->nframes + 1, sizeof(Location *));
 	b->lines = calloc(ss->nframes + 1, sizeof(*b->lines));
-	b->line_ptrs = calloc(ss->nframes + 1, sizeof(*b->line_ptrs));
+	b->line_ptrs = calloc(ss->nframes + 1, sizeof(Line *));
 	/* one function per frame: pprof merges equal (name, file) itself when it reads them */
 	b->funcs = calloc(ss->nframes + 1, sizeof(*b->funcs));
-	b->func_ptrs = calloc(ss->nframes + 1, sizeof(*b->func_ptrs));
+	b->func_ptrs = calloc(ss->nframes + 1, sizeof(Function *));
 	b->maps = calloc(ss->nframes + 1, sizeof(*b->maps));
-	b->map_ptrs = calloc(ss->nframes + 1, sizeof(*b->map_ptrs));
+	b->map_ptrs = calloc(ss->nframes + 1, sizeof(Mapping *));
 	b->labelbuf = calloc(ss->nframes + 1, 64);
 	if (!b->samples || !b->sample_ptrs || !b->labels || !b->label_ptrs || !b->locids ||
 	    !b->values || !b->locs || !b->loc_ptrs || !b->lines || !b->line_ptrs || !b->funcs ||

@@ -296,7 +296,7 @@ static void text_members(FILE *f, const struct tw_proc_view *g)
 /* A symbol name from the traced binary: printable bytes only, cut at max. */
 static void put_safe(FILE *f, const char *s, size_t max)
 {
-	for (size_t i = 0; s[i] && i < max; i++) {
+	for (size_t i = 0; i < max && s[i]; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		fputc(c < 0x20 || c == 0x7f ? '?' : c, f);

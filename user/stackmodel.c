@@ -121,9 +121,15 @@ long stackset_frame(struct tw_stackset *s, const struct tw_sframe *f)
 	return (long)s->nframes++;
 }
 
+static __u64 fnv_u32(__u64 h, __u32 v);
+
 static __u32 stack_hash(const __u32 *frames, __u32 n)
 {
-	return fold(fnv(fnv(FNV_SEED, &n, sizeof(n)), frames, n * sizeof(*frames)));
+	__u64 h = fnv_u32(FNV_SEED, n);
+
+	for (__u32 i = 0; i < n; i++)
+		h = fnv_u32(h, frames[i]);
+	return fold(h);
 }
 
 long stackset_stack(struct tw_stackset *s, const __u32 *frames, __u32 nframes)
@@ -155,11 +161,22 @@ long stackset_stack(struct tw_stackset *s, const __u32 *frames, __u32 nframes)
 	return (long)s->nstacks++;
 }
 
+/* FNV-1a over whole 32-bit words (no byte view of integers) */
+static __u64 fnv_u32(__u64 h, __u32 v)
+{
+	return (h ^ v) * 0x100000001b3ULL;
+}
+
 static __u32 sample_hash(const struct tw_skey *k)
 {
-	__u32 w[6] = { k->pid, k->tid, k->nr, k->stack, k->kind, (__u32)k->ret };
+	__u64 h = FNV_SEED;
 
-	return fold(fnv(FNV_SEED, w, sizeof(w)));
+	h = fnv_u32(h, k->pid);
+	h = fnv_u32(h, k->tid);
+	h = fnv_u32(h, k->nr);
+	h = fnv_u32(h, k->stack);
+	h = fnv_u32(h, k->kind);
+	return fold(fnv_u32(h, (__u32)k->ret));
 }
 
 static bool sample_is(const struct tw_ssample *n, const struct tw_skey *k)
@@ -189,12 +206,18 @@ static int sample_tid(struct tw_stackset *s, __u32 pid, __u32 tid, __u32 *out)
 int stackset_add(struct tw_stackset *s, const struct tw_skey *key, const char *comm,
 		 __u64 weight_ns)
 {
-	struct tw_skey kk = *key, *k = &kk;
-	__u32 hash, at;
+	struct tw_skey kk, *k = &kk;
+	__u32 hash, at, tid = 0;
 	struct tw_ssample *n;
 
-	if (sample_tid(s, k->pid, k->tid, &kk.tid))
+	if (sample_tid(s, key->pid, key->tid, &tid))
 		return -ENOMEM;
+	kk = (struct tw_skey){ .pid = key->pid,
+			       .tid = tid,
+			       .nr = key->nr,
+			       .stack = key->stack,
+			       .kind = key->kind,
+			       .ret = key->ret };
 	hash = sample_hash(k);
 
 	if (u32map_get(&s->ssidx, hash, &at)) {

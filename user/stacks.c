@@ -440,14 +440,17 @@ static int intern(struct tw_model *m, struct result *r)
 {
 	struct tw_stackset *s = &m->stacks;
 	__u32 frames[TW_KSTACK_MAX + TW_UNWIND_MAX_FRAMES];
+	int n = r->nframes < (int)(sizeof(frames) / sizeof(frames[0]))
+			? r->nframes
+			: (int)(sizeof(frames) / sizeof(frames[0]));
 	long id;
 
-	for (int i = 0; i < r->nframes && i < (int)(sizeof(frames) / sizeof(frames[0])); i++) {
+	for (int i = 0; i < n; i++) {
 		if ((id = stackset_frame(s, &r->frames[i])) < 0)
 			return -ENOMEM;
 		frames[i] = (__u32)id;
 	}
-	if ((id = stackset_stack(s, frames, (__u32)r->nframes)) < 0)
+	if ((id = stackset_stack(s, frames, (__u32)(n > 0 ? n : 0))) < 0)
 		return -ENOMEM;
 	r->k.stack = (__u32)id;
 	if (r->lost >= 0)

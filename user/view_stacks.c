@@ -129,8 +129,8 @@ static int proc_stacks(struct tw_proc_view *pv, const struct tw_stackset *ss)
 		}
 	if (!n)
 		return 0;
-	pv->samples = malloc(n * sizeof(*pv->samples));
-	by = malloc(n * sizeof(*by));
+	pv->samples = malloc(n * sizeof(const struct tw_ssample *));
+	by = malloc(n * sizeof(const struct tw_ssample *));
 	pv->stacks = calloc(n, sizeof(*pv->stacks));
 	pv->sites = calloc(n, sizeof(*pv->sites));
 	if (!pv->samples || !by || !pv->stacks || !pv->sites) {
@@ -151,9 +151,9 @@ static int proc_stacks(struct tw_proc_view *pv, const struct tw_stackset *ss)
 		}
 	}
 	pv->nsamples = nb;
-	qsort(pv->samples, nb, sizeof(*pv->samples), cmp_samples);
-	qsort(by, nb, sizeof(*by), cmp_by_stack);
-	qsort(by + nb, c, sizeof(*by), cmp_by_stack);
+	qsort(pv->samples, nb, sizeof(const struct tw_ssample *), cmp_samples);
+	qsort(by, nb, sizeof(const struct tw_ssample *), cmp_by_stack);
+	qsort(by + nb, c, sizeof(const struct tw_ssample *), cmp_by_stack);
 	pv->nstacks = group_samples(by, nb, ss, pv->stacks);
 	pv->nsites = group_samples(by + nb, c, ss, pv->sites);
 	free(by);
