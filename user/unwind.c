@@ -1213,6 +1213,7 @@ static void symfile_open(struct symfile *sf, struct tw_mod *m)
 	int fd;
 
 	sf->ctx = *m;
+	sf->ctx.name = sf->ctx.build_id = NULL; /* the process's strings: not for the symfile */
 	sf->ctx.path = strdup(m->path);
 	if (!sf->ctx.path ||
 	    asprintf(&sf->debuginfo_path, ":.debug:/usr/lib/debug:/proc/%d/root/usr/lib/debug",
