@@ -638,6 +638,7 @@ static const Dwfl_Thread_Callbacks thread_callbacks = {
 
 static void proc_dwfl_close(struct tw_proc *p)
 {
+	p->maps_read = false; /* the modules go with the Dwfl */
 	if (p->dwfl) {
 		dwfl_getmodules(p->dwfl, mod_free_cb, NULL, 0);
 		dwfl_end(p->dwfl);
@@ -922,6 +923,12 @@ static int proc_get(struct tw_unwinder *u, pid_t pid, struct tw_proc **out)
 	int err;
 
 	if (p) {
+		/* a restart of its Dwfl, or a reading of its maps, that failed is tried again */
+		err = p->dwfl ? 0 : proc_dwfl_open(p);
+		if (!err && !p->maps_read)
+			err = proc_refresh(u, p, 0);
+		if (err < 0)
+			return err;
 		*out = p;
 		return 0;
 	}
@@ -1222,6 +1229,7 @@ static void symfile_open(struct symfile *sf, struct tw_mod *m)
 	int fd;
 
 	sf->ctx = *m;
+	sf->ctx.name = sf->ctx.build_id = NULL; /* the process's strings: not for the symfile */
 	sf->ctx.path = strdup(m->path);
 	if (!sf->ctx.path ||
 	    asprintf(&sf->debuginfo_path, ":.debug:/usr/lib/debug:/proc/%d/root/usr/lib/debug",

@@ -86,6 +86,58 @@ TEST(unwind_own_stack)
 	unwinder_free(u);
 }
 
+/* a snapshot of the caller's stack, unwound with at most max frames */
+static __attribute__((noinline)) int snap_unwind(int max, int *n, enum tw_unwind_stop *stop)
+{
+	static unsigned char stack[65536];
+	uint64_t regs[TW_UREGS_MAX] = { 0 }, pcs[TW_UNWIND_MAX_FRAMES];
+	struct tw_unwinder *u = unwinder_new();
+	ucontext_t uc;
+	size_t len;
+
+	if (!u || getcontext(&uc)) {
+		unwinder_free(u);
+		return -1;
+	}
+	regs_of(&uc, regs);
+	len = copy_own_stack(regs[TW_UREG_SP], stack, sizeof(stack));
+	*n = unwinder_unwind(u, getpid(), gettid(), regs, TW_UREGS_ARCH, regs[TW_UREG_SP], stack,
+			     len, pcs, max, stop);
+	unwinder_free(u);
+	return 0;
+}
+
+/* depth small frames of recursion, then the snapshot */
+static __attribute__((noinline)) int deep(int depth, int max, int *n, enum tw_unwind_stop *stop)
+{
+	int r;
+
+	if (depth <= 0)
+		return snap_unwind(max, n, stop);
+	r = deep(depth - 1, max, n, stop);
+	__asm__ volatile("" ::: "memory"); /* no tail call: each level is a frame */
+	return r;
+}
+
+TEST(unwind_max_frames)
+{
+	enum tw_unwind_stop stop = TW_UNW_END;
+	int n = 0;
+
+	/* deeper than TW_UNWIND_MAX_FRAMES, and a caller's max below it */
+	CHECK(!deep(TW_UNWIND_MAX_FRAMES + 10, 1000, &n, &stop));
+	CHECK_EQ(n, TW_UNWIND_MAX_FRAMES);
+	CHECK_EQ(stop, TW_UNW_MAX_FRAMES);
+	CHECK(!deep(20, 10, &n, &stop));
+	CHECK_EQ(n, 10);
+	CHECK_EQ(stop, TW_UNW_MAX_FRAMES);
+	/* exactly as many frames as there are: the end, not a cut */
+	CHECK(!deep(5, 1000, &n, &stop));
+	CHECK_EQ(stop, TW_UNW_END);
+	CHECK(!deep(5, n, &n, &stop));
+	CHECK_EQ(stop, TW_UNW_END);
+}
+
 TEST(unwind_garbage_snapshots)
 {
 	static unsigned char stack[4096];
