@@ -383,32 +383,37 @@ void stacks_forget(struct tw_stack_in *si, __u32 pid)
 	enqueue(si, j);
 }
 
+/* One result into the model: its frames and stack interned, its weight added. */
+static int intern(struct tw_model *m, struct result *r)
+{
+	struct tw_stackset *s = &m->stacks;
+	__u32 frames[TW_KSTACK_MAX + TW_UNWIND_MAX_FRAMES];
+	int n = r->nframes < (int)(sizeof(frames) / sizeof(frames[0]))
+			? r->nframes
+			: (int)(sizeof(frames) / sizeof(frames[0]));
+	long id;
+
+	for (int i = 0; i < n; i++) {
+		if ((id = stackset_frame(s, &r->frames[i])) < 0)
+			return -ENOMEM;
+		frames[i] = (__u32)id;
+	}
+	if ((id = stackset_stack(s, frames, (__u32)(n > 0 ? n : 0))) < 0)
+		return -ENOMEM;
+	r->k.stack = (__u32)id;
+	if (r->lost >= 0)
+		s->lost[r->lost]++;
+	return stackset_add(s, &r->k, r->comm, r->weight_ns);
+}
+
 /* A sample that is not unwound (the queue is full): its weight under a frame that says why. */
 static int not_unwound(struct tw_model *m, const struct tw_stack_ev *e)
 {
-	struct tw_stackset *s = &m->stacks;
-	struct tw_sframe f = { .func = (char *)"[not unwound: agent busy]",
-			       .module = (char *)"[unknown]",
-			       .plumbing = true };
-	struct tw_skey k = { .pid = e->tgid,
-			     .tid = e->tid,
-			     .nr = e->nr,
-			     .kind = e->kind,
-			     .ret = e->kind == TW_SK_BLOCKED || e->ret > 0 ? 0 : e->ret };
-	char comm[TASK_COMM_LEN];
-	long fi = stackset_frame(s, &f), st;
-	__u32 idx;
+	struct result *r = why(e, "[not unwound: agent busy]", TW_SLOST_BUSY);
+	int err = r ? intern(m, r) : -ENOMEM;
 
-	if (fi < 0)
-		return -ENOMEM;
-	idx = (__u32)fi;
-	if ((st = stackset_stack(s, &idx, 1)) < 0)
-		return -ENOMEM;
-	k.stack = (__u32)st;
-	memcpy(comm, e->comm, sizeof(comm));
-	comm[sizeof(comm) - 1] = '\0';
-	s->lost[TW_SLOST_BUSY]++;
-	return stackset_add(s, &k, comm, e->weight_ns);
+	result_free(r);
+	return err;
 }
 
 int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, size_t len)
@@ -433,29 +438,6 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 	memcpy(j->data, data, len);
 	enqueue(si, j);
 	return 0;
-}
-
-/* One result into the model: its frames and stack interned, its weight added. */
-static int intern(struct tw_model *m, struct result *r)
-{
-	struct tw_stackset *s = &m->stacks;
-	__u32 frames[TW_KSTACK_MAX + TW_UNWIND_MAX_FRAMES];
-	int n = r->nframes < (int)(sizeof(frames) / sizeof(frames[0]))
-			? r->nframes
-			: (int)(sizeof(frames) / sizeof(frames[0]));
-	long id;
-
-	for (int i = 0; i < n; i++) {
-		if ((id = stackset_frame(s, &r->frames[i])) < 0)
-			return -ENOMEM;
-		frames[i] = (__u32)id;
-	}
-	if ((id = stackset_stack(s, frames, (__u32)(n > 0 ? n : 0))) < 0)
-		return -ENOMEM;
-	r->k.stack = (__u32)id;
-	if (r->lost >= 0)
-		s->lost[r->lost]++;
-	return stackset_add(s, &r->k, r->comm, r->weight_ns);
 }
 
 int stacks_drain(struct tw_stack_in *si, struct tw_model *m, bool wait)
