@@ -34,6 +34,9 @@ def test_runq(require_bpf, tmp_path):
     bound = n * ns(MS) - wl["ncpus"] * wl["elapsed_ns"]
     assert bound > 0.5 * n * ns(MS) * (1 - wl["ncpus"] / n), "workload ran too long" + ctx
 
+    assert wl["steal_ns"] >= 0, "the workload could not read steal from /proc/stat" + ctx
+    steal = wl["steal_ns"] + wl["ncpus"] * ns(10)
+
     sum_runq = 0
     short = 0  # run-queue samples missing, which the tool must have counted as unseen
     for w in wl["workers"]:
@@ -41,10 +44,16 @@ def test_runq(require_bpf, tmp_path):
         t = threads[w["tid"]]
         tctx = f"\nspinner (workload): {w}\nspinner (tool): {t}" + ctx
         assert t["alive"] is False, tctx
-        # the tool's on-CPU time against the kernel's per-thread CPU clock
-        assert abs(t["oncpu_ns"] - w["cpu_ns"]) <= 0.2 * w["cpu_ns"], tctx
-        # during its window a spinner is on CPU or runnable: wall - cpu is run-queue wait
-        assert t["runq_ns"] >= 0.8 * (w["wall_ns"] - w["cpu_ns"]) - ns(5), tctx
+        # the tool's on-CPU time against the kernel's per-thread CPU clock. That
+        # clock leaves out what the hypervisor stole while the thread was on its
+        # vCPU; the tool, timing switch-in to switch-out, cannot. So the excess is
+        # allowed up to the VM's whole steal during the run (one /proc/stat tick
+        # per CPU of rounding), which was 130 ms per spinner on one CI host.
+        assert t["oncpu_ns"] >= 0.8 * w["cpu_ns"], tctx
+        assert t["oncpu_ns"] <= 1.2 * w["cpu_ns"] + steal, tctx
+        # during its window a spinner is on CPU or runnable: wall - cpu is run-queue
+        # wait, or stolen time the tool counts as on CPU
+        assert t["runq_ns"] >= 0.8 * (w["wall_ns"] - w["cpu_ns"] - steal) - ns(5), tctx
         assert t["oncpu_ns"] + t["runq_ns"] + t["blocked_ns"] <= wl["elapsed_ns"] + ns(50), tctx
         # preempted again and again; the kernel counted them too
         assert t["invol_switches"] > 0, tctx

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 	};
 	struct spinner *spinners;
 	unsigned long nthreads, i;
-	long long start, elapsed;
+	long long start, elapsed, steal;
 	cpu_set_t cpus;
 	int opt, err;
 
@@ -86,6 +86,7 @@ int main(int argc, char **argv)
 	if (c.wait_stdin)
 		wl_wait_line(&c);
 
+	steal = wl_steal_ns();
 	start = wl_now_ns(CLOCK_MONOTONIC);
 	for (i = 0; i < nthreads; i++) {
 		err = pthread_create(&spinners[i].thread, NULL, spinner_main, &spinners[i]);
@@ -98,6 +99,11 @@ int main(int argc, char **argv)
 			wl_die(&c, err, "pthread_join");
 	}
 	elapsed = wl_now_ns(CLOCK_MONOTONIC) - start;
+	if (steal >= 0) {
+		long long end = wl_steal_ns();
+
+		steal = end >= steal ? end - steal : -1;
+	}
 	for (i = 0; i < nthreads; i++)
 		if (spinners[i].err)
 			wl_die(&c, spinners[i].err,
@@ -105,8 +111,9 @@ int main(int argc, char **argv)
 
 	fprintf(c.out,
 		"{\"workload\":\"spinners\",\"pid\":%d,\"main_tid\":%d,\"threads\":%lu,"
-		"\"spin_ms\":%lu,\"ncpus\":%d,\"elapsed_ns\":%lld,\"workers\":[",
-		(int)getpid(), (int)gettid(), nthreads, spin_ms, CPU_COUNT(&cpus), elapsed);
+		"\"spin_ms\":%lu,\"ncpus\":%d,\"elapsed_ns\":%lld,\"steal_ns\":%lld,"
+		"\"workers\":[",
+		(int)getpid(), (int)gettid(), nthreads, spin_ms, CPU_COUNT(&cpus), elapsed, steal);
 	for (i = 0; i < nthreads; i++) {
 		struct spinner *s = &spinners[i];
 
