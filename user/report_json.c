@@ -13,6 +13,7 @@ const char *const tw_slost_names[TW_SLOST_NR] = {
 	[TW_SLOST_NO_PROCESS] = "stack_process_gone",
 	[TW_SLOST_NO_ACCESS] = "stack_no_access",
 	[TW_SLOST_BUSY] = "stack_not_unwound",
+	[TW_SLOST_UNKNOWN_FRAME] = "stack_unknown_frames",
 };
 
 const char *const tw_drop_names[TW_DROP_NR] = {

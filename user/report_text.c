@@ -505,6 +505,10 @@ static const char *const slost_words[TW_SLOST_NR] = {
 			       "CAP_SYS_PTRACE): their time is under [memory map not readable]",
 	[TW_SLOST_BUSY] = "%llu stacks not unwound (the unwinder fell behind): their time is under "
 			  "[not unwound: agent busy]",
+	[TW_SLOST_UNKNOWN_FRAME] =
+		"%llu stacks with frames in no file and no perf map (JIT code "
+		"without /tmp/perf-PID.map, or compiled after the process's last "
+		"map was read): those frames read [unknown]+address",
 };
 
 static void text_lost(FILE *f, const struct tw_view *v)

@@ -51,6 +51,7 @@ enum tw_slost {
 	TW_SLOST_NO_PROCESS, /* the process was gone before its sample was read */
 	TW_SLOST_NO_ACCESS, /* its memory map could not be read (no CAP_SYS_PTRACE over it) */
 	TW_SLOST_BUSY, /* the unwinder's queue was full: not unwound */
+	TW_SLOST_UNKNOWN_FRAME, /* unwound, but a frame is in no module and no perf map names it */
 	TW_SLOST_NR,
 };
 

@@ -253,6 +253,8 @@ static struct result *unwind_record(struct tw_stack_in *si, const struct tw_stac
 			result_free(r);
 			return NULL;
 		}
+		if (!fr.func && !strcmp(fr.module, "[unknown]") && r->lost < 0)
+			r->lost = TW_SLOST_UNKNOWN_FRAME;
 	}
 	return r;
 }

@@ -42,6 +42,7 @@
 #include <sys/user.h>
 #include <time.h>
 #include <unistd.h>
+#include "demangle.h"
 #include "symmap.h"
 #include "unwind.h"
 
@@ -1195,8 +1196,11 @@ static void name_from(Dwfl_Module *nm, Dwarf_Addr a, struct strtab *t, uint64_t 
 	if (name) {
 		/* a versioned name of .symtab ("__libc_start_main@@GLIBC_2.34") as .dynsym has it */
 		const char *at = strchr(name, '@');
+		size_t len = at > name ? (size_t)(at - name) : strlen(name);
+		char *readable = tw_demangle(name, len);
 
-		f->func = at > name ? intern_n(t, name, (size_t)(at - name)) : intern(t, name);
+		f->func = readable ? intern(t, readable) : intern_n(t, name, len);
+		free(readable);
 		if (f->func)
 			f->offset = off + (pc - addr);
 	}
@@ -1353,11 +1357,17 @@ int unwinder_symbolize(struct tw_unwinder *u, pid_t pid, uint64_t pc, bool calle
 	mod = dwfl_addrmodule(p->dwfl, addr);
 	if (!mod && !exec_range_of(p, addr) && proc_refresh(u, p, MAPS_MISS_RECHECK_NS) == 1)
 		mod = dwfl_addrmodule(p->dwfl, addr); /* in a library mapped since */
+	er = exec_range_of(p, addr);
+	/*
+	 * Anonymous code between two mappings of one file is not that file's: a module spans its
+	 * first mapping to its last, and node maps part of itself again next to V8's JIT code.
+	 */
+	if (er && er->anon)
+		mod = NULL;
 	if (mod)
 		name_in_module(u, p, mod, pc, addr, &f);
 	/* JIT code: anonymous, or in a file that is no ELF (a memfd) */
-	er = f.func ? NULL : exec_range_of(p, addr);
-	if (er && (er->anon || (mod && !dwfl_module_getelf(mod, &(Dwarf_Addr){ 0 }))))
+	if (!f.func && er && (er->anon || (mod && !dwfl_module_getelf(mod, &(Dwarf_Addr){ 0 }))))
 		name_in_perf_map(u, p, pc, addr, &f);
 	cache_put(&p->cache, pc, caller, &f);
 	*out = f;
