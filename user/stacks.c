@@ -25,6 +25,7 @@
 #include <string.h>
 #include "ksyms.h"
 #include "stacks.h"
+#include "symmap.h"
 #include "unwind.h"
 
 /* records waiting for the unwinder (~21 KiB each): past this, a sample is not unwound */
@@ -67,25 +68,6 @@ struct tw_stack_in {
 	bool nomem; /* the unwinder thread ran out of memory */
 };
 
-/* The C library and the dynamic loader: the frames between a caller and the kernel. */
-static bool is_plumbing(const char *module)
-{
-	static const char *const libs[] = { "libc.so", "libc-", "libpthread", "ld-linux",
-					    "ld-musl" };
-	const char *base;
-
-	if (!module)
-		return false;
-	if (module[0] == '[')
-		return true; /* the kernel's, and [unknown] */
-	base = strrchr(module, '/');
-	base = base ? base + 1 : module;
-	for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++)
-		if (!strncmp(base, libs[i], strlen(libs[i])))
-			return true;
-	return false;
-}
-
 static void result_free(struct result *r)
 {
 	if (!r)
@@ -110,7 +92,7 @@ static bool set_frame(struct result *r, int i, const char *func, const char *mod
 	f->file = file ? strdup(file) : NULL;
 	f->offset = offset;
 	f->line = line;
-	f->plumbing = is_plumbing(f->module);
+	f->plumbing = tw_module_is_plumbing(f->module);
 	r->nframes = i + 1;
 	return f->module && (!func || f->func) && (!file || f->file);
 }
