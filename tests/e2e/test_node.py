@@ -52,8 +52,11 @@ def run_node(tool, tmp_path, node_flags):
     feeder.start()
     pid = None
     try:
+        # --logfile: V8's log (an empty isolate-*-v8.log with --perf-basic-prof) not in
+        # the checkout, where the tests run
         cp = twtest.run([tool, "--format", "json", "--folded", folded, "--", node,
-                         *node_flags, READER, fifo, str(N), out], timeout=120)
+                         f"--logfile={tmp_path / 'v8.log'}", *node_flags, READER, fifo, str(N),
+                         out], timeout=120)
         ctx = twtest.describe(cp)
         assert cp.returncode == 0, ctx
         wl = twtest.read_workload_out(out)
