@@ -844,6 +844,10 @@ int collect_now_stacks(struct tw_collector *c, __u64 blocked_ns)
 		return -ENOMEM;
 	asked = n < TW_NOW_MAX ? n : TW_NOW_MAX;
 	ss->now_stats.over = n - asked;
+	if (!asked) {
+		free(cand);
+		return 0; /* nothing to walk, nothing to wait for */
+	}
 	for (size_t i = 0; i < asked; i++) {
 		const struct tw_thread *t = cand[i].t;
 		struct tw_now_want w = { .state_ts = t->live_state_ts,
