@@ -22,6 +22,7 @@ struct tw_bpf {
 	bool iter; /* the attach-time task iterator is loaded (else /proc gives that state) */
 	double attach_s; /* open to attached, seconds */
 	struct tw_targets targets; /* the mmapped targets bitmap; w NULL system-wide */
+	bool now; /* the blocked-now stack iterator is loaded (iter.s/task, 5.18+) */
 };
 
 /*
@@ -45,6 +46,9 @@ int tw_bpf_harvest_fd(const struct tw_bpf *b);
 struct bpf_program;
 struct bpf_program *tw_bpf_harvest_prog(const struct tw_bpf *b);
 int tw_bpf_loop_fd(const struct tw_bpf *b);
+/* The blocked-now stack iterator (bpf/blockednow.bpf.c) and its now_want map; NULL / -1 without. */
+struct bpf_program *tw_bpf_now_prog(const struct tw_bpf *b);
+int tw_bpf_now_want_fd(const struct tw_bpf *b);
 
 struct tw_prog_stat;
 /*

@@ -199,6 +199,16 @@ static void json_ktime(struct json *j, const char *key, const struct tw_clock *c
 	json_kstr(j, key, fmt_rfc3339(buf, sizeof(buf), tw_wall_of(c, mono_ns)));
 }
 
+/* "stack": the index of the stack it is asleep in now in the report's stacks table, or null */
+static void json_now_stack(struct json *j, const struct tw_now_view *now)
+{
+	json_key(j, "stack");
+	if (now->has)
+		json_u64(j, now->ref);
+	else
+		json_null(j);
+}
+
 static void json_stall(struct json *j, const struct tw_stall *s, bool ongoing,
 		       const struct tw_clock *c)
 {
@@ -223,7 +233,6 @@ static void json_stall(struct json *j, const struct tw_stall *s, bool ongoing,
 	}
 	json_kbool(j, "ongoing", ongoing);
 	json_kstr(j, "cause", stall_cause(s));
-	json_obj_end(j);
 }
 
 static void json_loop(struct json *j, const struct tw_loop_view *l, const struct tw_clock *c)
@@ -244,10 +253,15 @@ static void json_loop(struct json *j, const struct tw_loop_view *l, const struct
 	json_ku64(j, "stall_count", l->lt.stalls + (l->ongoing ? 1 : 0));
 	json_key(j, "stalls");
 	json_arr_begin(j);
-	for (size_t i = 0; i < l->nstalls; i++)
+	for (size_t i = 0; i < l->nstalls; i++) {
 		json_stall(j, &l->stalls[i], false, c);
-	if (l->ongoing)
+		json_obj_end(j);
+	}
+	if (l->ongoing) {
 		json_stall(j, l->ongoing, true, c);
+		json_now_stack(j, &l->now);
+		json_obj_end(j);
+	}
 	json_arr_end(j);
 	json_obj_end(j);
 }
@@ -274,6 +288,7 @@ static void json_blocked(struct json *j, const struct tw_blocked_view *b, const 
 		json_ktime(j, "since_time", c, b->since_ns);
 	else
 		json_ktime(j, "since_time", c, c->mono_ns - b->blocked_ns);
+	json_now_stack(j, &b->now);
 	json_obj_end(j);
 }
 
@@ -329,16 +344,19 @@ static void json_stacks(struct json *j, const struct tw_view *v)
 {
 	const struct tw_stackset *ss = v->ss;
 
-	json_key(j, "stack_stats");
-	json_obj_begin(j);
-	json_ku64(j, "samples", v->stacks_taken);
-	json_ku64(j, "sampled_short_blocks", v->stacks_sampled);
-	json_ku64(j, "creations_not_attributed", v->create_skipped);
-	json_obj_end(j);
+	/* the run's samples: final reports (an interval's table holds its blocked-now stacks) */
+	if (v->o.final) {
+		json_key(j, "stack_stats");
+		json_obj_begin(j);
+		json_ku64(j, "samples", v->stacks_taken);
+		json_ku64(j, "sampled_short_blocks", v->stacks_sampled);
+		json_ku64(j, "creations_not_attributed", v->create_skipped);
+		json_obj_end(j);
+	}
 	json_key(j, "stacks");
 	json_arr_begin(j);
-	for (size_t i = 0; i < ss->nstacks; i++) {
-		const struct tw_stack *k = &ss->stacks[i];
+	for (size_t i = 0; i < (v->stack_sel ? v->nstack_sel : ss->nstacks); i++) {
+		const struct tw_stack *k = &ss->stacks[v->stack_sel ? v->stack_sel[i] : i];
 
 		json_arr_begin(j);
 		for (__u32 n = 0; n < k->nframes; n++) {
@@ -361,6 +379,22 @@ static void json_stacks(struct json *j, const struct tw_view *v)
 		json_arr_end(j);
 	}
 	json_arr_end(j);
+}
+
+/* The blocked-now pass made for this report (collect_now_stacks()). */
+static void json_now_stats(struct json *j, const struct tw_view *v)
+{
+	const struct tw_now_stats *s = &v->now_stats;
+
+	json_key(j, "blocked_now_stacks");
+	json_obj_begin(j);
+	json_ku64(j, "asked", s->asked);
+	json_ku64(j, "taken", s->taken);
+	json_ku64(j, "woke", s->asked > s->taken ? s->asked - s->taken : 0);
+	json_ku64(j, "not_asked", s->over);
+	json_ku64(j, "pass_ns", s->pass_ns);
+	json_ku64(j, "ns", s->ns);
+	json_obj_end(j);
 }
 
 static void json_proc(struct json *j, const struct tw_proc_view *pv, const struct tw_view *v)
@@ -415,7 +449,7 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, const struc
 		json_blocked(j, &pv->blocked[i], c);
 	json_arr_end(j);
 	json_ku64(j, "idle_waiting", pv->idle_waiting);
-	if (v->ss) {
+	if (v->ss && v->o.final) {
 		json_stack_samples(j, pv);
 		json_create_sites(j, pv);
 	}
@@ -468,6 +502,8 @@ int report_json(FILE *f, const struct tw_view *v)
 	json_kstr(&j, "sort", tw_sort_names[v->o.sort]);
 	json_kbool(&j, "group_procs", v->o.group_procs);
 	json_kbool(&j, "stacks_on", v->o.stacks);
+	if (v->o.stacks)
+		json_now_stats(&j, v);
 	if (v->ss)
 		json_stacks(&j, v);
 	json_key(&j, "processes");

@@ -385,6 +385,11 @@ static int intern(struct tw_model *m, struct result *r)
 	if ((id = stackset_stack(s, frames, (__u32)(n > 0 ? n : 0))) < 0)
 		return -ENOMEM;
 	r->k.stack = (__u32)id;
+	/* where a thread is asleep now: no sample, no weight (its time is in the others) */
+	if (r->k.kind == TW_SK_NOW) {
+		s->now_stats.taken++;
+		return stackset_now_set(s, r->k.tid, (__u32)id);
+	}
 	if (r->lost >= 0)
 		s->lost[r->lost]++;
 	return stackset_add(s, &r->k, r->comm, r->weight_ns);
@@ -416,6 +421,23 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 	pthread_mutex_unlock(&si->lock);
 	if (full || !(j = malloc(sizeof(*j) + len)))
 		return full ? not_unwound(m, e) : -ENOMEM;
+	j->next = NULL;
+	j->forget = 0;
+	j->len = len;
+	memcpy(j->data, data, len);
+	enqueue(si, j);
+	return 0;
+}
+
+int stacks_ingest_now(struct tw_stack_in *si, const void *data, size_t len)
+{
+	struct job *j;
+
+	if (!si || len < sizeof(struct tw_stack_ev))
+		return 0;
+	j = malloc(sizeof(*j) + len);
+	if (!j)
+		return -ENOMEM;
 	j->next = NULL;
 	j->forget = 0;
 	j->len = len;
