@@ -397,7 +397,8 @@ static void text_where(FILE *f, const struct tw_proc_view *pv, const struct tw_v
 			sv->count == 1 ? "" : "s");
 	}
 	if (pv->nstacks > TW_TEXT_MAX_STACKS)
-		fprintf(f, "    ... %zu more stacks\n", pv->nstacks - TW_TEXT_MAX_STACKS);
+		fprintf(f, "    ... %zu more stack%s\n", pv->nstacks - TW_TEXT_MAX_STACKS,
+			pv->nstacks - TW_TEXT_MAX_STACKS == 1 ? "" : "s");
 	fputc('\n', f);
 }
 
