@@ -17,9 +17,10 @@ declare -A SRCS=(
 	[cgroup]="user/cgroup.c user/procfs.c user/parse.c"
 	[targets]="user/target.c user/procfs.c user/parse.c"
 	[symmap]="user/symmap.c"
+	[names]="user/demangle.c user/ksyms.c -lstdc++"
 )
 rc=0
-for t in proc cli json cgroup targets symmap; do
+for t in proc cli json cgroup targets symmap names; do
 	# shellcheck disable=SC2086
 	clang $FLAGS "tests/fuzz/fuzz_$t.c" ${SRCS[$t]} -o "$out/fuzz_$t"
 	scratch=$(mktemp -d)
