@@ -3,15 +3,18 @@
  * handler N US: a request handler that blocks in read() on a slow pipe
  * through two levels of calls, as a server's would: its thread runs
  * serve_requests -> handle_request -> read_body -> read(2), N times, and a
- * feeder thread writes one byte into the pipe every US microseconds. Built
+ * feeder thread writes one byte into the pipe US microseconds after the
+ * handler went to sleep in its read(), so every read blocks US. Built
  * like Debian builds (-O2, no frame pointers), so only CFI can unwind it.
  * It reports the handler's tid and the time its read() calls took, summed
  * (CLOCK_MONOTONIC around each call), which the stacks' weights must match.
  *
  * --threads K  K handler threads (each with its own pipe and feeder)
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "workload.h"
 
@@ -60,7 +63,7 @@ static __attribute__((noinline)) void *serve_requests(void *arg)
 {
 	struct handler *h = arg;
 
-	h->tid = gettid();
+	__atomic_store_n(&h->tid, gettid(), __ATOMIC_RELEASE);
 	for (unsigned long i = 0; i < n_requests; i++) {
 		long long ns = handle_request(h->fds[0]);
 
@@ -74,13 +77,42 @@ static __attribute__((noinline)) void *serve_requests(void *arg)
 	return NULL;
 }
 
+/* Thread tid is asleep (state S: in this workload, only in its read()). */
+static bool asleep(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true; /* gone: nothing to wait for */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the name may hold anything; the state follows it */
+	return !p || p[1] != ' ' || p[2] != 'R';
+}
+
 static void *feed(void *arg)
 {
 	struct handler *h = arg;
 	struct timespec ts = { .tv_sec = interval_us / 1000000,
 			       .tv_nsec = (long)(interval_us % 1000000) * 1000 };
+	struct timespec poll = { .tv_nsec = 100 * 1000 };
 
 	for (unsigned long i = 0; i < n_requests; i++) {
+		/*
+		 * Write only US after the handler went to sleep in its read(), so that every read
+		 * blocks for US even on a loaded machine (where it could otherwise arrive late and
+		 * find its byte waiting): the tests count one stack per read.
+		 */
+		while (!__atomic_load_n(&h->tid, __ATOMIC_ACQUIRE) ||
+		       !asleep(__atomic_load_n(&h->tid, __ATOMIC_ACQUIRE)))
+			nanosleep(&poll, NULL);
 		nanosleep(&ts, NULL);
 		if (write(h->fds[1], "x", 1) != 1)
 			break;
