@@ -65,6 +65,7 @@ struct tw_config {
 	bool include_kthreads;
 	bool verbose;
 	char **command; /* -- COMMAND ARGS..., NULL-terminated, or NULL */
+	bool stacks_gated; /* stacks start off in the kernel: tw_bpf_stack_gate() (the daemon) */
 };
 
 /* Parses argv into cfg; on a usage error prints one line and exits 2 (through argp). */
