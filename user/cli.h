@@ -55,6 +55,7 @@ struct tw_config {
 	__u64 stall_ns; /* --stall-ms */
 	__u64 blocked_ns; /* --blocked-ms */
 	bool stacks; /* user stacks of blocked syscalls (on with syscall tracing) */
+	bool stacks_gated; /* stacks start off in the kernel: tw_bpf_stack_gate() (the daemon) */
 	int stacks_opt; /* 1: --stacks, -1: --no-stacks, 0: default */
 	__u64 stack_min_ns; /* --stack-min: always taken from this blocked time; shorter, sampled */
 	__u32 stack_bytes; /* --stack-bytes: user stack copied above sp */
@@ -65,7 +66,6 @@ struct tw_config {
 	bool include_kthreads;
 	bool verbose;
 	char **command; /* -- COMMAND ARGS..., NULL-terminated, or NULL */
-	bool stacks_gated; /* stacks start off in the kernel: tw_bpf_stack_gate() (the daemon) */
 };
 
 /* Parses argv into cfg; on a usage error prints one line and exits 2 (through argp). */
