@@ -50,8 +50,11 @@
 #define W_MAX_STACKS 8192
 #define W_MAX_FRAMES 32768
 
+struct tw_pprofd;
+
 struct window {
 	struct window *next;
+	struct tw_pprofd *pd;
 	struct MHD_Connection *conn;
 	__u64 start_ns, end_ns; /* CLOCK_MONOTONIC: samples whose syscall exit is in [start, end] */
 	__s64 wall_ns; /* start, wall clock */
@@ -80,11 +83,20 @@ struct tw_pprofd {
 	struct window *open; /* collecting, or ended and waiting for the unwinder */
 	size_t nopen;
 	bool gate; /* what the kernel's stack_gate was last set to */
+	size_t resumed; /* windows resumed and not yet answered (or closed) */
 };
 
 static __u64 now_ns(void)
 {
 	return mono_ns();
+}
+
+/* The HTTP thread: a resumed window answered, or its connection gone. */
+static void window_done(struct window *w)
+{
+	pthread_mutex_lock(&w->pd->mu);
+	w->pd->resumed--;
+	pthread_mutex_unlock(&w->pd->mu);
 }
 
 static void window_free(struct window *w)
@@ -343,6 +355,8 @@ int pprofd_pass(struct tw_pprofd *pd, __u64 now)
 		return err;
 	pthread_mutex_lock(&pd->mu);
 	ready = take_ready(pd);
+	for (struct window *w = ready; w; w = w->next)
+		pd->resumed++;
 	pthread_mutex_unlock(&pd->mu);
 	while (ready) {
 		struct window *w = ready;
@@ -381,6 +395,8 @@ void pprofd_close_all(struct tw_pprofd *pd)
 	for (struct window *w = pd->open; w; w = w->next)
 		w->ready = true;
 	all = take_ready(pd);
+	for (struct window *w = all; w; w = w->next)
+		pd->resumed++;
 	set_gate(pd, 0);
 	pthread_mutex_unlock(&pd->mu);
 	while (all) {
@@ -392,6 +408,17 @@ void pprofd_close_all(struct tw_pprofd *pd)
 		w->status = MHD_HTTP_SERVICE_UNAVAILABLE;
 		w->msg = "stopping: the daemon is shutting down\n";
 		MHD_resume_connection(w->conn);
+	}
+	/* a moment for the HTTP thread to answer them before MHD is stopped (it would just close) */
+	for (int i = 0; i < 100; i++) {
+		size_t left;
+
+		pthread_mutex_lock(&pd->mu);
+		left = pd->resumed;
+		pthread_mutex_unlock(&pd->mu);
+		if (!left)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
 	}
 }
 
@@ -482,6 +509,7 @@ enum MHD_Result pprofd_request(struct tw_pprofd *pd, struct MHD_Connection *conn
 
 	if (w) {
 		*req = NULL;
+		window_done(w);
 		return answer_window(conn, w);
 	}
 	if (!pd->stacks)
@@ -507,6 +535,7 @@ enum MHD_Result pprofd_request(struct tw_pprofd *pd, struct MHD_Connection *conn
 		return answer(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	}
 	w->conn = conn;
+	w->pd = pd;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	w->wall_ns = (__s64)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 	pthread_mutex_lock(&pd->mu);
@@ -529,16 +558,19 @@ enum MHD_Result pprofd_request(struct tw_pprofd *pd, struct MHD_Connection *conn
 	if (!pd->gate)
 		tw_bpf_stack_gate(pd->b, true);
 	pd->gate = true;
-	pthread_mutex_unlock(&pd->mu);
-	poller_poke(pd->wake_fd); /* its next wake-up is this window's end, at the latest */
+	/* suspended before anyone can take the window off the list and resume it */
 	*req = w;
 	MHD_suspend_connection(conn);
+	pthread_mutex_unlock(&pd->mu);
+	poller_poke(pd->wake_fd); /* its next wake-up is this window's end, at the latest */
 	return MHD_YES;
 }
 
 void pprofd_completed(void **req)
 {
 	/* a resumed window whose connection closed before it was answered (the daemon stops) */
+	if (*req)
+		window_done(*req);
 	window_free(*req);
 	*req = NULL;
 }

@@ -275,6 +275,8 @@ static int build(struct pprof *b, const struct tw_stackset *ss, const struct tw_
 	    (b->types[1].unit = str_id(&b->st, "count")) < 0)
 		return -ENOMEM;
 	b->period = b->types[0];
+	/* what a reader shows unless told otherwise: the time, not the sample count */
+	b->p.default_sample_type = b->types[0].type;
 	b->p.n_sample_type = 2;
 	b->p.sample_type = b->type_ptrs;
 	b->p.n_sample = nsamples;

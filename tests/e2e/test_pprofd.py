@@ -197,3 +197,17 @@ def test_needs_syscalls(start_daemon):  # noqa: F811
     assert body.count(b"\n") == 1 and b"--syscalls" in body, body
     assert hdr["Content-Type"] == "text/plain; charset=utf-8"
     assert "threadwatch_threads" in d.text()
+
+
+def test_sigterm_during_a_window(start_daemon):  # noqa: F811
+    """SIGTERM while a profile waits: the request gets 503 and one line saying the daemon is
+    stopping (not a dropped connection), and the daemon still exits 0 with nothing left
+    loaded (Daemon.stop checks)."""
+    d = start_daemon("--syscalls")
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(http_get, profile_url(d, "?seconds=30"), 20)
+        time.sleep(0.5)  # the window is open
+        assert not fut.done(), fut.result()
+        d.stop()
+        st, _, body = fut.result()
+    assert (st, body) == (503, b"stopping: the daemon is shutting down\n"), (st, body)
