@@ -119,6 +119,11 @@ def test_offcpu_profile(start_daemon, tmp_path):  # noqa: F811
     d = start_daemon("--syscalls", "--top-k", "100000")
     ctx = d.ctx()
     assert stack_gate(d.pid) == 0, "stacks captured with no profile open" + ctx
+    # a first window loads the node's processes into the unwinder, as a continuous scraper
+    # would have: the first stack of a process opens its modules (slow under ASan), and the
+    # unwinder's queue must not overflow (into "[not unwound: agent busy]") in the real ones
+    st, _, body = http_get(profile_url(d, "?seconds=2"), 30)
+    assert st == 200, (st, body[:200])
     out = tmp_path / "handler.json"
     queries = {"node3": ("?seconds=3", 3), "node4": ("?seconds=4", 4)}
     with twtest.Bg([workload("handler"), "--wait-stdin", "--out", out, "300", "5000"],
