@@ -214,6 +214,13 @@ const struct tw_proc_stats zero_proc_stats = {};
 const volatile __u64 stack_min_ns = 0;
 /* --stack-bytes: pages copied from sp's page up (rounded up, plus sp's own page) */
 const volatile __u32 stack_pages = 5;
+/*
+ * Stacks wanted now (stacks.bpf.h checks it first): the CLI leaves it 1; the
+ * daemon sets it only while a /debug/pprof/offcpu window is open, so a node
+ * nobody profiles pays one load of it per call that slept. Written by user
+ * space through the mmapped .data.
+ */
+volatile __u32 stack_gate = 1;
 #else
 extern const volatile bool targ_filter;
 extern const volatile bool targ_children;
@@ -239,6 +246,7 @@ extern const struct tw_loop_stats zero_loop_stats;
 extern const struct tw_proc_stats zero_proc_stats;
 extern const volatile __u64 stack_min_ns;
 extern const volatile __u32 stack_pages;
+extern volatile __u32 stack_gate;
 #endif
 
 static __always_inline void count_drop(__u32 what)

@@ -175,7 +175,7 @@ static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 
 	if (!st)
 		return;
 	/* a long block in a syscall ends unwoken (no wakeup hook): where it slept (stacks.bpf.h) */
-	if (btf && stack_min_ns && st->state == TW_ST_BLOCKED && st->sys_cur &&
+	if (btf && stack_min_ns && stack_gate && st->state == TW_ST_BLOCKED && st->sys_cur &&
 	    now - st->state_ts >= stack_min_ns)
 		kstack_take(next, st->nsyscalls);
 	if (btf && runq_from_kernel)
@@ -233,7 +233,7 @@ static __always_inline int handle_wakeup(struct task_struct *p, bool btf)
 		return 0;
 	now = bpf_ktime_get_ns();
 	/* a long block in a syscall ends: where it slept (its stack is still the sleeping one) */
-	if (btf && stack_min_ns && st->sys_cur && now - st->state_ts >= stack_min_ns)
+	if (btf && stack_min_ns && stack_gate && st->sys_cur && now - st->state_ts >= stack_min_ns)
 		kstack_take(p, st->nsyscalls);
 	end_offcpu(st, tid, now);
 	st->state = TW_ST_RUNQ;

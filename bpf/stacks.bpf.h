@@ -180,7 +180,7 @@ static __always_inline void stack_capture(struct pt_regs *regs, bool btf, __u32 
 	__u64 weight;
 	__u32 flags;
 
-	if (!STACK_CAN || !stack_min_ns || !stack_wanted(blocked, &weight, &flags))
+	if (!STACK_CAN || !stack_min_ns || !stack_gate || !stack_wanted(blocked, &weight, &flags))
 		return;
 	stack_send(regs, btf, tid, tgid, nr, TW_SK_BLOCKED, 0, weight, blocked, flags, seq);
 }
@@ -204,7 +204,7 @@ static __always_inline void create_capture(__u32 nr, bool thread, long ret)
 	__u64 id, now, credit;
 	__u32 zero = 0;
 
-	if (!STACK_CAN || !stack_min_ns)
+	if (!STACK_CAN || !stack_min_ns || !stack_gate)
 		return;
 	g = bpf_map_lookup_elem(&create_gate, &zero);
 	if (!g)

@@ -8,6 +8,8 @@ PKGS=(
 	# build
 	clang llvm make gcc libc6-dev pkg-config libbpf-dev libelf-dev zlib1g-dev bpftool
 	libclang-rt-14-dev libmicrohttpd-dev libdw-dev
+	# debug files from debuginfod servers when DEBUGINFOD_URLS is set (user/debuginfod.c)
+	libdebuginfod-dev
 	# pprof output: protobuf-c and Google's profile.proto as Debian ships it
 	protobuf-c-compiler libprotobuf-c-dev golang-github-google-pprof-dev
 	# tests
@@ -24,6 +26,8 @@ PKGS=(
 	nodejs
 	# a real pprof reader for the --pprof tests (go tool pprof)
 	golang-go
+	# a real debuginfod server for the debuginfod test (tests/e2e/test_debuginfod.py)
+	debuginfod
 	# a real service to benchmark against (bench/run.sh -b nginx)
 	nginx wrk
 )

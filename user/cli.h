@@ -55,6 +55,7 @@ struct tw_config {
 	__u64 stall_ns; /* --stall-ms */
 	__u64 blocked_ns; /* --blocked-ms */
 	bool stacks; /* user stacks of blocked syscalls (on with syscall tracing) */
+	bool stacks_gated; /* stacks start off in the kernel: tw_bpf_stack_gate() (the daemon) */
 	int stacks_opt; /* 1: --stacks, -1: --no-stacks, 0: default */
 	__u64 stack_min_ns; /* --stack-min: always taken from this blocked time; shorter, sampled */
 	__u32 stack_bytes; /* --stack-bytes: user stack copied above sp */

@@ -38,9 +38,11 @@
 #include "model.h"
 #include "parse.h"
 #include "poller.h"
+#include "pprofd.h"
 #include "procfs.h"
 #include "prom.h"
 #include "report.h"
+#include "stacks.h"
 #include "view.h"
 
 /* The measuring loop passes at least this often: events read, the dead harvested. */
@@ -104,6 +106,7 @@ struct daemon {
 	struct tw_poller poller;
 	struct MHD_Daemon *http;
 	struct body body;
+	struct tw_pprofd *pprof; /* /debug/pprof/offcpu */
 	FILE *log;
 	int stats_fd;
 	struct tw_prog_stat progs[MAX_PROGS];
@@ -164,13 +167,17 @@ enum {
 static const char d_doc[] =
 	"Watch every process on this machine and serve Prometheus metrics on /metrics (and "
 	"/healthz), with each event-loop stall and thread-creation failure burst logged as a "
-	"JSON line. docs/metrics.md lists the metrics and labels."
+	"JSON line. docs/metrics.md lists the metrics and labels. With --syscalls, "
+	"/debug/pprof/offcpu?seconds=N (default 10, at most 60) answers, after N seconds, the "
+	"node's off-CPU time by stack as a gzipped pprof (Pyroscope, Parca, go tool pprof); "
+	"&group=KEY keeps one --by group's."
 	"\v"
 	"EXAMPLES:\n"
 	"  sudo bpf-threadwatch daemon                           # 127.0.0.1:9464\n"
 	"  sudo bpf-threadwatch daemon --listen 0.0.0.0:9464 --syscalls --by container\n"
 	"  sudo bpf-threadwatch daemon --config /etc/bpf-threadwatch.conf\n"
 	"  curl -s 127.0.0.1:9464/metrics | grep threadwatch_threads\n"
+	"  go tool pprof -top 'http://127.0.0.1:9464/debug/pprof/offcpu?seconds=30'\n"
 	"\n"
 	"A config file holds one long option a line, without the dashes ('top-k 20',\n"
 	"'syscalls'); '#' starts a comment. Flags on the command line override it.\n"
@@ -188,8 +195,8 @@ static const struct argp_option d_options[] = {
 	{ "top-by", D_TOP_BY, "threads|offcpu", 0, "How the top-K are chosen (default threads)",
 	  0 },
 	{ "syscalls", D_SYSCALLS, NULL, 0,
-	  "Trace syscalls: blocking call latency, event loops and stalls (costs every process "
-	  "some: docs/performance.md)",
+	  "Trace syscalls: blocking call latency, event loops and stalls, and the off-CPU "
+	  "profile on /debug/pprof/offcpu (costs every process some: docs/performance.md)",
 	  0 },
 	{ "no-syscalls", D_NO_SYSCALLS, NULL, 0, "Do not trace syscalls (the default)", 0 },
 	{ "stall-ms", D_STALL_MS, "MS", 0, "A loop gap this long is a stall (default 100)", 0 },
@@ -409,6 +416,10 @@ static void defaults(struct dopts *o)
 	 * quarter; the mapping is resident twice, so 4 MiB would cost 8 MB of RSS
 	 */
 	o->cfg.ringbuf_bytes = 1 << 20;
+	/* with --syscalls, stacks as the CLI takes them, but only while a profile is asked for */
+	o->cfg.stack_min_ns = 1000000ULL;
+	o->cfg.stack_bytes = 16384;
+	o->cfg.stacks_gated = true;
 }
 
 /*
@@ -543,16 +554,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  size_t *upload_len, void **req)
 {
 	static const char text[] = "text/plain; charset=utf-8";
-	struct body *b = cls;
+	struct daemon *d = cls;
+	struct body *b = &d->body;
 	enum MHD_Result ret;
 
 	(void)version;
 	(void)upload;
 	(void)upload_len;
-	(void)req;
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, LIT("method not allowed\n"),
 			     false);
+	/* answered after its window, the connection suspended meanwhile (user/pprofd.c) */
+	if (!strcmp(url, "/debug/pprof/offcpu"))
+		return pprofd_request(d->pprof, conn, req);
 	if (!strcmp(url, "/metrics")) {
 		pthread_mutex_lock(&b->mu);
 		wait_fresh(b);
@@ -587,6 +601,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return reply(conn, MHD_HTTP_NOT_FOUND, text, LIT("not found\n"), false);
 }
 
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	pprofd_completed(req);
+}
+
 static int http_start(struct daemon *d)
 {
 	struct sockaddr_storage ss;
@@ -607,8 +630,9 @@ static int http_start(struct daemon *d)
 		return -err;
 	}
 	d->http = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
-		&d->body, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
+		NULL, on_request, d, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned int)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_STRICT_FOR_CLIENT,
 		(int)1, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_END);
@@ -925,8 +949,10 @@ static int run(struct daemon *d)
 	int err;
 
 	while (!d_exiting) {
+		__u64 until = pprofd_due(d->pprof, next);
+
 		now = mono_ns();
-		err = now < next ? poller_wait(&d->poller, next - now) : 0;
+		err = now < until ? poller_wait(&d->poller, until - now) : 0;
 		if (err >= 0)
 			err = ring_buffer__consume(d->rb);
 		if (err < 0 && err != -EINTR) {
@@ -947,6 +973,8 @@ static int run(struct daemon *d)
 		if (now >= next)
 			next = now + PASS_NS;
 		err = pass(d, now);
+		if (!err)
+			err = pprofd_pass(d->pprof, now);
 		if (err) {
 			fprintf(stderr, "bpf-threadwatch: refresh failed: %s\n", strerror(-err));
 			return err;
@@ -1027,8 +1055,12 @@ int daemon_main(int argc, char **argv)
 	d.body.wake_fd = -1;
 	d.body.refresh_ns = d.o.refresh_ns;
 	d.body.stale_ns = 3 * d.o.refresh_ns + 5000000000ULL;
-	if (open_log(&d))
+	d.o.cfg.stacks = d.o.cfg.syscalls;
+	d.pprof = pprofd_new(d.o.cfg.stacks, d.o.by);
+	if (!d.pprof || open_log(&d)) {
+		pprofd_free(d.pprof);
 		return 1;
+	}
 	/* listen before loading: a taken port fails fast, with nothing attached */
 	if (http_start(&d))
 		goto out;
@@ -1057,6 +1089,11 @@ int daemon_main(int argc, char **argv)
 	d.col.call_fd = tw_bpf_call_fd(&d.bpf);
 	d.col.loop_fd = tw_bpf_loop_fd(&d.bpf);
 	d.col.harvest_fd = tw_bpf_harvest_fd(&d.bpf);
+	/* unwound in a thread of its own, into the open profile windows only */
+	if (d.o.cfg.stacks && !(d.col.stacks = stacks_in_new())) {
+		fprintf(stderr, "bpf-threadwatch: cannot set up the stack unwinder\n");
+		goto out;
+	}
 	/* no series carries a thread's name; process names (exec) are re-read every 10 s */
 	d.col.thread_names = false;
 	d.col.names_every_ns = 10 * 1000000000ULL;
@@ -1076,6 +1113,7 @@ int daemon_main(int argc, char **argv)
 	d.body.wake_fd = d.poller.evfd;
 	pthread_mutex_unlock(&d.body.mu);
 	d_wake_fd = d.poller.evfd;
+	pprofd_attach(d.pprof, &d.bpf, d.col.stacks, &d.model, d.poller.evfd);
 	/* where every thread already is, then who is there: a restart picks up every process */
 	err = attach_seed(&d.bpf, &d.o.cfg);
 	if (err)
@@ -1100,9 +1138,13 @@ out:
 	d.body.closing = true;
 	pthread_cond_broadcast(&d.body.cv);
 	pthread_mutex_unlock(&d.body.mu);
+	/* profiles in progress get 503; MHD must not be stopped with a connection suspended */
+	pprofd_close_all(d.pprof);
 	/* stop serving before the model goes: no scrape may see a half-freed state */
 	if (d.http)
 		MHD_stop_daemon(d.http);
+	pprofd_free(d.pprof);
+	stacks_in_free(d.col.stacks);
 	d_wake_fd = -1;
 	poller_free(&d.poller);
 	ring_buffer__free(d.rb);

@@ -291,6 +291,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 		s->rodata->stack_min_ns = cfg->stack_min_ns;
 		/* sp's own page, of which only the part above sp counts, and the rest rounded up */
 		s->rodata->stack_pages = 1 + (cfg->stack_bytes + TW_STACK_PAGE - 1) / TW_STACK_PAGE;
+		s->data->stack_gate = !cfg->stacks_gated;
 	}
 	if (cfg->ringbuf_bytes)
 		bpf_map__set_max_entries(s->maps.events, cfg->ringbuf_bytes);
@@ -489,6 +490,12 @@ int tw_bpf_drops_fd(const struct tw_bpf *b)
 int tw_bpf_create_gate_fd(const struct tw_bpf *b)
 {
 	return bpf_map__fd(b->skel->maps.create_gate);
+}
+
+void tw_bpf_stack_gate(struct tw_bpf *b, bool on)
+{
+	/* the mmapped .data: the next capture sees it */
+	__atomic_store_n(&b->skel->data->stack_gate, on ? 1U : 0U, __ATOMIC_RELAXED);
 }
 
 int tw_bpf_call_fd(const struct tw_bpf *b)

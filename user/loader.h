@@ -39,6 +39,8 @@ int tw_bpf_drops_fd(const struct tw_bpf *b);
 /* the creation-site sampler's per-CPU state (struct tw_create_gate) */
 int tw_bpf_create_gate_fd(const struct tw_bpf *b);
 int tw_bpf_events_fd(const struct tw_bpf *b);
+/* Stack captures on or off from now (with cfg->stacks_gated they start off). */
+void tw_bpf_stack_gate(struct tw_bpf *b, bool on);
 /* -1 when no call is accounted (raw_tp without syscall tracing) */
 int tw_bpf_call_fd(const struct tw_bpf *b);
 /* the harvest iterator's link (per-thread state in task storage), or -1: use the thread map */

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "collect.h"
 #include "daemon.h"
+#include "debuginfod.h"
 #include "loader.h"
 #include "model.h"
 #include "poller.h"
@@ -465,6 +466,8 @@ int main(int argc, char **argv)
 	struct tw_pidlist found = {};
 	int err, status = 1;
 
+	/* before any thread: libdebuginfod reads its timeouts from the environment */
+	tw_debuginfod_env_defaults();
 	if (argc > 1 && !strcmp(argv[1], "daemon"))
 		return daemon_main(argc - 1, argv + 1);
 	setup_signals();

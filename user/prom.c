@@ -112,6 +112,11 @@ static const char *group_key(const struct tw_proc *p, enum tw_prom_by by, char *
 	}
 }
 
+const char *prom_group_key(const struct tw_proc *p, enum tw_prom_by by, char *buf, size_t len)
+{
+	return group_key(p, by, buf, len);
+}
+
 static void label(FILE *f, bool *first, const char *name, const char *value, size_t maxlen)
 {
 	if (!value || !value[0])

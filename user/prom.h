@@ -52,6 +52,9 @@ struct tw_agent_stats {
 int report_prom(FILE *f, const struct tw_model *m, const struct tw_prom_opts *o,
 		const struct tw_agent_stats *a);
 
+/* What p's --by group is keyed by: its pid, comm, container id ("host"), cgroup path. */
+const char *prom_group_key(const struct tw_proc *p, enum tw_prom_by by, char *buf, size_t len);
+
 /* A label value as the exposition format wants it: escaped, valid UTF-8. */
 void prom_label_value(FILE *f, const char *s, size_t maxlen);
 

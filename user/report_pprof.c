@@ -6,7 +6,8 @@
  * (generated at build time: build/profile.pb-c.h) and gzipped with zlib.
  *
  * Sample types: off-CPU nanoseconds and samples. Each sample is one (process,
- * thread, syscall, stack), labelled pid, tid, thread and syscall. Locations
+ * thread, syscall, stack), labelled pid, tid, thread and syscall (and what the
+ * caller adds per process: the daemon's comm, container, pod...). Locations
  * are the report's frames (leaf first, as pprof wants), each with its
  * function (name, file) and line, and its module as a mapping with the
  * module's build id when it has one.
@@ -96,7 +97,7 @@ struct pprof {
 	char *labelbuf; /* frame labels of unnamed frames (module+0xoffset), 64 bytes each */
 };
 
-#define LABELS_PER_SAMPLE 4
+#define LABELS_PER_SAMPLE (4 + TW_PPROF_LABELS)
 
 static void pprof_free(struct pprof *b)
 {
@@ -138,9 +139,13 @@ static long mapping_of(struct pprof *b, const struct tw_sframe *f, size_t *nmaps
 	return (long)++*nmaps;
 }
 
-static int build(struct pprof *b, const struct tw_view *v)
+static bool wanted(const struct tw_pprof_meta *o, const struct tw_ssample *x)
 {
-	const struct tw_stackset *ss = v->ss;
+	return x->kind == TW_SK_BLOCKED && (!o->keep || o->keep(o->ctx, x));
+}
+
+static int build(struct pprof *b, const struct tw_stackset *ss, const struct tw_pprof_meta *o)
+{
 	size_t nsamples = 0, nlocids = 0, nmaps = 0;
 	long id;
 
@@ -148,7 +153,7 @@ static int build(struct pprof *b, const struct tw_view *v)
 	if (str_id(&b->st, "") < 0)
 		return -ENOMEM;
 	for (size_t i = 0; i < ss->nsamples; i++)
-		if (ss->samples[i].kind == TW_SK_BLOCKED) {
+		if (wanted(o, &ss->samples[i])) {
 			nsamples++;
 			nlocids += ss->stacks[ss->samples[i].stack].nframes;
 		}
@@ -216,9 +221,11 @@ static int build(struct pprof *b, const struct tw_view *v)
 		const struct tw_stack *k = &ss->stacks[x->stack];
 		Sample *s = &b->samples[nsamples];
 		Label *l = &b->labels[nsamples * LABELS_PER_SAMPLE];
+		const char *keys[TW_PPROF_LABELS], *vals[TW_PPROF_LABELS];
+		size_t nextra = 0;
 		long thread, sys;
 
-		if (x->kind != TW_SK_BLOCKED)
+		if (!wanted(o, x))
 			continue;
 		perftools__profiles__sample__init(s);
 		s->location_id = &b->locids[nlocids];
@@ -245,8 +252,15 @@ static int build(struct pprof *b, const struct tw_view *v)
 		l[2].str = thread;
 		l[3].key = k_sys;
 		l[3].str = sys;
+		if (o->labels_of)
+			nextra = o->labels_of(o->ctx, x->pid, keys, vals, TW_PPROF_LABELS);
+		for (size_t j = 0; j < nextra && j < TW_PPROF_LABELS; j++) {
+			if ((l[4 + j].key = str_id(&b->st, keys[j])) < 0 ||
+			    (l[4 + j].str = str_id(&b->st, vals[j])) < 0)
+				return -ENOMEM;
+		}
 		s->label = &b->label_ptrs[nsamples * LABELS_PER_SAMPLE];
-		s->n_label = LABELS_PER_SAMPLE;
+		s->n_label = 4 + (nextra < TW_PPROF_LABELS ? nextra : TW_PPROF_LABELS);
 		b->sample_ptrs[nsamples++] = s;
 	}
 
@@ -261,6 +275,8 @@ static int build(struct pprof *b, const struct tw_view *v)
 	    (b->types[1].unit = str_id(&b->st, "count")) < 0)
 		return -ENOMEM;
 	b->period = b->types[0];
+	/* what a reader shows unless told otherwise: the time, not the sample count */
+	b->p.default_sample_type = b->types[0].type;
 	b->p.n_sample_type = 2;
 	b->p.sample_type = b->type_ptrs;
 	b->p.n_sample = nsamples;
@@ -274,8 +290,8 @@ static int build(struct pprof *b, const struct tw_view *v)
 	b->p.n_string_table = b->st.n;
 	b->p.string_table = b->st.s;
 	b->p.period_type = &b->period;
-	b->p.time_nanos = (int64_t)tw_wall_of(&v->o.clock, v->o.span_start_ns);
-	b->p.duration_nanos = (int64_t)(v->o.clock.mono_ns - v->o.span_start_ns);
+	b->p.time_nanos = (int64_t)o->time_ns;
+	b->p.duration_nanos = (int64_t)o->duration_ns;
 	return 0;
 }
 
@@ -309,15 +325,25 @@ static int write_gz(FILE *f, const uint8_t *buf, size_t n)
 
 int report_pprof(FILE *f, const struct tw_view *v)
 {
+	struct tw_pprof_meta o = {
+		.time_ns = tw_wall_of(&v->o.clock, v->o.span_start_ns),
+		.duration_ns = v->o.clock.mono_ns - v->o.span_start_ns,
+	};
+
+	if (!v->ss)
+		return -EINVAL;
+	return report_pprof_set(f, v->ss, &o);
+}
+
+int report_pprof_set(FILE *f, const struct tw_stackset *ss, const struct tw_pprof_meta *o)
+{
 	struct pprof b;
 	uint8_t *buf = NULL;
 	size_t n;
 	int err;
 
-	if (!v->ss)
-		return -EINVAL;
 	memset(&b, 0, sizeof(b));
-	err = build(&b, v);
+	err = build(&b, ss, o);
 	if (!err) {
 		n = perftools__profiles__profile__get_packed_size(&b.p);
 		buf = malloc(n ? n : 1);

@@ -46,6 +46,7 @@ struct result {
 	__u64 weight_ns;
 	int lost; /* enum tw_slost to count, or -1 */
 	int nframes;
+	__u64 ts_ns; /* the record's: CLOCK_MONOTONIC of the syscall's exit */
 	struct tw_sframe frames[]; /* innermost first; strings strdup'ed */
 };
 
@@ -66,6 +67,9 @@ struct tw_stack_in {
 	bool stop;
 	struct result *done, **done_tail;
 	bool nomem; /* the unwinder thread ran out of memory */
+	__u64 nqueued, nfinished; /* jobs queued, jobs done, since the start (FIFO) */
+	tw_stack_sink_fn sink; /* where results go instead of m->stacks, or NULL */
+	void *sink_ctx;
 };
 
 static void result_free(struct result *r)
@@ -115,6 +119,7 @@ static struct result *result_new(const struct tw_stack_ev *e, int nframes)
 	memcpy(r->comm, e->comm, sizeof(r->comm));
 	r->comm[sizeof(r->comm) - 1] = '\0';
 	r->weight_ns = e->weight_ns;
+	r->ts_ns = e->ts_ns;
 	r->lost = -1;
 	return r;
 }
@@ -275,6 +280,7 @@ static void *unwinder_main(void *arg)
 			si->done_tail = &r->next;
 		}
 		si->busy = false;
+		si->nfinished++;
 		if (!si->head)
 			pthread_cond_broadcast(&si->idle);
 	}
@@ -353,6 +359,7 @@ static void enqueue(struct tw_stack_in *si, struct job *j)
 	*si->tail = j;
 	si->tail = &j->next;
 	si->njobs++;
+	si->nqueued++;
 	pthread_cond_signal(&si->wake);
 	pthread_mutex_unlock(&si->lock);
 }
@@ -367,39 +374,57 @@ void stacks_forget(struct tw_stack_in *si, __u32 pid)
 	enqueue(si, j);
 }
 
-/* One result into the model: its frames and stack interned, its weight added. */
-static int intern(struct tw_model *m, struct result *r)
+int stacks_intern(struct tw_stackset *s, const struct tw_stack_sample *x)
 {
-	struct tw_stackset *s = &m->stacks;
 	__u32 frames[TW_KSTACK_MAX + TW_UNWIND_MAX_FRAMES];
-	int n = r->nframes < (int)(sizeof(frames) / sizeof(frames[0]))
-			? r->nframes
+	int n = x->nframes < (int)(sizeof(frames) / sizeof(frames[0]))
+			? x->nframes
 			: (int)(sizeof(frames) / sizeof(frames[0]));
+	struct tw_skey k = x->k;
 	long id;
 
 	for (int i = 0; i < n; i++) {
-		if ((id = stackset_frame(s, &r->frames[i])) < 0)
+		if ((id = stackset_frame(s, &x->frames[i])) < 0)
 			return -ENOMEM;
 		frames[i] = (__u32)id;
 	}
 	if ((id = stackset_stack(s, frames, (__u32)(n > 0 ? n : 0))) < 0)
 		return -ENOMEM;
-	r->k.stack = (__u32)id;
+	k.stack = (__u32)id;
 	/* where a thread is asleep now: no sample, no weight (its time is in the others) */
-	if (r->k.kind == TW_SK_NOW) {
+	if (k.kind == TW_SK_NOW) {
 		s->now_stats.taken++;
-		return stackset_now_set(s, r->k.tid, (__u32)id);
+		return stackset_now_set(s, k.tid, (__u32)id);
 	}
-	if (r->lost >= 0)
-		s->lost[r->lost]++;
-	return stackset_add(s, &r->k, r->comm, r->weight_ns);
+	if (x->lost >= 0 && x->lost < TW_SLOST_NR)
+		s->lost[x->lost]++;
+	return stackset_add(s, &k, x->comm, x->weight_ns);
+}
+
+/*
+ * One result into the model (its frames and stack interned, its weight added), or the sink;
+ * a stack of a thread asleep now always to the model, whose rows it belongs to.
+ */
+static int intern(struct tw_stack_in *si, struct tw_model *m, struct result *r)
+{
+	struct tw_stack_sample x = { .k = r->k,
+				     .comm = r->comm,
+				     .ts_ns = r->ts_ns,
+				     .weight_ns = r->weight_ns,
+				     .lost = r->lost,
+				     .nframes = r->nframes,
+				     .frames = r->frames };
+
+	if (si->sink && r->k.kind != TW_SK_NOW)
+		return si->sink(si->sink_ctx, &x);
+	return stacks_intern(&m->stacks, &x);
 }
 
 /* A sample that is not unwound (the queue is full): its weight under a frame that says why. */
-static int not_unwound(struct tw_model *m, const struct tw_stack_ev *e)
+static int not_unwound(struct tw_stack_in *si, struct tw_model *m, const struct tw_stack_ev *e)
 {
 	struct result *r = why(e, "[not unwound: agent busy]", TW_SLOST_BUSY);
-	int err = r ? intern(m, r) : -ENOMEM;
+	int err = r ? intern(si, m, r) : -ENOMEM;
 
 	result_free(r);
 	return err;
@@ -420,7 +445,7 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 	full = si->njobs >= STACK_QUEUE_MAX;
 	pthread_mutex_unlock(&si->lock);
 	if (full || !(j = malloc(sizeof(*j) + len)))
-		return full ? not_unwound(m, e) : -ENOMEM;
+		return full ? not_unwound(si, m, e) : -ENOMEM;
 	j->next = NULL;
 	j->forget = 0;
 	j->len = len;
@@ -467,8 +492,34 @@ int stacks_drain(struct tw_stack_in *si, struct tw_model *m, bool wait)
 
 		list = r->next;
 		if (!err)
-			err = intern(m, r);
+			err = intern(si, m, r);
 		result_free(r);
 	}
 	return err;
+}
+
+void stacks_in_set_sink(struct tw_stack_in *si, tw_stack_sink_fn fn, void *ctx)
+{
+	si->sink = fn;
+	si->sink_ctx = ctx;
+}
+
+__u64 stacks_queued(struct tw_stack_in *si)
+{
+	__u64 n;
+
+	pthread_mutex_lock(&si->lock);
+	n = si->nqueued;
+	pthread_mutex_unlock(&si->lock);
+	return n;
+}
+
+bool stacks_unwound(struct tw_stack_in *si, __u64 mark)
+{
+	bool done;
+
+	pthread_mutex_lock(&si->lock);
+	done = si->nfinished >= mark;
+	pthread_mutex_unlock(&si->lock);
+	return done;
 }

@@ -42,4 +42,27 @@ void stacks_in_set_child(struct tw_stack_in *si, __u32 pid);
 /* A process is gone (or exec'd): its cached mappings and symbols are dropped. */
 void stacks_forget(struct tw_stack_in *si, __u32 pid);
 
+/* One unwound sample, as stacks_drain() hands it to a sink. */
+struct tw_stack_sample {
+	struct tw_skey k; /* k.stack is not used */
+	const char *comm; /* the thread's name */
+	__u64 ts_ns; /* CLOCK_MONOTONIC of the syscall's exit */
+	__u64 weight_ns;
+	int lost; /* enum tw_slost to count, or -1 */
+	int nframes;
+	const struct tw_sframe *frames; /* innermost first */
+};
+typedef int (*tw_stack_sink_fn)(void *ctx, const struct tw_stack_sample *x);
+/*
+ * Samples go to fn (in the thread that calls stacks_drain() or
+ * stacks_ingest()) instead of m->stacks: the daemon's profile windows.
+ */
+void stacks_in_set_sink(struct tw_stack_in *si, tw_stack_sink_fn fn, void *ctx);
+/* x into s: its frames and stack interned, its weight added. 0 or -ENOMEM. */
+int stacks_intern(struct tw_stackset *s, const struct tw_stack_sample *x);
+/* Records queued for the unwinder so far: a mark for stacks_unwound(). */
+__u64 stacks_queued(struct tw_stack_in *si);
+/* Every record queued before mark is unwound (its result waits for stacks_drain()). */
+bool stacks_unwound(struct tw_stack_in *si, __u64 mark);
+
 #endif

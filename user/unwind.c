@@ -12,7 +12,8 @@
  *   names: a path is just text the process chose (a deleted, replaced or overlayfs file reads
  *   differently). Otherwise it opens /proc/PID/map_files/<start>-<end>, the mapped file itself.
  *   Debug files are found by build id in /usr/lib/debug and the process's /usr/lib/debug, or by
- *   .gnu_debuglink next to the file as the process sees it (find_debuginfo: local only).
+ *   .gnu_debuglink next to the file as the process sees it (find_debuginfo_local); a binary's
+ *   names (its symfile) ask debuginfod last, only when DEBUGINFOD_URLS is set.
  * - dwfl_attach_state is done once per Dwfl with callbacks that read p->snap, the snapshot
  *   being unwound: one thread (its tid), its registers, and memory reads served from the copied
  *   stack only. libdwfl reads the CFI from the module files itself, and a CFA rule never
@@ -43,6 +44,7 @@
 #include <sys/user.h>
 #include <time.h>
 #include <unistd.h>
+#include "debuginfod.h"
 #include "demangle.h"
 #include "symmap.h"
 #include "unwind.h"
@@ -112,6 +114,8 @@ struct tw_mod {
 	const char *name; /* path, interned: what frames show */
 	const char *build_id; /* interned hex, once asked */
 	const char *source; /* "root" or "map_files" once opened */
+	struct tw_unwinder
+		*remote; /* a symfile's: ask u's debuginfod when no local file is found */
 };
 
 /* The snapshot being unwound: what the thread callbacks serve. */
@@ -183,6 +187,8 @@ struct tw_unwinder {
 	size_t cap;
 	struct tw_maps_line *lines;
 	size_t lines_cap;
+	struct tw_debuginfod *dbg; /* DEBUGINFOD_URLS set: made at the first debug file asked */
+	bool dbg_tried;
 };
 
 static uint64_t now_ns(void)
@@ -540,9 +546,9 @@ static int open_debug_file(const char *path, const void *want, size_t want_len)
  * /usr/lib/debug (the agent's and the process's), any of them kept only if its build id is the
  * module's: the paths are the process's to choose.
  */
-static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
-			  const char *file_name, const char *debuglink_file,
-			  GElf_Word debuglink_crc, char **debuginfo_file_name)
+static int find_debuginfo_local(Dwfl_Module *mod, void **userdata, const char *modname,
+				Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+				GElf_Word debuglink_crc, char **debuginfo_file_name)
 {
 	struct tw_mod *m = *userdata;
 	const unsigned char *bits;
@@ -582,6 +588,47 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 }
 
 /*
+ * Dwfl_Callbacks.find_debuginfo: the local places, then, for a symfile (a binary's names,
+ * looked for once per build id) and only with DEBUGINFOD_URLS set, the debuginfod servers
+ * through libdebuginfod, in the unwinder thread, within DEBUGINFOD_TIMEOUT/_MAXTIME (bounded
+ * by default: debuginfod.h). What they send is kept only if its build id is the module's.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			  const char *file_name, const char *debuglink_file,
+			  GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	struct tw_mod *m = *userdata;
+	struct tw_unwinder *u = m ? m->remote : NULL;
+	const unsigned char *bits;
+	char *path = NULL;
+	GElf_Addr vaddr;
+	int fd, n;
+
+	fd = find_debuginfo_local(mod, userdata, modname, base, file_name, debuglink_file,
+				  debuglink_crc, debuginfo_file_name);
+	if (fd >= 0 || !u || (n = dwfl_module_build_id(mod, &bits, &vaddr)) <= 0)
+		return fd;
+	if (!u->dbg_tried) {
+		u->dbg_tried = true;
+		u->dbg = tw_debuginfod_new();
+	}
+	if (!u->dbg)
+		return fd;
+	fd = tw_debuginfod_find(u->dbg, bits, (size_t)n, &path);
+	if (fd >= 0) {
+		close(fd);
+		fd = path ? open_debug_file(path, bits, (size_t)n) : -1;
+	}
+	if (fd >= 0) {
+		free(*debuginfo_file_name);
+		*debuginfo_file_name = path;
+		return fd;
+	}
+	free(path);
+	return -1;
+}
+
+/*
  * find_debuginfo for a process's own Dwfl, which only unwinds (a symfile names): its debug
  * file is wanted for .debug_frame, where a module has no .eh_frame. glibc and the loader have
  * complete .eh_frame, and libdw, asked for a module's CFI, opens its DWARF first, inflating
@@ -595,8 +642,8 @@ static int find_cfi_debuginfo(Dwfl_Module *mod, void **userdata, const char *mod
 
 	if (m && tw_module_is_plumbing(m->path))
 		return -1;
-	return find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
-			      debuglink_crc, debuginfo_file_name);
+	return find_debuginfo_local(mod, userdata, modname, base, file_name, debuglink_file,
+				    debuglink_crc, debuginfo_file_name);
 }
 
 /* ---- the thread callbacks: the snapshot in p->snap ---- */
@@ -1272,7 +1319,7 @@ static void symfile_free(struct symfile *sf)
 }
 
 /* An offline Dwfl for the file of m, its debug file looked for now, while m's process lives. */
-static void symfile_open(struct symfile *sf, struct tw_mod *m)
+static void symfile_open(struct tw_unwinder *u, struct symfile *sf, struct tw_mod *m)
 {
 	char *root_path = NULL;
 	Dwfl_Module *mod;
@@ -1282,6 +1329,7 @@ static void symfile_open(struct symfile *sf, struct tw_mod *m)
 
 	sf->ctx = *m;
 	sf->ctx.name = sf->ctx.build_id = NULL; /* the process's strings: not for the symfile */
+	sf->ctx.remote = u;
 	sf->ctx.path = strdup(m->path);
 	if (!sf->ctx.path ||
 	    asprintf(&sf->debuginfo_path, ":.debug:/usr/lib/debug:/proc/%d/root/usr/lib/debug",
@@ -1344,7 +1392,7 @@ static struct symfile *symfile_of(struct tw_unwinder *u, Dwfl_Module *mod)
 		return NULL;
 	memcpy(sf->id, bits, (size_t)n);
 	sf->id_len = (size_t)n;
-	symfile_open(sf, m);
+	symfile_open(u, sf, m);
 	/* kept even if it failed: a file that will not open is not tried again */
 	sf->next = *pp;
 	*pp = sf;
@@ -1559,5 +1607,6 @@ void unwinder_free(struct tw_unwinder *u)
 	strtab_free(&u->strings);
 	free(u->buf);
 	free(u->lines);
+	tw_debuginfod_free(u->dbg);
 	free(u);
 }

@@ -54,7 +54,8 @@ CAPS = {"CAP_BPF", "CAP_PERFMON", "CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE", "CAP_
 K8S_CAPS = {c[len("CAP_"):] for c in CAPS}
 HOST_PATHS = ("/sys/kernel/btf", "/sys/kernel/tracing", "/sys/fs/cgroup", "/var/log/pods",
               "/var/log/containers")
-RUNTIME_PKGS = {"libbpf1", "libelf1", "zlib1g", "libmicrohttpd12", "libdw1", "libprotobuf-c1"}
+RUNTIME_PKGS = {"libbpf1", "libelf1", "zlib1g", "libmicrohttpd12", "libdw1", "libdebuginfod1",
+                "libprotobuf-c1"}
 HIST_SUFFIXES = ("_bucket", "_sum", "_count")
 # Labels that are not the daemon's: Prometheus' own, the scrape configs' (node), GKE
 # Managed Prometheus' rename of `namespace` (deploy/k8s/podmonitoring.yaml).
