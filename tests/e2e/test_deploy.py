@@ -55,7 +55,7 @@ K8S_CAPS = {c[len("CAP_"):] for c in CAPS}
 HOST_PATHS = ("/sys/kernel/btf", "/sys/kernel/tracing", "/sys/fs/cgroup", "/var/log/pods",
               "/var/log/containers")
 RUNTIME_PKGS = {"libbpf1", "libelf1", "zlib1g", "libmicrohttpd12", "libdw1", "libdebuginfod1",
-                "libprotobuf-c1"}
+                "libprotobuf-c1", "libstdc++6"}
 HIST_SUFFIXES = ("_bucket", "_sum", "_count")
 # Labels that are not the daemon's: Prometheus' own, the scrape configs' (node), GKE
 # Managed Prometheus' rename of `namespace` (deploy/k8s/podmonitoring.yaml).
