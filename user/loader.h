@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include "cli.h"
+#include "oncpu.h"
 #include "targetmap.h"
 
 struct threadwatch_bpf;
@@ -22,6 +23,7 @@ struct tw_bpf {
 	bool iter; /* the attach-time task iterator is loaded (else /proc gives that state) */
 	double attach_s; /* open to attached, seconds */
 	struct tw_targets targets; /* the mmapped targets bitmap; w NULL system-wide */
+	struct tw_oncpu oncpu; /* stalls' on-CPU sampler (n == 0: off) */
 };
 
 /*

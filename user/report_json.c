@@ -198,8 +198,33 @@ static void json_ktime(struct json *j, const char *key, const struct tw_clock *c
 	json_kstr(j, key, fmt_rfc3339(buf, sizeof(buf), tw_wall_of(c, mono_ns)));
 }
 
+/*
+ * A stall's stacks (final reports with stacks): its gap's samples, each an
+ * index into the report's stacks, heaviest first.
+ */
+static void json_stall_stacks(struct json *j, const struct tw_stall_stacks *sk)
+{
+	json_key(j, "stacks");
+	json_arr_begin(j);
+	for (size_t i = 0; i < sk->n; i++) {
+		const struct tw_stack_view *sv = &sk->v[i];
+
+		json_obj_begin(j);
+		json_ku64(j, "stack", sv->stack);
+		json_kstr(j, "kind", sv->kind == TW_SK_ONCPU ? "oncpu" : "blocked");
+		json_sys(j, "syscall", sv->nr);
+		json_ku64(j, "ns", sv->weight_ns);
+		json_ku64(j, "samples", sv->count);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_ku64(j, "stack_blocked_ns", sk->blocked_ns);
+	json_ku64(j, "stack_oncpu_ns", sk->oncpu_ns);
+	json_ku64(j, "stack_oncpu_samples", sk->oncpu_samples);
+}
+
 static void json_stall(struct json *j, const struct tw_stall *s, bool ongoing,
-		       const struct tw_clock *c)
+		       const struct tw_clock *c, const struct tw_loop_view *l, size_t k)
 {
 	json_obj_begin(j);
 	json_ku64(j, "tid", s->tid);
@@ -222,6 +247,8 @@ static void json_stall(struct json *j, const struct tw_stall *s, bool ongoing,
 	}
 	json_kbool(j, "ongoing", ongoing);
 	json_kstr(j, "cause", stall_cause(s));
+	if (l->sstk) /* stacks on */
+		json_stall_stacks(j, &l->sstk[k]);
 	json_obj_end(j);
 }
 
@@ -244,9 +271,9 @@ static void json_loop(struct json *j, const struct tw_loop_view *l, const struct
 	json_key(j, "stalls");
 	json_arr_begin(j);
 	for (size_t i = 0; i < l->nstalls; i++)
-		json_stall(j, &l->stalls[i], false, c);
+		json_stall(j, &l->stalls[i], false, c, l, i);
 	if (l->ongoing)
-		json_stall(j, l->ongoing, true, c);
+		json_stall(j, l->ongoing, true, c, l, l->nstalls);
 	json_arr_end(j);
 	json_obj_end(j);
 }
@@ -333,6 +360,8 @@ static void json_stacks(struct json *j, const struct tw_view *v)
 	json_ku64(j, "samples", v->stacks_taken);
 	json_ku64(j, "sampled_short_blocks", v->stacks_sampled);
 	json_ku64(j, "creations_not_attributed", v->create_skipped);
+	json_ku64(j, "oncpu_period_ns", v->o.oncpu_period_ns);
+	json_ku64(j, "oncpu_samples", v->oncpu_taken);
 	json_obj_end(j);
 	json_key(j, "stacks");
 	json_arr_begin(j);

@@ -77,6 +77,7 @@ struct tw_stackset {
 	__u64 sampled; /* of them, short blocks taken by chance */
 	__u64 create_skipped; /* creations the kernel skipped since its last site capture */
 	__u64 lost[TW_SLOST_NR];
+	__u64 oncpu_taken; /* on-CPU samples of loop gaps received (not in taken) */
 };
 
 void stackset_free(struct tw_stackset *s);

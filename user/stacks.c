@@ -43,6 +43,7 @@ struct result {
 	struct tw_skey k; /* k.stack is filled by the main thread */
 	char comm[TASK_COMM_LEN];
 	__u64 weight_ns;
+	__u64 gap_ts; /* the event-loop gap it was taken in (its stall's start); 0: none */
 	int lost; /* enum tw_slost to count, or -1 */
 	int nframes;
 	struct tw_sframe frames[]; /* innermost first; strings strdup'ed */
@@ -133,6 +134,7 @@ static struct result *result_new(const struct tw_stack_ev *e, int nframes)
 	memcpy(r->comm, e->comm, sizeof(r->comm));
 	r->comm[sizeof(r->comm) - 1] = '\0';
 	r->weight_ns = e->weight_ns;
+	r->gap_ts = e->gap_ts;
 	r->lost = -1;
 	return r;
 }
@@ -403,6 +405,13 @@ static int intern(struct tw_model *m, struct result *r)
 	r->k.stack = (__u32)id;
 	if (r->lost >= 0)
 		s->lost[r->lost]++;
+	/* a sample of a loop's gap also belongs to the stall the gap becomes */
+	if (r->gap_ts && model_gap_stack(m, r->k.pid, r->k.tid, r->gap_ts, r->k.stack, r->k.kind,
+					 r->k.nr, r->weight_ns))
+		return -ENOMEM;
+	/* on-CPU time is not off-CPU time: it stays out of the blocked profile */
+	if (r->k.kind == TW_SK_ONCPU)
+		return 0;
 	return stackset_add(s, &r->k, r->comm, r->weight_ns);
 }
 
@@ -424,7 +433,10 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 
 	if (len < sizeof(*e))
 		return 0;
-	m->stacks.taken++;
+	if (e->kind == TW_SK_ONCPU)
+		m->stacks.oncpu_taken++;
+	else
+		m->stacks.taken++;
 	if (e->flags & TW_STK_SAMPLED)
 		m->stacks.sampled++;
 	pthread_mutex_lock(&si->lock);
