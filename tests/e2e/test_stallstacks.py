@@ -7,6 +7,8 @@ tests/workloads/stallloop.c (no frame pointers, like Debian's binaries) runs an 
 CPU clock at one tick, and at a later one blocks 200 ms in read() on a slow pipe through
 on_request -> slow_pipe_read. Each stall must carry the stacks of what it did, weighted like the
 workload's own clocks say."""
+import math
+
 import pytest
 
 import twtest
@@ -54,10 +56,25 @@ def loop_of(rep, wl, ctx):
     return loops[0]
 
 
+def sampling_bound(wl, period):
+    """How far the on-CPU samples' weight may be from the workload's CPU clock: 10%, or two
+    periods, or the sampling's own spread when the loop was preempted (each stretch on a CPU is
+    sampled by that CPU's timer at its own phase: +-1 sample, variance <= 1/4 each, so 3 sigma
+    is 1.5 periods x sqrt(stretches)); plus the VM's steal then, which the cpu-clock timer
+    counts and the thread's CPU clock does not (one /proc/stat tick per CPU of slack)."""
+    stretches = 1 + wl["hot_preempted"]
+    bound = max(0.10 * wl["hot_cpu_ns"], 2 * period, 1.5 * period * math.sqrt(stretches))
+    if wl["hot_steal_ns"] != 0:
+        assert wl["hot_steal_ns"] > 0, "the workload could not read steal from /proc/stat"
+        bound += wl["hot_steal_ns"] + wl["ncpus"] * 10_000_000
+    return bound
+
+
 def test_oncpu_stall_samples(json_run):
     """The 150 ms on-CPU stall: at least 5 samples per 100 ms of the workload's CPU clock, the
-    heaviest naming crunch_numbers_hot under on_tick under stall_event_loop, and the samples'
-    weights (the sampling period each) add up to that CPU time within 10% or two periods."""
+    heaviest naming crunch_numbers_hot under on_tick under stall_event_loop, and the weights of
+    those samples (the sampling period each) add up to that CPU time within 10%, or the
+    sampling's bound (sampling_bound())."""
     cp, wl, _, ctx = json_run
     objs, _ = twtest.parse_report(cp.stdout, ctx)
     rep = twtest.final_report(objs, ctx)
@@ -72,16 +89,20 @@ def test_oncpu_stall_samples(json_run):
     assert n >= int(5 * cpu / 100e6), f"{n} on-CPU samples in {cpu} ns on CPU: {stall}" + ctx
     assert n == stall["stack_oncpu_samples"] and w == stall["stack_oncpu_ns"], f"{stall}" + ctx
     assert w == n * period, f"weights {w} are not {n} x {period}" + ctx
-    assert abs(w - cpu) <= max(0.10 * cpu, 2 * period), \
-        f"on-CPU weights {w} ns vs the workload's CPU clock {cpu} ns" + ctx
     hot = [s for s in oncpu
            if chain_in([f["func"] for f in rep["stacks"][s["stack"]]], HOT_CHAIN)]
     assert hot and hot[0] is oncpu[0], f"heaviest on-CPU stack not {HOT_CHAIN}: {oncpu}" + ctx
-    assert sum(s["ns"] for s in hot) >= 0.9 * w, f"{hot} of {oncpu}" + ctx
+    hw = sum(s["ns"] for s in hot)
+    assert hw >= 0.9 * w, f"{hot} of {oncpu}" + ctx
+    assert abs(hw - cpu) <= sampling_bound(wl, period), \
+        f"on-CPU weights {hw} ns in {HOT_CHAIN[0]} vs the workload's CPU clock {cpu} ns " \
+        f"(workload: {wl})" + ctx
     for s in hot:
         frames = rep["stacks"][s["stack"]]
         f = [x for x in frames if x["func"] == "crunch_numbers_hot"][0]
-        assert f["module"].endswith("/stallloop") and f["file"].endswith("stallloop.c"), f"{f}" + ctx
+        # its code, or the workload.h clock read inlined into it
+        assert f["module"].endswith("/stallloop") and f["line"] > 0 and \
+            f["file"].endswith(("stallloop.c", "workload.h")), f"{f}" + ctx
     # the CPU-bound stall blocked in nothing
     assert not [s for s in stall["stacks"] if s["kind"] == "blocked" and s["syscall"] == "read"], \
         f"{stall}" + ctx

@@ -14,9 +14,12 @@
  * After tick 45 (~500 ms of idle ticks later: the agent unwinds the samples
  * while the process is alive), ONE JSON line:
  *   {"workload":"stallloop","pid":P,"tid":T,"hot_cpu_ns":..,"hot_wall_ns":..,
- *    "hot_start_ns":..,"read_ns":..,"read_start_ns":..}
+ *    "hot_start_ns":..,"hot_steal_ns":..,"hot_preempted":..,"ncpus":..,
+ *    "read_ns":..,"read_start_ns":..}
  * T the loop's thread, *_start_ns CLOCK_MONOTONIC, hot_cpu_ns its CPU clock
- * over crunch_numbers_hot, read_ns the read's wall time.
+ * over crunch_numbers_hot, hot_steal_ns the VM's steal then (all CPUs, -1:
+ * unknown), hot_preempted its involuntary switches then, read_ns the read's
+ * wall time.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -42,6 +45,9 @@ static unsigned long spin_ms, read_ms;
 static int pipefd[2];
 static volatile uint64_t sink;
 static long long hot_cpu_ns, hot_wall_ns, hot_start_ns, read_ns, read_start_ns;
+/* over crunch_numbers_hot: the VM's steal (all CPUs), and the loop's preemptions */
+static long long hot_steal_ns;
+static unsigned long long hot_preempted;
 
 FRAME uint64_t crunch_numbers_hot(unsigned long ms)
 {
@@ -98,12 +104,19 @@ FRAME ssize_t on_request(const struct wl_common *c)
 FRAME void on_tick(const struct wl_common *c, unsigned long tick)
 {
 	if (tick == HOT_TICK) {
-		long long w0 = wl_now_ns(CLOCK_MONOTONIC), c0 = wl_now_ns(CLOCK_THREAD_CPUTIME_ID);
+		unsigned long long vol0 = 0, inv0 = 0, vol1 = 0, inv1 = 0;
+		long long s0 = wl_steal_ns(), w0, c0;
 
+		wl_ctxt_switches(gettid(), &vol0, &inv0);
+		w0 = wl_now_ns(CLOCK_MONOTONIC);
+		c0 = wl_now_ns(CLOCK_THREAD_CPUTIME_ID);
 		sink = crunch_numbers_hot(spin_ms);
 		hot_cpu_ns = wl_now_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
 		hot_wall_ns = wl_now_ns(CLOCK_MONOTONIC) - w0;
 		hot_start_ns = w0;
+		wl_ctxt_switches(gettid(), &vol1, &inv1);
+		hot_steal_ns = s0 < 0 ? -1 : wl_steal_ns() - s0;
+		hot_preempted = inv1 - inv0;
 	} else if (tick == READ_TICK) {
 		if (on_request(c) != 1)
 			wl_die(c, errno, "read(pipe)");
@@ -171,10 +184,10 @@ int main(int argc, char **argv)
 	stall_event_loop(&c, ep, tfd);
 	fprintf(c.out,
 		"{\"workload\":\"stallloop\",\"pid\":%d,\"tid\":%d,\"hot_cpu_ns\":%lld,"
-		"\"hot_wall_ns\":%lld,\"hot_start_ns\":%lld,\"read_ns\":%lld,\"read_start_ns\":%"
-		"lld}\n",
-		(int)getpid(), (int)gettid(), hot_cpu_ns, hot_wall_ns, hot_start_ns, read_ns,
-		read_start_ns);
+		"\"hot_wall_ns\":%lld,\"hot_start_ns\":%lld,\"hot_steal_ns\":%lld,"
+		"\"hot_preempted\":%llu,\"ncpus\":%ld,\"read_ns\":%lld,\"read_start_ns\":%lld}\n",
+		(int)getpid(), (int)gettid(), hot_cpu_ns, hot_wall_ns, hot_start_ns, hot_steal_ns,
+		hot_preempted, sysconf(_SC_NPROCESSORS_ONLN), read_ns, read_start_ns);
 	wl_finish_out(&c);
 	return 0;
 }
