@@ -51,7 +51,7 @@ int oncpu_start(struct tw_oncpu *o, struct bpf_program *prog)
 		note_off(ncpu < 0 ? ncpu : -ENODEV, "cannot count the CPUs");
 		return ncpu < 0 ? ncpu : -ENODEV;
 	}
-	o->links = calloc((size_t)ncpu, sizeof(*o->links));
+	o->links = calloc((size_t)ncpu, sizeof(struct bpf_link *));
 	if (!o->links) {
 		err = -ENOMEM;
 		note_off(err, "on-CPU sampling");
@@ -91,7 +91,7 @@ fail:
 
 void oncpu_stop(struct tw_oncpu *o)
 {
-	for (size_t i = 0; i < o->n; i++)
+	for (size_t i = 0; o->links && i < o->n; i++)
 		bpf_link__destroy(o->links[i]);
 	free(o->links);
 	memset(o, 0, sizeof(*o));
