@@ -23,7 +23,7 @@ USER_CFLAGS := $(CFLAGS) $(CWARN) -std=gnu11 -D_GNU_SOURCE -DTW_VERSION='"$(VERS
 	-Ibpf -Iuser -I$(BUILD)
 # libdw (elfutils) unwinds user stacks from CFI (user/unwind.c): pkg-config says -ldw -lelf
 LIBDW := $(shell pkg-config --libs libdw 2>/dev/null || echo -ldw -lelf)
-LDLIBS := -lbpf $(LIBDW) -lelf -lz -lm -lmicrohttpd -lpthread -lprotobuf-c
+LDLIBS := -lbpf $(LIBDW) -lelf -lz -lm -lmicrohttpd -lpthread -lprotobuf-c -lstdc++
 # pprof's profile.proto as Debian ships it (golang-github-google-pprof-dev); protoc-c makes its C
 PROFILE_PROTO ?= /usr/share/gocode/src/github.com/google/pprof/proto/profile.proto
 PB_SRCS := $(BUILD)/profile.pb-c.c
@@ -89,17 +89,19 @@ $(BUILD)/tests/%: tests/workloads/%.c tests/workloads/workload.h | $(BUILD)/test
 	$(CC) -O2 -g $(WORKLOAD_CFLAGS) $(CWARN) -D_GNU_SOURCE -pthread $< -o $@ -lm
 # built as Debian builds its packages: no frame pointers, CFI for every instruction
 UNWIND_WORKLOAD_CFLAGS := -fomit-frame-pointer -fasynchronous-unwind-tables
-$(BUILD)/tests/deepstack $(BUILD)/tests/jitstack $(BUILD)/tests/dlstack $(BUILD)/tests/stallloop: \
+$(BUILD)/tests/deepstack $(BUILD)/tests/jitstack $(BUILD)/tests/dlstack $(BUILD)/tests/blockednow \
+	$(BUILD)/tests/stallloop: \
 	WORKLOAD_CFLAGS := $(UNWIND_WORKLOAD_CFLAGS)
 # a library dlstack maps late (not a workload of its own: tests/workloads/lib/)
 $(BUILD)/tests/libdeep.so: tests/workloads/lib/deeplib.c | $(BUILD)/tests
 	$(CC) -O2 -g $(UNWIND_WORKLOAD_CFLAGS) $(CWARN) -fPIC -shared $< -o $@
 
 # The unwinder driven by hand on a ptrace-stopped process (tests/e2e/test_unwind.py).
-UNWIND_CHECK_SRCS := tests/tools/unwind-check.c user/unwind.c user/symmap.c user/json.c
+UNWIND_CHECK_SRCS := tests/tools/unwind-check.c user/unwind.c user/symmap.c user/demangle.c \
+	user/json.c
 $(BUILD)/tests/unwind-check: $(UNWIND_CHECK_SRCS) user/unwind.h user/symmap.h user/json.h \
 		| $(BUILD)/tests
-	$(CC) $(USER_CFLAGS) $(UNWIND_CHECK_SRCS) -o $@ $(LIBDW) -lm
+	$(CC) $(USER_CFLAGS) $(UNWIND_CHECK_SRCS) -o $@ $(LIBDW) -lm -lstdc++
 
 # Unit tests: pure logic, no privileges.
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -116,7 +118,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 asan: $(BUILD)-asan/bpf-threadwatch $(BUILD)-asan/unwind-check
 $(BUILD)-asan/unwind-check: $(UNWIND_CHECK_SRCS) user/unwind.h user/symmap.h user/json.h
 	mkdir -p $(BUILD)-asan
-	$(CLANG) $(filter-out -O2 -g,$(USER_CFLAGS)) $(ASAN_FLAGS) $(UNWIND_CHECK_SRCS) -o $@ $(LIBDW) -lm
+	$(CLANG) $(filter-out -O2 -g,$(USER_CFLAGS)) $(ASAN_FLAGS) $(UNWIND_CHECK_SRCS) -o $@ $(LIBDW) -lm -lstdc++
 $(BUILD)-asan/bpf-threadwatch: $(USER_SRCS) $(USER_HDRS) bpf/threadwatch.h $(BUILD)/threadwatch.skel.h \
 		$(BUILD)/syscall_names.h $(PB_SRCS)
 	mkdir -p $(BUILD)-asan

@@ -357,10 +357,15 @@ enum tw_stack_kind {
 		1, /* a clone(CLONE_THREAD) returned (ret < 0: it failed): weight_ns counts them */
 	TW_SK_PROC = 2, /* a fork-like clone returned: the same */
 	/*
+	 * a thread blocked now, taken for a report by the sleepable iterator
+	 * (bpf/blockednow.bpf.c) while it sleeps: weight_ns 0, blocked_ns so far
+	 */
+	TW_SK_NOW = 3,
+	/*
 	 * a loop thread on CPU inside an open gap, sampled by the cpu-clock perf
 	 * event (bpf/oncpu.bpf.c): weight_ns is the sampling period
 	 */
-	TW_SK_ONCPU = 3,
+	TW_SK_ONCPU = 4,
 };
 
 enum tw_stack_flags {
@@ -392,6 +397,26 @@ struct tw_stack_ev {
 	 */
 	__u64 gap_ts;
 	__u8 ustack[]; /* npages * TW_STACK_PAGE bytes from base */
+};
+
+/*
+ * Stacks of threads blocked now (bpf/blockednow.bpf.c): user space asks for
+ * the threads a report is about to list (BLOCKED NOW, ongoing stalls), keyed
+ * by tid, with the blocked interval the model saw; the iterator copies a
+ * thread's stack only while its entry still says it is asleep in that
+ * interval (state_ts), before and after the copy. Its records are struct
+ * tw_stack_ev (kind TW_SK_NOW) and npages pages, written to the iterator's
+ * fd; one record must fit the kernel's seq_file buffer (8 pages), so at most
+ * TW_NOW_PAGES_MAX pages are copied.
+ */
+#define TW_NOW_MAX 256 /* threads a report asks stacks for (the longest asleep first) */
+#define TW_NOW_PAGES_MAX 7 /* sp's page and 24 KiB above: a record of 480 + 7 * 4096 bytes */
+
+struct tw_now_want {
+	__u64 state_ts; /* tw_thread_stats.state_ts the model saw: the interval it is asleep in */
+	__u64 start_ns; /* the task's start_time; 0: unknown (a reused tid is then not told) */
+	__u32 sys; /* sys_cur the model saw: the syscall it sleeps in + 1, 0 none */
+	__u32 __pad;
 };
 
 /*

@@ -20,6 +20,8 @@ PKGS=(
 	clang-format clang-tidy cppcheck
 	# reference tools for cross-checks and benchmarks; where the agent's memory goes
 	libbpf-tools bpftrace linux-perf heaptrack
+	# a real JIT runtime for the perf-map test (tests/e2e/test_node.py)
+	nodejs
 	# a real pprof reader for the --pprof tests (go tool pprof)
 	golang-go
 	# a real service to benchmark against (bench/run.sh -b nginx)

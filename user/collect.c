@@ -40,6 +40,7 @@ int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int 
 	c->call_fd = -1;
 	c->loop_fd = -1;
 	c->harvest_fd = -1;
+	c->now_want_fd = -1;
 	c->skip_kthreads = skip_kthreads;
 	c->ncpu = libbpf_num_possible_cpus();
 	if (c->ncpu <= 0)
@@ -685,4 +686,209 @@ int collect_refresh(struct tw_collector *c, __u64 now_ns)
 	if (err)
 		return err;
 	return refresh_live(c, now_ns, sweep);
+}
+
+/*
+ * Blocked-now stacks: the records of one pass of the sleepable iterator
+ * (bpf/blockednow.bpf.c), a struct tw_stack_ev then npages pages each, read a
+ * buffer at a time and queued for the unwinder. The kernel never splits a
+ * record across reads.
+ */
+static int now_read(struct tw_collector *c, int link_fd)
+{
+	const size_t hdr = sizeof(struct tw_stack_ev);
+	size_t fill = 0, off, need;
+	int fd, err = 0;
+	ssize_t n;
+
+	if (!c->hbuf && !(c->hbuf = malloc(TW_HARVEST_BUF)))
+		return -ENOMEM;
+	fd = bpf_iter_create(link_fd);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		n = read(fd, c->hbuf + fill, TW_HARVEST_BUF - fill);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : fill ? -EPROTO : 0;
+			break;
+		}
+		fill += (size_t)n;
+		for (off = 0; fill - off >= hdr; off += need) {
+			struct tw_stack_ev e;
+
+			memcpy(&e, c->hbuf + off, hdr);
+			if (e.type != TW_EV_STACK || e.kind != TW_SK_NOW ||
+			    e.npages > TW_NOW_PAGES_MAX) {
+				err = -EPROTO; /* an object built for another agent */
+				goto out;
+			}
+			need = hdr + (size_t)e.npages * TW_STACK_PAGE;
+			if (fill - off < need)
+				break;
+			err = stacks_ingest_now(c->stacks, c->hbuf + off, need);
+			if (err)
+				goto out;
+		}
+		memmove(c->hbuf, c->hbuf + off, fill - off);
+		fill -= off;
+	}
+out:
+	close(fd);
+	return err;
+}
+
+/* One pass over pid's threads (0: every task), or over every task where the kernel cannot filter. */
+static int now_pass(struct tw_collector *c, __u32 pid)
+{
+	union bpf_iter_link_info li = { .task.pid = pid };
+	LIBBPF_OPTS(bpf_iter_attach_opts, o, .link_info = &li, .link_info_len = sizeof(li));
+	struct bpf_link *link;
+	int err;
+
+	link = bpf_program__attach_iter(c->now_prog, pid && !c->now_unfiltered ? &o : NULL);
+	if (!link && pid && errno == ESRCH)
+		return 0; /* gone since the refresh */
+	if (!link && pid && !c->now_unfiltered) {
+		/* EINVAL: a kernel before 6.1 takes no pid here; now_want still filters */
+		c->now_unfiltered = true;
+		return 1;
+	}
+	if (!link)
+		return -errno;
+	err = now_read(c, bpf_link__fd(link));
+	bpf_link__destroy(link);
+	return err;
+}
+
+struct now_cand {
+	struct tw_thread *t;
+	__u64 since;
+};
+
+static int cmp_now_cand(const void *a, const void *b)
+{
+	const struct now_cand *x = a, *y = b;
+
+	if (x->since != y->since)
+		return x->since < y->since ? -1 : 1; /* the longest asleep first */
+	return x->t->tid < y->t->tid ? -1 : x->t->tid > y->t->tid;
+}
+
+/*
+ * Asleep, and listed by the report: blocked now (the rule of the view's
+ * BLOCKED NOW rows), or a loop stalled now in a blocking call.
+ */
+static bool now_wanted(const struct tw_model *m, const struct tw_thread *t, __u64 blocked_ns)
+{
+	if (!t->alive || t->live_state != TW_ST_BLOCKED)
+		return false;
+	if (t->loop && t->loop->stalled_now)
+		return true;
+	return model_thread_blocked_now(t, m->live_ns, blocked_ns);
+}
+
+static size_t now_pick(struct tw_collector *c, __u64 blocked_ns, struct now_cand **out)
+{
+	struct tw_model *m = c->m;
+	struct now_cand *v = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < m->nprocs; i++) {
+		struct tw_proc *p = m->procs[i];
+
+		if (p->exited)
+			continue;
+		for (size_t j = 0; j < p->nthreads; j++) {
+			struct tw_thread *t = p->threads[j];
+
+			if (!now_wanted(m, t, blocked_ns))
+				continue;
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct now_cand *nv = realloc(v, ncap * sizeof(*nv));
+
+				if (!nv) {
+					free(v);
+					return (size_t)-1;
+				}
+				v = nv;
+				cap = ncap;
+			}
+			v[n].t = t;
+			v[n].since =
+				t->live_att && t->live_pre_ts ? t->live_pre_ts : t->live_state_ts;
+			n++;
+		}
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_now_cand);
+	*out = v;
+	return n;
+}
+
+int collect_now_stacks(struct tw_collector *c, __u64 blocked_ns)
+{
+	struct tw_stackset *ss = &c->m->stacks;
+	struct now_cand *cand = NULL;
+	size_t n, asked;
+	__u64 t0 = mono_ns();
+	int err = 0;
+
+	if (!c->stacks || !c->now_prog || c->now_want_fd < 0)
+		return 0;
+	stackset_now_reset(ss);
+	n = now_pick(c, blocked_ns, &cand);
+	if (n == (size_t)-1)
+		return -ENOMEM;
+	asked = n < TW_NOW_MAX ? n : TW_NOW_MAX;
+	ss->now_stats.over = n - asked;
+	if (!asked) {
+		free(cand);
+		return 0; /* nothing to walk, nothing to wait for */
+	}
+	for (size_t i = 0; i < asked; i++) {
+		const struct tw_thread *t = cand[i].t;
+		struct tw_now_want w = { .state_ts = t->live_state_ts,
+					 .start_ns = t->start_ns,
+					 .sys = t->live_sys };
+
+		if (bpf_map_update_elem(c->now_want_fd, &t->tid, &w, BPF_ANY))
+			continue;
+		ss->now_stats.asked++;
+	}
+	/* by process when targeted (6.1+ filters the walk), else one walk over every task */
+	for (size_t i = 0; i < asked && !err; i++) {
+		__u32 pid = c->targets && !c->now_unfiltered ? cand[i].t->pid : 0;
+		bool seen = false;
+
+		for (size_t k = 0; k < i && pid; k++)
+			seen |= cand[k].t->pid == pid;
+		if (seen)
+			continue;
+		err = now_pass(c, pid);
+		if (err == 1)
+			err = now_pass(c,
+				       0); /* unfiltered from now on: this walk covers every one */
+		if (!pid || c->now_unfiltered)
+			break;
+	}
+	for (size_t i = 0; i < asked; i++)
+		bpf_map_delete_elem(c->now_want_fd, &cand[i].t->tid);
+	free(cand);
+	if (err && err != -ENOMEM) {
+		fprintf(stderr,
+			"bpf-threadwatch: the blocked-now stack iterator failed (%s): BLOCKED NOW "
+			"rows carry no stack from now on\n",
+			strerror(-err));
+		c->now_prog = NULL;
+		err = 0;
+	}
+	ss->now_stats.pass_ns = mono_ns() - t0;
+	/* unwound and named before the report reads them */
+	if (!err)
+		err = stacks_drain(c->stacks, c->m, true);
+	ss->now_stats.ns = mono_ns() - t0;
+	return err;
 }

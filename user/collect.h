@@ -68,6 +68,13 @@ struct tw_collector {
 	 * and every process the kernel reports (forked by a target, joined) is one.
 	 */
 	struct tw_targets *targets;
+	/*
+	 * The blocked-now stack iterator (bpf/blockednow.bpf.c) and the map of
+	 * the threads it is asked for, or NULL / -1: rows then carry no stack.
+	 */
+	struct bpf_program *now_prog;
+	int now_want_fd;
+	bool now_unfiltered; /* the kernel cannot iterate one process: every task it is */
 };
 
 int collect_init(struct tw_collector *c, struct tw_model *m, int thread_fd, int proc_fd,
@@ -93,6 +100,15 @@ int collect_harvest(struct tw_collector *c, __u64 now_ns, bool all);
 int collect_calls(struct tw_collector *c);
 /* Read every live entry and the drop counters into the model; refresh comms. */
 int collect_refresh(struct tw_collector *c, __u64 now_ns);
+
+/*
+ * Just before a report, after collect_refresh(): the stack of each thread
+ * the report will list as blocked now (asleep blocked_ns or more, not in a
+ * wait) or as a loop stalled now while asleep, taken while it sleeps and
+ * unwound, into m->stacks (stackset_now_get()); a thread that woke
+ * meanwhile gets none. No-op without the iterator. 0 or -ENOMEM.
+ */
+int collect_now_stacks(struct tw_collector *c, __u64 blocked_ns);
 
 /* CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns() */
 __u64 mono_ns(void);

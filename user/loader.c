@@ -228,7 +228,8 @@ static void set_syscalls(struct threadwatch_bpf *s, bool tp_btf, bool on)
 		bpf_map__set_max_entries(s->maps.call_stats, 1);
 }
 
-static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_btf, bool iter)
+static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_btf, bool iter,
+			 bool now)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = cfg->btf_path);
 	struct threadwatch_bpf *s;
@@ -254,6 +255,9 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	 * iterator (user/collect.c); raw_tp has no trusted task pointers for it
 	 */
 	bpf_program__set_autoload(s->progs.iter_harvest, tp_btf);
+	/* stacks of threads blocked now, taken before each report (user/collect.c) */
+	bpf_program__set_autoload(s->progs.iter_now_stacks, now);
+	bpf_program__set_autoattach(s->progs.iter_now_stacks, false);
 	bpf_program__set_autoattach(s->progs.iter_harvest, false);
 	s->rodata->use_tstore = tp_btf;
 	/* without the syscall programs, the scheduler side names each block by its syscall */
@@ -310,6 +314,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	b->syscalls = cfg->syscalls;
 	b->calls = cfg->syscalls || tp_btf;
 	b->iter = iter;
+	b->now = now;
 	return 0;
 }
 
@@ -362,7 +367,7 @@ static int targets_map(struct tw_bpf *b, const struct tw_config *cfg)
 int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
 {
 	struct timespec t0, t1;
-	bool tp_btf, iter;
+	bool tp_btf, iter, now;
 	int err;
 
 	memset(b, 0, sizeof(*b));
@@ -402,7 +407,21 @@ int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
 	}
 	/* the task iterator needs the kernel's own BTF; --btf means the kernel has none */
 	iter = !cfg->btf_path;
-	err = open_and_load(b, cfg, tp_btf, iter);
+	now = iter && cfg->stacks && cfg->syscalls;
+	err = open_and_load(b, cfg, tp_btf, iter, now);
+	if (err && now) {
+		/* sleepable task iterators and bpf_copy_from_user_task are 5.18+ */
+		int now_err = err;
+
+		now = false;
+		err = open_and_load(b, cfg, tp_btf, iter, now);
+		if (!err)
+			fprintf(stderr,
+				"bpf-threadwatch: the blocked-now stack iterator did not load (%s; "
+				"iter.s/task and bpf_copy_from_user_task need kernel 5.18+): "
+				"BLOCKED NOW and STALLED NOW rows carry no stack\n",
+				strerror(-now_err));
+	}
 	if (err && iter) {
 		/* without it only the attach-time state comes from /proc instead */
 		if (cfg->verbose)
@@ -410,15 +429,15 @@ int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
 				"bpf-threadwatch: load with the task iterator failed (%s), trying "
 				"without it\n",
 				strerror(-err));
-		iter = false;
-		err = open_and_load(b, cfg, tp_btf, iter);
+		iter = now = false;
+		err = open_and_load(b, cfg, tp_btf, iter, now);
 	}
 	if (err && tp_btf && cfg->attach_mode == TW_ATTACH_AUTO) {
 		if (cfg->verbose)
 			fprintf(stderr, "bpf-threadwatch: tp_btf load failed (%s), trying raw_tp\n",
 				strerror(-err));
 		tp_btf = false;
-		err = open_and_load(b, cfg, tp_btf, iter);
+		err = open_and_load(b, cfg, tp_btf, iter, now);
 	}
 	if (err) {
 		load_error(err, tp_btf);
@@ -496,6 +515,16 @@ struct bpf_program *tw_bpf_harvest_prog(const struct tw_bpf *b)
 int tw_bpf_loop_fd(const struct tw_bpf *b)
 {
 	return b->syscalls ? bpf_map__fd(b->skel->maps.loop_stats) : -1;
+}
+
+struct bpf_program *tw_bpf_now_prog(const struct tw_bpf *b)
+{
+	return b->now ? b->skel->progs.iter_now_stacks : NULL;
+}
+
+int tw_bpf_now_want_fd(const struct tw_bpf *b)
+{
+	return b->now ? bpf_map__fd(b->skel->maps.now_want) : -1;
 }
 
 int tw_bpf_events_fd(const struct tw_bpf *b)

@@ -24,6 +24,7 @@ struct tw_bpf {
 	double attach_s; /* open to attached, seconds */
 	struct tw_targets targets; /* the mmapped targets bitmap; w NULL system-wide */
 	struct tw_oncpu oncpu; /* stalls' on-CPU sampler (n == 0: off) */
+	bool now; /* the blocked-now stack iterator is loaded (iter.s/task, 5.18+) */
 };
 
 /*
@@ -47,6 +48,9 @@ int tw_bpf_harvest_fd(const struct tw_bpf *b);
 struct bpf_program;
 struct bpf_program *tw_bpf_harvest_prog(const struct tw_bpf *b);
 int tw_bpf_loop_fd(const struct tw_bpf *b);
+/* The blocked-now stack iterator (bpf/blockednow.bpf.c) and its now_want map; NULL / -1 without. */
+struct bpf_program *tw_bpf_now_prog(const struct tw_bpf *b);
+int tw_bpf_now_want_fd(const struct tw_bpf *b);
 
 struct tw_prog_stat;
 /*

@@ -107,6 +107,10 @@ static int report(struct run *r, bool final, __u64 now)
 	struct tw_view v;
 	int err;
 
+	/* where the threads it lists as blocked now are stuck: taken while they sleep */
+	err = collect_now_stacks(&r->col, r->cfg->blocked_ns);
+	if (err)
+		return err;
 	tw_clock_now(&o.clock);
 	o.clock.mono_ns = now; /* the report covers up to now: its time is now's */
 	err = view_build(&v, &r->model, &o);
@@ -519,6 +523,8 @@ int main(int argc, char **argv)
 	r.col.harvest_fd = tw_bpf_harvest_fd(&r.bpf);
 	r.col.harvest_prog = tw_bpf_harvest_prog(&r.bpf);
 	r.col.create_gate_fd = tw_bpf_create_gate_fd(&r.bpf);
+	r.col.now_prog = tw_bpf_now_prog(&r.bpf);
+	r.col.now_want_fd = tw_bpf_now_want_fd(&r.bpf);
 	if (cfg.stacks && cfg.syscalls && !(r.col.stacks = stacks_in_new())) {
 		fprintf(stderr, "bpf-threadwatch: cannot set up the stack unwinder\n");
 		goto cleanup;

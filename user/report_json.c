@@ -13,6 +13,7 @@ const char *const tw_slost_names[TW_SLOST_NR] = {
 	[TW_SLOST_NO_PROCESS] = "stack_process_gone",
 	[TW_SLOST_NO_ACCESS] = "stack_no_access",
 	[TW_SLOST_BUSY] = "stack_not_unwound",
+	[TW_SLOST_UNKNOWN_FRAME] = "stack_unknown_frames",
 };
 
 const char *const tw_drop_names[TW_DROP_NR] = {
@@ -223,8 +224,18 @@ static void json_stall_stacks(struct json *j, const struct tw_stall_stacks *sk)
 	json_ku64(j, "stack_oncpu_samples", sk->oncpu_samples);
 }
 
+/* "stack": the index of the stack it is asleep in now in the report's stacks table, or null */
+static void json_now_stack(struct json *j, const struct tw_now_view *now)
+{
+	json_key(j, "stack");
+	if (now->has)
+		json_u64(j, now->ref);
+	else
+		json_null(j);
+}
+
 static void json_stall(struct json *j, const struct tw_stall *s, bool ongoing,
-		       const struct tw_clock *c, const struct tw_loop_view *l, size_t k)
+		       const struct tw_clock *c)
 {
 	json_obj_begin(j);
 	json_ku64(j, "tid", s->tid);
@@ -247,9 +258,6 @@ static void json_stall(struct json *j, const struct tw_stall *s, bool ongoing,
 	}
 	json_kbool(j, "ongoing", ongoing);
 	json_kstr(j, "cause", stall_cause(s));
-	if (l->sstk) /* stacks on */
-		json_stall_stacks(j, &l->sstk[k]);
-	json_obj_end(j);
 }
 
 static void json_loop(struct json *j, const struct tw_loop_view *l, const struct tw_clock *c)
@@ -270,10 +278,19 @@ static void json_loop(struct json *j, const struct tw_loop_view *l, const struct
 	json_ku64(j, "stall_count", l->lt.stalls + (l->ongoing ? 1 : 0));
 	json_key(j, "stalls");
 	json_arr_begin(j);
-	for (size_t i = 0; i < l->nstalls; i++)
-		json_stall(j, &l->stalls[i], false, c, l, i);
-	if (l->ongoing)
-		json_stall(j, l->ongoing, true, c, l, l->nstalls);
+	for (size_t i = 0; i < l->nstalls; i++) {
+		json_stall(j, &l->stalls[i], false, c);
+		if (l->sstk) /* stacks on */
+			json_stall_stacks(j, &l->sstk[i]);
+		json_obj_end(j);
+	}
+	if (l->ongoing) {
+		json_stall(j, l->ongoing, true, c);
+		json_now_stack(j, &l->now);
+		if (l->sstk)
+			json_stall_stacks(j, &l->sstk[l->nstalls]);
+		json_obj_end(j);
+	}
 	json_arr_end(j);
 	json_obj_end(j);
 }
@@ -300,6 +317,7 @@ static void json_blocked(struct json *j, const struct tw_blocked_view *b, const 
 		json_ktime(j, "since_time", c, b->since_ns);
 	else
 		json_ktime(j, "since_time", c, c->mono_ns - b->blocked_ns);
+	json_now_stack(j, &b->now);
 	json_obj_end(j);
 }
 
@@ -355,18 +373,21 @@ static void json_stacks(struct json *j, const struct tw_view *v)
 {
 	const struct tw_stackset *ss = v->ss;
 
-	json_key(j, "stack_stats");
-	json_obj_begin(j);
-	json_ku64(j, "samples", v->stacks_taken);
-	json_ku64(j, "sampled_short_blocks", v->stacks_sampled);
-	json_ku64(j, "creations_not_attributed", v->create_skipped);
-	json_ku64(j, "oncpu_period_ns", v->o.oncpu_period_ns);
-	json_ku64(j, "oncpu_samples", v->oncpu_taken);
-	json_obj_end(j);
+	/* the run's samples: final reports (an interval's table holds its blocked-now stacks) */
+	if (v->o.final) {
+		json_key(j, "stack_stats");
+		json_obj_begin(j);
+		json_ku64(j, "samples", v->stacks_taken);
+		json_ku64(j, "sampled_short_blocks", v->stacks_sampled);
+		json_ku64(j, "creations_not_attributed", v->create_skipped);
+		json_ku64(j, "oncpu_period_ns", v->o.oncpu_period_ns);
+		json_ku64(j, "oncpu_samples", v->oncpu_taken);
+		json_obj_end(j);
+	}
 	json_key(j, "stacks");
 	json_arr_begin(j);
-	for (size_t i = 0; i < ss->nstacks; i++) {
-		const struct tw_stack *k = &ss->stacks[i];
+	for (size_t i = 0; i < (v->stack_sel ? v->nstack_sel : ss->nstacks); i++) {
+		const struct tw_stack *k = &ss->stacks[v->stack_sel ? v->stack_sel[i] : i];
 
 		json_arr_begin(j);
 		for (__u32 n = 0; n < k->nframes; n++) {
@@ -389,6 +410,22 @@ static void json_stacks(struct json *j, const struct tw_view *v)
 		json_arr_end(j);
 	}
 	json_arr_end(j);
+}
+
+/* The blocked-now pass made for this report (collect_now_stacks()). */
+static void json_now_stats(struct json *j, const struct tw_view *v)
+{
+	const struct tw_now_stats *s = &v->now_stats;
+
+	json_key(j, "blocked_now_stacks");
+	json_obj_begin(j);
+	json_ku64(j, "asked", s->asked);
+	json_ku64(j, "taken", s->taken);
+	json_ku64(j, "woke", s->asked > s->taken ? s->asked - s->taken : 0);
+	json_ku64(j, "not_asked", s->over);
+	json_ku64(j, "pass_ns", s->pass_ns);
+	json_ku64(j, "ns", s->ns);
+	json_obj_end(j);
 }
 
 static void json_proc(struct json *j, const struct tw_proc_view *pv, const struct tw_view *v)
@@ -443,7 +480,7 @@ static void json_proc(struct json *j, const struct tw_proc_view *pv, const struc
 		json_blocked(j, &pv->blocked[i], c);
 	json_arr_end(j);
 	json_ku64(j, "idle_waiting", pv->idle_waiting);
-	if (v->ss) {
+	if (v->ss && v->o.final) {
 		json_stack_samples(j, pv);
 		json_create_sites(j, pv);
 	}
@@ -496,6 +533,8 @@ int report_json(FILE *f, const struct tw_view *v)
 	json_kstr(&j, "sort", tw_sort_names[v->o.sort]);
 	json_kbool(&j, "group_procs", v->o.group_procs);
 	json_kbool(&j, "stacks_on", v->o.stacks);
+	if (v->o.stacks)
+		json_now_stats(&j, v);
 	if (v->ss)
 		json_stacks(&j, v);
 	json_key(&j, "processes");

@@ -188,6 +188,8 @@ static void blocked_since(FILE *f, const struct tw_blocked_view *b)
 		fmt_ns(ago, sizeof(ago), b->before_ns));
 }
 
+static void now_stack_line(FILE *f, const struct tw_view *v, const struct tw_now_view *now);
+
 /* Loops stalled and threads blocked right now: the first thing to read during an incident. */
 static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
 {
@@ -200,6 +202,7 @@ static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_vie
 			continue;
 		fprintf(f, "  STALLED NOW: loop %u (%s) ", l->tid, printable(comm, l->comm));
 		stall_line(f, l->ongoing, true, v);
+		now_stack_line(f, v, &l->now);
 		stall_where(f, v, l->sstk ? &l->sstk[l->nstalls] : NULL);
 	}
 	if (pv->idle_waiting)
@@ -224,6 +227,7 @@ static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_vie
 		else if (b->before_trace)
 			fprintf(f, ", since before the trace: at least %s", a);
 		fputc('\n', f);
+		now_stack_line(f, v, &b->now);
 	}
 	if (pv->nblocked > TW_TEXT_MAX_ROWS)
 		fprintf(f, "    ... %zu more (--format json lists them all)\n",
@@ -312,14 +316,14 @@ static void put_safe(FILE *f, const char *s, size_t max)
  * call it slept in, then the program's own frames from the first past libc
  * (the caller), outward, as far as the line allows.
  */
-/* A stack on one line: from its first frame past libc, outward, at most ~80 columns. */
-static void put_chain(FILE *f, const struct tw_view *v, const struct tw_stack_view *sv)
+/* A stack on one line: from its first frame past libc (own), outward, at most ~80 columns. */
+static void put_frames(FILE *f, const struct tw_view *v, __u32 stack, __u32 own)
 {
-	const struct tw_stack *k = &v->ss->stacks[sv->stack];
+	const struct tw_stack *k = &v->ss->stacks[stack];
 	char buf[256];
 	size_t width = 0;
 
-	for (__u32 j = sv->own < k->nframes ? sv->own : 0; j < k->nframes; j++) {
+	for (__u32 j = own < k->nframes ? own : 0; j < k->nframes; j++) {
 		const char *name = view_frame_label(&v->ss->frames[k->frames[j]], buf, sizeof(buf));
 
 		if (width && width + strlen(name) > 80) {
@@ -331,6 +335,21 @@ static void put_chain(FILE *f, const struct tw_view *v, const struct tw_stack_vi
 		put_safe(f, name, 60);
 		width += strlen(name) + 3;
 	}
+}
+
+static void put_chain(FILE *f, const struct tw_view *v, const struct tw_stack_view *sv)
+{
+	put_frames(f, v, sv->stack, sv->own);
+}
+
+/* Under a BLOCKED NOW or STALLED NOW row: the stack it is asleep in, as the "where" lines. */
+static void now_stack_line(FILE *f, const struct tw_view *v, const struct tw_now_view *now)
+{
+	if (!now->has || !v->ss)
+		return;
+	fputs("      stuck in: ", f);
+	put_frames(f, v, now->stack, now->own);
+	fputc('\n', f);
 }
 
 /*
@@ -536,6 +555,10 @@ static const char *const slost_words[TW_SLOST_NR] = {
 			       "CAP_SYS_PTRACE): their time is under [memory map not readable]",
 	[TW_SLOST_BUSY] = "%llu stacks not unwound (the unwinder fell behind): their time is under "
 			  "[not unwound: agent busy]",
+	[TW_SLOST_UNKNOWN_FRAME] =
+		"%llu stacks with frames in no file and no perf map (JIT code "
+		"without /tmp/perf-PID.map, or compiled after the process's last "
+		"map was read): those frames read [unknown]+address",
 };
 
 static void text_lost(FILE *f, const struct tw_view *v)

@@ -250,6 +250,27 @@ int stackset_add(struct tw_stackset *s, const struct tw_skey *key, const char *c
 	return 0;
 }
 
+int stackset_now_set(struct tw_stackset *s, __u32 tid, __u32 stack)
+{
+	return u32map_put(&s->now, tid, stack + 1);
+}
+
+bool stackset_now_get(const struct tw_stackset *s, __u32 tid, __u32 *stack)
+{
+	__u32 v;
+
+	if (!u32map_get(&s->now, tid, &v) || !v || v - 1 >= s->nstacks)
+		return false;
+	*stack = v - 1;
+	return true;
+}
+
+void stackset_now_reset(struct tw_stackset *s)
+{
+	u32map_free(&s->now);
+	memset(&s->now_stats, 0, sizeof(s->now_stats));
+}
+
 void stackset_free(struct tw_stackset *s)
 {
 	for (size_t i = 0; i < s->nframes; i++) {
@@ -267,5 +288,6 @@ void stackset_free(struct tw_stackset *s)
 	u32map_free(&s->ssidx);
 	u32map_free(&s->tids);
 	u32map_free(&s->ntids);
+	u32map_free(&s->now);
 	memset(s, 0, sizeof(*s));
 }

@@ -51,6 +51,7 @@ enum tw_slost {
 	TW_SLOST_NO_PROCESS, /* the process was gone before its sample was read */
 	TW_SLOST_NO_ACCESS, /* its memory map could not be read (no CAP_SYS_PTRACE over it) */
 	TW_SLOST_BUSY, /* the unwinder's queue was full: not unwound */
+	TW_SLOST_UNKNOWN_FRAME, /* unwound, but a frame is in no module and no perf map names it */
 	TW_SLOST_NR,
 };
 
@@ -78,6 +79,19 @@ struct tw_stackset {
 	__u64 create_skipped; /* creations the kernel skipped since its last site capture */
 	__u64 lost[TW_SLOST_NR];
 	__u64 oncpu_taken; /* on-CPU samples of loop gaps received (not in taken) */
+	/*
+	 * Threads blocked now (TW_SK_NOW): the stack each was asleep in at the
+	 * last blocked-now pass, made for the report about to be printed
+	 * (collect_now_stacks()); not samples: they weigh nothing.
+	 */
+	struct u32map now; /* tid -> index into stacks + 1 */
+	struct tw_now_stats {
+		__u64 asked; /* threads the pass was asked for */
+		__u64 taken; /* of them, a stack came back (unwound, or a frame saying why not) */
+		__u64 over; /* threads past TW_NOW_MAX: not asked */
+		__u64 pass_ns; /* the iterator's walk: the copies, read */
+		__u64 ns; /* the whole: the walk, then unwinding and naming */
+	} now_stats; /* of the last pass */
 };
 
 void stackset_free(struct tw_stackset *s);
@@ -93,5 +107,11 @@ struct tw_skey {
 
 /* Adds weight_ns to the sample of key k (made with comm if new); 0 or -ENOMEM. */
 int stackset_add(struct tw_stackset *s, const struct tw_skey *k, const char *comm, __u64 weight_ns);
+/* Blocked now: tid was asleep in stack at the last pass; 0 or -ENOMEM. */
+int stackset_now_set(struct tw_stackset *s, __u32 tid, __u32 stack);
+/* The stack tid was asleep in at the last pass; false if none was taken. */
+bool stackset_now_get(const struct tw_stackset *s, __u32 tid, __u32 *stack);
+/* A new pass: the last one's stacks no longer say where anyone is. */
+void stackset_now_reset(struct tw_stackset *s);
 
 #endif

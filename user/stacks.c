@@ -25,6 +25,7 @@
 #include <string.h>
 #include "ksyms.h"
 #include "stacks.h"
+#include "symmap.h"
 #include "unwind.h"
 
 /* records waiting for the unwinder (~21 KiB each): past this, a sample is not unwound */
@@ -68,25 +69,6 @@ struct tw_stack_in {
 	bool nomem; /* the unwinder thread ran out of memory */
 };
 
-/* The C library and the dynamic loader: the frames between a caller and the kernel. */
-static bool is_plumbing(const char *module)
-{
-	static const char *const libs[] = { "libc.so", "libc-", "libpthread", "ld-linux",
-					    "ld-musl" };
-	const char *base;
-
-	if (!module)
-		return false;
-	if (module[0] == '[')
-		return true; /* the kernel's, and [unknown] */
-	base = strrchr(module, '/');
-	base = base ? base + 1 : module;
-	for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++)
-		if (!strncmp(base, libs[i], strlen(libs[i])))
-			return true;
-	return false;
-}
-
 static void result_free(struct result *r)
 {
 	if (!r)
@@ -111,7 +93,7 @@ static bool set_frame(struct result *r, int i, const char *func, const char *mod
 	f->file = file ? strdup(file) : NULL;
 	f->offset = offset;
 	f->line = line;
-	f->plumbing = is_plumbing(f->module);
+	f->plumbing = tw_module_is_plumbing(f->module);
 	r->nframes = i + 1;
 	return f->module && (!func || f->func) && (!file || f->file);
 }
@@ -255,6 +237,8 @@ static struct result *unwind_record(struct tw_stack_in *si, const struct tw_stac
 			result_free(r);
 			return NULL;
 		}
+		if (!fr.func && !strcmp(fr.module, "[unknown]") && r->lost < 0)
+			r->lost = TW_SLOST_UNKNOWN_FRAME;
 	}
 	return r;
 }
@@ -403,6 +387,11 @@ static int intern(struct tw_model *m, struct result *r)
 	if ((id = stackset_stack(s, frames, (__u32)(n > 0 ? n : 0))) < 0)
 		return -ENOMEM;
 	r->k.stack = (__u32)id;
+	/* where a thread is asleep now: no sample, no weight (its time is in the others) */
+	if (r->k.kind == TW_SK_NOW) {
+		s->now_stats.taken++;
+		return stackset_now_set(s, r->k.tid, (__u32)id);
+	}
 	if (r->lost >= 0)
 		s->lost[r->lost]++;
 	/* a sample of a loop's gap also belongs to the stall the gap becomes */
@@ -444,6 +433,23 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 	pthread_mutex_unlock(&si->lock);
 	if (full || !(j = malloc(sizeof(*j) + len)))
 		return full ? not_unwound(m, e) : -ENOMEM;
+	j->next = NULL;
+	j->forget = 0;
+	j->len = len;
+	memcpy(j->data, data, len);
+	enqueue(si, j);
+	return 0;
+}
+
+int stacks_ingest_now(struct tw_stack_in *si, const void *data, size_t len)
+{
+	struct job *j;
+
+	if (!si || len < sizeof(struct tw_stack_ev))
+		return 0;
+	j = malloc(sizeof(*j) + len);
+	if (!j)
+		return -ENOMEM;
 	j->next = NULL;
 	j->forget = 0;
 	j->len = len;

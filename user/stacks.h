@@ -22,6 +22,13 @@ void stacks_in_free(struct tw_stack_in *si);
  */
 int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, size_t len);
 /*
+ * One blocked-now record (TW_SK_NOW, bpf/blockednow.bpf.c) of len bytes,
+ * queued for the unwinder whatever the queue holds (a pass asks for at most
+ * TW_NOW_MAX, and is drained with wait right after): at the drain it says
+ * where its thread is asleep (stackset_now_get()). 0, or -ENOMEM.
+ */
+int stacks_ingest_now(struct tw_stack_in *si, const void *data, size_t len);
+/*
  * The stacks unwound since the last call into m->stacks (the main thread);
  * with wait, first every one queued (the end of the run). 0 or -ENOMEM.
  */

@@ -265,3 +265,22 @@ const struct tw_perf_sym *perf_map_lookup(const struct tw_perf_map *pm, uint64_t
 		return NULL;
 	return &pm->syms[lo - 1];
 }
+
+/* The C library and the dynamic loader: the frames between a caller and the kernel. */
+bool tw_module_is_plumbing(const char *module)
+{
+	static const char *const libs[] = { "libc.so", "libc-", "libpthread", "ld-linux",
+					    "ld-musl" };
+	const char *base;
+
+	if (!module)
+		return false;
+	if (module[0] == '[')
+		return true; /* the kernel's, and [unknown] */
+	base = strrchr(module, '/');
+	base = base ? base + 1 : module;
+	for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++)
+		if (!strncmp(base, libs[i], strlen(libs[i])))
+			return true;
+	return false;
+}

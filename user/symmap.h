@@ -53,4 +53,10 @@ int perf_map_parse(const char *buf, size_t len, struct tw_perf_map *pm);
 const struct tw_perf_sym *perf_map_lookup(const struct tw_perf_map *pm, uint64_t pc);
 void perf_map_free(struct tw_perf_map *pm);
 
+/*
+ * The C library and the dynamic loader (by file name; "[kernel]", "[unknown]" and the other
+ * bracketed names too): the frames between a program's own code and the kernel.
+ */
+bool tw_module_is_plumbing(const char *module);
+
 #endif

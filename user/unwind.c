@@ -19,8 +19,9 @@
  *   dereferences anything but the stack; a read outside the copy fails (TW_UNW_NO_STACK), so
  *   the frame-pointer fallback of libdw's x86_64 backend (used for pcs without CFI, as in JIT
  *   code) cannot walk into garbage.
- * - The mappings are read again at most once a second per process (MAPS_RECHECK_NS), or after
- *   10 ms when an unwind ended in a pc outside every module (a library just dlopen'd), and
+ * - The mappings are read again at most once a second per process (MAPS_RECHECK_NS), or at
+ *   once when an unwind ended in a pc outside every module (a library just dlopen'd: up to 8
+ *   times a second, then after 10 ms), and
  *   reported again only if the lines that make modules changed: libdwfl keeps the modules
  *   reported again at the same range, with their open ELF files and parsed CFI.
  */
@@ -42,6 +43,7 @@
 #include <sys/user.h>
 #include <time.h>
 #include <unistd.h>
+#include "demangle.h"
 #include "symmap.h"
 #include "unwind.h"
 
@@ -60,6 +62,7 @@
 #define NS_PER_MS 1000000ull
 #define MAPS_RECHECK_NS (1000 * NS_PER_MS)
 #define MAPS_MISS_RECHECK_NS (10 * NS_PER_MS)
+#define MAPS_MISS_BURST 8 /* re-reads a second for a pc in no mapping, however recent the last */
 /* 65530 mappings (vm.max_map_count) of a path of PATH_MAX would be 270 MB: no real process */
 #define MAPS_MAX_BYTES (64u << 20)
 #define PERF_MAP_MAX_BYTES (64u << 20)
@@ -138,6 +141,8 @@ struct tw_proc {
 	unsigned char ehdr[sizeof(Elf64_Ehdr)];
 	bool maps_read;
 	uint64_t maps_hash, maps_checked_ns;
+	uint64_t miss_window_ns; /* the second the miss re-reads are counted in */
+	unsigned int miss_rereads;
 	struct exec_range *exec;
 	size_t nexec;
 	bool has_anon_exec;
@@ -576,6 +581,24 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 	return fd;
 }
 
+/*
+ * find_debuginfo for a process's own Dwfl, which only unwinds (a symfile names): its debug
+ * file is wanted for .debug_frame, where a module has no .eh_frame. glibc and the loader have
+ * complete .eh_frame, and libdw, asked for a module's CFI, opens its DWARF first, inflating
+ * libc6-dbg's compressed sections whole (~10 MB, measured with heaptrack): not for those.
+ */
+static int find_cfi_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			      Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+			      GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	const struct tw_mod *m = *userdata;
+
+	if (m && tw_module_is_plumbing(m->path))
+		return -1;
+	return find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+			      debuglink_crc, debuginfo_file_name);
+}
+
 /* ---- the thread callbacks: the snapshot in p->snap ---- */
 
 static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
@@ -895,6 +918,27 @@ static int proc_refresh(struct tw_unwinder *u, struct tw_proc *p, uint64_t min_a
 	return 1;
 }
 
+/*
+ * A pc in no known mapping, a library mapped since the last read (dlopen()ed and called at
+ * once): the mappings are read again now, up to MAPS_MISS_BURST times a second, then at most
+ * every MAPS_MISS_RECHECK_NS, so a broken unwind's garbage pcs cannot make every unwind pay
+ * for a read.
+ */
+static int proc_refresh_on_miss(struct tw_unwinder *u, struct tw_proc *p)
+{
+	uint64_t now = now_ns();
+
+	if (now - p->miss_window_ns >= 1000 * NS_PER_MS) {
+		p->miss_window_ns = now;
+		p->miss_rereads = 0;
+	}
+	if (p->miss_rereads < MAPS_MISS_BURST) {
+		p->miss_rereads++;
+		return proc_refresh(u, p, 0);
+	}
+	return proc_refresh(u, p, MAPS_MISS_RECHECK_NS);
+}
+
 static void proc_free(struct tw_proc *p)
 {
 	if (!p)
@@ -943,7 +987,7 @@ static int proc_get(struct tw_unwinder *u, pid_t pid, struct tw_proc **out)
 		return -ENOMEM;
 	}
 	p->cbs.find_elf = find_elf;
-	p->cbs.find_debuginfo = find_debuginfo;
+	p->cbs.find_debuginfo = find_cfi_debuginfo;
 	p->cbs.debuginfo_path = &p->debuginfo_path;
 	err = proc_dwfl_open(p);
 	if (!err) {
@@ -1175,16 +1219,19 @@ int unwinder_unwind(struct tw_unwinder *u, pid_t pid, pid_t tid, const uint64_t 
 		return err;
 	s.p = p;
 	n = unwind_once(p, &s, stop);
-	if (n > 0 && *stop == TW_UNW_NO_MODULE && proc_refresh(u, p, MAPS_MISS_RECHECK_NS) == 1)
+	if (n > 0 && *stop == TW_UNW_NO_MODULE && proc_refresh_on_miss(u, p) == 1)
 		n = unwind_once(p, &s, stop); /* the pc may be in a library mapped since */
 	return n;
 }
 
 /* ---- names ---- */
 
-/* func, offset, file and line of addr (pc, or pc - 1 for a caller) in nm, strings in t */
+/*
+ * func, offset, and with lines file and line, of addr (pc, or pc - 1 for a caller) in nm,
+ * strings in t
+ */
 static void name_from(Dwfl_Module *nm, Dwarf_Addr a, struct strtab *t, uint64_t pc, uint64_t addr,
-		      struct tw_frame *f)
+		      bool lines, struct tw_frame *f)
 {
 	const char *name;
 	Dwfl_Line *line;
@@ -1195,11 +1242,16 @@ static void name_from(Dwfl_Module *nm, Dwarf_Addr a, struct strtab *t, uint64_t 
 	if (name) {
 		/* a versioned name of .symtab ("__libc_start_main@@GLIBC_2.34") as .dynsym has it */
 		const char *at = strchr(name, '@');
+		size_t len = at > name ? (size_t)(at - name) : strlen(name);
+		char *readable = tw_demangle(name, len);
 
-		f->func = at > name ? intern_n(t, name, (size_t)(at - name)) : intern(t, name);
+		f->func = readable ? intern(t, readable) : intern_n(t, name, len);
+		free(readable);
 		if (f->func)
 			f->offset = off + (pc - addr);
 	}
+	if (!lines)
+		return;
 	line = dwfl_module_getsrc(nm, a);
 	if (line) {
 		int lineno = 0;
@@ -1257,7 +1309,15 @@ static void symfile_open(struct symfile *sf, struct tw_mod *m)
 	*ud = &sf->ctx;
 	if (!dwfl_module_getelf(mod, &sf->bias))
 		return;
-	dwfl_module_getdwarf(mod, &b); /* finds the debug file now: m's process may go */
+	/*
+	 * Find the debug file now, m's process may go. For glibc and the loader only for its
+	 * .symtab: no lines are looked up there (name_in_module), and their DWARF would be
+	 * inflated whole.
+	 */
+	if (tw_module_is_plumbing(m->path))
+		dwfl_module_getsymtab(mod);
+	else
+		dwfl_module_getdwarf(mod, &b);
 	sf->mod = mod;
 }
 
@@ -1298,6 +1358,13 @@ static void name_in_module(struct tw_unwinder *u, struct tw_proc *p, Dwfl_Module
 	struct tw_mod *m = mod_of(mod);
 	Dwarf_Addr start = 0, bias = 0;
 	struct symfile *sf;
+	/*
+	 * No file:line in glibc and the loader: their frames are plumbing in every report, and
+	 * libc6-dbg's compressed DWARF, which libdw inflates whole to find one line, would take
+	 * ~24 MB of the agent's memory (58 MB against 27 MB, measured); symbols still come from
+	 * the debug file's .symtab.
+	 */
+	bool lines = !tw_module_is_plumbing(m ? m->name : NULL);
 
 	dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
 	if (m)
@@ -1308,9 +1375,9 @@ static void name_in_module(struct tw_unwinder *u, struct tw_proc *p, Dwfl_Module
 	f->offset = pc - bias; /* the address in the file's own terms, as addr2line takes it */
 	sf = symfile_of(u, mod);
 	if (sf)
-		name_from(sf->mod, addr - bias + sf->bias, &u->strings, pc, addr, f);
+		name_from(sf->mod, addr - bias + sf->bias, &u->strings, pc, addr, lines, f);
 	else
-		name_from(mod, addr, &p->strings, pc, addr, f);
+		name_from(mod, addr, &p->strings, pc, addr, lines, f);
 }
 
 static void name_in_perf_map(struct tw_unwinder *u, struct tw_proc *p, uint64_t pc, uint64_t addr,
@@ -1351,13 +1418,19 @@ int unwinder_symbolize(struct tw_unwinder *u, pid_t pid, uint64_t pc, bool calle
 		return 0;
 	}
 	mod = dwfl_addrmodule(p->dwfl, addr);
-	if (!mod && !exec_range_of(p, addr) && proc_refresh(u, p, MAPS_MISS_RECHECK_NS) == 1)
+	if (!mod && !exec_range_of(p, addr) && proc_refresh_on_miss(u, p) == 1)
 		mod = dwfl_addrmodule(p->dwfl, addr); /* in a library mapped since */
+	er = exec_range_of(p, addr);
+	/*
+	 * Anonymous code between two mappings of one file is not that file's: a module spans its
+	 * first mapping to its last, and node maps part of itself again next to V8's JIT code.
+	 */
+	if (er && er->anon)
+		mod = NULL;
 	if (mod)
 		name_in_module(u, p, mod, pc, addr, &f);
 	/* JIT code: anonymous, or in a file that is no ELF (a memfd) */
-	er = f.func ? NULL : exec_range_of(p, addr);
-	if (er && (er->anon || (mod && !dwfl_module_getelf(mod, &(Dwarf_Addr){ 0 }))))
+	if (!f.func && er && (er->anon || (mod && !dwfl_module_getelf(mod, &(Dwarf_Addr){ 0 }))))
 		name_in_perf_map(u, p, pc, addr, &f);
 	cache_put(&p->cache, pc, caller, &f);
 	*out = f;

@@ -829,11 +829,16 @@ int view_build(struct tw_view *v, const struct tw_model *m, const struct tw_view
 		view_free(v);
 		return -ENOMEM;
 	}
+	if (o->stacks && view_now_stacks(v, m)) {
+		view_free(v);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 void view_free(struct tw_view *v)
 {
+	free(v->stack_sel);
 	view_stacks_free(v);
 	for (size_t i = 0; i < v->nprocs; i++)
 		proc_view_free(&v->procs[i]);

@@ -51,6 +51,17 @@ struct tw_row {
 	__u64 seq; /* the thread's order of first sight (a group's: its place by name): ties */
 };
 
+/*
+ * The stack a thread listed as blocked now (or a loop stalled now) is asleep
+ * in, from the blocked-now pass made for this report (user/view_now.c).
+ */
+struct tw_now_view {
+	bool has; /* false: none taken (woke meanwhile, not asked, no iterator) */
+	__u32 ref; /* its index in the report's stacks table (JSON) */
+	__u32 stack; /* index into the view's ss->stacks */
+	__u32 own; /* its first frame (innermost first) that is not libc/loader plumbing */
+};
+
 /* An event loop's row: always one thread, whatever --by says. */
 struct tw_loop_view {
 	__u32 tid;
@@ -68,6 +79,7 @@ struct tw_loop_view {
 	 * stalls[i], sstk[nstalls] the ongoing one's; NULL otherwise
 	 */
 	struct tw_stall_stacks *sstk;
+	struct tw_now_view now; /* ongoing: the stack it is asleep in, if it is */
 };
 
 /*
@@ -83,6 +95,7 @@ struct tw_blocked_view {
 	__u64 since_ns; /* CLOCK_MONOTONIC when it went to sleep; 0: unknown (before the trace) */
 	__u64 since_wall_ns; /* the same as CLOCK_REALTIME; 0 when unknown */
 	__u64 before_ns; /* before_trace and since known: how long before the trace it last ran */
+	struct tw_now_view now; /* the stack it is asleep in */
 };
 
 /* A stack of a process (or group), its threads' samples added up (final reports, --stacks). */
@@ -209,6 +222,14 @@ struct tw_view {
 	__u64 stacks_taken, stacks_sampled;
 	__u64 oncpu_taken; /* on-CPU samples of loop gaps received */
 	__u64 create_skipped; /* creations the last site samples of each CPU do not count */
+	/*
+	 * Interval reports: the stacks the rows' blocked-now stacks reference,
+	 * the report's whole stacks table (tw_now_view.ref indexes it); NULL in
+	 * final reports, whose table is every stack.
+	 */
+	__u32 *stack_sel;
+	size_t nstack_sel;
+	struct tw_now_stats now_stats; /* the blocked-now pass made for this report */
 };
 
 /* The stacks of a final view (user/view_stacks.c): 0 or -ENOMEM. */
@@ -218,6 +239,10 @@ void view_proc_stacks_free(struct tw_proc_view *pv);
 /* Each loop's stalls' stacks (user/view_stallstk.c), with pv's members': 0 or -ENOMEM. */
 int view_stall_stacks(struct tw_proc_view *pv, const struct tw_stackset *ss);
 void view_stall_stacks_free(struct tw_proc_view *pv);
+/* The blocked-now stacks of the rows (user/view_now.c), after view_stacks(): 0 or -ENOMEM. */
+int view_now_stacks(struct tw_view *v, const struct tw_model *m);
+/* A stack's first frame (innermost first) that is not libc/loader plumbing. */
+__u32 view_stack_own(const struct tw_stackset *ss, __u32 stack);
 /* A frame's name as reports print it: its function, else module+0xoffset (in buf). */
 const char *view_frame_label(const struct tw_sframe *f, char *buf, size_t n);
 

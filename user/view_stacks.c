@@ -77,6 +77,11 @@ static __u32 own_frame(const struct tw_stackset *ss, __u32 stack)
 	return i;
 }
 
+__u32 view_stack_own(const struct tw_stackset *ss, __u32 stack)
+{
+	return own_frame(ss, stack);
+}
+
 static bool same_group(const struct tw_ssample *x, const struct tw_ssample *y)
 {
 	return x->stack == y->stack && x->nr == y->nr && x->kind == y->kind && x->ret == y->ret;

@@ -9,17 +9,6 @@
 #include <stdlib.h>
 #include "view.h"
 
-/* The first frame, innermost first, that is not libc or the loader (as the "where" block). */
-static __u32 own_of(const struct tw_stackset *ss, __u32 stack)
-{
-	const struct tw_stack *k = &ss->stacks[stack];
-	__u32 i = 0;
-
-	while (i < k->nframes && ss->frames[k->frames[i]].plumbing)
-		i++;
-	return i;
-}
-
 static int cmp_weight(const void *a, const void *b)
 {
 	const struct tw_stack_view *x = a, *y = b;
@@ -59,7 +48,7 @@ static int stall_stacks(struct tw_stall_stacks *out, const struct tw_gstacks *g,
 		sv->weight_ns = e->weight_ns;
 		sv->count = e->count;
 		sv->nthreads = 1;
-		sv->own = own_of(ss, e->stack);
+		sv->own = view_stack_own(ss, e->stack);
 		if (e->kind == TW_SK_ONCPU) {
 			out->oncpu_ns += e->weight_ns;
 			out->oncpu_samples += e->count;

@@ -230,6 +230,29 @@ def check_stacks(rep, p, workers, where, errs):
 STUCK = {"reader": "read", "sleeper": "clock_nanosleep", "hung": "read"}
 
 
+# presleep's threads stuck in read(), and the function below glibc's read in each
+NOW_FRAMES = {"reader": "reader_main", "hung": "loop_main"}
+
+
+def check_now_stacks(rep, phase, listed, where, errs):
+    """With stacks on, the blocked_now rows of threads stuck in read() since before the trace
+    reference the stack they sleep in (the sleepable task iterator, bpf/blockednow.bpf.c:
+    5.18+), unwound through glibc's read to the workload's own function."""
+    if not rep.get("stacks_on"):
+        return
+    stacks = rep.get("stacks") if isinstance(rep.get("stacks"), list) else []
+    for name, fn in NOW_FRAMES.items():
+        e = listed.get(phase["tids"][name])
+        if e is None:
+            continue  # already reported
+        idx = e.get("stack")
+        frames = stacks[idx] if isinstance(idx, int) and 0 <= idx < len(stacks) else []
+        funcs = [f.get("func") for f in frames if isinstance(f, dict)]
+        if fn not in funcs or funcs.index(fn) == 0:
+            errs.append(f"{where}: {name}'s blocked_now row has no stack through glibc's "
+                        f"read to {fn}: stack={idx!r} {funcs}")
+
+
 def check_attach(fields, body, mode, errs):
     """presleep's threads, asleep since before the trace (guest-check.sh): blocked
     from the attach, listed blocked now with their call since they last ran (the
@@ -284,6 +307,7 @@ def check_attach(fields, body, mode, errs):
             errs.append(f"{where}: {name}: since_ns {since} vs asleep at {asleep}")
     if no_since and len(no_since) == len(STUCK):
         errs.append(f"{where}: no since_ns for any of {no_since}: the task iterator did not run?")
+    check_now_stacks(rep, phase, listed, where, errs)
     idle = phase["tids"]["idle"]
     if idle in listed or p.get("idle_waiting", 0) < 1:
         errs.append(f"{where}: idle loop {idle} listed blocked, or idle_waiting "
