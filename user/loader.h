@@ -23,8 +23,8 @@ struct tw_bpf {
 	bool iter; /* the attach-time task iterator is loaded (else /proc gives that state) */
 	double attach_s; /* open to attached, seconds */
 	struct tw_targets targets; /* the mmapped targets bitmap; w NULL system-wide */
-	struct tw_oncpu oncpu; /* stalls' on-CPU sampler (n == 0: off) */
 	bool now; /* the blocked-now stack iterator is loaded (iter.s/task, 5.18+) */
+	struct tw_oncpu oncpu; /* stalls' on-CPU sampler (n == 0: off) */
 };
 
 /*

@@ -78,7 +78,6 @@ struct tw_stackset {
 	__u64 sampled; /* of them, short blocks taken by chance */
 	__u64 create_skipped; /* creations the kernel skipped since its last site capture */
 	__u64 lost[TW_SLOST_NR];
-	__u64 oncpu_taken; /* on-CPU samples of loop gaps received (not in taken) */
 	/*
 	 * Threads blocked now (TW_SK_NOW): the stack each was asleep in at the
 	 * last blocked-now pass, made for the report about to be printed
@@ -92,6 +91,7 @@ struct tw_stackset {
 		__u64 pass_ns; /* the iterator's walk: the copies, read */
 		__u64 ns; /* the whole: the walk, then unwinding and naming */
 	} now_stats; /* of the last pass */
+	__u64 oncpu_taken; /* on-CPU samples of loop gaps received (not in taken) */
 };
 
 void stackset_free(struct tw_stackset *s);

@@ -73,13 +73,13 @@ struct tw_loop_view {
 	size_t nstalls;
 	const struct tw_stall *ongoing; /* the gap it is stalled in right now, or NULL */
 	__u64 seq; /* the thread's order of first sight: ties */
+	struct tw_now_view now; /* ongoing: the stack it is asleep in, if it is */
 	const struct tw_loop *model; /* the model's loop record it shows */
 	/*
 	 * final reports with stacks (user/view_stallstk.c): sstk[i] the stacks of
 	 * stalls[i], sstk[nstalls] the ongoing one's; NULL otherwise
 	 */
 	struct tw_stall_stacks *sstk;
-	struct tw_now_view now; /* ongoing: the stack it is asleep in, if it is */
 };
 
 /*
@@ -220,7 +220,6 @@ struct tw_view {
 	size_t nfolded;
 	__u64 stack_lost[TW_SLOST_NR]; /* samples user space could not unwind (final reports) */
 	__u64 stacks_taken, stacks_sampled;
-	__u64 oncpu_taken; /* on-CPU samples of loop gaps received */
 	__u64 create_skipped; /* creations the last site samples of each CPU do not count */
 	/*
 	 * Interval reports: the stacks the rows' blocked-now stacks reference,
@@ -230,6 +229,7 @@ struct tw_view {
 	__u32 *stack_sel;
 	size_t nstack_sel;
 	struct tw_now_stats now_stats; /* the blocked-now pass made for this report */
+	__u64 oncpu_taken; /* on-CPU samples of loop gaps received */
 };
 
 /* The stacks of a final view (user/view_stacks.c): 0 or -ENOMEM. */
