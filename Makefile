@@ -92,7 +92,8 @@ $(BUILD)/tests/%: tests/workloads/%.c tests/workloads/workload.h | $(BUILD)/test
 	$(CC) -O2 -g $(WORKLOAD_CFLAGS) $(CWARN) -D_GNU_SOURCE -pthread $< -o $@ -lm
 # built as Debian builds its packages: no frame pointers, CFI for every instruction
 UNWIND_WORKLOAD_CFLAGS := -fomit-frame-pointer -fasynchronous-unwind-tables
-$(BUILD)/tests/deepstack $(BUILD)/tests/jitstack $(BUILD)/tests/dlstack $(BUILD)/tests/blockednow: \
+$(BUILD)/tests/deepstack $(BUILD)/tests/jitstack $(BUILD)/tests/dlstack $(BUILD)/tests/blockednow \
+	$(BUILD)/tests/stallloop: \
 	WORKLOAD_CFLAGS := $(UNWIND_WORKLOAD_CFLAGS)
 # a library dlstack maps late (not a workload of its own: tests/workloads/lib/)
 $(BUILD)/tests/libdeep.so: tests/workloads/lib/deeplib.c | $(BUILD)/tests

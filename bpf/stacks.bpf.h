@@ -110,9 +110,9 @@ static __always_inline void kstack_put(struct tw_stack_ev *e, __u64 seq)
  * full ring buffer loses the sample, counted; the call's time is counted
  * anyway.
  */
-static __always_inline void stack_send(struct pt_regs *regs, bool btf, __u32 tid, __u32 tgid,
-				       __u32 nr, __u32 kind, long ret, __u64 weight, __u64 blocked,
-				       __u32 flags, __u64 seq)
+static __always_inline void stack_send_gap(struct pt_regs *regs, bool btf, __u32 tid, __u32 tgid,
+					   __u32 nr, __u32 kind, long ret, __u64 weight,
+					   __u64 blocked, __u32 flags, __u64 seq, __u64 gap_ts)
 {
 	struct tw_stack_ev *e;
 	__u64 sp;
@@ -144,6 +144,7 @@ static __always_inline void stack_send(struct pt_regs *regs, bool btf, __u32 tid
 	e->blocked_ns = blocked;
 	e->kind = kind;
 	e->ret = (__s32)ret;
+	e->gap_ts = gap_ts;
 	if (btf && kind == TW_SK_BLOCKED)
 		kstack_put(e, seq);
 	else
@@ -173,16 +174,29 @@ static __always_inline void stack_send(struct pt_regs *regs, bool btf, __u32 tid
 #endif
 }
 
-/* At a syscall's exit: where it slept, if it slept and is taken (stack_wanted()). */
+/* The same, outside any event-loop gap. */
+static __always_inline void stack_send(struct pt_regs *regs, bool btf, __u32 tid, __u32 tgid,
+				       __u32 nr, __u32 kind, long ret, __u64 weight, __u64 blocked,
+				       __u32 flags, __u64 seq)
+{
+	stack_send_gap(regs, btf, tid, tgid, nr, kind, ret, weight, blocked, flags, seq, 0);
+}
+
+/*
+ * At a syscall's exit: where it slept, if it slept and is taken
+ * (stack_wanted()); gap_ts, the event-loop gap the call returns in (0: none),
+ * ties the sample to the stall that gap becomes.
+ */
 static __always_inline void stack_capture(struct pt_regs *regs, bool btf, __u32 tid, __u32 tgid,
-					  __u32 nr, __u64 blocked, __u64 seq)
+					  __u32 nr, __u64 blocked, __u64 seq, __u64 gap_ts)
 {
 	__u64 weight;
 	__u32 flags;
 
 	if (!STACK_CAN || !stack_min_ns || !stack_gate || !stack_wanted(blocked, &weight, &flags))
 		return;
-	stack_send(regs, btf, tid, tgid, nr, TW_SK_BLOCKED, 0, weight, blocked, flags, seq);
+	stack_send_gap(regs, btf, tid, tgid, nr, TW_SK_BLOCKED, 0, weight, blocked, flags, seq,
+		       gap_ts);
 }
 
 /*

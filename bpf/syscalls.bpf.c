@@ -234,7 +234,7 @@ static __always_inline int handle_sys_exit(struct pt_regs *regs, long ret, bool 
 	blocked = st->sys_blocked_ns;
 	/* where it slept: one compare for a call that did not */
 	if (blocked)
-		stack_capture(regs, btf, tid, tgid, nr, blocked, st->nsyscalls);
+		stack_capture(regs, btf, tid, tgid, nr, blocked, st->nsyscalls, st->gap_ts);
 	if (!st->sys_ts) {
 		/* neither timed nor in a gap: accounted only if it slept, with no clock read */
 		st->sys_cur = 0;

@@ -361,6 +361,11 @@ enum tw_stack_kind {
 	 * (bpf/blockednow.bpf.c) while it sleeps: weight_ns 0, blocked_ns so far
 	 */
 	TW_SK_NOW = 3,
+	/*
+	 * a loop thread on CPU inside an open gap, sampled by the cpu-clock perf
+	 * event (bpf/oncpu.bpf.c): weight_ns is the sampling period
+	 */
+	TW_SK_ONCPU = 4,
 };
 
 enum tw_stack_flags {
@@ -386,6 +391,11 @@ struct tw_stack_ev {
 	__u64 kstack[TW_KSTACK_MAX];
 	char comm[TASK_COMM_LEN]; /* the thread's name when it blocked */
 	__u64 regs[TW_UREGS_N]; /* DWARF order; regs[7] is sp */
+	/*
+	 * the event-loop gap the thread was in (its gap_ts: the start_ns of the
+	 * stall it becomes, if it does); 0 outside a gap
+	 */
+	__u64 gap_ts;
 	__u8 ustack[]; /* npages * TW_STACK_PAGE bytes from base */
 };
 

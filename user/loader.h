@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include "cli.h"
+#include "oncpu.h"
 #include "targetmap.h"
 
 struct threadwatch_bpf;
@@ -23,6 +24,7 @@ struct tw_bpf {
 	double attach_s; /* open to attached, seconds */
 	struct tw_targets targets; /* the mmapped targets bitmap; w NULL system-wide */
 	bool now; /* the blocked-now stack iterator is loaded (iter.s/task, 5.18+) */
+	struct tw_oncpu oncpu; /* stalls' on-CPU sampler (n == 0: off) */
 };
 
 /*

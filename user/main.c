@@ -103,6 +103,7 @@ static int report(struct run *r, bool final, __u64 now)
 		.blocked_ns = r->cfg->blocked_ns,
 		.stacks = r->col.stacks != NULL,
 		.folded = final && r->folded,
+		.oncpu_period_ns = r->bpf.oncpu.n ? r->bpf.oncpu.period_ns : 0,
 	};
 	struct tw_view v;
 	int err;

@@ -81,8 +81,10 @@ void rec_free(struct tw_thread_rec *r)
 
 static void thread_free(struct tw_thread *t)
 {
-	if (t->loop)
+	if (t->loop) {
 		free(t->loop->stalls);
+		gstacks_free(&t->loop->gst);
+	}
 	free(t->loop);
 	if (t->lite)
 		free(t->lite->gap);

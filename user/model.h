@@ -18,6 +18,7 @@
 #include "threadwatch.h"
 #include "u32map.h"
 #include "stackmodel.h"
+#include "stallstk.h"
 
 struct tw_thread_totals {
 	__u64 oncpu_ns;
@@ -87,6 +88,7 @@ struct tw_loop {
 	size_t stalls_mark; /* stalls[stalls_mark..] ended since the last interval report */
 	bool stalled_now; /* at the last refresh, in a gap of stall_ns or more: */
 	struct tw_stall ongoing; /* that gap so far */
+	struct tw_gstacks gst; /* stack samples of its stalls (user/stallstk.c) */
 };
 
 /*

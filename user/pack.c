@@ -321,8 +321,10 @@ void pack_rollback(struct tw_pack *pk, const struct tw_pack_mark *mk)
 void pack_free(struct tw_pack *pk)
 {
 	for (size_t i = 0; i < pk->nextra; i++) {
-		if (pk->extra[i].loop)
+		if (pk->extra[i].loop) {
 			free(pk->extra[i].loop->stalls);
+			gstacks_free(&pk->extra[i].loop->gst);
+		}
 		free(pk->extra[i].loop);
 	}
 	free(pk->extra);

@@ -129,9 +129,11 @@ static int add(struct window *w, const struct tw_stack_sample *x)
 	static const struct tw_sframe full = { .func = "[profile full]", .module = "[unknown]" };
 	struct tw_stack_sample y;
 
+	if (x->k.kind == TW_SK_ONCPU)
+		return 0; /* a stall's on-CPU sample: not off-CPU time */
 	if (w->ss.nsamples < W_MAX_SAMPLES && w->ss.nstacks < W_MAX_STACKS &&
 	    w->ss.nframes + (size_t)(x->nframes > 0 ? x->nframes : 0) <= W_MAX_FRAMES)
-		return stacks_intern(&w->ss, x);
+		return stacks_intern(&w->ss, x, NULL);
 	w->full++;
 	y = (struct tw_stack_sample){ .k = { .kind = TW_SK_BLOCKED },
 				      .comm = "",
@@ -140,7 +142,7 @@ static int add(struct window *w, const struct tw_stack_sample *x)
 				      .lost = -1,
 				      .nframes = 1,
 				      .frames = &full };
-	return stacks_intern(&w->ss, &y);
+	return stacks_intern(&w->ss, &y, NULL);
 }
 
 /* The unwinder's sink: a blocked sample into every open window its exit falls in. */

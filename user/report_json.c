@@ -199,6 +199,31 @@ static void json_ktime(struct json *j, const char *key, const struct tw_clock *c
 	json_kstr(j, key, fmt_rfc3339(buf, sizeof(buf), tw_wall_of(c, mono_ns)));
 }
 
+/*
+ * A stall's stacks (final reports with stacks): its gap's samples, each an
+ * index into the report's stacks, heaviest first.
+ */
+static void json_stall_stacks(struct json *j, const struct tw_stall_stacks *sk)
+{
+	json_key(j, "stacks");
+	json_arr_begin(j);
+	for (size_t i = 0; i < sk->n; i++) {
+		const struct tw_stack_view *sv = &sk->v[i];
+
+		json_obj_begin(j);
+		json_ku64(j, "stack", sv->stack);
+		json_kstr(j, "kind", sv->kind == TW_SK_ONCPU ? "oncpu" : "blocked");
+		json_sys(j, "syscall", sv->nr);
+		json_ku64(j, "ns", sv->weight_ns);
+		json_ku64(j, "samples", sv->count);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_ku64(j, "stack_blocked_ns", sk->blocked_ns);
+	json_ku64(j, "stack_oncpu_ns", sk->oncpu_ns);
+	json_ku64(j, "stack_oncpu_samples", sk->oncpu_samples);
+}
+
 /* "stack": the index of the stack it is asleep in now in the report's stacks table, or null */
 static void json_now_stack(struct json *j, const struct tw_now_view *now)
 {
@@ -255,11 +280,15 @@ static void json_loop(struct json *j, const struct tw_loop_view *l, const struct
 	json_arr_begin(j);
 	for (size_t i = 0; i < l->nstalls; i++) {
 		json_stall(j, &l->stalls[i], false, c);
+		if (l->sstk) /* stacks on */
+			json_stall_stacks(j, &l->sstk[i]);
 		json_obj_end(j);
 	}
 	if (l->ongoing) {
 		json_stall(j, l->ongoing, true, c);
 		json_now_stack(j, &l->now);
+		if (l->sstk)
+			json_stall_stacks(j, &l->sstk[l->nstalls]);
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -351,6 +380,8 @@ static void json_stacks(struct json *j, const struct tw_view *v)
 		json_ku64(j, "samples", v->stacks_taken);
 		json_ku64(j, "sampled_short_blocks", v->stacks_sampled);
 		json_ku64(j, "creations_not_attributed", v->create_skipped);
+		json_ku64(j, "oncpu_period_ns", v->o.oncpu_period_ns);
+		json_ku64(j, "oncpu_samples", v->oncpu_taken);
 		json_obj_end(j);
 	}
 	json_key(j, "stacks");

@@ -143,6 +143,8 @@ static void text_calls(FILE *f, const struct tw_proc_view *pv, const struct tw_v
 	calls_free(&sum);
 }
 
+static void stall_where(FILE *f, const struct tw_view *v, const struct tw_stall_stacks *sk);
+
 /* "2.00 s blocked in clock_nanosleep", "300 ms on CPU", "120 ms waiting for a CPU" */
 static void stall_line(FILE *f, const struct tw_stall *s, bool ongoing, const struct tw_view *v)
 {
@@ -201,6 +203,7 @@ static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_vie
 		fprintf(f, "  STALLED NOW: loop %u (%s) ", l->tid, printable(comm, l->comm));
 		stall_line(f, l->ongoing, true, v);
 		now_stack_line(f, v, &l->now);
+		stall_where(f, v, l->sstk ? &l->sstk[l->nstalls] : NULL);
 	}
 	if (pv->idle_waiting)
 		fprintf(f, "  idle now: %zu thread%s waiting in epoll/poll/select (not blocked)\n",
@@ -265,6 +268,7 @@ static void text_loops(FILE *f, const struct tw_proc_view *pv, const struct tw_v
 				continue;
 			fprintf(f, "    stall, loop %u: ", l->tid);
 			stall_line(f, &l->stalls[k], false, v);
+			stall_where(f, v, l->sstk ? &l->sstk[k] : NULL);
 		}
 	}
 	fputc('\n', f);
@@ -346,6 +350,33 @@ static void now_stack_line(FILE *f, const struct tw_view *v, const struct tw_now
 	fputs("      stuck in: ", f);
 	put_frames(f, v, now->stack, now->own);
 	fputc('\n', f);
+}
+
+/*
+ * Under a stall: its heaviest on-CPU stack (with how much of the stall the
+ * samples cover) and its heaviest blocked one, each as the "where" block
+ * shows a stack.
+ */
+static void stall_where(FILE *f, const struct tw_view *v, const struct tw_stall_stacks *sk)
+{
+	char a[16], buf[24];
+	const char *call;
+
+	if (!v->ss || !sk)
+		return;
+	if (sk->top_oncpu) {
+		fprintf(f, "      on CPU %s (%llu sample%s): ", fmt_ns(a, sizeof(a), sk->oncpu_ns),
+			(unsigned long long)sk->oncpu_samples, sk->oncpu_samples == 1 ? "" : "s");
+		put_chain(f, v, sk->top_oncpu);
+		fputc('\n', f);
+	}
+	if (sk->top_blocked) {
+		call = sys_label(sk->top_blocked->nr, buf);
+		fprintf(f, "      blocked %s in %s: ", fmt_ns(a, sizeof(a), sk->blocked_ns),
+			call ? call : "?");
+		put_chain(f, v, sk->top_blocked);
+		fputc('\n', f);
+	}
 }
 
 /* Where threads and processes were created, and creating them failed: most first. */

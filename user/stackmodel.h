@@ -91,6 +91,7 @@ struct tw_stackset {
 		__u64 pass_ns; /* the iterator's walk: the copies, read */
 		__u64 ns; /* the whole: the walk, then unwinding and naming */
 	} now_stats; /* of the last pass */
+	__u64 oncpu_taken; /* on-CPU samples of loop gaps received (not in taken) */
 };
 
 void stackset_free(struct tw_stackset *s);

@@ -44,6 +44,7 @@ struct result {
 	struct tw_skey k; /* k.stack is filled by the main thread */
 	char comm[TASK_COMM_LEN];
 	__u64 weight_ns;
+	__u64 gap_ts; /* the event-loop gap it was taken in (its stall's start); 0: none */
 	int lost; /* enum tw_slost to count, or -1 */
 	int nframes;
 	__u64 ts_ns; /* the record's: CLOCK_MONOTONIC of the syscall's exit */
@@ -120,6 +121,7 @@ static struct result *result_new(const struct tw_stack_ev *e, int nframes)
 	r->comm[sizeof(r->comm) - 1] = '\0';
 	r->weight_ns = e->weight_ns;
 	r->ts_ns = e->ts_ns;
+	r->gap_ts = e->gap_ts;
 	r->lost = -1;
 	return r;
 }
@@ -374,7 +376,7 @@ void stacks_forget(struct tw_stack_in *si, __u32 pid)
 	enqueue(si, j);
 }
 
-int stacks_intern(struct tw_stackset *s, const struct tw_stack_sample *x)
+int stacks_intern(struct tw_stackset *s, const struct tw_stack_sample *x, __u32 *stack_out)
 {
 	__u32 frames[TW_KSTACK_MAX + TW_UNWIND_MAX_FRAMES];
 	int n = x->nframes < (int)(sizeof(frames) / sizeof(frames[0]))
@@ -398,6 +400,11 @@ int stacks_intern(struct tw_stackset *s, const struct tw_stack_sample *x)
 	}
 	if (x->lost >= 0 && x->lost < TW_SLOST_NR)
 		s->lost[x->lost]++;
+	if (stack_out)
+		*stack_out = k.stack;
+	/* on-CPU time is not off-CPU time: it stays out of the blocked profile */
+	if (k.kind == TW_SK_ONCPU)
+		return 0;
 	return stackset_add(s, &k, x->comm, x->weight_ns);
 }
 
@@ -413,11 +420,21 @@ static int intern(struct tw_stack_in *si, struct tw_model *m, struct result *r)
 				     .weight_ns = r->weight_ns,
 				     .lost = r->lost,
 				     .nframes = r->nframes,
-				     .frames = r->frames };
+				     .frames = r->frames,
+				     .gap_ts = r->gap_ts };
+	__u32 stack = 0;
+	int err;
 
 	if (si->sink && r->k.kind != TW_SK_NOW)
 		return si->sink(si->sink_ctx, &x);
-	return stacks_intern(&m->stacks, &x);
+	err = stacks_intern(&m->stacks, &x, &stack);
+	if (err || !r->gap_ts || r->k.kind == TW_SK_NOW)
+		return err;
+	/* a sample of a loop's gap also belongs to the stall the gap becomes */
+	if (model_gap_stack(m, r->k.pid, r->k.tid, r->gap_ts, stack, r->k.kind, r->k.nr,
+			    r->weight_ns))
+		return -ENOMEM;
+	return 0;
 }
 
 /* A sample that is not unwound (the queue is full): its weight under a frame that says why. */
@@ -438,7 +455,10 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 
 	if (len < sizeof(*e))
 		return 0;
-	m->stacks.taken++;
+	if (e->kind == TW_SK_ONCPU)
+		m->stacks.oncpu_taken++;
+	else
+		m->stacks.taken++;
 	if (e->flags & TW_STK_SAMPLED)
 		m->stacks.sampled++;
 	pthread_mutex_lock(&si->lock);

@@ -51,6 +51,7 @@ struct tw_stack_sample {
 	int lost; /* enum tw_slost to count, or -1 */
 	int nframes;
 	const struct tw_sframe *frames; /* innermost first */
+	__u64 gap_ts; /* the event-loop gap it was taken in (its stall's start); 0: none */
 };
 typedef int (*tw_stack_sink_fn)(void *ctx, const struct tw_stack_sample *x);
 /*
@@ -59,7 +60,7 @@ typedef int (*tw_stack_sink_fn)(void *ctx, const struct tw_stack_sample *x);
  */
 void stacks_in_set_sink(struct tw_stack_in *si, tw_stack_sink_fn fn, void *ctx);
 /* x into s: its frames and stack interned, its weight added. 0 or -ENOMEM. */
-int stacks_intern(struct tw_stackset *s, const struct tw_stack_sample *x);
+int stacks_intern(struct tw_stackset *s, const struct tw_stack_sample *x, __u32 *stack_out);
 /* Records queued for the unwinder so far: a mark for stacks_unwound(). */
 __u64 stacks_queued(struct tw_stack_in *si);
 /* Every record queued before mark is unwound (its result waits for stacks_drain()). */

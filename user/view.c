@@ -537,6 +537,7 @@ static void add_loop(struct tw_proc_view *pv, const struct tw_loop *l, __u32 tid
 	lv->stalls = l->stalls ? l->stalls + from : NULL;
 	lv->nstalls = l->nstalls - from;
 	lv->ongoing = alive && l->stalled_now ? &l->ongoing : NULL;
+	lv->model = l;
 	if (lv->lt.iterations || lv->nstalls || lv->ongoing)
 		pv->nloops++;
 }
@@ -761,6 +762,7 @@ static void proc_view_free(struct tw_proc_view *pv)
 	free(pv->members);
 	free_rows(pv->rows, pv->order ? pv->nown : pv->nrows);
 	free(pv->order);
+	view_stall_stacks_free(pv); /* its loops' */
 	free(pv->loops);
 	free(pv->blocked);
 	view_proc_stacks_free(pv);

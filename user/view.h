@@ -74,6 +74,12 @@ struct tw_loop_view {
 	const struct tw_stall *ongoing; /* the gap it is stalled in right now, or NULL */
 	__u64 seq; /* the thread's order of first sight: ties */
 	struct tw_now_view now; /* ongoing: the stack it is asleep in, if it is */
+	const struct tw_loop *model; /* the model's loop record it shows */
+	/*
+	 * final reports with stacks (user/view_stallstk.c): sstk[i] the stacks of
+	 * stalls[i], sstk[nstalls] the ongoing one's; NULL otherwise
+	 */
+	struct tw_stall_stacks *sstk;
 };
 
 /*
@@ -102,6 +108,20 @@ struct tw_stack_view {
 	__u32 own; /* its first frame (innermost first) that is not libc/loader plumbing */
 	__u32 kind; /* enum tw_stack_kind: blocked time (weight_ns), or creations (a count) */
 	__s32 ret; /* creation sites: 0, or the -errno they failed with */
+};
+
+/*
+ * Where a stall's time went: the stack samples taken in its gap, heaviest
+ * first (v[].kind TW_SK_BLOCKED: a call that returned in the gap, weight its
+ * blocked time; TW_SK_ONCPU: the loop caught on CPU, weight the sampling
+ * period), their sums by kind, and the heaviest of each kind (NULL: none).
+ */
+struct tw_stall_stacks {
+	struct tw_stack_view *v;
+	size_t n;
+	const struct tw_stack_view *top_blocked, *top_oncpu;
+	__u64 blocked_ns, blocked_samples;
+	__u64 oncpu_ns, oncpu_samples;
 };
 
 /* One line of --folded: blocked time by (process, thread name, stack). */
@@ -177,6 +197,8 @@ struct tw_view_opts {
 	bool group_procs; /* fold processes sharing a comm into one row */
 	bool stacks; /* stacks were taken: final reports show where the blocked time went */
 	bool folded; /* build the --folded lines */
+	/* stalls' on-CPU stacks: the cpu-clock sampling period (user/oncpu.c); 0: not sampled */
+	__u64 oncpu_period_ns;
 };
 
 struct tw_view_scratch;
@@ -207,12 +229,16 @@ struct tw_view {
 	__u32 *stack_sel;
 	size_t nstack_sel;
 	struct tw_now_stats now_stats; /* the blocked-now pass made for this report */
+	__u64 oncpu_taken; /* on-CPU samples of loop gaps received */
 };
 
 /* The stacks of a final view (user/view_stacks.c): 0 or -ENOMEM. */
 int view_stacks(struct tw_view *v, const struct tw_model *m);
 void view_stacks_free(struct tw_view *v);
 void view_proc_stacks_free(struct tw_proc_view *pv);
+/* Each loop's stalls' stacks (user/view_stallstk.c), with pv's members': 0 or -ENOMEM. */
+int view_stall_stacks(struct tw_proc_view *pv, const struct tw_stackset *ss);
+void view_stall_stacks_free(struct tw_proc_view *pv);
 /* The blocked-now stacks of the rows (user/view_now.c), after view_stacks(): 0 or -ENOMEM. */
 int view_now_stacks(struct tw_view *v, const struct tw_model *m);
 /* A stack's first frame (innermost first) that is not libc/loader plumbing. */

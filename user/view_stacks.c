@@ -232,9 +232,11 @@ int view_stacks(struct tw_view *v, const struct tw_model *m)
 	memcpy(v->stack_lost, m->stacks.lost, sizeof(v->stack_lost));
 	v->stacks_taken = m->stacks.taken;
 	v->stacks_sampled = m->stacks.sampled;
+	v->oncpu_taken = m->stacks.oncpu_taken;
 	v->create_skipped = m->stacks.create_skipped;
 	for (size_t i = 0; i < v->nprocs; i++)
-		if (proc_stacks(&v->procs[i], &m->stacks))
+		if (proc_stacks(&v->procs[i], &m->stacks) ||
+		    view_stall_stacks(&v->procs[i], &m->stacks))
 			return -ENOMEM;
 	return v->o.folded ? folded(v, m) : 0;
 }

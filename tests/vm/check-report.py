@@ -314,6 +314,65 @@ def check_attach(fields, body, mode, errs):
                     f"{p.get('idle_waiting')} < 1")
 
 
+HOT_CHAIN = ["crunch_numbers_hot", "on_tick", "stall_event_loop"]
+READ_CHAIN = ["slow_pipe_read", "on_request", "on_tick", "stall_event_loop"]
+
+
+def has_chain(funcs, chain):
+    return any(funcs[i:i + len(chain)] == chain for i in range(len(funcs)))
+
+
+def check_stall(fields, body, mode, errs, notes):
+    """stallloop's two stalls (guest-check.sh): the blocked one names its read() chain; the
+    on-CPU one carries >= 5 cpu-clock samples per 100 ms naming the hot function, or, where
+    perf events cannot be opened, the tool said so on stderr and ran on."""
+    where = f"stall mode={mode}"
+    rep = final_report(body)
+    wl = None
+    for ln in body:
+        ln = ln.strip()
+        if ln.startswith("{") and '"workload":"stallloop"' in ln:
+            wl = json.loads(ln)
+    if fields.get("rc") != "0" or rep is None or wl is None:
+        errs.append(f"{where}: rc={fields.get('rc')}, final report or workload line missing")
+        return
+    procs = [p for p in rep.get("processes", []) if p.get("pid") == wl["pid"]]
+    loops = [lp for p in procs for lp in p.get("loops", []) if lp.get("tid") == wl["tid"]]
+    if len(loops) != 1:
+        errs.append(f"{where}: no loop {wl['tid']} in the report")
+        return
+
+    def stall_at(start, dur):
+        hit = [s for s in loops[0].get("stalls", [])
+               if s["start_ns"] <= start and s["start_ns"] + s["duration_ns"] >= start + dur]
+        return hit[0] if len(hit) == 1 else None
+
+    stacks = rep.get("stacks", [])
+
+    def funcs(i):
+        return [f.get("func") for f in stacks[i]] if 0 <= i < len(stacks) else []
+
+    rd = stall_at(wl["read_start_ns"], wl["read_ns"])
+    if rd is None or not any(s["kind"] == "blocked" and has_chain(funcs(s["stack"]), READ_CHAIN)
+                             for s in rd.get("stacks", [])):
+        errs.append(f"{where}: the blocked stall has no {READ_CHAIN} stack: {rd}")
+    hot = stall_at(wl["hot_start_ns"], wl["hot_wall_ns"])
+    period = rep.get("stack_stats", {}).get("oncpu_period_ns", 0)
+    if period == 0:
+        said = [ln for ln in body if "note:" in ln and "on CPU" in ln]
+        if not said:
+            errs.append(f"{where}: the on-CPU sampler is off and the tool did not say why")
+        else:
+            notes.append(f"{where}: no on-CPU stall stacks here: {said[0].lstrip(' |')[:200]}")
+        return
+    oncpu = [s for s in (hot or {}).get("stacks", []) if s["kind"] == "oncpu"]
+    n = sum(s["samples"] for s in oncpu)
+    need = int(5 * wl["hot_cpu_ns"] / 100e6)
+    if hot is None or n < need or not has_chain(funcs(oncpu[0]["stack"]), HOT_CHAIN):
+        errs.append(f"{where}: on-CPU stall with {n} samples (need {need}) or without "
+                    f"{HOT_CHAIN} first: {hot}")
+
+
 def main():
     a = parse_args()
     lines, err = read_log(a.log)
@@ -386,6 +445,16 @@ def main():
             parts.append("attach-time state " + ("ok" if len(errs) == n_before else "BAD"))
         elif result:
             errs.append("the guest did not check the attach-time state (presleep missing?)")
+
+        sb = blocks(lines, "TW-VM-STALL-BEGIN", "TW-VM-STALL-END")
+        if result and "stalls=checked" in result[-1]:
+            n_before = len(errs)
+            for mode in [m for m in a.modes.split(",") if m]:
+                if mode not in sb:
+                    errs.append(f"stall mode={mode}: no TW-VM-STALL block on the console")
+                    continue
+                check_stall(sb[mode][0], sb[mode][1], mode, errs, notes)
+            parts.append("stall stacks " + ("ok" if len(errs) == n_before else "BAD"))
 
     if guest_fail:  # after the specific reasons, so the summary shows those first
         errs.append(guest_fail)
