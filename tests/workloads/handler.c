@@ -3,8 +3,9 @@
  * handler N US: a request handler that blocks in read() on a slow pipe
  * through two levels of calls, as a server's would: its thread runs
  * serve_requests -> handle_request -> read_body -> read(2), N times, and a
- * feeder thread writes one byte into the pipe US microseconds after the
- * handler went to sleep in its read(), so every read blocks US. Built
+ * feeder thread writes one byte into the pipe every US microseconds (from
+ * 1 ms, US after the handler went to sleep in its read(), so every read
+ * blocks US). Built
  * like Debian builds (-O2, no frame pointers), so only CFI can unwind it.
  * It reports the handler's tid and the time its read() calls took, summed
  * (CLOCK_MONOTONIC around each call), which the stacks' weights must match.
@@ -106,12 +107,13 @@ static void *feed(void *arg)
 
 	for (unsigned long i = 0; i < n_requests; i++) {
 		/*
-		 * Write only US after the handler went to sleep in its read(), so that every read
-		 * blocks for US even on a loaded machine (where it could otherwise arrive late and
-		 * find its byte waiting): the tests count one stack per read.
+		 * From 1 ms (--stack-min: the tests count one stack per read), write only US after
+		 * the handler went to sleep in its read(), so that every read blocks for US even on
+		 * a loaded machine, where it could come late and find its byte waiting. Shorter
+		 * intervals keep their rate: the 100 us polls would lengthen every block.
 		 */
-		while (!__atomic_load_n(&h->tid, __ATOMIC_ACQUIRE) ||
-		       !asleep(__atomic_load_n(&h->tid, __ATOMIC_ACQUIRE)))
+		while (interval_us >= 1000 && (!__atomic_load_n(&h->tid, __ATOMIC_ACQUIRE) ||
+					       !asleep(__atomic_load_n(&h->tid, __ATOMIC_ACQUIRE))))
 			nanosleep(&poll, NULL);
 		nanosleep(&ts, NULL);
 		if (write(h->fds[1], "x", 1) != 1)
