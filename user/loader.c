@@ -472,6 +472,11 @@ int tw_bpf_create_gate_fd(const struct tw_bpf *b)
 	return bpf_map__fd(b->skel->maps.create_gate);
 }
 
+int tw_bpf_py_procs_fd(const struct tw_bpf *b)
+{
+	return bpf_map__fd(b->skel->maps.py_procs);
+}
+
 int tw_bpf_call_fd(const struct tw_bpf *b)
 {
 	return b->calls ? bpf_map__fd(b->skel->maps.call_stats) : -1;

@@ -37,6 +37,8 @@ int tw_bpf_proc_fd(const struct tw_bpf *b);
 int tw_bpf_drops_fd(const struct tw_bpf *b);
 /* the creation-site sampler's per-CPU state (struct tw_create_gate) */
 int tw_bpf_create_gate_fd(const struct tw_bpf *b);
+/* Python processes the kernel walks the frames of (bpf/pyframes.bpf.h), written by user/pyframes.c */
+int tw_bpf_py_procs_fd(const struct tw_bpf *b);
 int tw_bpf_events_fd(const struct tw_bpf *b);
 /* -1 when no call is accounted (raw_tp without syscall tracing) */
 int tw_bpf_call_fd(const struct tw_bpf *b);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ksyms.h"
+#include "pyframes.h"
 #include "stacks.h"
 #include "unwind.h"
 
@@ -33,6 +34,7 @@
 struct job {
 	struct job *next;
 	__u32 forget; /* not a record: drop this process's caches */
+	__u32 watch; /* not a record: look for a Python interpreter in this process */
 	size_t len;
 	unsigned char data[]; /* struct tw_stack_ev and its pages */
 };
@@ -44,6 +46,8 @@ struct result {
 	char comm[TASK_COMM_LEN];
 	__u64 weight_ns;
 	int lost; /* enum tw_slost to count, or -1 */
+	int pylost; /* the same for its Python frames, or -1 */
+	int pycode; /* Python frames whose code object could not be read (TW_SLOST_PY_CODE) */
 	int nframes;
 	struct tw_sframe frames[]; /* innermost first; strings strdup'ed */
 };
@@ -51,6 +55,9 @@ struct result {
 struct tw_stack_in {
 	struct tw_unwinder *u; /* the unwinder thread's */
 	struct tw_ksyms *ksyms; /* the same; loaded at the first kernel frame */
+	struct tw_py *py; /* the same: Python processes, their code objects; NULL: none */
+	bool child_python; /* the child was looked at after its exec (or given up on) */
+	struct timespec child_since;
 	bool ksyms_noted; /* "kernel addresses hidden" said once */
 	__u32 child; /* the -- COMMAND's pid, or 0 */
 	char self_comm[TASK_COMM_LEN]; /* our own name, which the child has until it exec's */
@@ -111,6 +118,7 @@ static bool set_frame(struct result *r, int i, const char *func, const char *mod
 	f->offset = offset;
 	f->line = line;
 	f->plumbing = is_plumbing(f->module);
+	f->python = false;
 	r->nframes = i + 1;
 	return f->module && (!func || f->func) && (!file || f->file);
 }
@@ -134,6 +142,7 @@ static struct result *result_new(const struct tw_stack_ev *e, int nframes)
 	r->comm[sizeof(r->comm) - 1] = '\0';
 	r->weight_ns = e->weight_ns;
 	r->lost = -1;
+	r->pylost = -1;
 	return r;
 }
 
@@ -207,6 +216,88 @@ static int kernel_frames(struct tw_stack_in *si, const struct tw_stack_ev *e, st
 	return n;
 }
 
+/* The Python loss of a record whose process is kind, or -1 */
+static int py_lost(const struct tw_stack_ev *e, enum tw_py_kind kind)
+{
+	if (kind == TW_PYK_UNSUPPORTED)
+		return TW_SLOST_PY_VERSION;
+	if (kind != TW_PYK_OK)
+		return -1;
+	switch (e->py.status) {
+	case TW_PY_NONE:
+		return TW_SLOST_PY_EARLY;
+	case TW_PY_CUT:
+		return TW_SLOST_PY_CUT;
+	case TW_PY_FAULT:
+		return TW_SLOST_PY_FAULT;
+	case TW_PY_NO_TSTATE:
+		return TW_SLOST_PY_NO_TSTATE;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * The Python frames of e in r's stack, in place of the eval loop's native
+ * frames (user frames from nk on): r, or a new result that replaces it, or
+ * NULL without memory (r freed).
+ */
+static struct result *python_frames(struct tw_stack_in *si, const struct tw_stack_ev *e,
+				    struct result *r, int nk)
+{
+	enum tw_py_kind kind = py_detect(si->py, (pid_t)e->tgid, false);
+	struct tw_pyname names[TW_PY_FRAMES_MAX];
+	const char *funcs[TW_UNWIND_MAX_FRAMES];
+	bool entry[TW_PY_FRAMES_MAX];
+	int plan[TW_UNWIND_MAX_FRAMES + TW_PY_FRAMES_MAX], nu = r->nframes - nk, np, n;
+	struct result *m;
+
+	r->pylost = py_lost(e, kind);
+	np = e->py.n < TW_PY_FRAMES_MAX ? (int)e->py.n : TW_PY_FRAMES_MAX;
+	if (kind != TW_PYK_OK || !np || nu > TW_UNWIND_MAX_FRAMES)
+		return r;
+	r->pycode = py_names(si->py, (pid_t)e->tgid, e->py.f, np, names);
+	for (int i = 0; i < np; i++)
+		entry[i] = e->py.f[i].flags & TW_PYF_ENTRY;
+	for (int i = 0; i < nu; i++)
+		funcs[i] = r->frames[nk + i].func;
+	n = py_merge_plan(funcs, nu, entry, np, plan, (int)(sizeof(plan) / sizeof(plan[0])));
+	if (!(m = calloc(1, sizeof(*m) + (size_t)(nk + n) * sizeof(m->frames[0])))) {
+		result_free(r);
+		return NULL;
+	}
+	*m = *r;
+	m->next = NULL;
+	memcpy(m->frames, r->frames, (size_t)nk * sizeof(m->frames[0])); /* kernel frames: moved */
+	for (int k = 0; k < n; k++) {
+		struct tw_sframe *f = &m->frames[nk + k];
+
+		if (plan[k] >= 0) {
+			*f = r->frames[nk + plan[k]]; /* moved */
+			r->frames[nk + plan[k]] = (struct tw_sframe){ 0 };
+			continue;
+		}
+		const struct tw_pyname *pn = &names[-1 - plan[k]];
+
+		*f = (struct tw_sframe){ .python = true, .line = pn->line };
+		f->func = strdup(pn->qualname ? pn->qualname : "[python: code not readable]");
+		f->module = strdup(pn->file ? pn->file : "[python]");
+		f->file = pn->file ? strdup(pn->file) : NULL;
+		m->nframes = nk + k + 1;
+		if (!f->func || !f->module || (pn->file && !f->file)) {
+			result_free(m);
+			memset(r->frames, 0, (size_t)nk * sizeof(r->frames[0]));
+			result_free(r);
+			return NULL;
+		}
+	}
+	m->nframes = nk + n;
+	/* what was not moved (native frames the plan dropped: the eval loop's) */
+	memset(r->frames, 0, (size_t)nk * sizeof(r->frames[0]));
+	result_free(r);
+	return m;
+}
+
 /* One record into a result: unwound, named (the unwinder thread). NULL without memory. */
 static struct result *unwind_record(struct tw_stack_in *si, const struct tw_stack_ev *e, size_t len)
 {
@@ -254,7 +345,43 @@ static struct result *unwind_record(struct tw_stack_in *si, const struct tw_stac
 			return NULL;
 		}
 	}
-	return r;
+	return si->py ? python_frames(si, e, r, nk) : r;
+}
+
+/* How long the -- COMMAND's child is watched for an interpreter after its start */
+#define CHILD_WATCH_S 5
+
+/*
+ * The -- COMMAND's child, until it has exec'd and its interpreter (if any) is
+ * found: looked at every 20 ms for CHILD_WATCH_S, so that even a thread that
+ * blocks once, from the start, gets its Python frames. Called locked; true
+ * while it is still watched.
+ */
+static bool watch_child(struct tw_stack_in *si)
+{
+	char path[64], comm[TASK_COMM_LEN] = "";
+	struct timespec now;
+	FILE *f;
+
+	if (!si->py || !si->child || si->child_python)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec - si->child_since.tv_sec > CHILD_WATCH_S) {
+		si->child_python = true;
+		return false;
+	}
+	snprintf(path, sizeof(path), "/proc/%u/comm", si->child);
+	if ((f = fopen(path, "re"))) {
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	/* still our own code before its exec, or gone */
+	if (!comm[0] || !strcmp(comm, si->self_comm))
+		return true;
+	if (py_detect(si->py, (pid_t)si->child, true) != TW_PYK_NOT)
+		si->child_python = true;
+	return !si->child_python;
 }
 
 static void *unwinder_main(void *arg)
@@ -266,8 +393,21 @@ static void *unwinder_main(void *arg)
 		struct job *j;
 		struct result *r = NULL;
 
-		while (!si->head && !si->stop)
-			pthread_cond_wait(&si->wake, &si->lock);
+		while (!si->head && !si->stop) {
+			struct timespec t;
+
+			if (!watch_child(si)) {
+				pthread_cond_wait(&si->wake, &si->lock);
+				continue;
+			}
+			clock_gettime(CLOCK_REALTIME, &t);
+			t.tv_nsec += 20 * 1000000L;
+			if (t.tv_nsec >= 1000000000L) {
+				t.tv_sec++;
+				t.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&si->wake, &si->lock, &t);
+		}
 		if (!si->head)
 			break; /* stopped, nothing left */
 		j = si->head;
@@ -279,9 +419,13 @@ static void *unwinder_main(void *arg)
 		pthread_mutex_unlock(&si->lock);
 		bool nomem = false;
 
-		if (j->forget)
+		if (j->forget) {
 			unwinder_forget(si->u, (pid_t)j->forget);
-		else if (!(r = unwind_record(si, (const struct tw_stack_ev *)j->data, j->len)))
+			py_forget(si->py, (pid_t)j->forget);
+		} else if (j->watch) {
+			if (si->py)
+				py_detect(si->py, (pid_t)j->watch, true);
+		} else if (!(r = unwind_record(si, (const struct tw_stack_ev *)j->data, j->len)))
 			nomem = true;
 		free(j);
 		pthread_mutex_lock(&si->lock);
@@ -342,6 +486,7 @@ void stacks_in_free(struct tw_stack_in *si)
 		result_free(r);
 	}
 	unwinder_free(si->u);
+	py_free(si->py);
 	ksyms_free(si->ksyms);
 	pthread_mutex_destroy(&si->lock);
 	pthread_cond_destroy(&si->wake);
@@ -355,6 +500,7 @@ void stacks_in_set_child(struct tw_stack_in *si, __u32 pid)
 
 	pthread_mutex_lock(&si->lock);
 	si->child = pid;
+	clock_gettime(CLOCK_MONOTONIC, &si->child_since);
 	if (f) {
 		if (fgets(si->self_comm, sizeof(si->self_comm), f))
 			si->self_comm[strcspn(si->self_comm, "\n")] = '\0';
@@ -373,6 +519,24 @@ static void enqueue(struct tw_stack_in *si, struct job *j)
 	pthread_mutex_unlock(&si->lock);
 }
 
+void stacks_in_python(struct tw_stack_in *si, int py_procs_fd)
+{
+	pthread_mutex_lock(&si->lock);
+	if (!si->py)
+		si->py = py_new(py_procs_fd); /* without memory: native frames only */
+	pthread_mutex_unlock(&si->lock);
+}
+
+void stacks_watch(struct tw_stack_in *si, __u32 pid)
+{
+	struct job *j;
+
+	if (!si || !(j = calloc(1, sizeof(*j))))
+		return; /* its first stacks find it instead */
+	j->watch = pid;
+	enqueue(si, j);
+}
+
 void stacks_forget(struct tw_stack_in *si, __u32 pid)
 {
 	struct job *j;
@@ -387,7 +551,7 @@ void stacks_forget(struct tw_stack_in *si, __u32 pid)
 static int intern(struct tw_model *m, struct result *r)
 {
 	struct tw_stackset *s = &m->stacks;
-	__u32 frames[TW_KSTACK_MAX + TW_UNWIND_MAX_FRAMES];
+	__u32 frames[TW_KSTACK_MAX + TW_UNWIND_MAX_FRAMES + TW_PY_FRAMES_MAX];
 	int n = r->nframes < (int)(sizeof(frames) / sizeof(frames[0]))
 			? r->nframes
 			: (int)(sizeof(frames) / sizeof(frames[0]));
@@ -403,6 +567,9 @@ static int intern(struct tw_model *m, struct result *r)
 	r->k.stack = (__u32)id;
 	if (r->lost >= 0)
 		s->lost[r->lost]++;
+	if (r->pylost >= 0)
+		s->lost[r->pylost]++;
+	s->lost[TW_SLOST_PY_CODE] += (__u64)r->pycode;
 	return stackset_add(s, &r->k, r->comm, r->weight_ns);
 }
 
@@ -434,6 +601,7 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 		return full ? not_unwound(m, e) : -ENOMEM;
 	j->next = NULL;
 	j->forget = 0;
+	j->watch = 0;
 	j->len = len;
 	memcpy(j->data, data, len);
 	enqueue(si, j);

@@ -214,6 +214,12 @@ const char *view_frame_label(const struct tw_sframe *f, char *buf, size_t n)
 {
 	const char *base;
 
+	if (f->python && f->func && f->file) {
+		/* "handler (app.py:42)", as py-spy names them */
+		base = strrchr(f->file, '/');
+		snprintf(buf, n, "%s (%s:%d)", f->func, base ? base + 1 : f->file, f->line);
+		return buf;
+	}
 	if (f->func)
 		return f->func;
 	base = strrchr(f->module, '/');
