@@ -31,10 +31,25 @@
 /* records waiting for the unwinder (~21 KiB each): past this, a sample is not unwound */
 #define STACK_QUEUE_MAX 256
 
+/*
+ * A record's Python frames, named when it is read (user/pyframes.c): the code
+ * objects are alive then, not necessarily once the unwinder gets to the record.
+ */
+struct pyres {
+	int lost; /* enum tw_slost for the record's Python frames, or -1 */
+	int bad; /* frames whose code object could not be read */
+	int n;
+	struct pyres_frame {
+		char *qualname, *file; /* NULL: not readable */
+		int line;
+		bool entry; /* TW_PYF_ENTRY */
+	} f[];
+};
+
 struct job {
 	struct job *next;
 	__u32 forget; /* not a record: drop this process's caches */
-	__u32 watch; /* not a record: look for a Python interpreter in this process */
+	struct pyres *py; /* its Python frames, or NULL */
 	size_t len;
 	unsigned char data[]; /* struct tw_stack_ev and its pages */
 };
@@ -55,7 +70,13 @@ struct result {
 struct tw_stack_in {
 	struct tw_unwinder *u; /* the unwinder thread's */
 	struct tw_ksyms *ksyms; /* the same; loaded at the first kernel frame */
-	struct tw_py *py; /* the same: Python processes, their code objects; NULL: none */
+	/*
+	 * Python processes and their code objects (NULL: none), under pylock: the
+	 * main thread names a record's frames when it reads it, the unwinder thread
+	 * watches the child for its interpreter
+	 */
+	struct tw_py *py;
+	pthread_mutex_t pylock;
 	bool child_python; /* the child was looked at after its exec (or given up on) */
 	struct timespec child_since;
 	bool ksyms_noted; /* "kernel addresses hidden" said once */
@@ -216,6 +237,17 @@ static int kernel_frames(struct tw_stack_in *si, const struct tw_stack_ev *e, st
 	return n;
 }
 
+static void pyres_free(struct pyres *py)
+{
+	if (!py)
+		return;
+	for (int i = 0; i < py->n; i++) {
+		free(py->f[i].qualname);
+		free(py->f[i].file);
+	}
+	free(py);
+}
+
 /* The Python loss of a record whose process is kind, or -1 */
 static int py_lost(const struct tw_stack_ev *e, enum tw_py_kind kind)
 {
@@ -238,30 +270,67 @@ static int py_lost(const struct tw_stack_ev *e, enum tw_py_kind kind)
 }
 
 /*
- * The Python frames of e in r's stack, in place of the eval loop's native
- * frames (user frames from nk on): r, or a new result that replaces it, or
- * NULL without memory (r freed).
+ * The Python frames of record e named now, while its code objects are alive
+ * (the main thread, as it reads the record). NULL: not a Python process's, or
+ * no memory (then native frames only).
  */
-static struct result *python_frames(struct tw_stack_in *si, const struct tw_stack_ev *e,
-				    struct result *r, int nk)
+static struct pyres *python_names(struct tw_stack_in *si, const struct tw_stack_ev *e)
 {
-	enum tw_py_kind kind = py_detect(si->py, (pid_t)e->tgid, false);
 	struct tw_pyname names[TW_PY_FRAMES_MAX];
+	enum tw_py_kind kind;
+	struct pyres *py;
+	int n;
+
+	pthread_mutex_lock(&si->pylock);
+	kind = py_detect(si->py, (pid_t)e->tgid, false);
+	n = kind == TW_PYK_OK && e->py.n < TW_PY_FRAMES_MAX ? (int)e->py.n
+	    : kind == TW_PYK_OK				    ? TW_PY_FRAMES_MAX
+							    : 0;
+	if (kind == TW_PYK_NOT || !(py = calloc(1, sizeof(*py) + (size_t)n * sizeof(py->f[0])))) {
+		pthread_mutex_unlock(&si->pylock);
+		return NULL;
+	}
+	py->lost = py_lost(e, kind);
+	py->bad = n ? py_names(si->py, (pid_t)e->tgid, e->py.f, n, names) : 0;
+	for (int i = 0; i < n; i++) {
+		struct pyres_frame *f = &py->f[i];
+
+		f->entry = e->py.f[i].flags & TW_PYF_ENTRY;
+		f->line = names[i].line;
+		f->qualname = names[i].qualname ? strdup(names[i].qualname) : NULL;
+		f->file = names[i].file ? strdup(names[i].file) : NULL;
+		py->n = i + 1;
+		if ((names[i].qualname && !f->qualname) || (names[i].file && !f->file)) {
+			pyres_free(py);
+			py = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&si->pylock);
+	return py;
+}
+
+/*
+ * The Python frames named at the read in r's stack, in place of the eval
+ * loop's native frames (user frames from nk on): r, or a new result that
+ * replaces it, or NULL without memory (r freed).
+ */
+static struct result *python_frames(const struct pyres *py, struct result *r, int nk)
+{
 	const char *funcs[TW_UNWIND_MAX_FRAMES];
 	bool entry[TW_PY_FRAMES_MAX];
-	int plan[TW_UNWIND_MAX_FRAMES + TW_PY_FRAMES_MAX], nu = r->nframes - nk, np, n;
+	int plan[TW_UNWIND_MAX_FRAMES + TW_PY_FRAMES_MAX], nu = r->nframes - nk, n;
 	struct result *m;
 
-	r->pylost = py_lost(e, kind);
-	np = e->py.n < TW_PY_FRAMES_MAX ? (int)e->py.n : TW_PY_FRAMES_MAX;
-	if (kind != TW_PYK_OK || !np || nu > TW_UNWIND_MAX_FRAMES)
+	r->pylost = py->lost;
+	r->pycode = py->bad;
+	if (!py->n || nu > TW_UNWIND_MAX_FRAMES)
 		return r;
-	r->pycode = py_names(si->py, (pid_t)e->tgid, e->py.f, np, names);
-	for (int i = 0; i < np; i++)
-		entry[i] = e->py.f[i].flags & TW_PYF_ENTRY;
+	for (int i = 0; i < py->n; i++)
+		entry[i] = py->f[i].entry;
 	for (int i = 0; i < nu; i++)
 		funcs[i] = r->frames[nk + i].func;
-	n = py_merge_plan(funcs, nu, entry, np, plan, (int)(sizeof(plan) / sizeof(plan[0])));
+	n = py_merge_plan(funcs, nu, entry, py->n, plan, (int)(sizeof(plan) / sizeof(plan[0])));
 	if (!(m = calloc(1, sizeof(*m) + (size_t)(nk + n) * sizeof(m->frames[0])))) {
 		result_free(r);
 		return NULL;
@@ -269,37 +338,37 @@ static struct result *python_frames(struct tw_stack_in *si, const struct tw_stac
 	*m = *r;
 	m->next = NULL;
 	memcpy(m->frames, r->frames, (size_t)nk * sizeof(m->frames[0])); /* kernel frames: moved */
+	m->nframes = nk;
 	for (int k = 0; k < n; k++) {
 		struct tw_sframe *f = &m->frames[nk + k];
+		const struct pyres_frame *pf;
 
+		m->nframes = nk + k + 1;
 		if (plan[k] >= 0) {
 			*f = r->frames[nk + plan[k]]; /* moved */
 			r->frames[nk + plan[k]] = (struct tw_sframe){ 0 };
 			continue;
 		}
-		const struct tw_pyname *pn = &names[-1 - plan[k]];
-
-		*f = (struct tw_sframe){ .python = true, .line = pn->line };
-		f->func = strdup(pn->qualname ? pn->qualname : "[python: code not readable]");
-		f->module = strdup(pn->file ? pn->file : "[python]");
-		f->file = pn->file ? strdup(pn->file) : NULL;
-		m->nframes = nk + k + 1;
-		if (!f->func || !f->module || (pn->file && !f->file)) {
+		pf = &py->f[-1 - plan[k]];
+		*f = (struct tw_sframe){ .python = true, .line = pf->line };
+		f->func = strdup(pf->qualname ? pf->qualname : "[python: code not readable]");
+		f->module = strdup(pf->file ? pf->file : "[python]");
+		f->file = pf->file ? strdup(pf->file) : NULL;
+		if (!f->func || !f->module || (pf->file && !f->file)) {
 			result_free(m);
-			memset(r->frames, 0, (size_t)nk * sizeof(r->frames[0]));
-			result_free(r);
-			return NULL;
+			m = NULL;
+			break;
 		}
 	}
-	m->nframes = nk + n;
-	/* what was not moved (native frames the plan dropped: the eval loop's) */
+	/* r keeps only what was not moved: the eval loop's frames the plan replaced */
 	memset(r->frames, 0, (size_t)nk * sizeof(r->frames[0]));
 	result_free(r);
 	return m;
 }
 
 /* One record into a result: unwound, named (the unwinder thread). NULL without memory. */
-static struct result *unwind_record(struct tw_stack_in *si, const struct tw_stack_ev *e, size_t len)
+static struct result *unwind_record(struct tw_stack_in *si, const struct tw_stack_ev *e, size_t len,
+				    const struct pyres *py)
 {
 	uint64_t pcs[TW_UNWIND_MAX_FRAMES], regs[TW_UREGS_N];
 	enum tw_unwind_stop stop = TW_UNW_END;
@@ -345,7 +414,7 @@ static struct result *unwind_record(struct tw_stack_in *si, const struct tw_stac
 			return NULL;
 		}
 	}
-	return si->py ? python_frames(si, e, r, nk) : r;
+	return py ? python_frames(py, r, nk) : r;
 }
 
 /* How long the -- COMMAND's child is watched for an interpreter after its start */
@@ -354,8 +423,8 @@ static struct result *unwind_record(struct tw_stack_in *si, const struct tw_stac
 /*
  * The -- COMMAND's child, until it has exec'd and its interpreter (if any) is
  * found: looked at every 20 ms for CHILD_WATCH_S, so that even a thread that
- * blocks once, from the start, gets its Python frames. Called locked; true
- * while it is still watched.
+ * blocks once, from the start, gets its Python frames. The unwinder thread,
+ * unlocked; true while the child is still watched.
  */
 static bool watch_child(struct tw_stack_in *si)
 {
@@ -379,8 +448,10 @@ static bool watch_child(struct tw_stack_in *si)
 	/* still our own code before its exec, or gone */
 	if (!comm[0] || !strcmp(comm, si->self_comm))
 		return true;
+	pthread_mutex_lock(&si->pylock);
 	if (py_detect(si->py, (pid_t)si->child, true) != TW_PYK_NOT)
 		si->child_python = true;
+	pthread_mutex_unlock(&si->pylock);
 	return !si->child_python;
 }
 
@@ -395,8 +466,14 @@ static void *unwinder_main(void *arg)
 
 		while (!si->head && !si->stop) {
 			struct timespec t;
+			bool watching;
 
-			if (!watch_child(si)) {
+			pthread_mutex_unlock(&si->lock);
+			watching = watch_child(si);
+			pthread_mutex_lock(&si->lock);
+			if (si->head || si->stop)
+				break;
+			if (!watching) {
 				pthread_cond_wait(&si->wake, &si->lock);
 				continue;
 			}
@@ -419,14 +496,12 @@ static void *unwinder_main(void *arg)
 		pthread_mutex_unlock(&si->lock);
 		bool nomem = false;
 
-		if (j->forget) {
+		if (j->forget)
 			unwinder_forget(si->u, (pid_t)j->forget);
-			py_forget(si->py, (pid_t)j->forget);
-		} else if (j->watch) {
-			if (si->py)
-				py_detect(si->py, (pid_t)j->watch, true);
-		} else if (!(r = unwind_record(si, (const struct tw_stack_ev *)j->data, j->len)))
+		else if (!(r = unwind_record(si, (const struct tw_stack_ev *)j->data, j->len,
+					     j->py)))
 			nomem = true;
+		pyres_free(j->py);
 		free(j);
 		pthread_mutex_lock(&si->lock);
 		si->nomem |= nomem;
@@ -451,6 +526,7 @@ struct tw_stack_in *stacks_in_new(void)
 	si->tail = &si->head;
 	si->done_tail = &si->done;
 	pthread_mutex_init(&si->lock, NULL);
+	pthread_mutex_init(&si->pylock, NULL);
 	pthread_cond_init(&si->wake, NULL);
 	pthread_cond_init(&si->idle, NULL);
 	si->u = unwinder_new();
@@ -477,6 +553,7 @@ void stacks_in_free(struct tw_stack_in *si)
 		struct job *j = si->head;
 
 		si->head = j->next;
+		pyres_free(j->py);
 		free(j);
 	}
 	while (si->done) {
@@ -486,9 +563,10 @@ void stacks_in_free(struct tw_stack_in *si)
 		result_free(r);
 	}
 	unwinder_free(si->u);
-	py_free(si->py);
+	py_free(si->py); /* the unwinder thread is joined */
 	ksyms_free(si->ksyms);
 	pthread_mutex_destroy(&si->lock);
+	pthread_mutex_destroy(&si->pylock);
 	pthread_cond_destroy(&si->wake);
 	pthread_cond_destroy(&si->idle);
 	free(si);
@@ -521,27 +599,32 @@ static void enqueue(struct tw_stack_in *si, struct job *j)
 
 void stacks_in_python(struct tw_stack_in *si, int py_procs_fd)
 {
-	pthread_mutex_lock(&si->lock);
+	pthread_mutex_lock(&si->pylock);
 	if (!si->py)
 		si->py = py_new(py_procs_fd); /* without memory: native frames only */
-	pthread_mutex_unlock(&si->lock);
+	pthread_mutex_unlock(&si->pylock);
 }
 
 void stacks_watch(struct tw_stack_in *si, __u32 pid)
 {
-	struct job *j;
-
-	if (!si || !(j = calloc(1, sizeof(*j))))
-		return; /* its first stacks find it instead */
-	j->watch = pid;
-	enqueue(si, j);
+	if (!si)
+		return;
+	pthread_mutex_lock(&si->pylock);
+	if (si->py)
+		py_detect(si->py, (pid_t)pid, true);
+	pthread_mutex_unlock(&si->pylock);
 }
 
 void stacks_forget(struct tw_stack_in *si, __u32 pid)
 {
 	struct job *j;
 
-	if (!si || !(j = calloc(1, sizeof(*j))))
+	if (!si)
+		return;
+	pthread_mutex_lock(&si->pylock);
+	py_forget(si->py, (pid_t)pid); /* its queued records were named when read */
+	pthread_mutex_unlock(&si->pylock);
+	if (!(j = calloc(1, sizeof(*j))))
 		return; /* without memory, its caches stay: harmless */
 	j->forget = pid;
 	enqueue(si, j);
@@ -601,7 +684,7 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 		return full ? not_unwound(m, e) : -ENOMEM;
 	j->next = NULL;
 	j->forget = 0;
-	j->watch = 0;
+	j->py = si->py ? python_names(si, e) : NULL;
 	j->len = len;
 	memcpy(j->data, data, len);
 	enqueue(si, j);
