@@ -356,8 +356,9 @@ enum tw_py_kind py_detect(struct tw_py *py, pid_t pid, bool again)
 		return p->kind = TW_PYK_NOT;
 	bias = f.start - f.load_vaddr;
 	/* the version from the binary itself (3.11+ export Py_Version), else its file name */
-	if (f.have_version && !mem_read(pid, f.version + bias, &ver, sizeof(ver)) &&
-	    (ver >> 24) == 3) {
+	if (f.have_version && mem_read(pid, f.version + bias, &ver, sizeof(ver)))
+		return p->kind = TW_PYK_NOT; /* not mapped yet (an exec in progress): later */
+	if (f.have_version && (ver >> 24) == 3) {
 		minor = (int)((ver >> 16) & 0xff);
 	} else {
 		minor = f.fname_minor;
@@ -464,8 +465,9 @@ static uint8_t *read_bytes(const struct proc *p, __u64 addr, size_t *len)
 	uint8_t *b;
 	__u64 n;
 
-	if (!addr || mem_read(p->pid, addr, h, sizeof(h)) || get64(h, 8) != p->bytes_type)
+	if (!addr || mem_read(p->pid, addr, h, sizeof(h)) || get64(h, 8) != p->bytes_type) {
 		return NULL;
+	}
 	n = get64(h, 16);
 	if (!n || n > TABLE_MAX || !(b = malloc(n)))
 		return NULL;
@@ -540,7 +542,8 @@ static const struct code *code_get(struct proc *p, __u64 addr)
 	n.qualname = read_str(p, n.qualname_p);
 	n.file = read_str(p, n.filename_p);
 	n.table = read_bytes(p, n.table_p, &n.table_len);
-	if (!n.qualname || !n.file) {
+	/* all three, or the object is not (any more) a code object: nothing half-read is named */
+	if (!n.qualname || !n.file || !n.table) {
 		free(n.qualname);
 		free(n.file);
 		free(n.table);
@@ -628,9 +631,7 @@ int py_names(struct tw_py *py, pid_t pid, const struct tw_pyframe *f, int n, str
 		}
 		out[i].qualname = c->qualname;
 		out[i].file = c->file;
-		out[i].line =
-			c->table ? py_line311(c->table, c->table_len, c->firstlineno, f[i].lasti)
-				 : 0;
+		out[i].line = py_line311(c->table, c->table_len, c->firstlineno, f[i].lasti);
 	}
 	return bad;
 }

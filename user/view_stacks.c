@@ -71,6 +71,10 @@ static __u32 own_frame(const struct tw_stackset *ss, __u32 stack)
 	const struct tw_stack *k = &ss->stacks[stack];
 	__u32 i;
 
+	/* a Python thread's own code is its innermost Python frame, past the interpreter's C */
+	for (i = 0; i < k->nframes; i++)
+		if (ss->frames[k->frames[i]].python)
+			return i;
 	for (i = 0; i < k->nframes; i++)
 		if (!ss->frames[k->frames[i]].plumbing)
 			break;
