@@ -642,7 +642,7 @@ int py_merge_plan(const char *const *funcs, int nnative, const bool *entry, int 
 	int k = 0, j = 0;
 
 	for (int i = 0; i < nnative && k < max; i++) {
-		if (j >= npy || !funcs[i] || strcmp(funcs[i], "_PyEval_EvalFrameDefault")) {
+		if (j >= npy || !funcs[i] || strcmp(funcs[i], "_PyEval_EvalFrameDefault") != 0) {
 			plan[k++] = i;
 			continue;
 		}
