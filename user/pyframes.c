@@ -164,7 +164,7 @@ static __u64 get64(const unsigned char *b, size_t off)
 
 struct found {
 	char path[4096]; /* as the maps name it */
-	__u64 start, pgoff; /* its first mapping */
+	__u64 start, end, pgoff; /* its first mapping */
 	bool lib; /* libpython3.X.so */
 	__u64 runtime, version, code_type, unicode_type, bytes_type; /* symbol values */
 	__u64 load_vaddr; /* page-aligned vaddr of the PT_LOAD at pgoff */
@@ -220,6 +220,7 @@ static int find_mapping(pid_t pid, struct found *f)
 			continue;
 		snprintf(f->path, sizeof(f->path), "%s", file);
 		f->start = start;
+		f->end = end;
 		f->pgoff = pgoff;
 		f->lib = lib;
 		f->fname_minor = minor;
@@ -255,8 +256,18 @@ static int read_elf(pid_t pid, struct found *f)
 	Elf *e;
 	int fd, err = -ENOENT;
 
+	/*
+	 * As the process sees it (containers), else through the mapping itself: a
+	 * chroot's maps name the file as we see it, not as it does (and a deleted
+	 * or replaced binary is only there)
+	 */
 	snprintf(path, sizeof(path), "/proc/%d/root%s", pid, f->path);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
+			 (unsigned long long)f->start, (unsigned long long)f->end);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return -errno;
 	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);

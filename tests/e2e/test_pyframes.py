@@ -204,3 +204,49 @@ def test_python_frames_in_pprof_and_module(require_bpf, tmp_path):
     line = wl["blocked"]["recv0"]["frames"][0][2]
     assert any("fetch_upstream" in ln and f"pyframes_pool.py:{line}" in ln
                for ln in pp.stdout.splitlines()), pp.stdout[:3000]
+
+
+TRIXIE = "/var/cache/bpf-threadwatch/trixie"
+
+
+@pytest.fixture(scope="session")
+def trixie():
+    """A Debian 13 folder (python3.13), made once with debootstrap and kept with the VM kernels:
+    a chrooted interpreter is reachable only through /proc/PID/root or the mapping itself."""
+    if not os.path.exists(f"{TRIXIE}/usr/bin/python3.13"):
+        if not shutil.which("debootstrap"):
+            if twtest.IN_CI:
+                pytest.fail("debootstrap is missing (apt-get install debootstrap)", pytrace=False)
+            pytest.skip("debootstrap is missing")
+        tmp = TRIXIE + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        cp = twtest.run(["debootstrap", "--variant=minbase", "--include=python3", "trixie", tmp],
+                        timeout=900)
+        if cp.returncode != 0:
+            (pytest.fail if twtest.IN_CI else pytest.skip)("debootstrap trixie failed"
+                                                           + twtest.describe(cp))
+        os.rename(tmp, TRIXIE)
+    shutil.copy(WORKLOAD, f"{TRIXIE}/tmp/pyframes_pool.py")
+    return TRIXIE
+
+
+def test_unknown_version_native_frames_and_a_note(require_bpf, tmp_path, trixie):
+    """CPython 3.13 in a chroot (a container's stand-in: its binary is not at the path its maps
+    name from here), a version this build has no layout for: one note naming it, its samples
+    counted as python_version_unknown, native frames only (never frames read with 3.11's
+    layout), and the blocked time still there under the interpreter's own frames."""
+    cp = twtest.run([require_bpf, "--format", "json", "--", "chroot", trixie, "python3",
+                     "/tmp/pyframes_pool.py", "pool", "--out", "/tmp/pyframes.json"], timeout=120)
+    ctx = twtest.describe(cp)
+    assert cp.returncode == 0, ctx
+    notes = [ln for ln in cp.stderr.splitlines() if "CPython 3.13" in ln]
+    assert len(notes) == 1, ctx
+    rep = report(cp, ctx)
+    wl = twtest.read_workload_out(f"{trixie}/tmp/pyframes.json")
+    assert wl["version"] == [3, 13], wl
+    assert rep["lost"]["python_version_unknown"] > 0, rep["lost"]
+    assert not any(f.get("kind") == "python" for s in rep["stacks"] for f in s), ctx
+    proc = twtest.find_proc(rep, wl["pid"], ctx)
+    tid = wl["blocked"]["recv0"]["tid"]
+    assert any(s["tid"] == tid and s["syscall"] == "recvfrom" and s["blocked_ns"] >= twtest.ns(300)
+               for s in proc["stack_samples"]), proc["stack_samples"]
