@@ -52,14 +52,16 @@ TW_EXTERN struct {
 } py_tstate SEC(".maps");
 
 /*
- * One frame's first bytes, read at once: every field the walk wants lies in
- * them (3.11: 70 bytes, 3.13: 72). A map value, so that the offsets, known
- * only at run time, index it (masked into it) on every verifier.
+ * The walk's state, between the steps of bpf_loop() (one verified callback:
+ * a plain loop whose frames may or may not be shims would be explored down
+ * every path) and its frames, copied into the record at the end. A frame's
+ * first TW_PY_FRAME_READ bytes are read at once into b: every field the walk
+ * wants lies in them, at offsets known only at run time (masked into b).
  */
-#define TW_PY_FRAME_READ 80
 #define TW_PY_OFF_MASK 0x7f
 struct tw_pyscratch {
 	__u8 b[TW_PY_OFF_MASK + 1 + 8];
+	struct tw_pyframe f[TW_PY_FRAMES_MAX];
 };
 
 TW_EXTERN struct {
@@ -68,6 +70,15 @@ TW_EXTERN struct {
 	__type(key, __u32);
 	__type(value, struct tw_pyscratch);
 } py_scratch SEC(".maps");
+
+struct py_walk_ctx {
+	__u64 fr; /* the next frame to read; 0: done */
+	struct task_struct *task; /* whose memory (py_walk_task), or NULL */
+	__u32 n; /* frames in the scratch's f */
+	__u32 flags; /* struct tw_pyproc's */
+	__u16 fr_code, fr_previous, fr_instr, fr_entry, code_adaptive;
+	bool fault;
+};
 
 /* One read of the walked process's memory: 0 or a negative error. */
 static __always_inline long py_read(void *dst, __u32 sz, __u64 src, struct task_struct *task)
@@ -118,6 +129,55 @@ static __always_inline __u64 py_find_tstate(const struct tw_pyproc *pp, __u32 tg
 	return 0;
 }
 
+/* One frame of the walk (a bpf_loop() step): 1 to stop. */
+static __always_inline long py_step(struct py_walk_ctx *c, bool task)
+{
+	struct tw_pyscratch *s;
+	__u64 code, instr;
+	__u32 zero = 0, n = c->n;
+	__u8 owner;
+	long err;
+
+	s = bpf_map_lookup_elem(&py_scratch, &zero);
+	if (!s || !c->fr || n >= TW_PY_FRAMES_MAX)
+		return 1;
+	if (task)
+		err = bpf_copy_from_user_task(s->b, TW_PY_FRAME_READ, (void *)c->fr, c->task, 0);
+	else
+		err = bpf_probe_read_user(s->b, TW_PY_FRAME_READ, (void *)c->fr);
+	if (err) {
+		c->fault = true;
+		return 1;
+	}
+	owner = s->b[c->fr_entry & TW_PY_OFF_MASK];
+	c->fr = *(__u64 *)&s->b[c->fr_previous & TW_PY_OFF_MASK];
+	if ((c->flags & TW_PYP_OWNER_SHIM) && owner == TW_PY_OWNER_CSTACK) {
+		/* the shim below an eval loop's frames (3.12+): the frame before it was its entry */
+		if (n > 0 && n <= TW_PY_FRAMES_MAX)
+			s->f[n - 1].flags = TW_PYF_ENTRY;
+		return 0;
+	}
+	code = *(__u64 *)&s->b[c->fr_code & TW_PY_OFF_MASK];
+	instr = *(__u64 *)&s->b[c->fr_instr & TW_PY_OFF_MASK];
+	s->f[n].code = code;
+	/* -2 (one code unit before the first: the frame has not started) stays as it is */
+	s->f[n].lasti = (__s32)(instr - code - c->code_adaptive);
+	s->f[n].flags = (c->flags & TW_PYP_IS_ENTRY) && owner ? TW_PYF_ENTRY : 0;
+	c->n = n + 1;
+	return 0;
+}
+
+static long py_step_current(__u32 i, void *ctx)
+{
+	return py_step(ctx, false);
+}
+
+/* sleepable programs only (bpf_copy_from_user_task) */
+static long py_step_task(__u32 i, void *ctx)
+{
+	return py_step(ctx, true);
+}
+
 /*
  * The Python frames of thread tid of process tgid into dst (dst->status
  * TW_PY_NONE, nothing else written, for a process that is not Python's).
@@ -125,19 +185,17 @@ static __always_inline __u64 py_find_tstate(const struct tw_pyproc *pp, __u32 tg
 static __always_inline void py_walk(struct tw_pystack *dst, __u32 tgid, __u32 tid,
 				    struct task_struct *task)
 {
+	struct py_walk_ctx c = { .task = task };
 	struct tw_pyscratch *s;
 	struct tw_pyproc *pp;
-	__u64 ts, fr, code, instr;
 	bool fault = false, ok = true;
-	__u32 zero = 0, i;
+	__u32 zero = 0;
+	__u64 ts;
 
 	dst->status = TW_PY_NONE;
 	dst->n = 0;
 	pp = bpf_map_lookup_elem(&py_procs, &tgid);
 	if (!pp)
-		return;
-	s = bpf_map_lookup_elem(&py_scratch, &zero);
-	if (!s)
 		return;
 	ts = py_find_tstate(pp, tgid, tid, task, &fault);
 	dst->tstate = ts;
@@ -145,29 +203,29 @@ static __always_inline void py_walk(struct tw_pystack *dst, __u32 tgid, __u32 ti
 		dst->status = fault ? TW_PY_FAULT : TW_PY_NO_TSTATE;
 		return;
 	}
-	fr = py_u64(ts + pp->ts_frame, task, &ok);
-	if (fr && (pp->flags & TW_PYP_CFRAME))
-		fr = py_u64(fr + pp->cf_current_frame, task, &ok);
-	for (i = 0; i < TW_PY_FRAMES_MAX && fr && ok; i++) {
-		if (py_read(s->b, TW_PY_FRAME_READ, fr, task)) {
-			ok = false;
-			break;
-		}
-		code = *(__u64 *)&s->b[pp->fr_code & TW_PY_OFF_MASK];
-		instr = *(__u64 *)&s->b[pp->fr_instr & TW_PY_OFF_MASK];
-		dst->f[i].code = code;
-		/* -2 (one code unit before the first: the frame has not started) stays as it is */
-		dst->f[i].lasti = (__s32)(instr - code - pp->code_adaptive);
-		dst->f[i].flags = 0;
-		if ((pp->flags & TW_PYP_IS_ENTRY) && s->b[pp->fr_entry & TW_PY_OFF_MASK])
-			dst->f[i].flags = TW_PYF_ENTRY;
-		dst->n = i + 1;
-		fr = *(__u64 *)&s->b[pp->fr_previous & TW_PY_OFF_MASK];
-	}
-	if (!ok)
+	c.fr = py_u64(ts + pp->ts_frame, task, &ok);
+	if (c.fr && (pp->flags & TW_PYP_CFRAME))
+		c.fr = py_u64(c.fr + pp->cf_current_frame, task, &ok);
+	c.flags = pp->flags;
+	c.fr_code = pp->fr_code;
+	c.fr_previous = pp->fr_previous;
+	c.fr_instr = pp->fr_instr;
+	c.fr_entry = pp->fr_entry;
+	c.code_adaptive = pp->code_adaptive;
+	/* 3.12+ interleave a shim frame per eval-loop entry: twice the frames, at most */
+	if (ok)
+		bpf_loop(2 * TW_PY_FRAMES_MAX, task ? py_step_task : py_step_current, &c, 0);
+	s = bpf_map_lookup_elem(&py_scratch, &zero);
+	if (!s)
+		return;
+	if (c.n > TW_PY_FRAMES_MAX)
+		c.n = TW_PY_FRAMES_MAX;
+	__builtin_memcpy(dst->f, s->f, sizeof(dst->f));
+	dst->n = c.n;
+	if (!ok || c.fault)
 		dst->status = TW_PY_FAULT;
 	else
-		dst->status = fr ? TW_PY_CUT : TW_PY_OK;
+		dst->status = c.fr ? TW_PY_CUT : TW_PY_OK;
 }
 
 #endif /* __PYFRAMES_BPF_H */

@@ -374,13 +374,18 @@ enum tw_stack_flags {
  */
 #define TW_PY_FRAMES_MAX 64 /* frames walked per capture; deeper ones are cut, counted */
 #define TW_PY_THREADS_MAX 128 /* thread states searched for a thread not in the cache */
+#define TW_PY_FRAME_READ \
+	80 /* bytes of a frame read: its fields must lie within (3.11: 70, 3.13: 71) */
 
 /* How the frames of a version are linked to its thread state */
 enum tw_pyproc_flags {
 	TW_PYP_CFRAME =
 		1, /* 3.11, 3.12: tstate->cframe->current_frame (else tstate->current_frame) */
 	TW_PYP_IS_ENTRY = 2, /* 3.11: a byte that is 1 in the frame C entered the eval loop with */
+	TW_PYP_OWNER_SHIM =
+		4, /* 3.12+: a frame whose owner byte is 3 (the C stack's) is the shim */
 };
+#define TW_PY_OWNER_CSTACK 3 /* FRAME_OWNED_BY_CSTACK: the eval loop's entry shim (3.12+) */
 
 /* One Python process (py_procs): addresses in its memory and the layout of its version */
 struct tw_pyproc {
@@ -411,7 +416,8 @@ enum tw_py_status {
 };
 
 enum tw_pyframe_flags {
-	TW_PYF_ENTRY = 1, /* C called into the eval loop with this frame (3.11) */
+	TW_PYF_ENTRY =
+		1, /* C called into the eval loop with this frame (the outermost of its run) */
 };
 
 struct tw_pyframe {

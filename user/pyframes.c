@@ -25,6 +25,10 @@
 /* A code object's fields user space reads (3.11) */
 struct code_layout {
 	__u16 ob_type, ob_size, firstlineno, filename, qualname, linetable, adaptive;
+	/* str: length, state; the characters of a compact ASCII one and of another compact one */
+	__u16 str_length, str_state, str_ascii, str_compact;
+	__u32 str_ready; /* the state bit a usable str has set (3.11's ready), or 0 */
+	__u16 bytes_size, bytes_data; /* PyBytesObject ob_size, ob_sval */
 };
 
 struct version_layout {
@@ -54,7 +58,54 @@ static const struct version_layout layouts[] = {
 		    .filename = 112,
 		    .qualname = 128,
 		    .linetable = 136,
-		    .adaptive = 184 } },
+		    .adaptive = 184,
+		    .str_length = 16,
+		    .str_state = 32,
+		    .str_ascii = 48, /* sizeof(PyASCIIObject) */
+		    .str_compact = 72, /* sizeof(PyCompactUnicodeObject) */
+		    .str_ready = 0x80,
+		    .bytes_size = 16,
+		    .bytes_data = 32 } },
+};
+
+/*
+ * 3.13: the layout is in the process, in the _Py_DebugOffsets that start its
+ * _PyRuntime (Include/internal/pycore_runtime.h of 3.13; that struct itself
+ * changes between minor versions, so where its fields are is per version).
+ */
+#define PY313_DEBUG_BYTES 584 /* sizeof(_Py_DebugOffsets), 3.13 */
+struct debug_layout {
+	__u32 minor;
+	__u16 version, free_threaded, rt_interp_head, is_threads_head, ts_next, ts_current_frame,
+		ts_native_tid, fr_previous, fr_executable, fr_instr_ptr, fr_owner, co_filename,
+		co_qualname, co_linetable, co_firstlineno, co_adaptive, ob_type, bytes_size,
+		bytes_sval, str_state, str_length, str_ascii_size;
+};
+
+static const struct debug_layout debug_layouts[] = {
+	{ .minor = 13,
+	  .version = 8,
+	  .free_threaded = 16,
+	  .rt_interp_head = 40,
+	  .is_threads_head = 72,
+	  .ts_next = 168,
+	  .ts_current_frame = 184,
+	  .ts_native_tid = 200,
+	  .fr_previous = 232,
+	  .fr_executable = 240,
+	  .fr_instr_ptr = 248,
+	  .fr_owner = 264,
+	  .co_filename = 280,
+	  .co_qualname = 296,
+	  .co_linetable = 304,
+	  .co_firstlineno = 312,
+	  .co_adaptive = 344,
+	  .ob_type = 360,
+	  .bytes_size = 520,
+	  .bytes_sval = 528,
+	  .str_state = 544,
+	  .str_length = 552,
+	  .str_ascii_size = 560 },
 };
 
 #define CODE_HDR 192 /* bytes of a code object read: every field above */
@@ -78,7 +129,7 @@ struct proc {
 	pid_t pid;
 	enum tw_py_kind kind;
 	__u64 looked_ns; /* when: a process found without CPython is looked at again later */
-	const struct version_layout *lay;
+	struct version_layout lay; /* kind TW_PYK_OK: its version's */
 	__u64 code_type, unicode_type, bytes_type; /* PyCode_Type... in its memory */
 	struct code *codes; /* open addressing by addr */
 	size_t cap, len;
@@ -339,6 +390,67 @@ static void note_version(struct tw_py *py, pid_t pid, int major, int minor, cons
 		pid, major, minor, why);
 }
 
+/* One offset of the debug offsets: true if it is one the walk can use (below `below`). */
+static bool off16(const unsigned char *d, __u16 at, __u16 *out, __u32 below)
+{
+	__u64 v = get64(d, at);
+
+	*out = (__u16)v;
+	return v < below;
+}
+
+/*
+ * p's layout from the _Py_DebugOffsets at runtime (3.13+): the cookie, the
+ * version the binary says, a build with the GIL, and offsets that fit where
+ * they are used (a frame's fields within the bytes the kernel reads of it).
+ */
+static bool debug_offsets(struct proc *p, const struct debug_layout *dl, __u64 runtime, __u64 ver)
+{
+	unsigned char d[PY313_DEBUG_BYTES];
+	struct version_layout *l = &p->lay;
+	struct code_layout *c = &l->code;
+	struct tw_pyproc *w = &l->walk;
+	__u16 ascii;
+	bool ok = true;
+
+	if (mem_read(p->pid, runtime, d, sizeof(d)) || memcmp(d, "xdebugpy", 8) != 0 ||
+	    get64(d, dl->version) >> 16 != ver >> 16 || get64(d, dl->free_threaded))
+		return false;
+	memset(l, 0, sizeof(*l));
+	l->major = 3;
+	l->minor = dl->minor;
+	w->flags = TW_PYP_OWNER_SHIM;
+	ok &= off16(d, dl->rt_interp_head, &w->rt_interp_head, 1 << 16);
+	ok &= off16(d, dl->is_threads_head, &w->is_threads_head, 1 << 16);
+	ok &= off16(d, dl->ts_next, &w->ts_next, 1 << 16);
+	ok &= off16(d, dl->ts_current_frame, &w->ts_frame, 1 << 16);
+	ok &= off16(d, dl->ts_native_tid, &w->ts_native_tid, 1 << 16);
+	/* the kernel reads TW_PY_FRAME_READ bytes of a frame: 8-byte fields within, the owner byte */
+	ok &= off16(d, dl->fr_previous, &w->fr_previous, TW_PY_FRAME_READ - 7);
+	ok &= off16(d, dl->fr_executable, &w->fr_code, TW_PY_FRAME_READ - 7);
+	ok &= off16(d, dl->fr_instr_ptr, &w->fr_instr, TW_PY_FRAME_READ - 7);
+	ok &= off16(d, dl->fr_owner, &w->fr_entry, TW_PY_FRAME_READ);
+	ok &= off16(d, dl->co_adaptive, &w->code_adaptive, 1 << 16);
+	/* the code object's fields user space reads: within its CODE_HDR bytes */
+	c->ob_size = 16; /* PyVarObject.ob_size: code units */
+	ok &= off16(d, dl->ob_type, &c->ob_type, CODE_HDR - 7);
+	ok &= off16(d, dl->co_filename, &c->filename, CODE_HDR - 7);
+	ok &= off16(d, dl->co_qualname, &c->qualname, CODE_HDR - 7);
+	ok &= off16(d, dl->co_linetable, &c->linetable, CODE_HDR - 7);
+	ok &= off16(d, dl->co_firstlineno, &c->firstlineno, CODE_HDR - 3);
+	ok &= off16(d, dl->co_adaptive, &c->adaptive, 1 << 16);
+	ok &= off16(d, dl->bytes_size, &c->bytes_size, 32 - 7);
+	ok &= off16(d, dl->bytes_sval, &c->bytes_data, 1 << 16);
+	ok &= off16(d, dl->str_state, &c->str_state, 64 - 3);
+	ok &= off16(d, dl->str_length, &c->str_length, 64 - 7);
+	ok &= off16(d, dl->str_ascii_size, &ascii, 1 << 16);
+	/* a compact non-ASCII str: PyCompactUnicodeObject adds utf8_length and utf8 (3.12+) */
+	c->str_ascii = ascii;
+	c->str_compact = (__u16)(ascii + 16);
+	c->str_ready = 0; /* 3.12 removed the ready bit: every str is */
+	return ok;
+}
+
 static __u64 now_ns(void)
 {
 	struct timespec ts;
@@ -376,10 +488,18 @@ enum tw_py_kind py_detect(struct tw_py *py, pid_t pid, bool again)
 		ver = 0;
 	}
 	p->kind = TW_PYK_UNSUPPORTED;
-	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++)
-		if (ver && layouts[i].major == 3 && (int)layouts[i].minor == minor)
-			p->lay = &layouts[i];
-	if (!p->lay || !f.code_type || !f.unicode_type || !f.bytes_type) {
+	bool have = false;
+
+	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
+		if (ver && layouts[i].major == 3 && (int)layouts[i].minor == minor) {
+			p->lay = layouts[i];
+			have = true;
+		}
+	}
+	for (size_t i = 0; i < sizeof(debug_layouts) / sizeof(debug_layouts[0]); i++)
+		if (ver && (int)debug_layouts[i].minor == minor)
+			have = debug_offsets(p, &debug_layouts[i], f.runtime + bias, ver);
+	if (!have || !f.code_type || !f.unicode_type || !f.bytes_type) {
 		note_version(py, pid, major, minor,
 			     !ver ? "whose version its binary does not say"
 				  : "a version whose layout this build does not know");
@@ -389,7 +509,7 @@ enum tw_py_kind py_detect(struct tw_py *py, pid_t pid, bool again)
 	p->unicode_type = f.unicode_type + bias;
 	p->bytes_type = f.bytes_type + bias;
 	if (py->map_fd >= 0) {
-		struct tw_pyproc v = p->lay->walk;
+		struct tw_pyproc v = p->lay.walk;
 		__u32 key = (__u32)pid;
 
 		v.runtime = f.runtime + bias;
@@ -434,7 +554,8 @@ static size_t utf8(__u32 c, char *o)
  */
 static char *read_str(const struct proc *p, __u64 addr)
 {
-	unsigned char h[72], *raw = NULL;
+	const struct code_layout *l = &p->lay.code;
+	unsigned char h[64], *raw = NULL;
 	__u64 len;
 	__u32 state, kind;
 	char *out = NULL;
@@ -442,16 +563,17 @@ static char *read_str(const struct proc *p, __u64 addr)
 
 	if (!addr || mem_read(p->pid, addr, h, sizeof(h)) || get64(h, 8) != p->unicode_type)
 		return NULL;
-	len = get64(h, 16);
-	memcpy(&state, h + 32, sizeof(state));
+	len = get64(h, l->str_length);
+	memcpy(&state, h + l->str_state, sizeof(state));
 	kind = (state >> 2) & 7;
-	/* compact (bit 5), ready (bit 7); kind 1, 2 or 4 bytes a character */
-	if (!len || len > STR_MAX || !(state & 0x20) || !(state & 0x80) ||
+	/* compact (bit 5), ready (3.11: bit 7); kind 1, 2 or 4 bytes a character */
+	if (!len || len > STR_MAX || !(state & 0x20) || (state & l->str_ready) != l->str_ready ||
 	    (kind != 1 && kind != 2 && kind != 4))
 		return NULL;
 	if (!(raw = malloc(len * kind)) || !(out = malloc(len * 4 + 1)))
 		goto fail;
-	if (mem_read(p->pid, addr + ((state & 0x40) ? 48 : 72), raw, len * kind))
+	if (mem_read(p->pid, addr + ((state & 0x40) ? l->str_ascii : l->str_compact), raw,
+		     len * kind))
 		goto fail;
 	for (size_t i = 0; i < len; i++) {
 		__u32 c = kind == 1 ? raw[i] : kind == 2 ? ((__u16 *)raw)[i] : ((__u32 *)raw)[i];
@@ -472,17 +594,17 @@ fail:
 /* A bytes object of pid (malloc'ed, *len), or NULL: PyBytesObject, ob_size at 16, data at 32 */
 static uint8_t *read_bytes(const struct proc *p, __u64 addr, size_t *len)
 {
+	const struct code_layout *l = &p->lay.code;
 	unsigned char h[32];
 	uint8_t *b;
 	__u64 n;
 
-	if (!addr || mem_read(p->pid, addr, h, sizeof(h)) || get64(h, 8) != p->bytes_type) {
+	if (!addr || mem_read(p->pid, addr, h, sizeof(h)) || get64(h, 8) != p->bytes_type)
 		return NULL;
-	}
-	n = get64(h, 16);
+	n = get64(h, l->bytes_size);
 	if (!n || n > TABLE_MAX || !(b = malloc(n)))
 		return NULL;
-	if (mem_read(p->pid, addr + 32, b, n)) {
+	if (mem_read(p->pid, addr + l->bytes_data, b, n)) {
 		free(b);
 		return NULL;
 	}
@@ -530,7 +652,7 @@ static struct code *code_slot(struct proc *p, __u64 addr)
  */
 static const struct code *code_get(struct proc *p, __u64 addr)
 {
-	const struct code_layout *l = &p->lay->code;
+	const struct code_layout *l = &p->lay.code;
 	unsigned char h[CODE_HDR];
 	struct code *c, n = { .addr = addr };
 	int fl;
