@@ -4,10 +4,12 @@
  * the kernel where its thread states are, and naming the code objects the
  * kernel recorded. docs/design.md, "Python frames (issue 12)".
  *
- * Layouts: CPython 3.11 only so far (the table below, from the 3.11 headers:
- * Include/internal/pycore_{runtime,interp,frame,code}.h, checked against the
- * running interpreters by tests/e2e/test_pyframes.py). Any other version gets
- * native frames and one note naming it, never frames read with a wrong layout.
+ * Layouts: CPython 3.11 from a table (the 3.11 headers:
+ * Include/internal/pycore_{runtime,interp,frame,code}.h), 3.13 from the
+ * _Py_DebugOffsets its _PyRuntime starts with (where that struct's fields are
+ * is per version: debug_layouts), both checked against running interpreters
+ * by tests/e2e/test_pyframes.py. Any other version gets native frames and one
+ * note naming it, never frames read with a wrong layout.
  */
 #include <errno.h>
 #include <fcntl.h>

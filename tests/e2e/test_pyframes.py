@@ -2,7 +2,8 @@
 """Python frames in stacks (issue 12): CPython 3.11's own frames (qualified name, file, line)
 in place of the interpreter's _PyEval_EvalFrameDefault, with the native frames below them
 (recv, the lock's futex wait, clock_nanosleep) still there. Run by Debian's python3.11
-(non-PIE, stripped) and by the PIE python3.11 with a shared libpython (pyenv's, on PATH).
+(non-PIE, stripped), by the PIE python3.11 with a shared libpython (pyenv's, on PATH), and by
+Debian 13's python3.13 in a chroot (3.13: the layout from its own _Py_DebugOffsets).
 
 Workload: tests/workloads/pyframes_pool.py. Its threads block under named functions, and
 while they are blocked its main thread reads sys._current_frames(): each thread's Python
@@ -230,23 +231,44 @@ def trixie():
     return TRIXIE
 
 
-def test_unknown_version_native_frames_and_a_note(require_bpf, tmp_path, trixie):
-    """CPython 3.13 in a chroot (a container's stand-in: its binary is not at the path its maps
-    name from here), a version this build has no layout for: one note naming it, its samples
-    counted as python_version_unknown, native frames only (never frames read with 3.11's
-    layout), and the blocked time still there under the interpreter's own frames."""
-    cp = twtest.run([require_bpf, "--format", "json", "--", "chroot", trixie, "python3",
-                     "/tmp/pyframes_pool.py", "pool", "--out", "/tmp/pyframes.json"], timeout=120)
+def run_chroot(tool, root, mode):
+    cp = twtest.run([tool, "--format", "json", "--", "chroot", root, "python3",
+                     "/tmp/pyframes_pool.py", mode, "--out", f"/tmp/pyframes-{mode}.json"],
+                    timeout=120)
     ctx = twtest.describe(cp)
     assert cp.returncode == 0, ctx
-    notes = [ln for ln in cp.stderr.splitlines() if "CPython 3.13" in ln]
-    assert len(notes) == 1, ctx
-    rep = report(cp, ctx)
-    wl = twtest.read_workload_out(f"{trixie}/tmp/pyframes.json")
+    wl = twtest.read_workload_out(f"{root}/tmp/pyframes-{mode}.json")
     assert wl["version"] == [3, 13], wl
-    assert rep["lost"]["python_version_unknown"] > 0, rep["lost"]
-    assert not any(f.get("kind") == "python" for s in rep["stacks"] for f in s), ctx
+    return report(cp, ctx), wl, ctx
+
+
+def test_313_in_a_chroot_pool_workers(require_bpf, trixie):
+    """Debian 13's python3.13 in a chroot (a container's stand-in: its binary is not at the path
+    its maps name from here): the layout comes from the _Py_DebugOffsets in its _PyRuntime, and
+    the pool workers' frames are exactly what sys._current_frames() showed; 3.13's entry shim
+    frames are not shown and the creation site still names spawn_workers, 3 exactly."""
+    rep, wl, ctx = run_chroot(require_bpf, trixie, "pool")
+    for name in ("recv0", "recv1"):
+        stack = check_blocked(rep, wl, name, "recvfrom", twtest.ns(300), ctx)
+        assert py_frames(stack)[0][0] == "fetch_upstream", stack
+    for name in ("lock0", "lock1"):
+        stack = check_blocked(rep, wl, name, "futex", twtest.ns(300), ctx)
+        assert py_frames(stack)[0][0] == "take_lock", stack
     proc = twtest.find_proc(rep, wl["pid"], ctx)
-    tid = wl["blocked"]["recv0"]["tid"]
-    assert any(s["tid"] == tid and s["syscall"] == "recvfrom" and s["blocked_ns"] >= twtest.ns(300)
-               for s in proc["stack_samples"]), proc["stack_samples"]
+    sites = [s for s in proc.get("create_sites", [])
+             if "spawn_workers" in [f[0] for f in py_frames(rep["stacks"][s["stack"]])]]
+    assert len(sites) == 1 and sites[0]["count"] == wl["spawned"], sites
+    for k in ("python_version_unknown", "python_frames_unreadable", "python_frames_cut"):
+        assert rep["lost"][k] == 0, f"lost {k}: {rep['lost']}" + ctx
+
+
+def test_313_in_a_chroot_asyncio(require_bpf, trixie):
+    """3.13's asyncio handler in time.sleep: the coroutine and the line of the call, the event
+    loop's frames above it as the workload saw them, clock_nanosleep below."""
+    rep, wl, ctx = run_chroot(require_bpf, trixie, "asyncio")
+    samples = samples_of(rep, wl["pid"], wl["handler_tid"], "clock_nanosleep", ctx)
+    assert samples, "no clock_nanosleep sample of the loop thread" + ctx
+    stack = rep["stacks"][samples[0]["stack"]]
+    got = py_frames(stack)
+    assert got[0] == ["handler", "/tmp/pyframes_pool.py", wl["sleep_line"]], got
+    assert got[1:] == wl["handler_frames"][1:], f"tool {got}\nworkload {wl['handler_frames']}"
