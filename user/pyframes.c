@@ -622,10 +622,6 @@ static struct code *code_slot(struct proc *p, __u64 addr)
 		size_t ncap = p->cap ? p->cap * 2 : 256;
 		struct code *n;
 
-		if (p->cap >= CODES_MAX) {
-			codes_free(p); /* start again: bounded memory */
-			ncap = 256;
-		}
 		if (!(n = calloc(ncap, sizeof(*n))))
 			return NULL;
 		for (size_t j = 0; j < p->cap; j++) {
@@ -656,7 +652,7 @@ static const struct code *code_get(struct proc *p, __u64 addr)
 {
 	const struct code_layout *l = &p->lay.code;
 	unsigned char h[CODE_HDR];
-	struct code *c, n = { .addr = addr };
+	struct code *c, old, n = { .addr = addr };
 	int fl;
 
 	if (!addr || mem_read(p->pid, addr, h, sizeof(h)) || get64(h, l->ob_type) != p->code_type)
@@ -684,14 +680,15 @@ static const struct code *code_get(struct proc *p, __u64 addr)
 		free(n.table);
 		return NULL;
 	}
-	if (c->addr) {
-		free(c->qualname);
-		free(c->file);
-		free(c->table);
+	old = *c;
+	*c = n;
+	if (old.addr) {
+		free(old.qualname); /* another object now (the address was freed and reused) */
+		free(old.file);
+		free(old.table);
 	} else {
 		p->len++;
 	}
-	*c = n;
 	return c;
 }
 
@@ -756,6 +753,9 @@ int py_names(struct tw_py *py, pid_t pid, const struct tw_pyframe *f, int n, str
 	struct proc *p = proc_find(py, pid);
 	int bad = 0;
 
+	/* bounded memory: start again, between calls (out[] points into the cache) */
+	if (p && p->len + TW_PY_FRAMES_MAX >= CODES_MAX)
+		codes_free(p);
 	for (int i = 0; i < n; i++) {
 		const struct code *c = p && p->kind == TW_PYK_OK ? code_get(p, f[i].code) : NULL;
 
