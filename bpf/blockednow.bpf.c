@@ -112,6 +112,9 @@ int iter_now_stacks(struct bpf_iter__task *ctx)
 		}
 		e->npages = i + 1;
 	}
+	e->gap_ts = 0;
+	/* a Python thread's frames, read from its memory as it sleeps (nothing for the rest) */
+	py_walk(&e->py, task->tgid, tid, task);
 	/* the copy may have slept: a thread that ran meanwhile has another stack now */
 	if (!still_asleep(task, tid, w))
 		return 0;

@@ -14,6 +14,7 @@
 #define __STACKS_BPF_H
 
 #include "maps.bpf.h"
+#include "pyframes.bpf.h"
 
 /* stack_min_ns and stack_pages (--stack-min, --stack-bytes) are in maps.bpf.h */
 
@@ -165,6 +166,7 @@ static __always_inline void stack_send_gap(struct pt_regs *regs, bool btf, __u32
 		e->npages = i + 1;
 	}
 	e->flags = flags;
+	py_walk(&e->py, tgid, tid, NULL); /* a Python process's frames (one lookup for the rest) */
 	/*
 	 * Wake the reader now (an irq_work, a few us): the copy is unwound against
 	 * the process's mappings, which are gone if it exits before the reader's

@@ -373,6 +373,76 @@ enum tw_stack_flags {
 	TW_STK_CUT = 2, /* a page of the stack could not be read: the copy is shorter */
 };
 
+/*
+ * Python frames (issue 12, bpf/pyframes.bpf.h). User space finds a CPython
+ * process's interpreter from its mappings and writes where its thread states
+ * are, and the offsets of the fields the walk reads, into py_procs (keyed by
+ * tgid: nothing else has an entry). At a capture the kernel finds the
+ * thread's PyThreadState and copies, innermost first, each frame's code
+ * object and the byte offset of its last instruction; user space reads the
+ * names and line tables from the process (user/pyframes.c).
+ */
+#define TW_PY_FRAMES_MAX 64 /* frames walked per capture; deeper ones are cut, counted */
+#define TW_PY_THREADS_MAX 128 /* thread states searched for a thread not in the cache */
+#define TW_PY_FRAME_READ \
+	80 /* bytes of a frame read: its fields must lie within (3.11: 70, 3.13: 71) */
+
+/* How the frames of a version are linked to its thread state */
+enum tw_pyproc_flags {
+	TW_PYP_CFRAME =
+		1, /* 3.11, 3.12: tstate->cframe->current_frame (else tstate->current_frame) */
+	TW_PYP_IS_ENTRY = 2, /* 3.11: a byte that is 1 in the frame C entered the eval loop with */
+	TW_PYP_OWNER_SHIM =
+		4, /* 3.12+: a frame whose owner byte is 3 (the C stack's) is the shim */
+};
+#define TW_PY_OWNER_CSTACK 3 /* FRAME_OWNED_BY_CSTACK: the eval loop's entry shim (3.12+) */
+
+/* One Python process (py_procs): addresses in its memory and the layout of its version */
+struct tw_pyproc {
+	__u64 runtime; /* &_PyRuntime */
+	__u32 version; /* PY_VERSION_HEX, e.g. 0x030b07f0 */
+	__u32 flags; /* enum tw_pyproc_flags */
+	__u16 rt_interp_head; /* _PyRuntimeState.interpreters.head */
+	__u16 is_threads_head; /* PyInterpreterState.threads.head */
+	__u16 ts_next; /* PyThreadState.next */
+	__u16 ts_native_tid; /* PyThreadState.native_thread_id */
+	__u16 ts_frame; /* PyThreadState.cframe (TW_PYP_CFRAME) or .current_frame */
+	__u16 cf_current_frame; /* _PyCFrame.current_frame */
+	__u16 fr_code; /* _PyInterpreterFrame.f_code (f_executable) */
+	__u16 fr_previous;
+	__u16 fr_instr; /* prev_instr (instr_ptr) */
+	__u16 fr_entry; /* is_entry (TW_PYP_IS_ENTRY) or owner */
+	__u16 code_adaptive; /* PyCodeObject.co_code_adaptive: the first code unit */
+	__u16 __pad;
+};
+
+/* The frame walk's outcome (struct tw_pystack.status) */
+enum tw_py_status {
+	TW_PY_NONE = 0, /* not a known Python process: no walk */
+	TW_PY_OK = 1, /* every frame of the thread, n of them (0: it runs no Python code) */
+	TW_PY_CUT = 2, /* TW_PY_FRAMES_MAX frames, and more beyond */
+	TW_PY_NO_TSTATE = 3, /* no thread state has this thread's id (not a Python thread) */
+	TW_PY_FAULT = 4, /* a read failed (paged out, freed): the n frames before it */
+};
+
+enum tw_pyframe_flags {
+	TW_PYF_ENTRY =
+		1, /* C called into the eval loop with this frame (the outermost of its run) */
+};
+
+struct tw_pyframe {
+	__u64 code; /* the PyCodeObject's address */
+	__s32 lasti; /* byte offset of its last instruction from co_code_adaptive; -2: none yet */
+	__u32 flags; /* enum tw_pyframe_flags */
+};
+
+struct tw_pystack {
+	__u32 status; /* enum tw_py_status */
+	__u32 n; /* frames in f, innermost first */
+	__u64 tstate; /* the thread's PyThreadState, for user space's checks */
+	struct tw_pyframe f[TW_PY_FRAMES_MAX];
+};
+
 struct tw_stack_ev {
 	__u32 type; /* TW_EV_STACK: first, like struct tw_event */
 	__u32 tid;
@@ -396,6 +466,7 @@ struct tw_stack_ev {
 	 * stall it becomes, if it does); 0 outside a gap
 	 */
 	__u64 gap_ts;
+	struct tw_pystack py; /* the thread's Python frames (issue 12): py.status 0 for the rest */
 	__u8 ustack[]; /* npages * TW_STACK_PAGE bytes from base */
 };
 

@@ -128,6 +128,8 @@ int collect_seed(struct tw_collector *c, __u32 pid, bool target, const char *kno
 	if (!p)
 		return -ENOMEM;
 	p->target = target;
+	if (target)
+		stacks_watch(c->stacks, pid); /* its Python frames from its first stack on */
 	err = seed_process(c, pid);
 	if (!p->threads_now && !p->exited) {
 		/* it exited between the check and the attach */

@@ -504,6 +504,11 @@ void tw_bpf_stack_gate(struct tw_bpf *b, bool on)
 	__atomic_store_n(&b->skel->data->stack_gate, on ? 1U : 0U, __ATOMIC_RELAXED);
 }
 
+int tw_bpf_py_procs_fd(const struct tw_bpf *b)
+{
+	return bpf_map__fd(b->skel->maps.py_procs);
+}
+
 int tw_bpf_call_fd(const struct tw_bpf *b)
 {
 	return b->calls ? bpf_map__fd(b->skel->maps.call_stats) : -1;

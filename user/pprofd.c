@@ -140,6 +140,7 @@ static int add(struct window *w, const struct tw_stack_sample *x)
 				      .ts_ns = x->ts_ns,
 				      .weight_ns = x->weight_ns,
 				      .lost = -1,
+				      .pylost = -1,
 				      .nframes = 1,
 				      .frames = &full };
 	return stacks_intern(&w->ss, &y, NULL);

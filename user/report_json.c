@@ -14,6 +14,12 @@ const char *const tw_slost_names[TW_SLOST_NR] = {
 	[TW_SLOST_NO_ACCESS] = "stack_no_access",
 	[TW_SLOST_BUSY] = "stack_not_unwound",
 	[TW_SLOST_UNKNOWN_FRAME] = "stack_unknown_frames",
+	[TW_SLOST_PY_CUT] = "python_frames_cut",
+	[TW_SLOST_PY_CODE] = "python_code_unreadable",
+	[TW_SLOST_PY_FAULT] = "python_frames_unreadable",
+	[TW_SLOST_PY_NO_TSTATE] = "python_thread_unknown",
+	[TW_SLOST_PY_VERSION] = "python_version_unknown",
+	[TW_SLOST_PY_EARLY] = "python_not_yet_found",
 };
 
 const char *const tw_drop_names[TW_DROP_NR] = {
@@ -401,6 +407,8 @@ static void json_stacks(struct json *j, const struct tw_view *v)
 				json_null(j);
 			json_kstr(j, "module", fr->module);
 			json_ku64(j, "offset", fr->offset);
+			if (fr->python)
+				json_kstr(j, "kind", "python");
 			if (fr->file) {
 				json_kstr(j, "file", fr->file);
 				json_ku64(j, "line", (__u64)fr->line);

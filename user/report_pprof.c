@@ -181,7 +181,10 @@ static int build(struct pprof *b, const struct tw_stackset *ss, const struct tw_
 	/* frames: location i + 1, its line, its function i + 1, its module's mapping */
 	for (size_t i = 0; i < ss->nframes; i++) {
 		const struct tw_sframe *f = &ss->frames[i];
-		const char *name = view_frame_label(f, b->labelbuf + i * 64, 64);
+		/* a Python frame's line is the Line's: its function is its qualified name */
+		const char *name = f->python && f->func
+					   ? f->func
+					   : view_frame_label(f, b->labelbuf + i * 64, 64);
 		Function *fn = &b->funcs[i];
 		Location *loc = &b->locs[i];
 		Line *ln = &b->lines[i];

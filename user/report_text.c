@@ -560,6 +560,18 @@ static const char *const slost_words[TW_SLOST_NR] = {
 		"%llu stacks with frames in no file and no perf map (JIT code "
 		"without /tmp/perf-PID.map, or compiled after the process's last "
 		"map was read): those frames read [unknown]+address",
+	[TW_SLOST_PY_CUT] = "%llu stacks with more than 64 Python frames: their outermost Python "
+			    "frames are missing",
+	[TW_SLOST_PY_CODE] = "%llu Python frames whose code object could not be read (freed "
+			     "since): shown as [python: code not readable]",
+	[TW_SLOST_PY_FAULT] = "%llu stacks whose Python frames the kernel could not read: "
+			      "native frames only",
+	[TW_SLOST_PY_NO_TSTATE] = "%llu stacks of threads without a Python thread state in a "
+				  "Python process: native frames only",
+	[TW_SLOST_PY_VERSION] = "%llu stacks of a CPython version this build cannot read: "
+				"native frames only",
+	[TW_SLOST_PY_EARLY] = "%llu stacks taken before the Python interpreter was found: "
+			      "native frames only",
 };
 
 static void text_lost(FILE *f, const struct tw_view *v)

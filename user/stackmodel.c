@@ -81,8 +81,8 @@ static __u32 frame_hash(const struct tw_sframe *f)
 
 static bool frame_eq(const struct tw_sframe *a, const struct tw_sframe *b)
 {
-	return a->offset == b->offset && a->line == b->line && str_eq(a->func, b->func) &&
-	       str_eq(a->module, b->module) && str_eq(a->file, b->file);
+	return a->offset == b->offset && a->line == b->line && a->python == b->python &&
+	       str_eq(a->func, b->func) && str_eq(a->module, b->module) && str_eq(a->file, b->file);
 }
 
 /* Link entry idx in front of its hash's chain. */

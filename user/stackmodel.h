@@ -22,6 +22,7 @@ struct tw_sframe {
 	int line; /* 0: unknown */
 	bool plumbing; /* libc, the dynamic loader: not where a caller would look */
 	__u32 next; /* the next frame with the same hash + 1; 0: none */
+	bool python; /* a Python frame: func its qualified name, module and file its file */
 };
 
 struct tw_stack {
@@ -52,6 +53,13 @@ enum tw_slost {
 	TW_SLOST_NO_ACCESS, /* its memory map could not be read (no CAP_SYS_PTRACE over it) */
 	TW_SLOST_BUSY, /* the unwinder's queue was full: not unwound */
 	TW_SLOST_UNKNOWN_FRAME, /* unwound, but a frame is in no module and no perf map names it */
+	/* Python frames (issue 12, user/pyframes.c): the native frames stay where these are lost */
+	TW_SLOST_PY_CUT, /* deeper than TW_PY_FRAMES_MAX: the outermost Python frames are missing */
+	TW_SLOST_PY_CODE, /* a code object unreadable, or no longer one (freed): that frame unnamed */
+	TW_SLOST_PY_FAULT, /* the kernel could not read the thread's frames (paged out, changing) */
+	TW_SLOST_PY_NO_TSTATE, /* a thread of a Python process without a thread state (C thread) */
+	TW_SLOST_PY_VERSION, /* a CPython version without a known layout: native frames only */
+	TW_SLOST_PY_EARLY, /* taken before the interpreter was found: native frames only */
 	TW_SLOST_NR,
 };
 

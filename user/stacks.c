@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ksyms.h"
+#include "pyframes.h"
 #include "stacks.h"
 #include "symmap.h"
 #include "unwind.h"
@@ -31,9 +32,25 @@
 /* records waiting for the unwinder (~21 KiB each): past this, a sample is not unwound */
 #define STACK_QUEUE_MAX 256
 
+/*
+ * A record's Python frames, named when it is read (user/pyframes.c): the code
+ * objects are alive then, not necessarily once the unwinder gets to the record.
+ */
+struct pyres {
+	int lost; /* enum tw_slost for the record's Python frames, or -1 */
+	int bad; /* frames whose code object could not be read */
+	int n;
+	struct pyres_frame {
+		char *qualname, *file; /* NULL: not readable */
+		int line;
+		bool entry; /* TW_PYF_ENTRY */
+	} f[];
+};
+
 struct job {
 	struct job *next;
 	__u32 forget; /* not a record: drop this process's caches */
+	struct pyres *py; /* its Python frames, or NULL */
 	size_t len;
 	unsigned char data[]; /* struct tw_stack_ev and its pages */
 };
@@ -46,6 +63,8 @@ struct result {
 	__u64 weight_ns;
 	__u64 gap_ts; /* the event-loop gap it was taken in (its stall's start); 0: none */
 	int lost; /* enum tw_slost to count, or -1 */
+	int pylost; /* the same for its Python frames, or -1 */
+	int pycode; /* Python frames whose code object could not be read (TW_SLOST_PY_CODE) */
 	int nframes;
 	__u64 ts_ns; /* the record's: CLOCK_MONOTONIC of the syscall's exit */
 	struct tw_sframe frames[]; /* innermost first; strings strdup'ed */
@@ -54,6 +73,15 @@ struct result {
 struct tw_stack_in {
 	struct tw_unwinder *u; /* the unwinder thread's */
 	struct tw_ksyms *ksyms; /* the same; loaded at the first kernel frame */
+	/*
+	 * Python processes and their code objects (NULL: none), under pylock: the
+	 * main thread names a record's frames when it reads it, the unwinder thread
+	 * watches the child for its interpreter
+	 */
+	struct tw_py *py;
+	pthread_mutex_t pylock;
+	bool child_python; /* the child was looked at after its exec (or given up on) */
+	struct timespec child_since;
 	bool ksyms_noted; /* "kernel addresses hidden" said once */
 	__u32 child; /* the -- COMMAND's pid, or 0 */
 	char self_comm[TASK_COMM_LEN]; /* our own name, which the child has until it exec's */
@@ -98,6 +126,7 @@ static bool set_frame(struct result *r, int i, const char *func, const char *mod
 	f->offset = offset;
 	f->line = line;
 	f->plumbing = tw_module_is_plumbing(f->module);
+	f->python = false;
 	r->nframes = i + 1;
 	return f->module && (!func || f->func) && (!file || f->file);
 }
@@ -123,6 +152,7 @@ static struct result *result_new(const struct tw_stack_ev *e, int nframes)
 	r->ts_ns = e->ts_ns;
 	r->gap_ts = e->gap_ts;
 	r->lost = -1;
+	r->pylost = -1;
 	return r;
 }
 
@@ -196,8 +226,138 @@ static int kernel_frames(struct tw_stack_in *si, const struct tw_stack_ev *e, st
 	return n;
 }
 
+static void pyres_free(struct pyres *py)
+{
+	if (!py)
+		return;
+	for (int i = 0; i < py->n; i++) {
+		free(py->f[i].qualname);
+		free(py->f[i].file);
+	}
+	free(py);
+}
+
+/* The Python loss of a record whose process is kind, or -1 */
+static int py_lost(const struct tw_stack_ev *e, enum tw_py_kind kind)
+{
+	if (kind == TW_PYK_UNSUPPORTED)
+		return TW_SLOST_PY_VERSION;
+	if (kind != TW_PYK_OK)
+		return -1;
+	switch (e->py.status) {
+	case TW_PY_NONE:
+		return TW_SLOST_PY_EARLY;
+	case TW_PY_CUT:
+		return TW_SLOST_PY_CUT;
+	case TW_PY_FAULT:
+		return TW_SLOST_PY_FAULT;
+	case TW_PY_NO_TSTATE:
+		return TW_SLOST_PY_NO_TSTATE;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * The Python frames of record e named now, while its code objects are alive
+ * (the main thread, as it reads the record). NULL: not a Python process's, or
+ * no memory (then native frames only).
+ */
+static struct pyres *python_names(struct tw_stack_in *si, const struct tw_stack_ev *e)
+{
+	struct tw_pyname names[TW_PY_FRAMES_MAX];
+	enum tw_py_kind kind;
+	struct pyres *py;
+	int n;
+
+	pthread_mutex_lock(&si->pylock);
+	kind = py_detect(si->py, (pid_t)e->tgid, false);
+	n = kind == TW_PYK_OK && e->py.n < TW_PY_FRAMES_MAX ? (int)e->py.n
+	    : kind == TW_PYK_OK				    ? TW_PY_FRAMES_MAX
+							    : 0;
+	if (kind == TW_PYK_NOT || !(py = calloc(1, sizeof(*py) + (size_t)n * sizeof(py->f[0])))) {
+		pthread_mutex_unlock(&si->pylock);
+		return NULL;
+	}
+	py->lost = py_lost(e, kind);
+	py->bad = n ? py_names(si->py, (pid_t)e->tgid, e->py.f, n, names) : 0;
+	for (int i = 0; i < n; i++) {
+		struct pyres_frame *f = &py->f[i];
+
+		f->entry = e->py.f[i].flags & TW_PYF_ENTRY;
+		f->line = names[i].line;
+		f->qualname = names[i].qualname ? strdup(names[i].qualname) : NULL;
+		f->file = names[i].file ? strdup(names[i].file) : NULL;
+		py->n = i + 1;
+		if ((names[i].qualname && !f->qualname) || (names[i].file && !f->file)) {
+			pyres_free(py);
+			py = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&si->pylock);
+	return py;
+}
+
+/*
+ * The Python frames named at the read in r's stack, in place of the eval
+ * loop's native frames (user frames from nk on): r, or a new result that
+ * replaces it, or NULL without memory (r freed).
+ */
+static struct result *python_frames(const struct pyres *py, struct result *r, int nk)
+{
+	const char *funcs[TW_UNWIND_MAX_FRAMES];
+	bool entry[TW_PY_FRAMES_MAX];
+	int plan[TW_UNWIND_MAX_FRAMES + TW_PY_FRAMES_MAX], nu = r->nframes - nk, n;
+	struct result *m;
+
+	r->pylost = py->lost;
+	r->pycode = py->bad;
+	if (!py->n || nu > TW_UNWIND_MAX_FRAMES)
+		return r;
+	for (int i = 0; i < py->n; i++)
+		entry[i] = py->f[i].entry;
+	for (int i = 0; i < nu; i++)
+		funcs[i] = r->frames[nk + i].func;
+	n = py_merge_plan(funcs, nu, entry, py->n, plan, (int)(sizeof(plan) / sizeof(plan[0])));
+	if (!(m = calloc(1, sizeof(*m) + (size_t)(nk + n) * sizeof(m->frames[0])))) {
+		result_free(r);
+		return NULL;
+	}
+	*m = *r;
+	m->next = NULL;
+	memcpy(m->frames, r->frames, (size_t)nk * sizeof(m->frames[0])); /* kernel frames: moved */
+	m->nframes = nk;
+	for (int k = 0; k < n; k++) {
+		struct tw_sframe *f = &m->frames[nk + k];
+		const struct pyres_frame *pf;
+
+		m->nframes = nk + k + 1;
+		if (plan[k] >= 0) {
+			*f = r->frames[nk + plan[k]]; /* moved */
+			r->frames[nk + plan[k]] = (struct tw_sframe){ 0 };
+			continue;
+		}
+		pf = &py->f[-1 - plan[k]];
+		*f = (struct tw_sframe){ .python = true, .line = pf->line };
+		f->func = strdup(pf->qualname ? pf->qualname : "[python: code not readable]");
+		f->module = strdup(pf->file ? pf->file : "[python]");
+		f->file = pf->file ? strdup(pf->file) : NULL;
+		if (!f->func || !f->module || (pf->file && !f->file)) {
+			result_free(m);
+			m = NULL;
+			break;
+		}
+	}
+	/* r keeps only what was not moved: the eval loop's frames the plan replaced */
+	memset(r->frames, 0, (size_t)nk * sizeof(r->frames[0]));
+	result_free(r);
+	return m;
+}
+
 /* One record into a result: unwound, named (the unwinder thread). NULL without memory. */
-static struct result *unwind_record(struct tw_stack_in *si, const struct tw_stack_ev *e, size_t len)
+static struct result *unwind_record(struct tw_stack_in *si, const struct tw_stack_ev *e, size_t len,
+				    const struct pyres *py)
 {
 	uint64_t pcs[TW_UNWIND_MAX_FRAMES], regs[TW_UREGS_N];
 	enum tw_unwind_stop stop = TW_UNW_END;
@@ -245,7 +405,45 @@ static struct result *unwind_record(struct tw_stack_in *si, const struct tw_stac
 		if (!fr.func && !strcmp(fr.module, "[unknown]") && r->lost < 0)
 			r->lost = TW_SLOST_UNKNOWN_FRAME;
 	}
-	return r;
+	return py ? python_frames(py, r, nk) : r;
+}
+
+/* How long the -- COMMAND's child is watched for an interpreter after its start */
+#define CHILD_WATCH_S 5
+
+/*
+ * The -- COMMAND's child, until it has exec'd and its interpreter (if any) is
+ * found: looked at every 20 ms for CHILD_WATCH_S, so that even a thread that
+ * blocks once, from the start, gets its Python frames. The unwinder thread,
+ * unlocked; true while the child is still watched.
+ */
+static bool watch_child(struct tw_stack_in *si)
+{
+	char path[64], comm[TASK_COMM_LEN] = "";
+	struct timespec now;
+	FILE *f;
+
+	if (!si->py || !si->child || si->child_python)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec - si->child_since.tv_sec > CHILD_WATCH_S) {
+		si->child_python = true;
+		return false;
+	}
+	snprintf(path, sizeof(path), "/proc/%u/comm", si->child);
+	if ((f = fopen(path, "re"))) {
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	/* still our own code before its exec, or gone */
+	if (!comm[0] || !strcmp(comm, si->self_comm))
+		return true;
+	pthread_mutex_lock(&si->pylock);
+	if (py_detect(si->py, (pid_t)si->child, true) != TW_PYK_NOT)
+		si->child_python = true;
+	pthread_mutex_unlock(&si->pylock);
+	return !si->child_python;
 }
 
 static void *unwinder_main(void *arg)
@@ -257,8 +455,27 @@ static void *unwinder_main(void *arg)
 		struct job *j;
 		struct result *r = NULL;
 
-		while (!si->head && !si->stop)
-			pthread_cond_wait(&si->wake, &si->lock);
+		while (!si->head && !si->stop) {
+			struct timespec t;
+			bool watching;
+
+			pthread_mutex_unlock(&si->lock);
+			watching = watch_child(si);
+			pthread_mutex_lock(&si->lock);
+			if (si->head || si->stop)
+				break;
+			if (!watching) {
+				pthread_cond_wait(&si->wake, &si->lock);
+				continue;
+			}
+			clock_gettime(CLOCK_REALTIME, &t);
+			t.tv_nsec += 20 * 1000000L;
+			if (t.tv_nsec >= 1000000000L) {
+				t.tv_sec++;
+				t.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&si->wake, &si->lock, &t);
+		}
 		if (!si->head)
 			break; /* stopped, nothing left */
 		j = si->head;
@@ -272,8 +489,10 @@ static void *unwinder_main(void *arg)
 
 		if (j->forget)
 			unwinder_forget(si->u, (pid_t)j->forget);
-		else if (!(r = unwind_record(si, (const struct tw_stack_ev *)j->data, j->len)))
+		else if (!(r = unwind_record(si, (const struct tw_stack_ev *)j->data, j->len,
+					     j->py)))
 			nomem = true;
+		pyres_free(j->py);
 		free(j);
 		pthread_mutex_lock(&si->lock);
 		si->nomem |= nomem;
@@ -299,6 +518,7 @@ struct tw_stack_in *stacks_in_new(void)
 	si->tail = &si->head;
 	si->done_tail = &si->done;
 	pthread_mutex_init(&si->lock, NULL);
+	pthread_mutex_init(&si->pylock, NULL);
 	pthread_cond_init(&si->wake, NULL);
 	pthread_cond_init(&si->idle, NULL);
 	si->u = unwinder_new();
@@ -325,6 +545,7 @@ void stacks_in_free(struct tw_stack_in *si)
 		struct job *j = si->head;
 
 		si->head = j->next;
+		pyres_free(j->py);
 		free(j);
 	}
 	while (si->done) {
@@ -334,8 +555,10 @@ void stacks_in_free(struct tw_stack_in *si)
 		result_free(r);
 	}
 	unwinder_free(si->u);
+	py_free(si->py); /* the unwinder thread is joined */
 	ksyms_free(si->ksyms);
 	pthread_mutex_destroy(&si->lock);
+	pthread_mutex_destroy(&si->pylock);
 	pthread_cond_destroy(&si->wake);
 	pthread_cond_destroy(&si->idle);
 	free(si);
@@ -347,6 +570,7 @@ void stacks_in_set_child(struct tw_stack_in *si, __u32 pid)
 
 	pthread_mutex_lock(&si->lock);
 	si->child = pid;
+	clock_gettime(CLOCK_MONOTONIC, &si->child_since);
 	if (f) {
 		if (fgets(si->self_comm, sizeof(si->self_comm), f))
 			si->self_comm[strcspn(si->self_comm, "\n")] = '\0';
@@ -366,11 +590,34 @@ static void enqueue(struct tw_stack_in *si, struct job *j)
 	pthread_mutex_unlock(&si->lock);
 }
 
+void stacks_in_python(struct tw_stack_in *si, int py_procs_fd)
+{
+	pthread_mutex_lock(&si->pylock);
+	if (!si->py)
+		si->py = py_new(py_procs_fd); /* without memory: native frames only */
+	pthread_mutex_unlock(&si->pylock);
+}
+
+void stacks_watch(struct tw_stack_in *si, __u32 pid)
+{
+	if (!si)
+		return;
+	pthread_mutex_lock(&si->pylock);
+	if (si->py)
+		py_detect(si->py, (pid_t)pid, true);
+	pthread_mutex_unlock(&si->pylock);
+}
+
 void stacks_forget(struct tw_stack_in *si, __u32 pid)
 {
 	struct job *j;
 
-	if (!si || !(j = calloc(1, sizeof(*j))))
+	if (!si)
+		return;
+	pthread_mutex_lock(&si->pylock);
+	py_forget(si->py, (pid_t)pid); /* its queued records were named when read */
+	pthread_mutex_unlock(&si->pylock);
+	if (!(j = calloc(1, sizeof(*j))))
 		return; /* without memory, its caches stay: harmless */
 	j->forget = pid;
 	enqueue(si, j);
@@ -378,7 +625,7 @@ void stacks_forget(struct tw_stack_in *si, __u32 pid)
 
 int stacks_intern(struct tw_stackset *s, const struct tw_stack_sample *x, __u32 *stack_out)
 {
-	__u32 frames[TW_KSTACK_MAX + TW_UNWIND_MAX_FRAMES];
+	__u32 frames[TW_KSTACK_MAX + TW_UNWIND_MAX_FRAMES + TW_PY_FRAMES_MAX];
 	int n = x->nframes < (int)(sizeof(frames) / sizeof(frames[0]))
 			? x->nframes
 			: (int)(sizeof(frames) / sizeof(frames[0]));
@@ -400,6 +647,9 @@ int stacks_intern(struct tw_stackset *s, const struct tw_stack_sample *x, __u32 
 	}
 	if (x->lost >= 0 && x->lost < TW_SLOST_NR)
 		s->lost[x->lost]++;
+	if (x->pylost >= 0 && x->pylost < TW_SLOST_NR)
+		s->lost[x->pylost]++;
+	s->lost[TW_SLOST_PY_CODE] += (__u64)x->pycode;
 	if (stack_out)
 		*stack_out = k.stack;
 	/* on-CPU time is not off-CPU time: it stays out of the blocked profile */
@@ -421,7 +671,9 @@ static int intern(struct tw_stack_in *si, struct tw_model *m, struct result *r)
 				     .lost = r->lost,
 				     .nframes = r->nframes,
 				     .frames = r->frames,
-				     .gap_ts = r->gap_ts };
+				     .gap_ts = r->gap_ts,
+				     .pylost = r->pylost,
+				     .pycode = r->pycode };
 	__u32 stack = 0;
 	int err;
 
@@ -468,6 +720,7 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 		return full ? not_unwound(si, m, e) : -ENOMEM;
 	j->next = NULL;
 	j->forget = 0;
+	j->py = si->py ? python_names(si, e) : NULL;
 	j->len = len;
 	memcpy(j->data, data, len);
 	enqueue(si, j);
@@ -476,6 +729,7 @@ int stacks_ingest(struct tw_stack_in *si, struct tw_model *m, const void *data, 
 
 int stacks_ingest_now(struct tw_stack_in *si, const void *data, size_t len)
 {
+	const struct tw_stack_ev *e = data;
 	struct job *j;
 
 	if (!si || len < sizeof(struct tw_stack_ev))
@@ -485,6 +739,7 @@ int stacks_ingest_now(struct tw_stack_in *si, const void *data, size_t len)
 		return -ENOMEM;
 	j->next = NULL;
 	j->forget = 0;
+	j->py = si->py ? python_names(si, e) : NULL;
 	j->len = len;
 	memcpy(j->data, data, len);
 	enqueue(si, j);

@@ -39,6 +39,13 @@ int stacks_drain(struct tw_stack_in *si, struct tw_model *m, bool wait);
  * the command's mappings: their time goes to a "[before exec]" frame.
  */
 void stacks_in_set_child(struct tw_stack_in *si, __u32 pid);
+/*
+ * Python frames (user/pyframes.c): py_procs_fd is the kernel's map of Python
+ * processes, filled as they are found. Call before the first record.
+ */
+void stacks_in_python(struct tw_stack_in *si, int py_procs_fd);
+/* A process to look for an interpreter in now, before its first stack (a target at attach). */
+void stacks_watch(struct tw_stack_in *si, __u32 pid);
 /* A process is gone (or exec'd): its cached mappings and symbols are dropped. */
 void stacks_forget(struct tw_stack_in *si, __u32 pid);
 
@@ -52,6 +59,8 @@ struct tw_stack_sample {
 	int nframes;
 	const struct tw_sframe *frames; /* innermost first */
 	__u64 gap_ts; /* the event-loop gap it was taken in (its stall's start); 0: none */
+	int pylost; /* enum tw_slost of its Python frames, or -1 */
+	int pycode; /* Python frames whose code object could not be read (TW_SLOST_PY_CODE) */
 };
 typedef int (*tw_stack_sink_fn)(void *ctx, const struct tw_stack_sample *x);
 /*

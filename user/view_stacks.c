@@ -71,6 +71,10 @@ static __u32 own_frame(const struct tw_stackset *ss, __u32 stack)
 	const struct tw_stack *k = &ss->stacks[stack];
 	__u32 i;
 
+	/* a Python thread's own code is its innermost Python frame, past the interpreter's C */
+	for (i = 0; i < k->nframes; i++)
+		if (ss->frames[k->frames[i]].python)
+			return i;
 	for (i = 0; i < k->nframes; i++)
 		if (!ss->frames[k->frames[i]].plumbing)
 			break;
@@ -219,6 +223,12 @@ const char *view_frame_label(const struct tw_sframe *f, char *buf, size_t n)
 {
 	const char *base;
 
+	if (f->python && f->func && f->file) {
+		/* "handler (app.py:42)", as py-spy names them */
+		base = strrchr(f->file, '/');
+		snprintf(buf, n, "%s (%s:%d)", f->func, base ? base + 1 : f->file, f->line);
+		return buf;
+	}
 	if (f->func)
 		return f->func;
 	base = strrchr(f->module, '/');

@@ -269,7 +269,12 @@ STORM_COUNTED_LOSSES = ("switch_in_unseen", "first_run_unseen")
 # Stacks that could not be taken or unwound whole (a deep interpreter stack past
 # --stack-bytes...) change no other number: tests of stacks (test_stacks) check them.
 STACK_LOSSES = ("stack_events", "stack_unreadable", "stack_unwind_short", "stack_process_gone",
-                "stack_no_access", "stack_not_unwound", "stack_unknown_frames")
+                "stack_no_access", "stack_not_unwound", "stack_unknown_frames",
+                # Python frames (issue 12): a code object freed as the interpreter exits, a
+                # stack taken before the interpreter was found, a C thread without a thread
+                # state, a deep recursion, frames changing under the walk
+                "python_code_unreadable", "python_not_yet_found", "python_thread_unknown",
+                "python_frames_cut", "python_frames_unreadable")
 
 
 def assert_no_loss(rep, ctx="", allow=()):

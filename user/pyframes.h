@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/*
+ * CPython frames in stacks (issue 12). Per process: find the interpreter in
+ * its mappings (the python binary or libpython3.X.so), its version from the
+ * binary (Py_Version), its _PyRuntime and type objects with the load bias,
+ * and tell the kernel (py_procs) where to walk. Per sample: name the code
+ * objects the kernel recorded (qualified name, file, line from the location
+ * table) from the process's memory, validated and cached, and merge them with
+ * the native frames in place of the eval loop's.
+ */
+#ifndef TW_PYFRAMES_H
+#define TW_PYFRAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/types.h>
+#include "threadwatch.h"
+
+struct tw_py;
+
+/* map_fd: the py_procs map to fill, or -1 (names only: tests) */
+struct tw_py *py_new(int map_fd);
+void py_free(struct tw_py *py);
+/* forget a process (exit, exec): its cached code objects, its py_procs entry */
+void py_forget(struct tw_py *py, pid_t pid);
+
+enum tw_py_kind {
+	TW_PYK_NOT = 0, /* no CPython in it (or not looked at yet) */
+	TW_PYK_OK, /* a supported CPython: py_procs has its entry */
+	TW_PYK_UNSUPPORTED, /* a CPython whose version has no layout here: native frames only */
+};
+
+/*
+ * Look at pid (later calls answer from the cache; one found without CPython
+ * is looked at again after a second, or now with again). An unsupported
+ * version gets one note on stderr for the run.
+ */
+enum tw_py_kind py_detect(struct tw_py *py, pid_t pid, bool again);
+
+struct tw_pyname {
+	const char *qualname; /* NULL: the code object could not be read or was not one */
+	const char *file;
+	int line; /* 0: unknown */
+};
+
+/*
+ * Names of the n frames f of pid, innermost first, into out (strings live until
+ * py_forget/py_free or the next call). How many could not be named (stale or
+ * unreadable code objects) is returned.
+ */
+int py_names(struct tw_py *py, pid_t pid, const struct tw_pyframe *f, int n, struct tw_pyname *out);
+
+/* The line of byte offset lasti in a 3.11+ location table (PEP 626/657); 0 if none. */
+int py_line311(const uint8_t *table, size_t len, int firstlineno, int lasti);
+
+/*
+ * How the native frames of a stack (funcs, innermost first, NULL where not
+ * named) and the Python frames (entry[i]: C entered the eval loop with frame i)
+ * interleave: plan[k] >= 0 is native frame plan[k], plan[k] < 0 Python frame
+ * -1 - plan[k]. Each native _PyEval_EvalFrameDefault is replaced by the run of
+ * Python frames up to and including the next entry frame; Python frames left
+ * when the native ones end (a native unwind cut short) go outermost. Returns
+ * the plan's length (at most max).
+ */
+int py_merge_plan(const char *const *funcs, int nnative, const bool *entry, int npy, int *plan,
+		  int max);
+
+#endif
