@@ -429,16 +429,19 @@ static int thread_entry(struct tw_collector *c, const void *k, const void *v, vo
  * lost events (adopt): then entries of unknown threads are taken in.
  */
 /*
- * Live threads in task storage: one pass of the harvest iterator
- * (bpf/harvest.bpf.c), its records (struct tw_harvest_rec, then the entry)
- * read a buffer at a time. The kernel never splits a record across reads.
+ * Reads the output of iterator link_fd into c->hbuf and hands the records to rec(): it
+ * returns a whole record's length (consumed), 0 if the record is not all in yet, or an
+ * error. A record the buffer cannot hold whole, or bytes left at the end, are -EPROTO.
  */
-static int harvest_read(struct tw_collector *c, int link_fd, struct thread_walk *w)
+typedef long (*iter_rec_fn)(struct tw_collector *c, const unsigned char *rec, size_t avail,
+			    void *ctx);
+
+static int iter_read(struct tw_collector *c, int link_fd, iter_rec_fn rec, void *ctx)
 {
-	const size_t rec = sizeof(struct tw_harvest_rec) + sizeof(struct tw_thread_stats);
 	size_t fill = 0, off;
 	int fd, err = 0;
 	ssize_t n;
+	long used;
 
 	if (!c->hbuf && !(c->hbuf = malloc(TW_HARVEST_BUF)))
 		return -ENOMEM;
@@ -446,6 +449,10 @@ static int harvest_read(struct tw_collector *c, int link_fd, struct thread_walk 
 	if (fd < 0)
 		return -errno;
 	for (;;) {
+		if (fill == TW_HARVEST_BUF) {
+			err = -EPROTO; /* a record larger than the buffer */
+			break;
+		}
 		n = read(fd, c->hbuf + fill, TW_HARVEST_BUF - fill);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -454,18 +461,14 @@ static int harvest_read(struct tw_collector *c, int link_fd, struct thread_walk 
 			break;
 		}
 		fill += (size_t)n;
-		for (off = 0; fill - off >= rec; off += rec) {
-			struct tw_harvest_rec h;
-
-			memcpy(&h, c->hbuf + off, sizeof(h));
-			if (h.size != sizeof(struct tw_thread_stats)) {
-				err = -EPROTO; /* an object built for another agent */
+		for (off = 0; off < fill; off += (size_t)used) {
+			used = rec(c, (const unsigned char *)c->hbuf + off, fill - off, ctx);
+			if (used < 0) {
+				err = (int)used;
 				goto out;
 			}
-			/* the entry is 8-byte aligned in the buffer: the header is 8 bytes */
-			err = thread_entry(c, &h.tid, c->hbuf + off + sizeof(h), w);
-			if (err)
-				goto out;
+			if (!used)
+				break;
 		}
 		memmove(c->hbuf, c->hbuf + off, fill - off);
 		fill -= off;
@@ -473,6 +476,33 @@ static int harvest_read(struct tw_collector *c, int link_fd, struct thread_walk 
 out:
 	close(fd);
 	return err;
+}
+
+/* One harvest record: a header and the thread's entry. */
+static long harvest_rec(struct tw_collector *c, const unsigned char *rec, size_t avail, void *ctx)
+{
+	const size_t len = sizeof(struct tw_harvest_rec) + sizeof(struct tw_thread_stats);
+	struct tw_harvest_rec h;
+	int err;
+
+	if (avail < len)
+		return 0;
+	memcpy(&h, rec, sizeof(h));
+	if (h.size != sizeof(struct tw_thread_stats))
+		return -EPROTO; /* an object built for another agent */
+	/* the entry is 8-byte aligned in the buffer: the header is 8 bytes */
+	err = thread_entry(c, &h.tid, rec + sizeof(h), ctx);
+	return err ? err : (long)len;
+}
+
+/*
+ * Live threads in task storage: one pass of the harvest iterator
+ * (bpf/harvest.bpf.c), its records (struct tw_harvest_rec, then the entry)
+ * read a buffer at a time. The kernel never splits a record across reads.
+ */
+static int harvest_read(struct tw_collector *c, int link_fd, struct thread_walk *w)
+{
+	return iter_read(c, link_fd, harvest_rec, w);
 }
 
 /*
@@ -696,49 +726,30 @@ int collect_refresh(struct tw_collector *c, __u64 now_ns)
  * buffer at a time and queued for the unwinder. The kernel never splits a
  * record across reads.
  */
-static int now_read(struct tw_collector *c, int link_fd)
+/* One record of the blocked-now iterator: a tw_stack_ev and its stack pages. */
+static long now_rec(struct tw_collector *c, const unsigned char *rec, size_t avail, void *ctx)
 {
 	const size_t hdr = sizeof(struct tw_stack_ev);
-	size_t fill = 0, off, need;
-	int fd, err = 0;
-	ssize_t n;
+	struct tw_stack_ev e;
+	size_t need;
+	int err;
 
-	if (!c->hbuf && !(c->hbuf = malloc(TW_HARVEST_BUF)))
-		return -ENOMEM;
-	fd = bpf_iter_create(link_fd);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		n = read(fd, c->hbuf + fill, TW_HARVEST_BUF - fill);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? -errno : fill ? -EPROTO : 0;
-			break;
-		}
-		fill += (size_t)n;
-		for (off = 0; fill - off >= hdr; off += need) {
-			struct tw_stack_ev e;
+	(void)ctx;
+	if (avail < hdr)
+		return 0;
+	memcpy(&e, rec, hdr);
+	if (e.type != TW_EV_STACK || e.kind != TW_SK_NOW || e.npages > TW_NOW_PAGES_MAX)
+		return -EPROTO; /* an object built for another agent */
+	need = hdr + (size_t)e.npages * TW_STACK_PAGE;
+	if (avail < need)
+		return 0;
+	err = stacks_ingest_now(c->stacks, rec, need);
+	return err ? err : (long)need;
+}
 
-			memcpy(&e, c->hbuf + off, hdr);
-			if (e.type != TW_EV_STACK || e.kind != TW_SK_NOW ||
-			    e.npages > TW_NOW_PAGES_MAX) {
-				err = -EPROTO; /* an object built for another agent */
-				goto out;
-			}
-			need = hdr + (size_t)e.npages * TW_STACK_PAGE;
-			if (fill - off < need)
-				break;
-			err = stacks_ingest_now(c->stacks, c->hbuf + off, need);
-			if (err)
-				goto out;
-		}
-		memmove(c->hbuf, c->hbuf + off, fill - off);
-		fill -= off;
-	}
-out:
-	close(fd);
-	return err;
+static int now_read(struct tw_collector *c, int link_fd)
+{
+	return iter_read(c, link_fd, now_rec, NULL);
 }
 
 /* One pass over pid's threads (0: every task), or over every task where the kernel cannot filter. */
