@@ -29,7 +29,7 @@
 #include "stacks.bpf.h"
 
 SEC("perf_event")
-int oncpu_sample(struct bpf_perf_event_data *ctx)
+int perf_oncpu_sample(struct bpf_perf_event_data *ctx)
 {
 	struct task_struct *task;
 	struct tw_thread_stats *st;

@@ -288,7 +288,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 		bpf_map__set_max_entries(s->maps.loop_stats, cfg->max_loops);
 	s->rodata->stall_ns = cfg->stall_ns;
 	/* stalls' on-CPU stacks (bpf/oncpu.bpf.c): loops are found by the syscall programs */
-	bpf_program__set_autoload(s->progs.oncpu_sample, cfg->stacks && cfg->syscalls);
+	bpf_program__set_autoload(s->progs.perf_oncpu_sample, cfg->stacks && cfg->syscalls);
 	if (cfg->stacks && cfg->syscalls) {
 		s->rodata->stack_min_ns = cfg->stack_min_ns;
 		/* sp's own page, of which only the part above sp counts, and the rest rounded up */
@@ -460,7 +460,7 @@ int tw_bpf_start(struct tw_bpf *b, const struct tw_config *cfg)
 	}
 	/* without perf events (permission, VM), one note: the stalls keep their blocked stacks */
 	if (cfg->stacks && cfg->syscalls)
-		oncpu_start(&b->oncpu, b->skel->progs.oncpu_sample);
+		oncpu_start(&b->oncpu, b->skel->progs.perf_oncpu_sample);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	b->attach_s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 	return 0;

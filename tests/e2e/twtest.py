@@ -438,7 +438,7 @@ class PidsCgroup:
 
 # --- bpftool --------------------------------------------------------------------
 
-PROG_PREFIXES = ("tp_btf_", "raw_tp_", "handle_", "iter_")
+PROG_PREFIXES = ("tp_btf_", "raw_tp_", "handle_", "iter_", "perf_")
 
 
 def bpftool_json(*args):
