@@ -637,12 +637,27 @@ static void refresh_drops(struct tw_collector *c)
  * Live threads: refresh names (threads rename themselves after creation), and
  * when exit events were lost, find the dead the model still counts as alive.
  */
+#define NEW_NAME_REREADS 3 /* refreshes (daemon: 1 s apart) */
+
 static int refresh_live(struct tw_collector *c, __u64 now, bool sweep)
 {
 	struct tw_model *m = c->m;
 
-	if (!sweep && c->names_every_ns && now - c->names_ns < c->names_every_ns)
+	if (!sweep && c->names_every_ns && now - c->names_ns < c->names_every_ns) {
+		/*
+		 * A process first seen between its fork and its exec has its parent's name: it is
+		 * read again at its next few refreshes, not only at the next pass over all names.
+		 */
+		for (size_t i = 0; i < m->nprocs; i++) {
+			struct tw_proc *p = m->procs[i];
+
+			if (!p->exited && p->name_rereads < NEW_NAME_REREADS) {
+				procfs_comm(p->pid, p->pid, p->comm);
+				p->name_rereads++;
+			}
+		}
 		return 0;
+	}
 	c->names_ns = now;
 	for (size_t i = 0; i < m->nprocs; i++) {
 		struct tw_proc *p = m->procs[i];

@@ -165,6 +165,7 @@ struct tw_proc {
 	 */
 	struct tw_pack *pack;
 	size_t pack_at; /* pack again once this many records exist (1.5 x what the last left) */
+	__u32 name_rereads; /* refreshes that read its name again since it was first seen */
 };
 
 struct tw_model {
