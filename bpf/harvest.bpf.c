@@ -41,16 +41,18 @@ static __always_inline struct tw_thread_stats *as_woken(struct task_struct *task
 							struct tw_thread_stats *st)
 {
 	__u64 lq, off, now, wake;
+	__u32 cpu;
 
 	if (!runq_from_kernel || st->state != TW_ST_BLOCKED)
 		return st;
 	lq = task->sched_info.last_queued;
 	if (!lq)
 		return st; /* still asleep */
-	off = rq_clk_off[task->thread_info.cpu & (TW_MAX_CPUS - 1)];
+	cpu = task->thread_info.cpu & (TW_MAX_CPUS - 1);
+	if (!rq_clk_at[cpu])
+		return st; /* no offset taken on its CPU yet (sched_now()) */
+	off = rq_clk_off[cpu];
 	now = bpf_ktime_get_ns();
-	if (!off)
-		return st; /* no switch in seen on its CPU yet */
 	wake = lq + off - TW_WOKEN_MARGIN_NS;
 	if (wake <= st->state_ts || wake > now || bpf_probe_read_kernel(&woken, sizeof(woken), st))
 		return st;

@@ -202,12 +202,15 @@ const volatile __u64 max_tstore = TW_DEF_MAX_THREADS;
 /* task-storage entries alive now (made, not yet buried at their exit) */
 __u64 tstore_live = 0;
 /*
- * Per CPU, CLOCK_MONOTONIC minus its run queue's clock, as last seen at a
- * switch in, where both were just read (run_delay_now()): the harvest
- * iterator turns a queued task's enqueue time into CLOCK_MONOTONIC with it.
- * The two clocks drift apart by parts per million, so any recent value does.
+ * Per CPU, CLOCK_MONOTONIC minus its run queue's clock (sched_now()'s
+ * offset: the smallest recent sample), the run-queue clock of the last
+ * sample and of the kept one. The scheduler programs time their events with
+ * it; the harvest iterator turns a queued task's enqueue time into
+ * CLOCK_MONOTONIC with it. The two clocks drift apart by parts per million.
  */
 __u64 rq_clk_off[TW_MAX_CPUS] = {};
+__u64 rq_clk_at[TW_MAX_CPUS] = {};
+__u64 rq_clk_set[TW_MAX_CPUS] = {};
 const struct tw_loop_stats zero_loop_stats = {};
 const struct tw_proc_stats zero_proc_stats = {};
 /* stacks.bpf.h: --stack-min, a call asleep this long is always taken (0: stacks off) */
@@ -242,6 +245,8 @@ extern const volatile bool runq_from_kernel;
 extern const volatile __u64 max_tstore;
 extern __u64 tstore_live;
 extern __u64 rq_clk_off[TW_MAX_CPUS];
+extern __u64 rq_clk_at[TW_MAX_CPUS];
+extern __u64 rq_clk_set[TW_MAX_CPUS];
 extern const struct tw_loop_stats zero_loop_stats;
 extern const struct tw_proc_stats zero_proc_stats;
 extern const volatile __u64 stack_min_ns;
@@ -355,9 +360,66 @@ static __always_inline __u64 run_delay_now(struct task_struct *t, __u64 now)
 	if (!lq)
 		return rd;
 	clk = t->se.cfs_rq->rq->clock;
-	if (now > clk)
-		rq_clk_off[bpf_get_smp_processor_id() & (TW_MAX_CPUS - 1)] = now - clk;
 	return clk > lq ? rd + clk - lq : rd;
+}
+
+/* sample a CPU's run-queue clock offset this often (its clock's ns) */
+#define TW_CLK_CAL_NS (10 * 1000 * 1000ULL)
+/* and keep the smallest sample for at most this long (ppm of drift: < 10 us) */
+#define TW_CLK_RESET_NS (100 * 1000 * 1000ULL)
+
+/*
+ * CLOCK_MONOTONIC at a scheduler event on t's run queue, without reading a
+ * clock on most events: __schedule() and the wakeup paths update the run
+ * queue's clock (sched_clock, one clock across CPUs where the kernel marks
+ * it stable) under its lock just before the tracepoints fire, so that clock
+ * plus the CPU's offset to CLOCK_MONOTONIC is the event's time. The offset
+ * is taken again (one clock read) when it is TW_CLK_CAL_NS old. A clock read
+ * costs ~40 ns a call on this VM, more than the rest of a switch's work
+ * (docs/performance.md). The error: the run queue's clock is read a little
+ * after its update (a wakeup preempting the running task can leave it one
+ * update behind), so a time is up to a few us early, and the offset shares
+ * the error of its calibration, so a time can be that much late too; the
+ * programs that subtract a CLOCK_MONOTONIC time from one of these clamp at
+ * zero. tp_btf only: t is a trusted pointer.
+ */
+static __always_inline __u64 sched_now(struct task_struct *t)
+{
+	struct rq *rq;
+	__u64 clk, now, off;
+	__u32 cpu;
+
+	if (!bpf_core_field_exists(t->se.cfs_rq) || !bpf_core_field_exists(struct rq, cpu))
+		return bpf_ktime_get_ns();
+	rq = t->se.cfs_rq->rq;
+	if (!rq)
+		return bpf_ktime_get_ns();
+	clk = rq->clock;
+	cpu = rq->cpu & (TW_MAX_CPUS - 1);
+	if (rq_clk_at[cpu] && clk - rq_clk_at[cpu] < TW_CLK_CAL_NS)
+		return clk + rq_clk_off[cpu];
+	now = bpf_ktime_get_ns();
+	/*
+	 * Either clock may be ahead: the offset wraps, the sum does not. Each
+	 * sample is the true offset plus the clock's age (pick_next_task()'s
+	 * idle balancing can run tens of us between the update and a switch),
+	 * so the smallest recent sample is kept; a sample once TW_CLK_RESET_NS
+	 * old is replaced whatever it is, which follows the drift.
+	 */
+	off = now - clk;
+	if ((__s64)(off - rq_clk_off[cpu]) < 0 || clk - rq_clk_set[cpu] >= TW_CLK_RESET_NS ||
+	    !rq_clk_at[cpu]) {
+		rq_clk_off[cpu] = off;
+		rq_clk_set[cpu] = clk;
+	}
+	rq_clk_at[cpu] = clk;
+	return now;
+}
+
+/* b - a, or 0 when the two clocks (sched_now()'s, CLOCK_MONOTONIC) cross */
+static __always_inline __u64 ns_since(__u64 b, __u64 a)
+{
+	return b > a ? b - a : 0;
 }
 
 /*

@@ -71,7 +71,7 @@ static __always_inline void account_blocked(struct tw_thread_stats *st, __u32 ti
  */
 static __always_inline void end_offcpu(struct tw_thread_stats *st, __u32 tid, __u64 now)
 {
-	__u64 delta = now - st->state_ts;
+	__u64 delta = ns_since(now, st->state_ts);
 	bool whole = st->state_ts != st->att_ts;
 
 	if (st->state == TW_ST_RUNQ)
@@ -88,7 +88,8 @@ static __always_inline void end_offcpu(struct tw_thread_stats *st, __u32 tid, __
 static __always_inline void end_offcpu_split(struct tw_thread_stats *st, struct task_struct *t,
 					     __u32 tid, __u64 now)
 {
-	__u64 rd = run_delay_now(t, now), runq = rd - st->rd_base, off = now - st->state_ts;
+	__u64 rd = run_delay_now(t, now), runq = rd - st->rd_base,
+	      off = ns_since(now, st->state_ts);
 	bool whole = st->state_ts != st->att_ts;
 
 	st->rd_base = rd;
@@ -141,7 +142,7 @@ static __always_inline void switch_out(struct task_struct *prev, bool btf, bool 
 	if (!st)
 		return;
 	if (st->state == TW_ST_ONCPU) {
-		st->oncpu_ns += now - st->state_ts;
+		st->oncpu_ns += ns_since(now, st->state_ts);
 	} else if (st->state == TW_ST_RUNQ && (st->ran || st->start_ns >= tw_load_ns)) {
 		/*
 		 * Leaving a CPU we never saw it take: that slice's on-CPU time and
@@ -176,7 +177,7 @@ static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 
 		return;
 	/* a long block in a syscall ends unwoken (no wakeup hook): where it slept (stacks.bpf.h) */
 	if (btf && stack_min_ns && stack_gate && st->state == TW_ST_BLOCKED && st->sys_cur &&
-	    now - st->state_ts >= stack_min_ns)
+	    ns_since(now, st->state_ts) >= stack_min_ns)
 		kstack_take(next, st->nsyscalls);
 	if (btf && runq_from_kernel)
 		end_offcpu_split(st, next, tid, now);
@@ -191,7 +192,7 @@ static __always_inline void switch_in(struct task_struct *next, bool btf, __u32 
 		if (start >= tw_load_ns) {
 			ps = proc_stats_get(tgid);
 			if (ps)
-				ps->first_run_hist[hist_slot(now - start)]++;
+				ps->first_run_hist[hist_slot(ns_since(now, start))]++;
 		}
 	}
 	st->state = TW_ST_ONCPU;
@@ -211,7 +212,8 @@ static __always_inline int handle_switch(bool btf, bool preempt, struct task_str
 	in = task_wanted(next, btf, &ntid, &ntgid);
 	if (!out && !in)
 		return 0;
-	now = bpf_ktime_get_ns();
+	/* the run queue's clock (tp_btf): prev and next share this CPU's */
+	now = btf ? sched_now(prev) : bpf_ktime_get_ns();
 	if (out)
 		switch_out(prev, btf, preempt, ptid, ptgid, now);
 	if (in)
@@ -231,9 +233,11 @@ static __always_inline int handle_wakeup(struct task_struct *p, bool btf)
 	st = thread_find(p, btf, tid);
 	if (!st || st->state != TW_ST_BLOCKED)
 		return 0;
-	now = bpf_ktime_get_ns();
+	/* p's run queue, locked and its clock just updated by the wakeup */
+	now = btf ? sched_now(p) : bpf_ktime_get_ns();
 	/* a long block in a syscall ends: where it slept (its stack is still the sleeping one) */
-	if (btf && stack_min_ns && stack_gate && st->sys_cur && now - st->state_ts >= stack_min_ns)
+	if (btf && stack_min_ns && stack_gate && st->sys_cur &&
+	    ns_since(now, st->state_ts) >= stack_min_ns)
 		kstack_take(p, st->nsyscalls);
 	end_offcpu(st, tid, now);
 	st->state = TW_ST_RUNQ;
@@ -253,7 +257,7 @@ static __always_inline int handle_wakeup_new(struct task_struct *p, bool btf)
 	if (!st || st->ran)
 		return 0;
 	st->state = TW_ST_RUNQ;
-	st->state_ts = bpf_ktime_get_ns();
+	st->state_ts = btf ? sched_now(p) : bpf_ktime_get_ns();
 	return 0;
 }
 

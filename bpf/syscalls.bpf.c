@@ -100,7 +100,7 @@ static __always_inline __u32 fd_kind(struct tw_thread_stats *st, long fd, bool b
 /* The thread's on-CPU time up to now: it is running, inside a syscall handler. */
 static __always_inline __u64 oncpu_now(const struct tw_thread_stats *st, __u64 now)
 {
-	return st->oncpu_ns + (st->state == TW_ST_ONCPU ? now - st->state_ts : 0);
+	return st->oncpu_ns + (st->state == TW_ST_ONCPU ? ns_since(now, st->state_ts) : 0);
 }
 
 /* A wait returned: the loop's busy gap begins. */
