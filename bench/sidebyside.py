@@ -36,7 +36,7 @@ def workload(name, tmp):
     if name == "pipe":
         return ["taskset", "-c", last, "perf", "bench", "sched", "pipe", "-T", "-l", "1000000000"]
     if name == "storm":
-        return [build("storm.c", f"{tmp}/storm"), "1000000000"]
+        return [build("storm.c", f"{tmp}/storm"), "100000000"]
     if name in ("readzero", "getpid"):
         return ["taskset", "-c", last, build("sysloop.c", f"{tmp}/sysloop"),
                 "read" if name == "readzero" else "getpid", "10000000000"]
