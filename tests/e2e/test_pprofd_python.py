@@ -67,8 +67,8 @@ def pprof_raw(path, ctx):
 
 
 def test_python_frames_in_the_daemons_profile(start_daemon, tmp_path):  # noqa: F811
-    """Two ThreadPoolExecutor workers each serve 150 requests that block ~5 ms in
-    socket.recv, inside one 4 s window of the workload's process group. For each worker, the
+    """Two ThreadPoolExecutor workers each serve 50 requests that block ~20 ms in
+    socket.recv, inside one 6 s window of the workload's process group. For each worker, the
     profile's recvfrom samples add up to the recv time of the workload's clock (+-10%); those
     that name read_body (at least 90% of it) have, leaf first, native frames with recv in
     them, then read_body, handle_request, serve_requests, _WorkItem.run and _worker, each with
@@ -82,11 +82,13 @@ def test_python_frames_in_the_daemons_profile(start_daemon, tmp_path):  # noqa: 
     st, _, body = http_get(profile_url(d, "?seconds=2"), 30)
     assert st == 200, (st, body[:200])
     out = tmp_path / "pyhandler.json"
-    with twtest.Bg([py, WORKLOAD, "150", "5000", "--threads", "2", "--pool", "--call", "recv",
+    # 20 ms blocks: ~200 stacks a second of its 4 threads, which the daemon's 1 MiB ring
+    # buffer (half of it for stacks: ~25 of them) holds through 100 ms of a busy reader
+    with twtest.Bg([py, WORKLOAD, "50", "20000", "--threads", "2", "--pool", "--call", "recv",
                     "--wait-stdin", "--out", out], stdin=True) as wl:
         assert wl.wait_line("out", lambda s: s.startswith("ready"), 30), twtest.describe(wl)
         with concurrent.futures.ThreadPoolExecutor(1) as ex:
-            fut = ex.submit(http_get, profile_url(d, f"?seconds=4&group={wl.pid}"), 30)
+            fut = ex.submit(http_get, profile_url(d, f"?seconds=6&group={wl.pid}"), 30)
             time.sleep(0.5)  # the window is open (the request is in)
             # its stdin read's stack, then a 0.3 s sleep's: the daemon finds the interpreter
             wl.send("\n")
@@ -94,7 +96,8 @@ def test_python_frames_in_the_daemons_profile(start_daemon, tmp_path):  # noqa: 
             st, _, body = fut.result()
     res = twtest.read_workload_out(out)
     assert res["version"] == [3, 11], res
-    ctx = d.ctx() + f"\nworkload: {json.dumps(res)}"
+    lost = [ln for ln in d.text().splitlines() if ln.startswith("threadwatch_agent_lost_total")]
+    ctx = d.ctx() + f"\nworkload: {json.dumps(res)}\nthe daemon's losses: {lost}"
     assert st == 200 and body[:2] == b"\x1f\x8b", f"{st} {body[:200]!r}" + ctx
     pb = tmp_path / "python.pb.gz"
     pb.write_bytes(body)
