@@ -17,7 +17,7 @@ PYTHON ?= /usr/bin/python3
 
 CWARN := -Wall -Wextra -Werror
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) $(CWARN) -Wno-unused-function -Wno-unused-parameter \
-	-I$(VMLINUX_DIR) -Ibpf -I/usr/include/$(shell uname -m)-linux-gnu
+	-I$(VMLINUX_DIR) -Ibpf -I/usr/include/$(shell uname -m)-linux-gnu $(BPF_DEFS)
 CFLAGS ?= -O2 -g
 USER_CFLAGS := $(CFLAGS) $(CWARN) -std=gnu11 -D_GNU_SOURCE -DTW_VERSION='"$(VERSION)"' \
 	-Ibpf -Iuser -I$(BUILD)
@@ -41,7 +41,8 @@ USER_HDRS := $(wildcard user/*.h)
 # everything but main.c, so unit tests and fuzzers link the same code
 LIB_SRCS := $(filter-out user/main.c user/daemon.c,$(USER_SRCS))
 
-.PHONY: all deps demo test check unit e2e asan format format-check lint bench bench-tools clean help
+.PHONY: all deps demo test check unit e2e asan format format-check lint bench bench-tools pystack-timing \
+	clean help
 all: $(BUILD)/bpf-threadwatch workloads bench-tools
 
 help:
@@ -154,6 +155,12 @@ $(BUILD)/bench/floor.bpf.o: bench/floor.bpf.c | $(BUILD)/bench
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 $(BUILD)/bench/floorload: bench/floorload.c | $(BUILD)/bench
 	$(CC) $(CFLAGS) $(CWARN) -std=gnu11 -D_GNU_SOURCE $< -o $@ -lbpf -lelf -lz
+
+# bench/pystack.py's timing agent: captures and Python frame walks timed in BPF
+# (bpf/pyframes.bpf.h, TW_BENCH_TIMING), its own build folder; built on demand by the script
+pystack-timing:
+	$(MAKE) BUILD=$(BUILD)/bench/pytiming BPF_DEFS=-DTW_BENCH_TIMING=1 \
+		$(BUILD)/bench/pytiming/bpf-threadwatch
 
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.[ch] tests/workloads/*.[ch] \
 	tests/workloads/lib/*.c tests/fuzz/*.c tests/tools/*.c bench/*.c)

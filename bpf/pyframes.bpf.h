@@ -28,6 +28,59 @@
 
 #include "maps.bpf.h"
 
+/*
+ * bench/pystack.py's timing build (make pystack-timing: TW_BENCH_TIMING=1)
+ * brackets each capture (stack_send_gap()) and each py_walk() with clock
+ * reads, summed per CPU into bench_pywalk; two back-to-back reads price the
+ * clock itself. A bracket over its bound (an interrupt, or the hypervisor
+ * taking the vCPU, inside it: ~10x the usual) is counted apart, not summed.
+ * 0 in every other build: all of it is compiled out.
+ */
+#ifndef TW_BENCH_TIMING
+#define TW_BENCH_TIMING 0
+#endif
+#if TW_BENCH_TIMING
+#define TW_BENCH_CAP_MAX 200000ULL /* ns: a capture is 10-20 us */
+#define TW_BENCH_WALK_MAX 100000ULL /* ns: a walk of 64 frames ~9 us */
+#define TW_BENCH_CLK_MAX 2000ULL /* ns: a clock read ~50-100 ns */
+struct tw_bench_pywalk {
+	__u64 caps, cap_ns; /* stack_send_gap() calls that sent a record, their time */
+	__u64 walks, walk_ns; /* py_walk() calls, their time */
+	__u64 clk_ns; /* at each walk, one clock read as two back-to-back reads see it */
+	__u64 cap_out, walk_out, clk_out; /* brackets over their bound: in no sum above */
+};
+
+TW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_bench_pywalk);
+} bench_pywalk SEC(".maps");
+
+#define BENCH_NOW() bpf_ktime_get_ns()
+static __always_inline void bench_cap(__u64 t0)
+{
+	__u64 t1 = bpf_ktime_get_ns();
+	struct tw_bench_pywalk *b;
+	__u32 zero = 0;
+
+	b = bpf_map_lookup_elem(&bench_pywalk, &zero);
+	if (!b)
+		return;
+	if (t1 - t0 > TW_BENCH_CAP_MAX) {
+		b->cap_out++;
+		return;
+	}
+	b->caps++;
+	b->cap_ns += t1 - t0;
+}
+#else
+#define BENCH_NOW() 0
+static __always_inline void bench_cap(__u64 t0)
+{
+}
+#endif
+
 /* Python processes, by tgid (user space adds them when it finds an interpreter). */
 #define TW_PY_PROCS_MAX 4096
 TW_EXTERN struct {
@@ -182,8 +235,8 @@ static long py_step_task(__u32 i, void *ctx)
  * The Python frames of thread tid of process tgid into dst (dst->status
  * TW_PY_NONE, nothing else written, for a process that is not Python's).
  */
-static __always_inline void py_walk(struct tw_pystack *dst, __u32 tgid, __u32 tid,
-				    struct task_struct *task)
+static __always_inline void py_walk_body(struct tw_pystack *dst, __u32 tgid, __u32 tid,
+					 struct task_struct *task)
 {
 	struct py_walk_ctx c = { .task = task };
 	struct tw_pyscratch *s;
@@ -226,6 +279,33 @@ static __always_inline void py_walk(struct tw_pystack *dst, __u32 tgid, __u32 ti
 		dst->status = TW_PY_FAULT;
 	else
 		dst->status = c.fr ? TW_PY_CUT : TW_PY_OK;
+}
+
+static __always_inline void py_walk(struct tw_pystack *dst, __u32 tgid, __u32 tid,
+				    struct task_struct *task)
+{
+#if TW_BENCH_TIMING
+	__u64 t0 = bpf_ktime_get_ns(), t1, t2;
+	struct tw_bench_pywalk *b;
+	__u32 zero = 0;
+
+	py_walk_body(dst, tgid, tid, task);
+	t1 = bpf_ktime_get_ns();
+	t2 = bpf_ktime_get_ns();
+	b = bpf_map_lookup_elem(&bench_pywalk, &zero);
+	if (!b)
+		return;
+	if (t1 - t0 > TW_BENCH_WALK_MAX || t2 - t1 > TW_BENCH_CLK_MAX) {
+		b->walk_out += t1 - t0 > TW_BENCH_WALK_MAX;
+		b->clk_out += t2 - t1 > TW_BENCH_CLK_MAX;
+		return;
+	}
+	b->walks++;
+	b->walk_ns += t1 - t0;
+	b->clk_ns += t2 - t1;
+#else
+	py_walk_body(dst, tgid, tid, task);
+#endif
 }
 
 #endif /* __PYFRAMES_BPF_H */

@@ -116,7 +116,7 @@ static __always_inline void stack_send_gap(struct pt_regs *regs, bool btf, __u32
 					   __u64 blocked, __u32 flags, __u64 seq, __u64 gap_ts)
 {
 	struct tw_stack_ev *e;
-	__u64 sp;
+	__u64 sp, bench_t0 = BENCH_NOW(); /* bench/pystack.py's timing build only */
 	__u32 i;
 
 #if STACK_CAN
@@ -173,6 +173,7 @@ static __always_inline void stack_send_gap(struct pt_regs *regs, bool btf, __u32
 	 * next 100 ms poll. Captures are bounded (2 / stack_min_ns per thread).
 	 */
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	bench_cap(bench_t0);
 #endif
 }
 

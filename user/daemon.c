@@ -1094,6 +1094,9 @@ int daemon_main(int argc, char **argv)
 		fprintf(stderr, "bpf-threadwatch: cannot set up the stack unwinder\n");
 		goto out;
 	}
+	/* Python frames: a process is looked at when its first stack is read (user/pyframes.c) */
+	if (d.col.stacks)
+		stacks_in_python(d.col.stacks, tw_bpf_py_procs_fd(&d.bpf));
 	/* no series carries a thread's name; process names (exec) are re-read every 10 s */
 	d.col.thread_names = false;
 	d.col.names_every_ns = 10 * 1000000000ULL;
