@@ -7,7 +7,7 @@ blocks a second: a handler thread blocked in read() on a pipe that a feeder thre
 every 2 ms, and the feeder's 2 ms sleeps; every block is over --stack-min's 1 ms, so every
 one is captured at its syscall's exit:
 
-  c      build/tests/handler (C, no Python: py_walk is one py_procs lookup that misses)
+  c      build/tests/handler (C, no Python: py_walk is one py_bits test that fails)
   py2    python3.11 tests/workloads/pyhandler.py --call read --depth 2: both threads blocked
          2 Python frames deep (started with _thread.start_new_thread: nothing below them)
   py60   the same at depth 60 (at most TW_PY_FRAMES_MAX, 64, are read)
@@ -230,8 +230,8 @@ def main():
                  + ", ".join(f"{n} {fmt(c['exit_run'])} ns" for n, c in col.items())
                  + "; the sched_wakeup's kernel stack is not in the capture.")
     if "c" in col:
-        lines.append(f"- A process without Python (c): py_walk() is one py_procs lookup that "
-                     f"misses, {fmt(col['c']['walk'])} ns a capture, "
+        lines.append(f"- A process without Python (c): py_walk() is one py_bits word "
+                     f"tested, {fmt(col['c']['walk'])} ns a capture, "
                      f"{col['c']['walk'][0] / col['c']['cap'][0]:.1%} of it; nothing at a "
                      "syscall exit that takes no stack.")
     if "py2" in col and "py60" in col:

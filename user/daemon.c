@@ -1096,7 +1096,8 @@ int daemon_main(int argc, char **argv)
 	}
 	/* Python frames: a process is looked at when its first stack is read (user/pyframes.c) */
 	if (d.col.stacks)
-		stacks_in_python(d.col.stacks, tw_bpf_py_procs_fd(&d.bpf));
+		stacks_in_python(d.col.stacks, tw_bpf_py_procs_fd(&d.bpf),
+				 tw_bpf_py_bits_fd(&d.bpf));
 	/* no series carries a thread's name; process names (exec) are re-read every 10 s */
 	d.col.thread_names = false;
 	d.col.names_every_ns = 10 * 1000000000ULL;

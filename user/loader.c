@@ -271,6 +271,7 @@ static int open_and_load(struct tw_bpf *b, const struct tw_config *cfg, bool tp_
 	s->rodata->targ_cgrp_id = cfg->cgrp_id;
 	s->rodata->targ_cgrp_hier = cfg->cgrp_hier;
 	bpf_map__set_max_entries(s->maps.targets, cli_targeted(cfg) ? targ_words() : 1);
+	bpf_map__set_max_entries(s->maps.py_bits, targ_words());
 	s->rodata->targ_tid = cfg->tid;
 	s->rodata->skip_kthreads = !cfg->include_kthreads;
 	s->rodata->self_tgid = (__u32)getpid();
@@ -507,6 +508,11 @@ void tw_bpf_stack_gate(struct tw_bpf *b, bool on)
 int tw_bpf_py_procs_fd(const struct tw_bpf *b)
 {
 	return bpf_map__fd(b->skel->maps.py_procs);
+}
+
+int tw_bpf_py_bits_fd(const struct tw_bpf *b)
+{
+	return bpf_map__fd(b->skel->maps.py_bits);
 }
 
 int tw_bpf_call_fd(const struct tw_bpf *b)

@@ -42,6 +42,8 @@ int tw_bpf_drops_fd(const struct tw_bpf *b);
 int tw_bpf_create_gate_fd(const struct tw_bpf *b);
 /* Python processes the kernel walks the frames of (bpf/pyframes.bpf.h), written by user/pyframes.c */
 int tw_bpf_py_procs_fd(const struct tw_bpf *b);
+/* the py_bits map: the same processes as a bitmap (bpf/pyframes.bpf.h) */
+int tw_bpf_py_bits_fd(const struct tw_bpf *b);
 int tw_bpf_events_fd(const struct tw_bpf *b);
 /* Stack captures on or off from now (with cfg->stacks_gated they start off). */
 void tw_bpf_stack_gate(struct tw_bpf *b, bool on);

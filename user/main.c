@@ -533,7 +533,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (r.col.stacks)
-		stacks_in_python(r.col.stacks, tw_bpf_py_procs_fd(&r.bpf));
+		stacks_in_python(r.col.stacks, tw_bpf_py_procs_fd(&r.bpf),
+				 tw_bpf_py_bits_fd(&r.bpf));
 	if (r.col.stacks && r.have_child)
 		stacks_in_set_child(r.col.stacks, (__u32)r.child.pid);
 	r.rb = ring_buffer__new(tw_bpf_events_fd(&r.bpf), collect_on_event, &r.col, NULL);

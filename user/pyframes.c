@@ -138,18 +138,20 @@ struct proc {
 };
 
 struct tw_py {
-	int map_fd;
+	int map_fd, bits_fd;
 	struct proc *procs;
 	size_t nprocs, capprocs;
 	bool noted[16]; /* minor versions already named in a note */
 };
 
-struct tw_py *py_new(int map_fd)
+struct tw_py *py_new(int map_fd, int bits_fd)
 {
 	struct tw_py *py = calloc(1, sizeof(*py));
 
-	if (py)
+	if (py) {
 		py->map_fd = map_fd;
+		py->bits_fd = bits_fd;
+	}
 	elf_version(EV_CURRENT);
 	return py;
 }
@@ -184,6 +186,20 @@ static struct proc *proc_find(struct tw_py *py, pid_t pid)
 	return NULL;
 }
 
+/* pid's bit in py_bits (bpf/pyframes.bpf.h): the kernel's first test of a capture */
+static int py_bit(const struct tw_py *py, pid_t pid, bool on)
+{
+	__u32 word = (__u32)pid / 64;
+	__u64 bits = 0, bit = 1ULL << ((__u32)pid % 64);
+
+	if (py->bits_fd < 0)
+		return 0;
+	if (bpf_map_lookup_elem(py->bits_fd, &word, &bits))
+		return -errno; /* past pid_max */
+	bits = on ? bits | bit : bits & ~bit;
+	return bpf_map_update_elem(py->bits_fd, &word, &bits, BPF_ANY) ? -errno : 0;
+}
+
 void py_forget(struct tw_py *py, pid_t pid)
 {
 	struct proc *p;
@@ -191,8 +207,10 @@ void py_forget(struct tw_py *py, pid_t pid)
 
 	if (!py || !(p = proc_find(py, pid)))
 		return;
-	if (p->kind == TW_PYK_OK && py->map_fd >= 0)
+	if (p->kind == TW_PYK_OK && py->map_fd >= 0) {
+		py_bit(py, pid, false);
 		bpf_map_delete_elem(py->map_fd, &key);
+	}
 	codes_free(p);
 	*p = py->procs[--py->nprocs];
 }
@@ -518,6 +536,10 @@ enum tw_py_kind py_detect(struct tw_py *py, pid_t pid, bool again)
 		v.version = (__u32)ver;
 		if (bpf_map_update_elem(py->map_fd, &key, &v, BPF_ANY))
 			return p->kind = TW_PYK_NOT; /* the map is full: native frames */
+		if (py_bit(py, pid, true)) {
+			bpf_map_delete_elem(py->map_fd, &key);
+			return p->kind = TW_PYK_NOT;
+		}
 	}
 	return p->kind = TW_PYK_OK;
 }

@@ -20,8 +20,8 @@
 
 struct tw_py;
 
-/* map_fd: the py_procs map to fill, or -1 (names only: tests) */
-struct tw_py *py_new(int map_fd);
+/* map_fd, bits_fd: the py_procs and py_bits maps to fill, or -1 (names only: tests) */
+struct tw_py *py_new(int map_fd, int bits_fd);
 void py_free(struct tw_py *py);
 /* forget a process (exit, exec): its cached code objects, its py_procs entry */
 void py_forget(struct tw_py *py, pid_t pid);

@@ -590,11 +590,11 @@ static void enqueue(struct tw_stack_in *si, struct job *j)
 	pthread_mutex_unlock(&si->lock);
 }
 
-void stacks_in_python(struct tw_stack_in *si, int py_procs_fd)
+void stacks_in_python(struct tw_stack_in *si, int py_procs_fd, int py_bits_fd)
 {
 	pthread_mutex_lock(&si->pylock);
 	if (!si->py)
-		si->py = py_new(py_procs_fd); /* without memory: native frames only */
+		si->py = py_new(py_procs_fd, py_bits_fd); /* without memory: native frames only */
 	pthread_mutex_unlock(&si->pylock);
 }
 

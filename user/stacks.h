@@ -43,7 +43,7 @@ void stacks_in_set_child(struct tw_stack_in *si, __u32 pid);
  * Python frames (user/pyframes.c): py_procs_fd is the kernel's map of Python
  * processes, filled as they are found. Call before the first record.
  */
-void stacks_in_python(struct tw_stack_in *si, int py_procs_fd);
+void stacks_in_python(struct tw_stack_in *si, int py_procs_fd, int py_bits_fd);
 /* A process to look for an interpreter in now, before its first stack (a target at attach). */
 void stacks_watch(struct tw_stack_in *si, __u32 pid);
 /* A process is gone (or exec'd): its cached mappings and symbols are dropped. */
