@@ -32,7 +32,7 @@
 #   TW_VM_N TW_VM_MS workload arguments (default 4 200)
 #   TW_VM_PYTHON     CPython to pack (default /usr/bin/python3.11; none: no Python
 #                    cases, said on the summary line)
-#   TW_VM_TIMEOUT    hard limit per VM boot in seconds (default 420)
+#   TW_VM_TIMEOUT    hard limit per VM boot in seconds (default 600)
 #   TW_VM_SMP        guest CPUs (default 2)   TW_VM_MEM  MiB (default 1024)
 #   TW_VM_APPEND     extra kernel command line
 #   TW_VM_CACHE      kernel cache (default /var/cache/bpf-threadwatch/vm)
@@ -49,7 +49,7 @@ CHECK=${TW_VM_CHECK:-auto}
 MODES=${TW_VM_MODES:-auto,raw_tp}
 N=${TW_VM_N:-4}
 MS=${TW_VM_MS:-200}
-TIMEOUT=${TW_VM_TIMEOUT:-420}
+TIMEOUT=${TW_VM_TIMEOUT:-600}
 SMP=${TW_VM_SMP:-2}
 MEM=${TW_VM_MEM:-1024}
 QBOOT=/usr/share/qemu/qboot.rom
