@@ -14,8 +14,9 @@
 #   the interpreter at its host path, its stdlib (sysconfig's stdlib dir, with
 #   the byte-compiled __pycache__ the package installed, mtimes kept so they stay
 #   valid) minus what no workload imports (TW_VM_PY_PRUNE), its lib-dynload
-#   extension modules minus CPython's own test modules, and the ldd libraries
-#   of the interpreter and of every module kept
+#   extension modules minus tests and those that need more libraries
+#   (TW_VM_PY_DYNLOAD_PRUNE), and the ldd libraries of the interpreter and of
+#   every module kept
 #   TW_VM_PY_FILES (space-separated) -> /tw/py/<basename>  (the Python workloads)
 #   /tw/python      the interpreter's guest path (the guest check runs the
 #                   Python cases when this exists)
@@ -133,12 +134,16 @@ print("%d.%d" % sys.version_info[:2])') || die "$PYTHON does not run on the host
 	mkdir -p "$root$(dirname "$PYTHON")"
 	cp -L "$PYTHON" "$root$PYTHON"
 	copy_elf_libs "$PYTHON"
+	# the prune lists hold patterns for tar and [[ ]]: split them, never glob them here
+	read -r -d '' -a prune <<<"$PY_PRUNE" || true
+	read -r -d '' -a dynprune <<<"$PY_DYNLOAD_PRUNE" || true
 	excl=()
-	for x in $PY_PRUNE; do
+	for x in "${prune[@]}"; do
 		excl+=(--exclude="./$x")
 		[[ $x != *.py ]] || excl+=(--exclude="./__pycache__/${x%.py}.*")
 	done
-	# lib-dynload is copied below (module by module); tar keeps the mtimes the .pyc check
+	# lib-dynload is copied below (module by module); tar keeps the sources' mtimes, which
+	# each __pycache__/*.pyc records and is checked against at import
 	mkdir -p "$root$pystd"
 	tar -C "$pystd" "${excl[@]}" --exclude=./lib-dynload -cf - . | tar -C "$root$pystd" -xf - ||
 		die "copying the stdlib $pystd failed"
@@ -148,7 +153,7 @@ print("%d.%d" % sys.version_info[:2])') || die "$PYTHON does not run on the host
 			mod=$(basename "$so")
 			mod=${mod%%.*}
 			skip=0
-			for x in $PY_DYNLOAD_PRUNE; do
+			for x in "${dynprune[@]}"; do
 				# shellcheck disable=SC2053 # x is a glob on purpose
 				[[ $mod == $x ]] && skip=1
 			done
