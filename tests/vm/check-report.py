@@ -17,6 +17,10 @@ Expected report for `blockers N MS` (see tests/vm/README.md):
   blocked_hist has that max in a bucket with count >= 1.  Buckets are the
   schema-2 ones of docs/json.md: [lo, hi) integers of (2^((k-1)/4), 2^(k/4)],
   the zero bucket [0, 65), the overflow bucket above 2^42.
+
+With CPython packed (--python), the Python frames cases of guest-check.sh (TW-VM-PY blocks):
+each thread's Python frames exactly as the workload read them from sys._current_frames()
+(tests/vm/README.md, "Python frames").
 """
 import argparse
 import json
@@ -39,6 +43,8 @@ def parse_args():
     ap.add_argument("--workload-comm", default="blockers")
     ap.add_argument("--qemu-rc", type=int, default=0)
     ap.add_argument("--timeout", type=int, default=0, help="host timeout used, for messages")
+    ap.add_argument("--python", default="none",
+                    help="the CPython packed into the initramfs (none: no Python cases)")
     return ap.parse_args()
 
 
@@ -99,7 +105,7 @@ def workload_report(body, pid):
 
 # the bucket schema (docs/json.md), from the end-to-end suite's helpers: one definition
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from twtest import HIST_SLOTS, hist_hi, hist_lo, hist_slot  # noqa: E402
+from twtest import HIST_SLOTS, STACK_LOSSES, hist_hi, hist_lo, hist_slot  # noqa: E402
 
 
 def check_hist(name, hist, errs, where):
@@ -373,6 +379,286 @@ def check_stall(fields, body, mode, errs, notes):
                     f"{HOT_CHAIN} first: {hot}")
 
 
+# ---- Python frames (issue 12): the host's tests/e2e/test_pyframes.py and test_pystalls.py,
+# run in the guest by guest-check.sh (TW-VM-PY blocks) ----------------------------------------
+
+def py_blocks(lines):
+    """{(case, mode): (header_fields, workload_obj, report, folded_lines, stderr_lines)}."""
+    out, cur = {}, None
+    for ln in lines:
+        if ln.startswith("TW-VM-PY-BEGIN "):
+            f = dict(kv.split("=", 1) for kv in ln.split()[1:] if "=" in kv)
+            cur = (f, [], [], [], [])
+            out[(f.get("case"), f.get("mode"))] = cur
+        elif ln.startswith("TW-VM-PY-END "):
+            cur = None
+        elif cur is not None:
+            if ln.startswith("TW-PY-WL "):
+                cur[1].append(ln[len("TW-PY-WL "):])
+            elif ln.startswith("TW-PY-FOLDED "):
+                cur[3].append(ln[len("TW-PY-FOLDED "):])
+            elif ln.startswith("  | "):
+                cur[4].append(ln[4:])
+            else:
+                cur[2].append(ln)
+    res = {}
+    for key, (f, wl, body, folded, err) in out.items():
+        w = None
+        for ln in wl:
+            try:
+                w = json.loads(ln)
+            except ValueError:
+                pass
+        res[key] = (f, w, final_report(body), folded, err)
+    return res
+
+
+def py_frames(stack):
+    """The Python frames of a JSON stack, innermost first, as [qualname, file, line]."""
+    return [[f.get("func"), f.get("file"), f.get("line")] for f in stack
+            if isinstance(f, dict) and f.get("kind") == "python"]
+
+
+def py_stack(rep, idx):
+    stacks = rep.get("stacks") if isinstance(rep.get("stacks"), list) else []
+    return stacks[idx] if isinstance(idx, int) and 0 <= idx < len(stacks) else []
+
+
+def py_proc(rep, pid, where, errs):
+    procs = [p for p in rep.get("processes", []) if p.get("pid") == pid]
+    if len(procs) != 1:
+        errs.append(f"{where}: the workload (pid {pid}) is not in the report")
+        return None
+    return procs[0]
+
+
+def py_lost(rep, where, errs):
+    """Nothing lost (a stock kernel emits every event) but what stack captures may lose, and
+    of that no Python frames cut, unreadable or of an unknown version (as test_pyframes)."""
+    lost = rep.get("lost", {})
+    strict = ("python_version_unknown", "python_frames_unreadable", "python_frames_cut")
+    bad = {k: v for k, v in lost.items() if v and (k in strict or k not in STACK_LOSSES)}
+    if bad:
+        errs.append(f"{where}: lost {bad}")
+
+
+def py_native_below(stack, name, where, errs, native=None):
+    """Native frames below the innermost Python frame (one naming `native` if given), and no
+    _PyEval_EvalFrameDefault left where the Python frames were put."""
+    first = next((i for i, f in enumerate(stack) if f.get("kind") == "python"), None)
+    below = [f.get("func") or "" for f in stack[:first or 0]]
+    if not below or (native and not any(native in fn for fn in below)):
+        errs.append(f"{where}: {name}: no native {native or ''} frame below the Python "
+                    f"frames: {[f.get('func') for f in stack]}")
+    if any(f.get("func") == "_PyEval_EvalFrameDefault" for f in stack):
+        errs.append(f"{where}: {name}: an eval-loop frame is left: "
+                    f"{[f.get('func') for f in stack]}")
+
+
+def py_no_stacks(rep, err, where, errs, notes):
+    """Stacks off (a kernel or mode without them): the tool must have said why on stderr."""
+    if rep.get("stacks_on"):
+        return False
+    said = [ln for ln in err if "stack" in ln.lower()]
+    if not said:
+        errs.append(f"{where}: stacks off and the tool did not say why")
+    else:
+        notes.append(f"{where}: no stacks here: {said[0][:200]}")
+    return True
+
+
+# pyframes_pool.py's blocked threads: the call, the innermost Python function, a native frame
+POOL = {"recv0": ("recvfrom", "fetch_upstream", "recv"),
+        "recv1": ("recvfrom", "fetch_upstream", "recv"),
+        "lock0": ("futex", "take_lock", None), "lock1": ("futex", "take_lock", None)}
+
+
+def check_py_pool(rep, wl, folded, err, where, errs, notes):
+    """test_pool_workers_name_their_python_frames: each pool worker's heaviest sample in its
+    call has exactly the Python frames sys._current_frames() showed (names, files, lines);
+    --folded names fetch_upstream with its file and line above recv; spawn_workers' 3 threads
+    are one creation site naming it, counting exactly 3."""
+    if wl.get("version") != [3, 11]:
+        errs.append(f"{where}: the workload runs Python {wl.get('version')}, expected 3.11")
+    p = py_proc(rep, wl.get("pid"), where, errs)
+    if p is None or py_no_stacks(rep, err, where, errs, notes):
+        return
+    for name, (call, fn, native) in POOL.items():
+        want = wl["blocked"][name]
+        mine = sorted((s for s in p.get("stack_samples", [])
+                       if s.get("tid") == want["tid"] and s.get("syscall") == call),
+                      key=lambda s: -s.get("blocked_ns", 0))
+        if not mine:
+            errs.append(f"{where}: no {call} stack sample of {name} (tid {want['tid']})")
+            continue
+        stack = py_stack(rep, mine[0].get("stack"))
+        got = py_frames(stack)
+        if mine[0].get("blocked_ns", 0) < 300_000_000:
+            errs.append(f"{where}: {name}: its heaviest {call} sample is {mine[0]}")
+        if got != want["frames"] or not got or got[0][0] != fn:
+            errs.append(f"{where}: {name}: Python frames {got}, the workload saw "
+                        f"{want['frames']} (innermost {fn})")
+        py_native_below(stack, name, where, errs, native)
+    line = wl["blocked"]["recv0"]["frames"][0][2]
+    label = f"fetch_upstream (pyframes_pool.py:{line})"
+    hits = [ln.rpartition(" ")[0].split(";") for ln in folded if label in ln.split(";")]
+    root = f"python3.11-{wl.get('pid')}"
+    if not hits:
+        errs.append(f"{where}: no --folded line with {label!r} ({len(folded)} lines)")
+    elif any(h[0] != root or "ThreadPoolExecutor" in "".join(h[h.index(label) + 1:])
+             for h in hits) or \
+            not any(any("recv" in f for f in h[h.index(label) + 1:]) for h in hits):
+        errs.append(f"{where}: --folded lines with {label!r} not rooted at {root}, with pool "
+                    f"frames below it or without recv below: {hits[:2]}")
+    sites = [s for s in p.get("create_sites", [])
+             if "spawn_workers" in [f[0] for f in py_frames(py_stack(rep, s.get("stack")))]]
+    if len(sites) != 1 or sites[0].get("count") != wl.get("spawned") or \
+            sites[0].get("kind") != "thread" or sites[0].get("errno") is not None:
+        errs.append(f"{where}: spawn_workers creation sites {sites}, expected one of "
+                    f"{wl.get('spawned')} threads")
+    else:
+        names = [f[0] for f in py_frames(py_stack(rep, sites[0]["stack"]))]
+        if "Thread.start" not in names or \
+                names.index("Thread.start") > names.index("spawn_workers"):
+            errs.append(f"{where}: the creation site's frames {names} lack Thread.start "
+                        "under spawn_workers")
+    py_lost(rep, where, errs)
+
+
+def check_py_stall(rep, wl, err, where, errs, notes):
+    """test_stall_stacks_name_the_coroutine: the blocked stall's heaviest blocked stack is the
+    handler's time.sleep (sleeping_handler at the line of the call, clock_nanosleep below,
+    run_forever above); the on-CPU stall's samples (>= 5, and half of 5 per 100 ms on CPU) are
+    80% or more in crunch under crunching_handler at its call line."""
+    p = py_proc(rep, wl.get("pid"), where, errs)
+    if p is None or py_no_stacks(rep, err, where, errs, notes):
+        return
+    loops = [lp for lp in p.get("loops", []) if lp.get("tid") == wl.get("loop_tid")]
+    if not loops:
+        errs.append(f"{where}: the asyncio loop {wl.get('loop_tid')} was not seen")
+        return
+    stalls = loops[0].get("stalls", [])
+
+    def around(causes, start, end):
+        """The stall spanning the call, by the workload's own clock: under TCG on a busy host
+        the loop's first turns can stall as long, on CPU, before the handlers."""
+        return [s for s in stalls if s["cause"] in causes and s["start_ns"] <= start
+                and s["start_ns"] + s["duration_ns"] >= end and s["duration_ns"] >= 250_000_000]
+
+    blocked = around(("blocked",), wl["sleep_start_ns"], wl["sleep_end_ns"])
+    # the computing handler's stall: on CPU, or, where the guest's other threads (the tool's)
+    # kept it waiting for a CPU longer than it ran, "runq"; its samples are checked the same
+    oncpu = around(("oncpu", "runq"), wl["crunch_start_ns"], wl["crunch_end_ns"])
+    if oncpu and oncpu[0]["cause"] == "runq":
+        notes.append(f"{where}: the crunch stall waited for a CPU more than it ran: "
+                     f"{oncpu[0]['oncpu_ns']} ns on CPU, {oncpu[0]['runq_ns']} ns waiting")
+    if not blocked or not oncpu:
+        errs.append(f"{where}: no blocked stall around time.sleep or on-CPU one around crunch "
+                    f"(250 ms or more): {stalls}")
+        return
+    st = [x for x in blocked[0].get("stacks", []) if x["kind"] == "blocked"]
+    top = max(st, key=lambda x: x["ns"]) if st else {}
+    stack = py_stack(rep, top.get("stack"))
+    got = py_frames(stack)
+    want = ["sleeping_handler", "/tw/py/pystall.py", wl.get("sleep_line")]
+    if top.get("syscall") != "clock_nanosleep" or top.get("ns", 0) < 250_000_000 or \
+            not got or got[0] != want or not any(f[0].endswith("run_forever") for f in got):
+        errs.append(f"{where}: the blocked stall's heaviest stack {top} has Python frames "
+                    f"{got}, expected {want} innermost, run_forever above")
+    else:
+        py_native_below(stack, "sleeping_handler", where, errs, "clock_nanosleep")
+    if rep.get("stack_stats", {}).get("oncpu_period_ns", 0) == 0:
+        said = [ln for ln in err if "note:" in ln and "on CPU" in ln]
+        if not said:
+            errs.append(f"{where}: the on-CPU sampler is off and the tool did not say why")
+        else:
+            notes.append(f"{where}: no on-CPU stall stacks here: {said[0][:200]}")
+        return
+    st = [x for x in oncpu[0].get("stacks", []) if x["kind"] == "oncpu"]
+    n = sum(x["samples"] for x in st)
+    in_crunch = 0
+    for x in st:
+        fr = py_frames(py_stack(rep, x["stack"]))
+        names = [f[0] for f in fr]
+        if "crunch" in names:
+            i = names.index("crunch")
+            if names[i + 1:i + 2] != ["crunching_handler"] or \
+                    fr[i + 1][2] != wl.get("crunch_call_line") or \
+                    fr[i][2] < wl.get("crunch_first_line", 0):
+                errs.append(f"{where}: an on-CPU sample in crunch with frames {fr}")
+            in_crunch += x["samples"]
+    if n < 5 or n < 5 * oncpu[0]["oncpu_ns"] / 100e6 * 0.5 or in_crunch < 0.8 * n:
+        errs.append(f"{where}: {n} on-CPU samples ({in_crunch} in crunch) in a stall "
+                    f"{oncpu[0]['oncpu_ns']} ns on CPU")
+    else:
+        notes.append(f"{where}: {n} on-CPU samples, {in_crunch} in crunch < crunching_handler")
+    py_lost(rep, where, errs)
+
+
+def check_py_now(rep, wl, err, where, errs, notes):
+    """A thread blocked in recv since before the attach (lifelong_reader): its blocked-now row
+    (the sleepable task iterator: bpf_copy_from_user_task) has a stack whose Python frames are
+    the ones sys._current_frames() showed, recv below."""
+    want = wl["blocked"]["lifelong"]
+    p = py_proc(rep, wl.get("pid"), where, errs)
+    if p is None or py_no_stacks(rep, err, where, errs, notes):
+        return
+    rows = [e for e in p.get("blocked_now", []) if e.get("tid") == want["tid"]]
+    if len(rows) != 1:
+        errs.append(f"{where}: lifelong_reader ({want['tid']}) not in blocked_now: "
+                    f"{p.get('blocked_now')}")
+        return
+    e = rows[0]
+    stack = py_stack(rep, e.get("stack"))
+    got = py_frames(stack)
+    if e.get("call") != "recvfrom" or not e.get("since_before_trace") or \
+            got != want["frames"] or not got or got[0][0] != "lifelong_reader":
+        errs.append(f"{where}: lifelong_reader's row {e} has Python frames {got}, the workload "
+                    f"saw {want['frames']} (asleep in recvfrom since before the trace)")
+    else:
+        py_native_below(stack, "lifelong_reader", where, errs, "recv")
+    py_lost(rep, where, errs)
+
+
+PY_CASES = {"pool": check_py_pool, "stall": check_py_stall, "now": check_py_now}
+
+
+def check_python(lines, modes, errs, notes):
+    """Every case in every mode: rc 0, the workload's line, a final report, then its checks."""
+    pb = py_blocks(lines)
+    for mode in modes:
+        for case, fn in PY_CASES.items():
+            if case == "stall" and mode != modes[0]:
+                continue  # guest-check.sh runs it in the first mode only
+            where = f"python {case} mode={mode}"
+            if (case, mode) not in pb:
+                errs.append(f"{where}: no TW-VM-PY block on the console")
+                continue
+            f, wl, rep, folded, err = pb[(case, mode)]
+            if f.get("rc") != "0" or wl is None or rep is None:
+                last = [ln for ln in err if ln.strip()]
+                errs.append(f"{where}: rc={f.get('rc')}, workload line "
+                            f"{'missing' if wl is None else 'ok'}, final report "
+                            f"{'missing' if rep is None else 'ok'}"
+                            + (f": {last[-1][:240]}" if last else ""))
+                continue
+            # a program the verifier rejects must not hide behind the loader's fallbacks:
+            # auto is tp_btf on these kernels, and every program loaded
+            want = "tp_btf" if mode == "auto" else mode
+            if rep.get("attach") != want:
+                errs.append(f"{where}: report says attach={rep.get('attach')}, expected {want}")
+            fell = [ln for ln in err if "did not load" in ln or "load failed" in ln]
+            if fell:
+                errs.append(f"{where}: {fell[0][:240]}")
+            try:
+                if case == "pool":
+                    fn(rep, wl, folded, err, where, errs, notes)
+                else:
+                    fn(rep, wl, err, where, errs, notes)
+            except (KeyError, TypeError, IndexError, ValueError) as e:
+                errs.append(f"{where}: malformed report or workload line ({e!r})")
+
+
 def main():
     a = parse_args()
     lines, err = read_log(a.log)
@@ -455,6 +741,17 @@ def main():
                     continue
                 check_stall(sb[mode][0], sb[mode][1], mode, errs, notes)
             parts.append("stall stacks " + ("ok" if len(errs) == n_before else "BAD"))
+
+        # Python packed: the cases must have run (a program the verifier rejects fails here)
+        if a.python != "none" and result:
+            n_before = len(errs)
+            if "python=checked" not in result[-1]:
+                errs.append(f"{a.python} was packed but the guest did not run the Python cases")
+            else:
+                check_python(lines, [m for m in a.modes.split(",") if m], errs, notes)
+            parts.append("python frames " + ("ok" if len(errs) == n_before else "BAD"))
+        elif result:
+            parts.append("python not packed")
 
     if guest_fail:  # after the specific reasons, so the summary shows those first
         errs.append(guest_fail)

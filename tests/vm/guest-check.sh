@@ -207,4 +207,84 @@ if [ -x "$STALLLOOP" ]; then
 else
 	say "note: $STALLLOOP not in the image: stalls' stacks not checked"
 fi
+# --- Python frames (issue 12): CPython 3.11's frames in the stacks, walked in the kernel by
+# py_walk() (bpf/pyframes.bpf.h) at the syscall exits and, for a thread asleep since before
+# the attach, by the sleepable blocked-now iterator (bpf_copy_from_user_task). The workloads
+# are the host's (tests/workloads/*.py); each block holds the workload's own JSON line
+# (TW-PY-WL), the tool's report, the --folded lines (TW-PY-FOLDED) and the tool's stderr; the
+# host (check-report.py) compares the frames with what the workload read from
+# sys._current_frames() ------------------------------------------------------------------------
+PYTHON=$(cat /tw/python 2>/dev/null)
+py_block() { # case mode rc workload-out tool-out tool-err [folded]; $pt0: the case's start
+	say "python case=$1 mode=$2 rc=$3 (${pt0}s -> $(cut -d' ' -f1 /proc/uptime)s uptime)"
+	echo "TW-VM-PY-BEGIN case=$1 mode=$2 rc=$3"
+	sed 's/^/TW-PY-WL /' "$4" 2>/dev/null
+	grep -E '"type" *: *"final"' "$5"
+	[ -n "$7" ] && sed 's/^/TW-PY-FOLDED /' "$7" 2>/dev/null
+	sed 's/^/  | /' "$6"
+	echo
+	echo "TW-VM-PY-END case=$1 mode=$2"
+	[ "$3" -eq 0 ] && return
+	bad "python case=$1 mode=$2: rc=$3"
+	if [ "$3" -ne 124 ] && [ "${TW_VERBOSE_RERUN:-1}" = 1 ]; then
+		# libbpf's messages and the verifier log, as for the C runs above
+		timeout 60 "$TOOL" -v --format json --attach-mode "$2" -- "$PYTHON" -c pass \
+			>/dev/null 2>/tmp/pyverr
+		echo "TW-VM-VERBOSE-BEGIN mode=$2 case=$1 rc=$? (last ${TW_VERBOSE_LINES:-200} lines of stderr)"
+		tail -n "${TW_VERBOSE_LINES:-200}" /tmp/pyverr | sed 's/^/  | /'
+		echo "TW-VM-VERBOSE-END mode=$2"
+	fi
+}
+if [ -n "$PYTHON" ] && [ -x "$PYTHON" ]; then
+	py0=$(cut -d' ' -f1 /proc/uptime)
+	first=${MODES%% *}
+	for mode in $MODES; do
+		# (1) a ThreadPoolExecutor's workers blocked in socket.recv and on a threading.Lock
+		pt0=$(cut -d' ' -f1 /proc/uptime)
+		rm -f /tmp/pypool.json /tmp/pypool.folded
+		timeout "$T" "$TOOL" --format json --attach-mode "$mode" --folded /tmp/pypool.folded -- \
+			"$PYTHON" /tw/py/pyframes_pool.py pool --out /tmp/pypool.json \
+			>"/tmp/pyout.$mode" 2>"/tmp/pyerr.$mode"
+		py_block pool "$mode" $? /tmp/pypool.json "/tmp/pyout.$mode" "/tmp/pyerr.$mode" \
+			/tmp/pypool.folded
+		# (2) an asyncio handler in time.sleep(0.3) (a blocked stall) and one computing (on CPU);
+		# first mode only: its programs are those of (1) and the perf_event sampler (each tool
+		# run costs 3-6 s of loading under TCG)
+		if [ "$mode" = "$first" ]; then
+			pt0=$(cut -d' ' -f1 /proc/uptime)
+			rm -f /tmp/pystall.json
+			timeout "$T" "$TOOL" --format json --attach-mode "$mode" -- \
+				"$PYTHON" /tw/py/pystall.py --out /tmp/pystall.json \
+				>"/tmp/pysout.$mode" 2>"/tmp/pyserr.$mode"
+			py_block stall "$mode" $? /tmp/pystall.json "/tmp/pysout.$mode" "/tmp/pyserr.$mode"
+		fi
+		# (3) a thread blocked in recv since before the attach: its blocked-now row's stack
+		pt0=$(cut -d' ' -f1 /proc/uptime)
+		rm -f /tmp/pyctl /tmp/pyheld.json /tmp/pyheld.stdout
+		mkfifo /tmp/pyctl
+		"$PYTHON" /tw/py/pyframes_pool.py pool --wait-stdin --block-ms 100 --spawn 1 \
+			--out /tmp/pyheld.json </tmp/pyctl >/tmp/pyheld.stdout 2>/tmp/pyheld.err &
+		wpid=$!
+		exec 4>/tmp/pyctl # its stdin: EOF (go on) when we close fd 4
+		i=0
+		while ! grep -q ready /tmp/pyheld.stdout 2>/dev/null && [ $i -lt 600 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		timeout "$T" "$TOOL" --format json --attach-mode "$mode" -p "$wpid" -d 2 \
+			--blocked-ms 500 >"/tmp/pyhout.$mode" 2>"/tmp/pyherr.$mode"
+		rc=$?
+		exec 4>&-
+		wait "$wpid"
+		wrc=$?
+		[ "$wrc" -eq 0 ] || { bad "python case=now mode=$mode: the workload exited rc=$wrc"; cat /tmp/pyheld.err; }
+		py_block now "$mode" $rc /tmp/pyheld.json "/tmp/pyhout.$mode" "/tmp/pyherr.$mode"
+	done
+	py1=$(cut -d' ' -f1 /proc/uptime)
+	say "python cases: ${py0}s -> ${py1}s uptime"
+	fact "python=checked"
+else
+	say "note: no CPython in the image (TW_VM_PYTHON unset when it was built): Python frames not checked"
+	fact "python=none"
+fi
 exit $fail

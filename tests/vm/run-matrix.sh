@@ -20,6 +20,9 @@
 #                            libraries are copied into the initramfs)
 #   $BUILD/tests/blockers    workload: `blockers N MS`
 #   $BUILD/tests/*           every other executable there is copied too
+# and, for the Python frames cases, Debian 12's CPython 3.11 (/usr/bin/python3.11, the
+# package python3.11-minimal that python3 depends on) with the workloads
+# tests/workloads/pyframes_pool.py and pystall.py.
 #
 # Environment knobs:
 #   BUILD            build directory, relative to the repo root (default build)
@@ -27,7 +30,9 @@
 #                    else stand-in) | real (fail if not built) | standin
 #   TW_VM_MODES      attach modes to run (default auto,raw_tp)
 #   TW_VM_N TW_VM_MS workload arguments (default 4 200)
-#   TW_VM_TIMEOUT    hard limit per VM boot in seconds (default 240)
+#   TW_VM_PYTHON     CPython to pack (default /usr/bin/python3.11; none: no Python
+#                    cases, said on the summary line)
+#   TW_VM_TIMEOUT    hard limit per VM boot in seconds (default 600)
 #   TW_VM_SMP        guest CPUs (default 2)   TW_VM_MEM  MiB (default 1024)
 #   TW_VM_APPEND     extra kernel command line
 #   TW_VM_CACHE      kernel cache (default /var/cache/bpf-threadwatch/vm)
@@ -44,7 +49,7 @@ CHECK=${TW_VM_CHECK:-auto}
 MODES=${TW_VM_MODES:-auto,raw_tp}
 N=${TW_VM_N:-4}
 MS=${TW_VM_MS:-200}
-TIMEOUT=${TW_VM_TIMEOUT:-240}
+TIMEOUT=${TW_VM_TIMEOUT:-600}
 SMP=${TW_VM_SMP:-2}
 MEM=${TW_VM_MEM:-1024}
 QBOOT=/usr/share/qemu/qboot.rom
@@ -90,9 +95,21 @@ standin) ;;
 *) die "TW_VM_CHECK must be auto, real or standin (got '$CHECK')" ;;
 esac
 
+# CPython for the Python frames cases (only with the real check)
+PYTHON=${TW_VM_PYTHON:-/usr/bin/python3.11}
+PY_FILES="$REPO/tests/workloads/pyframes_pool.py $REPO/tests/workloads/pystall.py"
+if [[ $CHECK != real || $PYTHON == none ]]; then
+	PYTHON=
+elif [[ ! -x $PYTHON ]]; then
+	[[ -z ${TW_VM_PYTHON:-} && ${TW_VM_CHECK:-auto} == auto ]] ||
+		die "$PYTHON not found; install the Debian package python3.11-minimal (or set TW_VM_PYTHON=none)"
+	note "WARNING: $PYTHON not found (Debian package python3.11-minimal): no Python frames cases"
+	PYTHON=
+fi
+
 OUT=${TW_VM_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/tw-vm-matrix.XXXXXX")}
 mkdir -p "$OUT"
-note "check=$CHECK modes=$MODES workload='blockers $N $MS' logs in $OUT"
+note "check=$CHECK modes=$MODES workload='blockers $N $MS' python=${PYTHON:-none} logs in $OUT"
 
 # --- one initramfs for all kernels -------------------------------------------
 bins=()
@@ -100,7 +117,10 @@ if [[ $CHECK == real ]]; then
 	bins+=("$TOOL")
 	while IFS= read -r f; do bins+=("$f"); done < <(find "$BUILD/tests" -maxdepth 1 -type f -perm -u+x | sort)
 fi
-"$here/mkinitramfs.sh" "$OUT/initrd.cpio.gz" "${bins[@]}" || die "building the initramfs failed"
+t0=$(date +%s.%N)
+TW_VM_PYTHON=$PYTHON TW_VM_PY_FILES=$PY_FILES "$here/mkinitramfs.sh" "$OUT/initrd.cpio.gz" "${bins[@]}" ||
+	die "building the initramfs failed"
+note "initramfs: $(stat -c %s "$OUT/initrd.cpio.gz") bytes, built in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')s"
 
 # --- boot each kernel --------------------------------------------------------
 passed=0
@@ -130,7 +150,8 @@ for line in "${lines[@]}"; do
 	note "$kver: qemu exited rc=$qrc after ${secs}s"
 	set +e
 	summary=$("$PY" "$here/check-report.py" --log "$log" --label "$kver" --expect-kernel "$kver" \
-		--check "$CHECK" --modes "$MODES" --n "$N" --ms "$MS" --qemu-rc "$qrc" --timeout "$TIMEOUT")
+		--check "$CHECK" --modes "$MODES" --n "$N" --ms "$MS" --qemu-rc "$qrc" --timeout "$TIMEOUT" \
+		--python "${PYTHON:-none}")
 	crc=$?
 	set -e
 	[[ -n $summary ]] || summary="vm $kver: FAIL (check-report.py crashed, rc=$crc)"

@@ -5,8 +5,10 @@ stall on CPU). Between them the loop turns (asyncio.sleep), so each is a gap of 
 
     python3 pystall.py --out FILE
 
-FILE gets one JSON line: pid, the loop thread's tid, and each handler's line numbers (the
-sleep call's, crunch's hot loop's), read from the frames themselves."""
+FILE gets one JSON line: pid, the loop thread's tid, each handler's line numbers (the
+sleep call's, crunch's hot loop's), read from the frames themselves, and when each call began
+and ended (CLOCK_MONOTONIC ns, the clock of the tool's stall start_ns): on a slow machine
+other gaps of the loop can be as long, so a check finds the handlers' stalls by these."""
 import argparse
 import asyncio
 import json
@@ -29,12 +31,16 @@ def crunch(seconds):
 
 
 async def sleeping_handler():
+    OUT["sleep_start_ns"] = time.monotonic_ns()
     here = sys._getframe().f_lineno; time.sleep(0.3)  # noqa: E702: f_lineno of the call's line
+    OUT["sleep_end_ns"] = time.monotonic_ns()
     OUT["sleep_line"] = here
 
 
 async def crunching_handler():
+    OUT["crunch_start_ns"] = time.monotonic_ns()
     here = sys._getframe().f_lineno; crunch(0.3)  # noqa: E702
+    OUT["crunch_end_ns"] = time.monotonic_ns()
     OUT["crunch_call_line"] = here
 
 
