@@ -19,21 +19,46 @@ declare -A SRCS=(
 	[symmap]="user/symmap.c"
 	[names]="user/demangle.c user/ksyms.c -lstdc++"
 )
-rc=0
-for t in proc cli json cgroup targets symmap names; do
+targets=(proc cli json cgroup targets symmap names)
+# One target: build it, run it on a copy of its corpus, leave its verdict in $out/$t.result.
+run_one() {
+	local t=$1 scratch execs
 	# shellcheck disable=SC2086
-	clang $FLAGS "tests/fuzz/fuzz_$t.c" ${SRCS[$t]} -o "$out/fuzz_$t"
+	if ! clang $FLAGS "tests/fuzz/fuzz_$t.c" ${SRCS[$t]} -o "$out/fuzz_$t" 2>"$out/$t.build"; then
+		{ echo "fuzz $t: FAILED to build"; cat "$out/$t.build"; } >"$out/$t.result"
+		return
+	fi
 	scratch=$(mktemp -d)
 	cp tests/fuzz/corpus/$t/* "$scratch/"
 	if "$out/fuzz_$t" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
 		-artifact_prefix=tests/fuzz/crash-$t- "$scratch" >"$out/$t.log" 2>&1; then
 		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$t.log")
-		echo "fuzz $t: ok, $execs execs in ${secs}s, corpus $(ls "$scratch" | wc -l) inputs"
+		echo "fuzz $t: ok, $execs execs in ${secs}s, corpus $(ls "$scratch" | wc -l) inputs" \
+			>"$out/$t.result"
 	else
-		echo "fuzz $t: FAILED (see $out/$t.log and tests/fuzz/crash-$t-*)"
-		tail -30 "$out/$t.log"
-		rc=1
+		{ echo "fuzz $t: FAILED (see $out/$t.log and tests/fuzz/crash-$t-*)"
+		  tail -30 "$out/$t.log"; } >"$out/$t.result"
 	fi
 	rm -rf "$scratch"
+}
+# one target per CPU at once: each still gets SECONDS of a CPU of its own
+lanes=$(nproc)
+for t in "${targets[@]}"; do
+	rm -f "$out/$t.result"
+	while [ "$(jobs -rp | wc -l)" -ge "$lanes" ]; do
+		wait -n || true
+	done
+	run_one "$t" &
+done
+wait
+rc=0
+for t in "${targets[@]}"; do
+	if [ -f "$out/$t.result" ]; then
+		cat "$out/$t.result"
+		grep -q "^fuzz $t: ok" "$out/$t.result" || rc=1
+	else
+		echo "fuzz $t: FAILED (no result)"
+		rc=1
+	fi
 done
 exit $rc
