@@ -188,7 +188,9 @@ def test_asyncio_cpu(require_bpf, tmp_path):
     assert loop["stall_count"] == 1 and len(loop["stalls"]) == 1, ctx
     s = loop["stalls"][0]
     assert near(s["duration_ns"], ns(300)), ctx
-    assert s["cause"] == "oncpu", ctx
+    # on CPU, or on a loaded machine mostly waiting for one (test_runq checks that split)
+    assert s["cause"] in ("oncpu", "runq"), ctx
+    assert s["oncpu_ns"] >= 0.1 * s["duration_ns"], ctx
     assert s["ongoing"] is False, ctx
     # the busy loop makes no system call: nothing slept, no call explains the gap
     assert s["blocked_ns"] <= 0.2 * s["duration_ns"], ctx
