@@ -267,6 +267,13 @@ int collect_harvest(struct tw_collector *c, __u64 now_ns, bool all)
 {
 	struct tw_model *m = c->m;
 	size_t keep = 0;
+	/*
+	 * The unwinder's results into the model now, not only at the next
+	 * refresh: a CLI run without -i refreshes at its end, and a storm's
+	 * sampled stacks (~1.5 KB a result before interning, a few bytes
+	 * after) held 40 MB by then (test_limits). A refresh drains them too.
+	 */
+	int err = stacks_drain(c->stacks, m, false);
 
 	for (size_t i = 0; i < c->npend_t; i++) {
 		struct tw_thread *t = c->pend_t[i];
@@ -288,7 +295,7 @@ int collect_harvest(struct tw_collector *c, __u64 now_ns, bool all)
 		    (all || p->exit_ns + TW_HARVEST_DELAY_NS <= now_ns))
 			harvest_proc(c, p);
 	}
-	return 0;
+	return err;
 }
 
 /* A kernel entry for a thread the model has not seen alive. */
