@@ -474,3 +474,28 @@ def loaded_progs():
 def loaded_links():
     """{link id: prog id} of every BPF link."""
     return {lk["id"]: lk.get("prog_id") for lk in bpftool_json("link", "show")}
+
+
+# --- Python interpreters (Python frames and thread names) ----------------------
+
+DEBIAN_PY311 = "/usr/bin/python3.11"  # Debian's: non-PIE, stripped
+PIE_PY311 = "/root/.pyenv/versions/3.11.7/bin/python3"  # PIE, shared libpython
+TRIXIE = "/var/cache/bpf-threadwatch/trixie"  # Debian 13 (python3.13), for a chroot
+
+
+def trixie_root():
+    """The Debian 13 folder with python3.13, made once with debootstrap and kept (as
+    test_pyframes.py's trixie fixture makes it). Returns (root, None), or (None, why not)."""
+    import shutil
+    if os.path.exists(f"{TRIXIE}/usr/bin/python3.13"):
+        return TRIXIE, None
+    if not shutil.which("debootstrap"):
+        return None, "debootstrap is missing (apt-get install debootstrap)"
+    tmp = TRIXIE + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    cp = run(["debootstrap", "--variant=minbase", "--include=python3", "trixie", tmp],
+             timeout=900)
+    if cp.returncode != 0:
+        return None, "debootstrap trixie failed" + describe(cp)
+    os.rename(tmp, TRIXIE)
+    return TRIXIE, None

@@ -9,7 +9,7 @@ thread below is "python3.11" (or "python3") to the kernel. Started, all blocked:
   Thread-N (worker)      a Thread with the default name
   a _thread.start_new_thread thread: no Thread object, so no Python name
 and the main thread (MainThread). It writes one JSON line to --out: {native thread id: its
-Python name (null for the raw thread)}, prints "ready", then holds them blocked until a line
+Python name (null for the raw thread)}, then, with --wait-stdin, prints "ready"; it holds them blocked until a line
 on stdin (--wait-stdin) or --hold seconds, and lets them all go.
 
 Usage: pynamed.py --out FILE (--wait-stdin | --hold SECONDS)
@@ -70,8 +70,8 @@ def main():
     with open(out, "w") as f:
         f.write(json.dumps({"workload": "pynamed", "pid": threading.get_native_id(),
                             "version": list(sys.version_info[:2]), "names": names}) + "\n")
-    print("ready", flush=True)
     if hold is None:
+        print("ready", flush=True)  # (not under --hold: stdout is the tool's then)
         sys.stdin.readline()
     else:
         time.sleep(hold)
