@@ -540,7 +540,14 @@ int pyt_read(struct tw_py *py, pid_t pid, struct tw_pytname *out, size_t max,
 		if (!attr[A_NATIVE] || !attr[A_IDENT] || !attr[A_NAME])
 			continue; /* starting (no _native_id yet): next time */
 		if (!long_of(&r, attr[A_IDENT], &ident) || !long_of(&r, attr[A_NATIVE], &native) ||
-		    ident != key || !(t = ts_find(ts, nts, native)) || t->ident != ident) {
+		    ident != key) {
+			st->bad++;
+			continue;
+		}
+		/* gone (a _DummyThread stays in _active after its thread ended), or not yet there */
+		if (!(t = ts_find(ts, nts, native)))
+			continue;
+		if (t->ident != ident) {
 			st->bad++;
 			continue;
 		}
