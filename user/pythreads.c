@@ -333,9 +333,9 @@ static const char *const attr_names[A_NR] = { "_name", "_ident", "_native_id" };
 /* A Thread class (or subclass) as this read found it */
 struct tclass {
 	__u64 type;
-	bool ok;
 	__u64 flags, basicsize;
 	__s32 ix[A_NR]; /* the attribute's index in the shared keys, or -1 */
+	bool ok;
 };
 
 static void class_read(const struct rd *r, struct tclass *c)
@@ -361,7 +361,8 @@ static void class_read(const struct rd *r, struct tclass *c)
 	if (!py_mem_read(r->m->pid, keys + k.entries_off, ents, (size_t)k.nentries * 16))
 		for (__u32 i = 0; i < k.nentries; i++)
 			for (int a = 0; a < A_NR; a++)
-				if (c->ix[a] < 0 && str_is(r, get64(ents, i * 16), attr_names[a]))
+				if (c->ix[a] < 0 &&
+				    str_is(r, get64(ents, (size_t)i * 16), attr_names[a]))
 					c->ix[a] = (__s32)i;
 	free(ents);
 }
