@@ -757,7 +757,11 @@ static int py_names_proc(struct tw_collector *c, struct tw_py *py, struct tw_pro
 	if (!(names = calloc(max, sizeof(*names))))
 		return -ENOMEM;
 	n = pyt_read(py, (pid_t)p->pid, names, max, &st);
+	/* a Thread caught as it starts or ends (freed under the read): once more, at once */
+	if (n >= 0 && st.bad)
+		n = pyt_read(py, (pid_t)p->pid, names, max, &st);
 	if (n < 0) {
+		/* -EAGAIN: starting or finalizing; the names read before stay */
 		free(names);
 		return n == -ENOMEM ? n : 0;
 	}

@@ -498,19 +498,27 @@ int pyt_read(struct tw_py *py, pid_t pid, struct tw_pytname *out, size_t max,
 	} else {
 		return -ENOENT;
 	}
+	/*
+	 * An interpreter starting (no sys.modules yet) or finalizing (modules
+	 * cleared, threading's globals set to None) reads as nothing sane:
+	 * -EAGAIN, not counted, and the names read before stay
+	 */
 	if (rd64(&r, m.runtime + m.rt_interp_head, &interp) || !interp ||
-	    rd64(&r, interp + r.l.interp_modules, &modules))
-		return 0; /* not readable now (starting, exiting): nothing to say */
-	if (!(ts = tstates(&r, interp, &nts, &st->cut)))
-		return -ENOMEM;
+	    rd64(&r, interp + r.l.interp_modules, &modules) || !modules)
+		return -EAGAIN;
 	/* sys.modules["threading"]: none until the program imports it */
 	mod = dict_get(&r, modules, "threading", &bad);
-	if (!mod || !is_type(&r, mod, m.module_type) || rd64(&r, mod + 16, &mdict) ||
-	    !(active = dict_get(&r, mdict, "_active", &bad)) ||
-	    !(kv = dict_items(&r, active, &nkv))) {
-		st->bad += bad || (mod && !kv);
-		free(ts);
+	if (bad)
+		return -EAGAIN;
+	if (!mod)
 		return 0;
+	if (!is_type(&r, mod, m.module_type) || rd64(&r, mod + 16, &mdict) ||
+	    !(active = dict_get(&r, mdict, "_active", &bad)) ||
+	    !(kv = dict_items(&r, active, &nkv)))
+		return -EAGAIN;
+	if (!(ts = tstates(&r, interp, &nts, &st->cut))) {
+		free(kv);
+		return -ENOMEM;
 	}
 	if (nkv > TW_PYT_THREADS_MAX) {
 		nkv = TW_PYT_THREADS_MAX;

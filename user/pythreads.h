@@ -36,8 +36,9 @@ struct tw_pyt_stats {
 /*
  * The names of pid's threads now, into out (at most max of them); pid must
  * be one py_detect() found (TW_PYK_OK), else nothing is read. How many, or
- * -errno (-ENOENT: not a supported Python process; -ENOMEM). A process that
- * never imported threading has none (0, nothing bad).
+ * -errno (-ENOENT: not a supported Python process; -EAGAIN: its interpreter
+ * is starting or finalizing, nothing sane to read now; -ENOMEM). A process
+ * that never imported threading has none (0, nothing bad).
  */
 int pyt_read(struct tw_py *py, pid_t pid, struct tw_pytname *out, size_t max,
 	     struct tw_pyt_stats *st);
