@@ -10,6 +10,8 @@
 #include "collect.h"
 #include "stacks.h"
 #include "procfs.h"
+#include "pyframes.h"
+#include "pythreads.h"
 
 __u64 mono_ns(void)
 {
@@ -716,6 +718,93 @@ int collect_calls(struct tw_collector *c)
 	return err;
 }
 
+/*
+ * Python thread names (user/pythreads.c): the live processes user/pyframes.c
+ * found to be CPython (none is looked for here) are read when one of their
+ * live threads was never looked at (PYT_NEW_NS after their last read: a pool
+ * starting its workers is read once or twice, not per thread), else every
+ * PYT_EVERY_NS (renames). A read costs a few process_vm_readv calls a
+ * thread, bounded by TW_PYT_THREADS_MAX.
+ */
+#define PYT_NEW_NS (250 * 1000000ULL)
+#define PYT_EVERY_NS (2 * 1000000000ULL)
+
+static int cmp_pytname(const void *a, const void *b)
+{
+	const struct tw_pytname *x = a, *y = b;
+
+	return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
+static int py_names_proc(struct tw_collector *c, struct tw_py *py, struct tw_proc *p, __u64 now)
+{
+	struct tw_pytname *names, key;
+	struct tw_pyt_stats st;
+	struct tw_pymem mem;
+	__u64 last = 0;
+	bool fresh = false;
+	size_t max;
+	int n;
+
+	if (p->exited || !py_mem(py, (pid_t)p->pid, &mem))
+		return 0;
+	for (size_t j = 0; j < p->nthreads; j++) {
+		const struct tw_thread *t = p->threads[j];
+
+		if (!t->alive)
+			continue;
+		fresh |= !t->py_name_ns;
+		if (t->py_name_ns > last)
+			last = t->py_name_ns;
+	}
+	if (now - last < (fresh ? PYT_NEW_NS : PYT_EVERY_NS))
+		return 0;
+	max = (size_t)p->threads_now + 64 < TW_PYT_THREADS_MAX ? (size_t)p->threads_now + 64
+							       : TW_PYT_THREADS_MAX;
+	if (!(names = calloc(max, sizeof(*names))))
+		return -ENOMEM;
+	n = pyt_read(py, (pid_t)p->pid, names, max, &st);
+	/* a Thread caught as it starts or ends (freed under the read): once more, at once */
+	if (n >= 0 && st.bad)
+		n = pyt_read(py, (pid_t)p->pid, names, max, &st);
+	if (n < 0) {
+		/* -EAGAIN: starting or finalizing; the names read before stay */
+		free(names);
+		return n == -ENOMEM ? n : 0;
+	}
+	c->m->stacks.lost[TW_SLOST_PY_TNAME] += st.bad;
+	qsort(names, (size_t)n, sizeof(*names), cmp_pytname);
+	for (size_t j = 0; j < p->nthreads; j++) {
+		struct tw_thread *t = p->threads[j];
+		const struct tw_pytname *f;
+
+		if (!t->alive)
+			continue;
+		key.tid = t->tid;
+		f = bsearch(&key, names, (size_t)n, sizeof(*names), cmp_pytname);
+		t->py_name_ns = now;
+		if (f && t->py_name && !strcmp(t->py_name, f->name))
+			continue;
+		free(t->py_name);
+		t->py_name = f ? strdup(f->name) : NULL;
+	}
+	free(names);
+	return 0;
+}
+
+int collect_py_names(struct tw_collector *c, __u64 now_ns)
+{
+	struct tw_py *py = stacks_py_hold(c->stacks);
+	int err = 0;
+
+	if (!py)
+		return 0;
+	for (size_t i = 0; i < c->m->nprocs && !err; i++)
+		err = py_names_proc(c, py, c->m->procs[i], now_ns);
+	stacks_py_release(c->stacks);
+	return err;
+}
+
 int collect_refresh(struct tw_collector *c, __u64 now_ns)
 {
 	bool sweep;
@@ -737,9 +826,9 @@ int collect_refresh(struct tw_collector *c, __u64 now_ns)
 		return err;
 	c->m->live_ns = now_ns;
 	err = stacks_drain(c->stacks, c->m, false);
-	if (err)
-		return err;
-	return refresh_live(c, now_ns, sweep);
+	if (!err)
+		err = refresh_live(c, now_ns, sweep);
+	return err ? err : collect_py_names(c, now_ns);
 }
 
 /*

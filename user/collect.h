@@ -98,6 +98,13 @@ int collect_harvest(struct tw_collector *c, __u64 now_ns, bool all);
  * left behind by an already harvested thread are deleted here.
  */
 int collect_calls(struct tw_collector *c);
+/*
+ * The Python thread names of the live threads of the CPython processes found
+ * so far (user/pythreads.c), read at a bounded rate: from collect_refresh(),
+ * and between refreshes (the CLI's loop, once a second) so that a process
+ * gone by the report still has them. 0 or -ENOMEM.
+ */
+int collect_py_names(struct tw_collector *c, __u64 now_ns);
 /* Read every live entry and the drop counters into the model; refresh comms. */
 int collect_refresh(struct tw_collector *c, __u64 now_ns);
 

@@ -278,6 +278,8 @@ static int run_loop(struct run *r)
 		if (now >= next_check) {
 			check_targets_alive(r, now);
 			next_check = now + LIVENESS_CHECK_NS;
+			if (collect_py_names(&r->col, now))
+				return -ENOMEM;
 		}
 		if (targets_done(r))
 			break;

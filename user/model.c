@@ -93,6 +93,7 @@ static void thread_free(struct tw_thread *t)
 	if (t->mark)
 		rec_free(t->mark);
 	free(t->mark);
+	free(t->py_name);
 	free(t);
 }
 
@@ -193,7 +194,7 @@ struct tw_proc *model_proc_add(struct tw_model *m, __u32 pid, const char *comm)
 /* A dead thread whose row is all that is left of it: read, harvested, no interval mark to keep. */
 static bool packable(const struct tw_model *m, const struct tw_thread *t)
 {
-	return !t->alive && t->harvested && (!m->keep_marks || t->marked_dead);
+	return !t->alive && t->harvested && (!m->keep_marks || t->marked_dead) && !t->py_name;
 }
 
 /* A packed record's own memory; its loop is the pack's now. */

@@ -131,6 +131,13 @@ struct tw_thread {
 	bool marked_dead; /* -i: dead when last marked, so no interval will show it again */
 	bool lite_loop; /* its model's compact_loops: an event loop goes in lite, not loop */
 	bool packed; /* moved into its process's pack (only while pack_proc() runs) */
+	/*
+	 * Its Python thread name (threading.Thread's, user/pythreads.c), malloc'ed
+	 * UTF-8, or NULL: none, not known, or not read; a record with one is not
+	 * packed (its row keeps it). py_name_ns: when it was last read, 0 never.
+	 */
+	char *py_name;
+	__u64 py_name_ns;
 };
 
 struct tw_container;

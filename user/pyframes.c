@@ -135,6 +135,7 @@ struct proc {
 	__u64 code_type, unicode_type, bytes_type; /* PyCode_Type... in its memory */
 	struct code *codes; /* open addressing by addr */
 	size_t cap, len;
+	__u64 runtime, long_type, dict_type, module_type; /* for user/pythreads.c (py_mem) */
 };
 
 struct tw_py {
@@ -238,6 +239,7 @@ struct found {
 	__u64 start, end, pgoff; /* its first mapping */
 	bool lib; /* libpython3.X.so */
 	__u64 runtime, version, code_type, unicode_type, bytes_type; /* symbol values */
+	__u64 long_type, dict_type, module_type; /* the same, for user/pythreads.c */
 	__u64 load_vaddr; /* page-aligned vaddr of the PT_LOAD at pgoff */
 	bool have_runtime, have_version;
 	int fname_minor; /* 3.X from the file name, or -1 */
@@ -315,6 +317,12 @@ static void take_sym(struct found *f, const char *name, __u64 value)
 		f->unicode_type = value;
 	} else if (!strcmp(name, "PyBytes_Type")) {
 		f->bytes_type = value;
+	} else if (!strcmp(name, "PyLong_Type")) {
+		f->long_type = value;
+	} else if (!strcmp(name, "PyDict_Type")) {
+		f->dict_type = value;
+	} else if (!strcmp(name, "PyModule_Type")) {
+		f->module_type = value;
 	}
 }
 
@@ -528,6 +536,10 @@ enum tw_py_kind py_detect(struct tw_py *py, pid_t pid, bool again)
 	p->code_type = f.code_type + bias;
 	p->unicode_type = f.unicode_type + bias;
 	p->bytes_type = f.bytes_type + bias;
+	p->runtime = f.runtime + bias;
+	p->long_type = f.long_type ? f.long_type + bias : 0;
+	p->dict_type = f.dict_type ? f.dict_type + bias : 0;
+	p->module_type = f.module_type ? f.module_type + bias : 0;
 	if (py->map_fd >= 0) {
 		struct tw_pyproc v = p->lay.walk;
 		__u32 key = (__u32)pid;
@@ -815,4 +827,38 @@ int py_merge_plan(const char *const *funcs, int nnative, const bool *entry, int 
 	while (j < npy && k < max)
 		plan[k++] = -1 - j++;
 	return k;
+}
+
+/* ---- for user/pythreads.c: what was found, without looking again ---- */
+
+bool py_mem(struct tw_py *py, pid_t pid, struct tw_pymem *out)
+{
+	struct proc *p = py ? proc_find(py, pid) : NULL;
+
+	if (!p || p->kind != TW_PYK_OK || !p->long_type || !p->dict_type || !p->module_type)
+		return false;
+	*out = (struct tw_pymem){ .pid = pid,
+				  .minor = (int)p->lay.minor,
+				  .runtime = p->runtime,
+				  .rt_interp_head = p->lay.walk.rt_interp_head,
+				  .is_threads_head = p->lay.walk.is_threads_head,
+				  .ts_next = p->lay.walk.ts_next,
+				  .ts_native_tid = p->lay.walk.ts_native_tid,
+				  .unicode_type = p->unicode_type,
+				  .long_type = p->long_type,
+				  .dict_type = p->dict_type,
+				  .module_type = p->module_type };
+	return true;
+}
+
+int py_mem_read(pid_t pid, __u64 addr, void *buf, size_t len)
+{
+	return mem_read(pid, addr, buf, len);
+}
+
+char *py_str(struct tw_py *py, pid_t pid, __u64 addr)
+{
+	struct proc *p = py ? proc_find(py, pid) : NULL;
+
+	return p && p->kind == TW_PYK_OK ? read_str(p, addr) : NULL;
 }

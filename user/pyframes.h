@@ -67,4 +67,21 @@ int py_line311(const uint8_t *table, size_t len, int firstlineno, int lasti);
 int py_merge_plan(const char *const *funcs, int nnative, const bool *entry, int npy, int *plan,
 		  int max);
 
+/*
+ * For user/pythreads.c (thread names): what py_detect() found of a supported
+ * process (kind TW_PYK_OK), without looking again. false: not (yet) one.
+ */
+struct tw_pymem {
+	pid_t pid;
+	int minor; /* 3.minor */
+	__u64 runtime; /* &_PyRuntime */
+	__u16 rt_interp_head, is_threads_head, ts_next, ts_native_tid; /* struct tw_pyproc's */
+	__u64 unicode_type, long_type, dict_type, module_type; /* PyUnicode_Type... in its memory */
+};
+bool py_mem(struct tw_py *py, pid_t pid, struct tw_pymem *out);
+/* len bytes of pid's memory at addr: 0 or -EFAULT */
+int py_mem_read(pid_t pid, __u64 addr, void *buf, size_t len);
+/* A str object of pid as UTF-8 (malloc'ed), as frames' names are read; NULL if not one */
+char *py_str(struct tw_py *py, pid_t pid, __u64 addr);
+
 #endif

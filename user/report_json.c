@@ -20,6 +20,7 @@ const char *const tw_slost_names[TW_SLOST_NR] = {
 	[TW_SLOST_PY_NO_TSTATE] = "python_thread_unknown",
 	[TW_SLOST_PY_VERSION] = "python_version_unknown",
 	[TW_SLOST_PY_EARLY] = "python_not_yet_found",
+	[TW_SLOST_PY_TNAME] = "python_thread_names_unreadable",
 };
 
 const char *const tw_drop_names[TW_DROP_NR] = {
@@ -148,6 +149,16 @@ static void json_calls(struct json *j, const struct tw_calls *c, bool timed)
 	json_arr_end(j);
 }
 
+/* A thread's Python thread name where it is not its comm (user/pythreads.c), else null */
+static void json_py_name(struct json *j, const char *name)
+{
+	json_key(j, "py_thread_name");
+	if (name)
+		json_str(j, name);
+	else
+		json_null(j);
+}
+
 static void json_row(struct json *j, const struct tw_row *r, const struct tw_view_opts *o)
 {
 	json_obj_begin(j);
@@ -160,6 +171,7 @@ static void json_row(struct json *j, const struct tw_row *r, const struct tw_vie
 		json_kstr(j, "comm", r->pattern);
 	else
 		json_comm(j, r->comm);
+	json_py_name(j, r->py_name);
 	if (!r->tid) {
 		json_ku64(j, "nthreads", r->nthreads);
 		json_ku64(j, "names", r->nnames);
@@ -273,6 +285,7 @@ static void json_loop(struct json *j, const struct tw_loop_view *l, const struct
 	json_obj_begin(j);
 	json_ku64(j, "tid", l->tid);
 	json_comm(j, l->comm);
+	json_py_name(j, l->py_name);
 	json_kbool(j, "alive", l->alive);
 	json_ku64(j, "iterations", l->lt.iterations);
 	json_ku64(j, "gap_total_ns", l->lt.gap_total_ns);
@@ -306,6 +319,7 @@ static void json_blocked(struct json *j, const struct tw_blocked_view *b, const 
 	json_obj_begin(j);
 	json_ku64(j, "tid", b->tid);
 	json_comm(j, b->comm);
+	json_py_name(j, b->py_name);
 	json_sys(j, "call", b->sys);
 	json_ku64(j, "blocked_ns", b->blocked_ns);
 	json_kbool(j, "since_before_trace", b->before_trace);

@@ -190,6 +190,20 @@ static void blocked_since(FILE *f, const struct tw_blocked_view *b)
 
 static void now_stack_line(FILE *f, const struct tw_view *v, const struct tw_now_view *now);
 
+/*
+ * A thread's Python thread name (where it is not its comm), at the end of its
+ * line: "  [fetcher-3]". Control characters print as '?', UTF-8 as it is.
+ */
+static void py_name_tail(FILE *f, const char *name)
+{
+	if (!name)
+		return;
+	fputs("  [", f);
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		fputc(*c < 0x20 || *c == 0x7f ? '?' : *c, f);
+	fputc(']', f);
+}
+
 /* Loops stalled and threads blocked right now: the first thing to read during an incident. */
 static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_view *v)
 {
@@ -200,7 +214,10 @@ static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_vie
 
 		if (!l->ongoing)
 			continue;
-		fprintf(f, "  STALLED NOW: loop %u (%s) ", l->tid, printable(comm, l->comm));
+		fprintf(f, "  STALLED NOW: loop %u (%s", l->tid, printable(comm, l->comm));
+		if (l->py_name)
+			py_name_tail(f, l->py_name);
+		fputs(") ", f);
 		stall_line(f, l->ongoing, true, v);
 		now_stack_line(f, v, &l->now);
 		stall_where(f, v, l->sstk ? &l->sstk[l->nstalls] : NULL);
@@ -226,6 +243,7 @@ static void text_now(FILE *f, const struct tw_proc_view *pv, const struct tw_vie
 			blocked_since(f, b);
 		else if (b->before_trace)
 			fprintf(f, ", since before the trace: at least %s", a);
+		py_name_tail(f, b->py_name);
 		fputc('\n', f);
 		now_stack_line(f, v, &b->now);
 	}
@@ -250,13 +268,15 @@ static void text_loops(FILE *f, const struct tw_proc_view *pv, const struct tw_v
 	for (size_t i = 0; i < pv->nloops; i++) {
 		const struct tw_loop_view *l = &pv->loops[i];
 
-		fprintf(f, "    %-8u %-16s %9llu %9s %9s %9s %9s %7llu\n", l->tid,
+		fprintf(f, "    %-8u %-16s %9llu %9s %9s %9s %9s %7llu", l->tid,
 			printable(comm, l->comm), (unsigned long long)l->lt.iterations,
 			fmt_ns(a, sizeof(a), l->lt.gap_total_ns),
 			fmt_ns(b, sizeof(b), loop_gap_percentile(l, 0.5)),
 			fmt_ns(c, sizeof(c), loop_gap_percentile(l, 0.99)),
 			fmt_ns(d, sizeof(d), l->lt.gap_max_ns),
 			(unsigned long long)(l->lt.stalls + (l->ongoing ? 1 : 0)));
+		py_name_tail(f, l->py_name);
+		fputc('\n', f);
 	}
 	for (size_t i = 0; i < pv->nloops; i++) {
 		const struct tw_loop_view *l = &pv->loops[i];
@@ -491,13 +511,15 @@ static void text_proc(FILE *f, const struct tw_proc_view *pv, const struct tw_vi
 
 		top_calls(most, sizeof(most), &r->t.calls, v->o.calls ? r->t.blocked_nosys_ns : 0);
 		snprintf(id, sizeof(id), "%u", r->tid ? r->tid : r->nthreads);
-		fprintf(f, "  %-8s %-16s %5s %10s %10s %10s %9llu %9llu  %s\n", id,
+		fprintf(f, "  %-8s %-16s %5s %10s %10s %10s %9llu %9llu  %s", id,
 			r->pattern[0] ? printable_n(comm, r->pattern, sizeof(r->pattern))
 				      : printable(comm, r->comm),
 			r->alive ? "yes" : "no", fmt_ns(a, sizeof(a), r->t.oncpu_ns),
 			fmt_ns(b, sizeof(b), r->t.blocked_ns), fmt_ns(c, sizeof(c), r->t.runq_ns),
 			(unsigned long long)r->t.vol_switches,
 			(unsigned long long)r->t.invol_switches, most);
+		py_name_tail(f, r->py_name);
+		fputc('\n', f);
 	}
 	if (pv->nrows > TW_TEXT_MAX_ROWS)
 		fprintf(f, "  ... %zu more rows (--format json lists them all)\n",
@@ -572,6 +594,8 @@ static const char *const slost_words[TW_SLOST_NR] = {
 				"native frames only",
 	[TW_SLOST_PY_EARLY] = "%llu stacks taken before the Python interpreter was found: "
 			      "native frames only",
+	[TW_SLOST_PY_TNAME] = "%llu reads of a Python thread's name that did not check out: "
+			      "those threads show no Python name",
 };
 
 static void text_lost(FILE *f, const struct tw_view *v)

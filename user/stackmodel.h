@@ -60,6 +60,8 @@ enum tw_slost {
 	TW_SLOST_PY_NO_TSTATE, /* a thread of a Python process without a thread state (C thread) */
 	TW_SLOST_PY_VERSION, /* a CPython version without a known layout: native frames only */
 	TW_SLOST_PY_EARLY, /* taken before the interpreter was found: native frames only */
+	/* not a stack: reads of a Thread's name that did not check out (user/pythreads.c) */
+	TW_SLOST_PY_TNAME,
 	TW_SLOST_NR,
 };
 

@@ -608,6 +608,21 @@ void stacks_watch(struct tw_stack_in *si, __u32 pid)
 	pthread_mutex_unlock(&si->pylock);
 }
 
+struct tw_py *stacks_py_hold(struct tw_stack_in *si)
+{
+	if (!si)
+		return NULL;
+	pthread_mutex_lock(&si->pylock);
+	if (!si->py)
+		pthread_mutex_unlock(&si->pylock);
+	return si->py;
+}
+
+void stacks_py_release(struct tw_stack_in *si)
+{
+	pthread_mutex_unlock(&si->pylock);
+}
+
 void stacks_forget(struct tw_stack_in *si, __u32 pid)
 {
 	struct job *j;

@@ -12,6 +12,7 @@
 #include "model.h"
 
 struct tw_stack_in;
+struct tw_py;
 
 struct tw_stack_in *stacks_in_new(void);
 void stacks_in_free(struct tw_stack_in *si);
@@ -46,6 +47,12 @@ void stacks_in_set_child(struct tw_stack_in *si, __u32 pid);
 void stacks_in_python(struct tw_stack_in *si, int py_procs_fd, int py_bits_fd);
 /* A process to look for an interpreter in now, before its first stack (a target at attach). */
 void stacks_watch(struct tw_stack_in *si, __u32 pid);
+/*
+ * The Python processes found so far (user/pyframes.c), for user/pythreads.c:
+ * held (NULL: none, nothing held) until stacks_py_release().
+ */
+struct tw_py *stacks_py_hold(struct tw_stack_in *si);
+void stacks_py_release(struct tw_stack_in *si);
 /* A process is gone (or exec'd): its cached mappings and symbols are dropped. */
 void stacks_forget(struct tw_stack_in *si, __u32 pid);
 

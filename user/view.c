@@ -396,6 +396,7 @@ static int fold_refs(const struct rowset *rs, const __u32 *refs, size_t n, struc
 		g.alive = false;
 		g.borrowed = false;
 		g.seq = ng;
+		g.py_name = NULL;
 		memset(&g.t, 0, sizeof(g.t));
 		comm_fold_key(g.comm, g.pattern);
 		for (j = i; j < n; j++) {
@@ -481,6 +482,12 @@ static const struct tw_thread *rec_at(const struct tw_proc *p, size_t i)
 	return i < p->nthreads ? p->threads[i] : p->gone;
 }
 
+/* The Python thread name a row shows: the model's, where it says more than comm. */
+static const char *py_name_of(const struct tw_thread *t)
+{
+	return t->py_name && strncmp(t->py_name, t->comm, TASK_COMM_LEN) != 0 ? t->py_name : NULL;
+}
+
 /*
  * A thread asleep now, since its state began; for one asleep since before the
  * trace, since the kernel says it last ran, or (unknown) at least since the
@@ -508,6 +515,7 @@ static void add_blocked(struct tw_proc_view *pv, const struct tw_thread *t,
 	b->tid = t->tid;
 	memcpy(b->comm, t->comm, TASK_COMM_LEN);
 	b->sys = t->live_sys;
+	b->py_name = py_name_of(t);
 	b->before_trace = before;
 	b->since_ns = since;
 	b->blocked_ns = live_ns - from;
@@ -521,12 +529,13 @@ static void add_blocked(struct tw_proc_view *pv, const struct tw_thread *t,
 /* Event loops and threads blocked now: per thread, from the model's loop records and live fields. */
 /* A thread's loop, as the report shows it (counted only if it did something in its span). */
 static void add_loop(struct tw_proc_view *pv, const struct tw_loop *l, __u32 tid, const char *comm,
-		     bool alive, __u64 seq, const struct tw_view_opts *o)
+		     const char *py_name, bool alive, __u64 seq, const struct tw_view_opts *o)
 {
 	struct tw_loop_view *lv = &pv->loops[pv->nloops];
 	size_t from = o->final ? 0 : l->stalls_mark;
 
 	lv->tid = tid;
+	lv->py_name = py_name;
 	memcpy(lv->comm, comm, TASK_COMM_LEN);
 	lv->alive = alive;
 	lv->seq = seq;
@@ -559,7 +568,7 @@ static int build_loops(struct tw_proc_view *pv, const struct tw_proc *p,
 		if (t->alive && t->live_state == TW_ST_BLOCKED)
 			add_blocked(pv, t, o, live_ns);
 		if (t->loop)
-			add_loop(pv, t->loop, t->tid, t->comm, t->alive, t->seq, o);
+			add_loop(pv, t->loop, t->tid, t->comm, py_name_of(t), t->alive, t->seq, o);
 	}
 	/* the packed dead that were loops: their loop records moved into the pack as they were */
 	for (size_t j = 0; pk && j < pk->nextra; j++) {
@@ -568,7 +577,7 @@ static int build_loops(struct tw_proc_view *pv, const struct tw_proc *p,
 		if (!pk->extra[j].loop)
 			continue;
 		pack_keys(pk, pk->extra[j].rec, &k);
-		add_loop(pv, pk->extra[j].loop, k.tid, k.comm, false, k.seq, o);
+		add_loop(pv, pk->extra[j].loop, k.tid, k.comm, NULL, false, k.seq, o);
 	}
 	qsort(pv->loops, pv->nloops, sizeof(*pv->loops), cmp_loops);
 	qsort(pv->blocked, pv->nblocked, sizeof(*pv->blocked), cmp_blocked);
@@ -667,6 +676,7 @@ static int build_proc(struct tw_view *v, struct tw_proc_view *pv, const struct t
 		r->alive = t->alive;
 		r->seq = t->seq;
 		memcpy(r->comm, t->comm, TASK_COMM_LEN);
+		r->py_name = py_name_of(t);
 		if (o->final || !t->mark) {
 			/*
 			 * the thread's own totals: share its packed histograms, and add

@@ -49,6 +49,8 @@ struct tw_row {
 	__u32 nnames;
 	struct tw_thread_rec t;
 	__u64 seq; /* the thread's order of first sight (a group's: its place by name): ties */
+	/* its Python thread name where it is not comm (the model's), or NULL (groups: NULL) */
+	const char *py_name;
 };
 
 /*
@@ -75,6 +77,7 @@ struct tw_loop_view {
 	__u64 seq; /* the thread's order of first sight: ties */
 	struct tw_now_view now; /* ongoing: the stack it is asleep in, if it is */
 	const struct tw_loop *model; /* the model's loop record it shows */
+	const char *py_name; /* its Python thread name where it is not comm, or NULL */
 	/*
 	 * final reports with stacks (user/view_stallstk.c): sstk[i] the stacks of
 	 * stalls[i], sstk[nstalls] the ongoing one's; NULL otherwise
@@ -96,6 +99,7 @@ struct tw_blocked_view {
 	__u64 since_wall_ns; /* the same as CLOCK_REALTIME; 0 when unknown */
 	__u64 before_ns; /* before_trace and since known: how long before the trace it last ran */
 	struct tw_now_view now; /* the stack it is asleep in */
+	const char *py_name; /* its Python thread name where it is not comm, or NULL */
 };
 
 /* A stack of a process (or group), its threads' samples added up (final reports, --stacks). */

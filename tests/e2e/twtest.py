@@ -274,7 +274,9 @@ STACK_LOSSES = ("stack_events", "stack_unreadable", "stack_unwind_short", "stack
                 # stack taken before the interpreter was found, a C thread without a thread
                 # state, a deep recursion, frames changing under the walk
                 "python_code_unreadable", "python_not_yet_found", "python_thread_unknown",
-                "python_frames_cut", "python_frames_unreadable")
+                "python_frames_cut", "python_frames_unreadable",
+                # Python thread names: a Thread freed under the read (test_pythreadnames checks)
+                "python_thread_names_unreadable")
 
 
 def assert_no_loss(rep, ctx="", allow=()):
@@ -474,3 +476,28 @@ def loaded_progs():
 def loaded_links():
     """{link id: prog id} of every BPF link."""
     return {lk["id"]: lk.get("prog_id") for lk in bpftool_json("link", "show")}
+
+
+# --- Python interpreters (Python frames and thread names) ----------------------
+
+DEBIAN_PY311 = "/usr/bin/python3.11"  # Debian's: non-PIE, stripped
+PIE_PY311 = "/root/.pyenv/versions/3.11.7/bin/python3"  # PIE, shared libpython
+TRIXIE = "/var/cache/bpf-threadwatch/trixie"  # Debian 13 (python3.13), for a chroot
+
+
+def trixie_root():
+    """The Debian 13 folder with python3.13, made once with debootstrap and kept (as
+    test_pyframes.py's trixie fixture makes it). Returns (root, None), or (None, why not)."""
+    import shutil
+    if os.path.exists(f"{TRIXIE}/usr/bin/python3.13"):
+        return TRIXIE, None
+    if not shutil.which("debootstrap"):
+        return None, "debootstrap is missing (apt-get install debootstrap)"
+    tmp = TRIXIE + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    cp = run(["debootstrap", "--variant=minbase", "--include=python3", "trixie", tmp],
+             timeout=900)
+    if cp.returncode != 0:
+        return None, "debootstrap trixie failed" + describe(cp)
+    os.rename(tmp, TRIXIE)
+    return TRIXIE, None
