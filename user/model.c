@@ -194,10 +194,10 @@ struct tw_proc *model_proc_add(struct tw_model *m, __u32 pid, const char *comm)
 /* A dead thread whose row is all that is left of it: read, harvested, no interval mark to keep. */
 static bool packable(const struct tw_model *m, const struct tw_thread *t)
 {
-	return !t->alive && t->harvested && (!m->keep_marks || t->marked_dead) && !t->py_name;
+	return !t->alive && t->harvested && (!m->keep_marks || t->marked_dead);
 }
 
-/* A packed record's own memory; its loop is the pack's now. */
+/* A packed record's own memory; its loop and Python name are the pack's now. */
 static void thread_free_packed(struct tw_thread *t)
 {
 	if (t->mark)

@@ -14,7 +14,7 @@
  *   the blocked histogram (PK_BLOCKED), then the run-queue one (PK_RUNQ),
  *   the calls (PK_CALLS): their number, then each call as
  *     nr, its numbers as fields (CALL_* below), nerrnos x (errno, count), its histogram,
- *   the index of its extra (PK_EXTRA).
+ *   the index of its extra (PK_EXTRA: its loop, its Python thread name).
  * Fields: a mask of those not zero, then those. A histogram: (n << 1 | max >= min),
  * n x (slot, count), min, then max - min or (max < min: an empty kernel entry's) max.
  * The counters lead so that sorting reads only the head of a record.
@@ -235,7 +235,7 @@ static bool hist_ok(const struct tw_shist *h)
 int pack_add(struct tw_pack *pk, const struct tw_thread *t)
 {
 	const struct tw_thread_rec *r = &t->tot;
-	bool extra = t->loop != NULL;
+	bool extra = t->loop || t->py_name;
 	__u8 flags = (r->blocked ? PK_BLOCKED : 0) | (r->runq ? PK_RUNQ : 0) |
 		     (extra ? PK_EXTRA : 0) | (r->calls.n ? PK_CALLS : 0);
 	const __u64 nums[NCOUNTERS] = { r->oncpu_ns,	   r->blocked_ns,   r->blocked_nosys_ns,
@@ -296,6 +296,7 @@ int pack_add(struct tw_pack *pk, const struct tw_thread *t)
 		at += pack_varint_put(p + at, pk->nextra);
 		x->rec = (__u32)pk->n;
 		x->loop = t->loop;
+		x->py_name = t->py_name;
 		pk->nextra++;
 	}
 	pk->off[pk->n++] = (__u32)pk->len;
@@ -326,6 +327,7 @@ void pack_free(struct tw_pack *pk)
 			gstacks_free(&pk->extra[i].loop->gst);
 		}
 		free(pk->extra[i].loop);
+		free(pk->extra[i].py_name);
 	}
 	free(pk->extra);
 	free(pk->buf);
@@ -515,8 +517,10 @@ void pack_get(const struct tw_pack *pk, size_t i, struct tw_unpacked *u)
 			at += get_call(p + at, &u->cv[k], &ch);
 	}
 	u->loop = NULL;
+	u->py_name = NULL;
 	if (flags & PK_EXTRA) {
 		pack_varint_get(p + at, &x);
 		u->loop = pk->extra[x].loop;
+		u->py_name = pk->extra[x].py_name;
 	}
 }

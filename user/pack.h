@@ -24,6 +24,7 @@
 struct tw_pack_extra {
 	__u32 rec; /* the record's index */
 	struct tw_loop *loop;
+	char *py_name; /* its Python thread name (the thread's, moved here), or NULL */
 };
 
 struct tw_pack {
@@ -56,6 +57,7 @@ struct tw_unpacked {
 	char comm[TASK_COMM_LEN];
 	struct tw_thread_rec rec;
 	struct tw_loop *loop; /* the pack's, or NULL */
+	const char *py_name; /* the pack's, or NULL */
 	struct tw_shist *hb, *hr; /* room for a histogram of every bucket, each */
 	struct tw_call_rec *cv; /* room for cv_cap calls */
 	__u8 *ch; /* and for their histograms: ch_cap bytes */

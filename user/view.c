@@ -212,6 +212,12 @@ struct rowset {
 	struct tw_view_scratch *s;
 };
 
+/* A Python thread name where it is not the thread's comm, or NULL. */
+static const char *name_unless_comm(const char *name, const char *comm)
+{
+	return name && strncmp(name, comm, TASK_COMM_LEN) != 0 ? name : NULL;
+}
+
 static const struct tw_row *unpack_row(const struct tw_pack *pk, size_t i,
 				       struct tw_view_scratch *s)
 {
@@ -226,6 +232,7 @@ static const struct tw_row *unpack_row(const struct tw_pack *pk, size_t i,
 	r->borrowed = true;
 	r->t = s->u.rec;
 	r->seq = s->u.seq;
+	r->py_name = name_unless_comm(s->u.py_name, r->comm);
 	return r;
 }
 
@@ -485,7 +492,7 @@ static const struct tw_thread *rec_at(const struct tw_proc *p, size_t i)
 /* The Python thread name a row shows: the model's, where it says more than comm. */
 static const char *py_name_of(const struct tw_thread *t)
 {
-	return t->py_name && strncmp(t->py_name, t->comm, TASK_COMM_LEN) != 0 ? t->py_name : NULL;
+	return name_unless_comm(t->py_name, t->comm);
 }
 
 /*
@@ -577,7 +584,8 @@ static int build_loops(struct tw_proc_view *pv, const struct tw_proc *p,
 		if (!pk->extra[j].loop)
 			continue;
 		pack_keys(pk, pk->extra[j].rec, &k);
-		add_loop(pv, pk->extra[j].loop, k.tid, k.comm, NULL, false, k.seq, o);
+		add_loop(pv, pk->extra[j].loop, k.tid, k.comm,
+			 name_unless_comm(pk->extra[j].py_name, k.comm), false, k.seq, o);
 	}
 	qsort(pv->loops, pv->nloops, sizeof(*pv->loops), cmp_loops);
 	qsort(pv->blocked, pv->nblocked, sizeof(*pv->blocked), cmp_blocked);

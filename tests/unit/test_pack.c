@@ -131,16 +131,17 @@ TEST(pack_round_trip)
 	}
 	b.loop = calloc(1, sizeof(*b.loop));
 	b.loop->tot.iterations = 77;
-	/* a name of bytes past its NUL, kept bit for bit */
+	/* a name of bytes past its NUL, kept bit for bit; a Python thread name, no loop */
 	c.tid = 9;
 	memcpy(c.comm, "abc\0defghijklmn", TASK_COMM_LEN);
+	c.py_name = "fetcher-3";
 
 	CHECK(!pack_add(&pk, &a));
 	pack_mark(&pk, &mk);
 	CHECK(!pack_add(&pk, &b));
 	CHECK(!pack_add(&pk, &c));
 	CHECK_EQ(pk.n, 3);
-	CHECK_EQ(pk.nextra, 1);
+	CHECK_EQ(pk.nextra, 2);
 	CHECK_EQ(pk.nnames, 2); /* w-55742 and abc...; w-139851 inline */
 	/* a storm's thread in a few bytes */
 	CHECK(pk.off[1] - pk.off[0] <= 32);
@@ -158,7 +159,7 @@ TEST(pack_round_trip)
 	CHECK_EQ(u.rec.vol_switches, 1);
 	CHECK(!u.rec.blocked);
 	CHECK(shist_same(u.rec.runq, a.tot.runq));
-	CHECK(!u.rec.calls.n && !u.loop);
+	CHECK(!u.rec.calls.n && !u.loop && !u.py_name);
 
 	pack_get(&pk, 1, &u);
 	CHECK_EQ(u.tid, UINT32_MAX);
@@ -181,11 +182,12 @@ TEST(pack_round_trip)
 	CHECK_EQ(u.rec.calls.v[0].open_seq, 77);
 	CHECK_EQ(u.rec.calls.v[0].open_total_ns, 500);
 	CHECK_EQ(u.rec.calls.v[0].open_blocked_ns, 400);
-	CHECK(u.loop == b.loop);
+	CHECK(u.loop == b.loop && !u.py_name);
 
 	pack_get(&pk, 2, &u);
 	CHECK(!memcmp(u.comm, c.comm, TASK_COMM_LEN));
 	CHECK(!u.rec.blocked && !u.rec.runq);
+	CHECK(!u.loop && u.py_name == c.py_name); /* moved into the pack, not copied */
 
 	pack_keys(&pk, 1, &k);
 	CHECK_EQ(k.tid, UINT32_MAX);
