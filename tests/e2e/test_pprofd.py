@@ -26,35 +26,6 @@ def profile_url(d, query):
     return f"{d.url}/debug/pprof/offcpu{query}"
 
 
-def pprof_raw(path, ctx):
-    """`go tool pprof -raw`: ([(offcpu ns, count, labels text, [function names, leaf
-    first])], raw text)."""
-    cp = twtest.run(["go", "tool", "pprof", "-raw", str(path)], timeout=60)
-    assert cp.returncode == 0, twtest.describe(cp) + ctx
-    out = cp.stdout.splitlines()
-    samples, funcs = [], {}
-    i = out.index("Samples:") + 2  # past the "offcpu/nanoseconds samples/count" header
-    while i < len(out) and out[i].startswith(" "):
-        head, _, locs = out[i].partition(":")
-        parts = head.split()
-        if len(parts) == 2 and parts[0].isdigit():
-            samples.append([int(parts[0]), int(parts[1]), "", [int(x) for x in locs.split()]])
-        else:
-            samples[-1][2] += out[i]
-        i += 1
-    j = out.index("Locations")
-    for line in out[j + 1:]:
-        if line.startswith("Mappings"):
-            break
-        head, sep, rest = line.partition(": ")
-        if sep and head.strip().isdigit():
-            # "  34: 0x51 M=4 read_body tests/workloads/handler.c:42 s=0"
-            funcs[int(head)] = rest.split()[2] if len(rest.split()) > 2 else "?"
-    for s in samples:
-        s[3] = [funcs.get(x, "?") for x in s[3]]
-    return samples, cp.stdout
-
-
 def check_handler(samples, res, ctx, what):
     """The handler thread's read samples: the named functions in order, leaf first, past
     glibc's read and the kernel's, and their off-CPU total within 10% of the workload's
@@ -153,7 +124,8 @@ def test_offcpu_profile(start_daemon, tmp_path):  # noqa: F811
         assert body[:2] == b"\x1f\x8b", f"{k}: not gzip" + ctx
         pb = tmp_path / f"{k}.pb.gz"
         pb.write_bytes(body)
-        samples, raw = pprof_raw(pb, ctx)
+        samples, raw = twtest.pprof_raw(pb, ctx)
+        samples = [[ns, n, labels, [f[0] for f in frames]] for ns, n, labels, frames in samples]
         check_handler(samples, res, ctx + "\n" + raw[:4000], k)
         pids = {lab.split("]")[0] for s in samples for lab in s[2].split("pid:[")[1:]}
         if k == "group":

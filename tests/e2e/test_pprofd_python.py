@@ -9,7 +9,6 @@ native recv frames, with the recv time of the workload's clock (+-10%, as test_p
 import concurrent.futures
 import json
 import os
-import re
 import time
 
 import pytest
@@ -26,44 +25,6 @@ def interpreter(path):
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         cannot(f"{path} is missing (Debian's python3.11)")
     return path
-
-
-# "  34: 0x51 M=4 read_body /path/pyhandler.py:63 s=0": id, address, mapping, then one
-# "function file:line s=N" per line of the location (inlined ones follow on lines of their own)
-LOC = re.compile(r"^\s+(\d+): (0x[0-9a-f]+) (?:M=\d+ )?(\S+) (\S+):(\d+)(?: s=\d+)?$")
-
-
-def pprof_raw(path, ctx):
-    """`go tool pprof -raw`: ([(offcpu ns, labels text, [(function, file, line)], leaf first)],
-    raw text)."""
-    cp = twtest.run(["go", "tool", "pprof", "-raw", str(path)], timeout=60)
-    assert cp.returncode == 0, twtest.describe(cp) + ctx
-    out = cp.stdout.splitlines()
-    samples, locs = [], {}
-    i = out.index("Samples:") + 2  # past the "offcpu/nanoseconds samples/count" header
-    while i < len(out) and out[i].startswith(" "):
-        head, _, ids = out[i].partition(":")
-        parts = head.split()
-        if len(parts) == 2 and parts[0].isdigit():
-            samples.append([int(parts[0]), "", [int(x) for x in ids.split()]])
-        else:
-            samples[-1][1] += out[i]
-        i += 1
-    j = out.index("Locations")
-    for line in out[j + 1:]:
-        if line.startswith("Mappings"):
-            break
-        m = LOC.match(line)
-        if m:
-            locs[int(m[1])] = (m[3], m[4], int(m[5]))
-        else:
-            head, sep, rest = line.partition(": ")
-            if sep and head.strip().isdigit():
-                words = rest.split()
-                locs[int(head)] = (words[2] if len(words) > 2 else "?", "", 0)
-    for s in samples:
-        s[2] = [locs.get(x, ("?", "", 0)) for x in s[2]]
-    return samples, cp.stdout
 
 
 def test_python_frames_in_the_daemons_profile(start_daemon, tmp_path):  # noqa: F811
@@ -101,7 +62,8 @@ def test_python_frames_in_the_daemons_profile(start_daemon, tmp_path):  # noqa: 
     assert st == 200 and body[:2] == b"\x1f\x8b", f"{st} {body[:200]!r}" + ctx
     pb = tmp_path / "python.pb.gz"
     pb.write_bytes(body)
-    samples, raw = pprof_raw(pb, ctx)
+    samples, raw = twtest.pprof_raw(pb, ctx)
+    samples = [[ns, labels, frames] for ns, _, labels, frames in samples]
     ctx += "\n" + raw[:6000]
     want_names = ["read_body", "handle_request", "serve_requests", "_WorkItem.run", "_worker"]
     for h in res["handlers"]:

@@ -216,23 +216,6 @@ def test_creation_sites_exact(require_bpf, tmp_path):
         assert any(f and "pthread_create" in f for f in funcs), f"{funcs}" + ctx
 
 
-def pprof_raw(path, ctx):
-    """`go tool pprof -raw`'s samples: (offcpu ns, count, labels text) each."""
-    cp = twtest.run(["go", "tool", "pprof", "-raw", path], timeout=60)
-    assert cp.returncode == 0, twtest.describe(cp) + ctx
-    out, samples = cp.stdout.splitlines(), []
-    start = out.index("Samples:") + 2  # the "offcpu/nanoseconds samples/count" header
-    i = start
-    while i < len(out) and out[i].startswith(" "):
-        parts = out[i].split()
-        if parts and parts[0].isdigit():
-            samples.append([int(parts[0]), int(parts[1].rstrip(":")), ""])
-        else:
-            samples[-1][2] += out[i]
-        i += 1
-    return cp.stdout, samples
-
-
 def test_pprof_read_by_go_tool_pprof(require_bpf, tmp_path):
     """--pprof is a gzipped profile.proto that Go's own reader (go tool pprof, Debian's
     golang-go) opens: the same off-CPU total as --folded, samples labelled pid, tid, thread and
@@ -244,7 +227,7 @@ def test_pprof_read_by_go_tool_pprof(require_bpf, tmp_path):
     pb = tmp_path / "stacks.pb.gz"
     cp, wl, text, ctx = run_handler(require_bpf, tmp_path, 40, 5000, extra=("--pprof", pb))
     assert pb.read_bytes()[:2] == b"\x1f\x8b", "not gzip" + ctx
-    raw, samples = pprof_raw(pb, ctx)
+    samples, raw = twtest.pprof_raw(pb, ctx)
     ctx += "\n" + raw[:3000]
     lines = folded_lines(text, ctx)
     total_ns = sum(s[0] for s in samples)

@@ -501,3 +501,42 @@ def trixie_root():
         return None, "debootstrap trixie failed" + describe(cp)
     os.rename(tmp, TRIXIE)
     return TRIXIE, None
+
+
+# "  34: 0x51 M=4 read_body /path/pyhandler.py:63 s=0": id, address, mapping, then one
+# "function file:line s=N" per line of the location (inlined ones follow on lines of their own)
+PPROF_LOC = re.compile(r"^\s+(\d+): (0x[0-9a-f]+) (?:M=\d+ )?(\S+) (\S+):(\d+)(?: s=\d+)?$")
+
+
+def pprof_raw(path, ctx):
+    """`go tool pprof -raw`, the real reader: ([[offcpu ns, count, labels text,
+    [(function, file, line)], leaf first]], raw text). A frame without a file is
+    (function, "", 0); a location with no function, ("?", "", 0)."""
+    cp = run(["go", "tool", "pprof", "-raw", str(path)], timeout=60)
+    assert cp.returncode == 0, describe(cp) + ctx
+    out = cp.stdout.splitlines()
+    samples, locs = [], {}
+    i = out.index("Samples:") + 2  # past the "offcpu/nanoseconds samples/count" header
+    while i < len(out) and out[i].startswith(" "):
+        head, _, ids = out[i].partition(":")
+        parts = head.split()
+        if len(parts) == 2 and parts[0].isdigit():
+            samples.append([int(parts[0]), int(parts[1]), "", [int(x) for x in ids.split()]])
+        else:
+            samples[-1][2] += out[i]
+        i += 1
+    j = out.index("Locations")
+    for line in out[j + 1:]:
+        if line.startswith("Mappings"):
+            break
+        m = PPROF_LOC.match(line)
+        if m:
+            locs[int(m[1])] = (m[3], m[4], int(m[5]))
+        else:
+            head, sep, rest = line.partition(": ")
+            if sep and head.strip().isdigit():
+                words = rest.split()
+                locs[int(head)] = (words[2] if len(words) > 2 else "?", "", 0)
+    for s in samples:
+        s[3] = [locs.get(x, ("?", "", 0)) for x in s[3]]
+    return samples, cp.stdout
