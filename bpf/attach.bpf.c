@@ -140,7 +140,7 @@ int iter_seed_tasks(struct bpf_iter__task *ctx)
 	st->start_ns = task->start_time;
 	st->state = task_where(task, now, &st->pre_ts);
 	if (runq_from_kernel)
-		st->rd_base = run_delay_now(task, 0); /* waits count from the attach */
+		st->rd_base = run_delay_now(task); /* waits count from the attach */
 	st->state_ts = now;
 	st->att_ts = now;
 	/* it ran before we came: its next switch out is no unseen switch in */

@@ -347,7 +347,7 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
  * reads right after the tracepoint, so the sum is exactly what run_delay is
  * about to become. tp_btf only (direct loads from the trusted pointer).
  */
-static __always_inline __u64 run_delay_now(struct task_struct *t, __u64 now)
+static __always_inline __u64 run_delay_now(struct task_struct *t)
 {
 	__u64 rd, lq, clk;
 
@@ -490,7 +490,7 @@ static __always_inline struct tw_thread_stats *thread_get(struct task_struct *t,
 		st->tgid = tgid;
 		st->start_ns = t->start_time;
 		if (runq_from_kernel)
-			st->rd_base = run_delay_now(t, 0);
+			st->rd_base = run_delay_now(t);
 		return st;
 	}
 	if (!may_create)

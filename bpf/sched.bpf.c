@@ -88,8 +88,7 @@ static __always_inline void end_offcpu(struct tw_thread_stats *st, __u32 tid, __
 static __always_inline void end_offcpu_split(struct tw_thread_stats *st, struct task_struct *t,
 					     __u32 tid, __u64 now)
 {
-	__u64 rd = run_delay_now(t, now), runq = rd - st->rd_base,
-	      off = ns_since(now, st->state_ts);
+	__u64 rd = run_delay_now(t), runq = rd - st->rd_base, off = ns_since(now, st->state_ts);
 	bool whole = st->state_ts != st->att_ts;
 
 	st->rd_base = rd;
